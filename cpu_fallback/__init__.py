@@ -1,0 +1,1 @@
+"""Numpy reference implementations of the gpudrizzle kernels."""

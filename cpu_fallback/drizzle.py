@@ -1,0 +1,229 @@
+"""Numpy reference implementation of the drizzle kernels.
+
+Written independently of ``cuda_kernels/drizzle.cu`` and as plainly as numpy
+allows: the input box is processed in row chunks; for each chunk every input
+pixel gets the box of output pixels its drop can touch, and the loop runs
+over the offsets inside those boxes, computing one contribution per input
+pixel and offset with array arithmetic and adding it with ``ufunc.at``.
+
+Arguments and results are those of :meth:`gpudrizzle.backends.Backend.drizzle`.
+"""
+
+import numpy as np
+
+__all__ = ["add_image", "round_half_away", "lanczos_table"]
+
+CHUNK_PIXELS = 1 << 16
+LANCZOS_STEP = 0.003
+
+
+def round_half_away(v):
+    """Round half away from zero (C ``round``), elementwise."""
+    return np.copysign(np.floor(np.abs(v) + 0.5), v)
+
+
+def lanczos_table(order):
+    """Lanczos window sampled every 0.003, as drizzle's look-up table.
+
+    Returns
+    -------
+    numpy.ndarray, shape (ceil(order / 0.003) + 1,), float64
+    """
+    n = int(np.ceil(order / LANCZOS_STEP)) + 1
+    x = np.arange(n) * LANCZOS_STEP
+    px = np.pi * x[1:]
+    r = px / order
+    table = np.empty(n)
+    table[0] = 1.0
+    table[1:] = np.where(x[1:] <= order, np.sin(px) * np.sin(r) / (px * r), 0.0)
+    return table
+
+
+def _bilinear(pixmap, x, y):
+    """Pixel map (ny, nx, 2) interpolated at input positions x, y (cell clamped to the map)."""
+    ny, nx = pixmap.shape[:2]
+    fx = np.clip(np.floor(x), 0, nx - 2)
+    fy = np.clip(np.floor(y), 0, ny - 2)
+    i0 = fx.astype(np.intp)
+    j0 = fy.astype(np.intp)
+    u = (x - fx)[:, None]
+    v = (y - fy)[:, None]
+    out = (
+        (1 - u) * (1 - v) * pixmap[j0, i0]
+        + u * (1 - v) * pixmap[j0, i0 + 1]
+        + (1 - u) * v * pixmap[j0 + 1, i0]
+        + u * v * pixmap[j0 + 1, i0 + 1]
+    )
+    return out[:, 0], out[:, 1]
+
+
+def _positive_mean(p, q):
+    """Mean of max(y, 0) along a segment where y goes linearly from p to q."""
+    above = (p >= 0) & (q >= 0)
+    below = (p <= 0) & (q <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = 0.5 * np.where(p > 0, p * p, q * q) / np.abs(p - q)
+    return np.where(above, 0.5 * (p + q), np.where(below, 0.0, cross))
+
+
+def _segment_area(x1, y1, x2, y2):
+    """Signed area between each segment and y = 0 inside the unit square."""
+    flip = x1 > x2
+    xl, xr = np.where(flip, x2, x1), np.where(flip, x1, x2)
+    yl, yr = np.where(flip, y2, y1), np.where(flip, y1, y2)
+    live = (xl < 1.0) & (xr > 0.0) & (xl != xr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (yr - yl) / (xr - xl)
+    xa, xb = np.maximum(xl, 0.0), np.minimum(xr, 1.0)
+    ya, yb = yl + slope * (xa - xl), yl + slope * (xb - xl)
+    area = (xb - xa) * (_positive_mean(ya, yb) - _positive_mean(ya - 1.0, yb - 1.0))
+    return np.where(live, np.where(flip, -area, area), 0.0)
+
+
+def _box(lo, hi, n):
+    """Output index range of [lo, hi] rounded and clipped to [0, n-1] (may be empty)."""
+    return np.maximum(round_half_away(lo), 0), np.minimum(round_half_away(hi), n - 1)
+
+
+class _Drops:
+    """Per-input-pixel quantities of one chunk for one kernel."""
+
+    def __init__(self, kernel, a, i, j):
+        k = j * a["in_nx"] + i
+        self.k = k
+        w = np.ones(k.size) if a["weight"] is None else a["weight"].ravel()[k].astype(np.float64)
+        self.w = w * a["wht_scale"]
+        self.d = a["data"].ravel()[k].astype(np.float64) * a["iscale"]
+        nx, ny = a["out_nx"], a["out_ny"]
+        psr, pixfrac = a["pscale_ratio"], a["pixfrac"]
+        if kernel == "square":
+            h = 0.5 * pixfrac
+            xs, ys = [], []
+            for dx, dy in ((-h, h), (h, h), (h, -h), (-h, -h)):
+                x, y = _bilinear(a["pixmap"], i + dx, j + dy)
+                xs.append(x)
+                ys.append(y)
+            self.qx, self.qy = np.array(xs), np.array(ys)
+            jaco = 0.5 * ((xs[1] - xs[3]) * (ys[0] - ys[2]) - (xs[0] - xs[2]) * (ys[1] - ys[3]))
+            self.valid = np.isfinite(self.qx).all(0) & np.isfinite(self.qy).all(0) & (jaco != 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self.w = self.w / jaco
+            xlo, xhi = self.qx.min(0), self.qx.max(0)
+            ylo, yhi = self.qy.min(0), self.qy.max(0)
+        else:
+            self.ox = a["pixmap"][j, i, 0]
+            self.oy = a["pixmap"][j, i, 1]
+            self.valid = ~(np.isnan(self.ox) | np.isnan(self.oy))
+            if kernel == "point":
+                r = 0.0
+            elif kernel == "turbo":
+                r = 0.5 * pixfrac / psr
+                self.pfo = r
+                self.scale = psr * psr / (pixfrac * pixfrac)
+            elif kernel == "gaussian":
+                r = max(2.5 * pixfrac / 2.3548 / psr, 1.2 / psr)
+                self.efac = 2.3548**2 * psr * psr / (2.0 * pixfrac * pixfrac)
+            else:
+                order = 2 if kernel == "lanczos2" else 3
+                r = order / psr
+                self.table = lanczos_table(order)
+                self.sdp = psr / LANCZOS_STEP
+            xlo, xhi, ylo, yhi = self.ox - r, self.ox + r, self.oy - r, self.oy + r
+        if kernel.startswith("lanczos"):
+            self.ilo = np.maximum(np.floor(xlo) + 1, 0)
+            self.ihi = np.minimum(np.floor(xhi), nx - 1)
+            self.jlo = np.maximum(np.floor(ylo) + 1, 0)
+            self.jhi = np.minimum(np.floor(yhi), ny - 1)
+        elif kernel == "point":
+            rx, ry = round_half_away(self.ox), round_half_away(self.oy)
+            on = (rx >= 0) & (rx <= nx - 1) & (ry >= 0) & (ry <= ny - 1)
+            self.valid &= on
+            self.ilo = self.ihi = rx
+            self.jlo = self.jhi = ry
+        else:
+            self.ilo, self.ihi = _box(xlo, xhi, nx)
+            self.jlo, self.jhi = _box(ylo, yhi, ny)
+        with np.errstate(invalid="ignore"):
+            self.valid &= (self.ilo <= self.ihi) & (self.jlo <= self.jhi)
+
+    def weights(self, kernel, s, ii, jj):
+        """Contribution weights (dow) and hit flags for pixels ``s`` at output (ii, jj)."""
+        if kernel == "square":
+            qx = self.qx[:, s] - (ii - 0.5)
+            qy = self.qy[:, s] - (jj - 0.5)
+            over = sum(
+                _segment_area(qx[c], qy[c], qx[(c + 1) % 4], qy[(c + 1) % 4]) for c in range(4)
+            )
+            return over * self.w[s], over != 0
+        if kernel == "point":
+            return self.w[s], np.ones(s.size, bool)
+        ox, oy = self.ox[s], self.oy[s]
+        if kernel == "turbo":
+            p = self.pfo
+            dx = np.minimum(ox + p, ii + 0.5) - np.maximum(ox - p, ii - 0.5)
+            dy = np.minimum(oy + p, jj + 0.5) - np.maximum(oy - p, jj - 0.5)
+            hit = (dx > 0) & (dy > 0)
+            return np.where(hit, dx * dy * self.scale * self.w[s], 0.0), hit
+        if kernel == "gaussian":
+            r2 = (ox - ii) ** 2 + (oy - jj) ** 2
+            es = self.efac / np.pi
+            return es * np.exp(-r2 * self.efac) * self.w[s], np.ones(s.size, bool)
+        ix = round_half_away(np.abs((ox - ii) * self.sdp))
+        iy = round_half_away(np.abs((oy - jj) * self.sdp))
+        n = self.table.size
+        hit = (ix < n) & (iy < n)
+        lx = self.table[np.where(hit, ix, 0).astype(np.intp)]
+        ly = self.table[np.where(hit, iy, 0).astype(np.intp)]
+        return np.where(hit, lx * ly * self.w[s], 0.0), hit
+
+
+def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, xmin, xmax,
+              ymin, ymax, out_nx, out_ny, iscale, pscale_ratio, pixfrac, wht_scale, acc_wd,
+              acc_w, acc_w2d2, out_dq, ctx, ctx_bit, line_miss):
+    """Drop the input box of one image onto the output accumulators (in place).
+
+    See :meth:`gpudrizzle.backends.Backend.drizzle` for the arguments; shapes:
+    data, weight, dq (in_ny, in_nx); pixmap (in_ny, in_nx, 2) float64;
+    data2 (ndata2, in_ny, in_nx); acc_wd, acc_w, out_dq, ctx (out_ny, out_nx);
+    acc_w2d2 (ndata2, out_ny, out_nx); line_miss (ymax - ymin + 1,) int32.
+    """
+    a = locals()
+    width = xmax - xmin + 1
+    if width <= 0 or ymax < ymin:
+        return
+    flat_w, flat_wd = acc_w.reshape(-1), acc_wd.reshape(-1)
+    nout = out_nx * out_ny
+    rows = max(1, CHUNK_PIXELS // width)
+    for r0 in range(ymin, ymax + 1, rows):
+        r1 = min(r0 + rows, ymax + 1)
+        j, i = np.mgrid[r0:r1, xmin:xmax + 1]
+        i, j = i.ravel(), j.ravel()
+        drops = _Drops(kernel, a, i, j)
+        hit = np.zeros(i.size, bool)
+        span_x = int(np.max(drops.ihi - drops.ilo, where=drops.valid, initial=-1)) + 1
+        span_y = int(np.max(drops.jhi - drops.jlo, where=drops.valid, initial=-1)) + 1
+        for dj in range(span_y):
+            for di in range(span_x):
+                with np.errstate(invalid="ignore"):
+                    s = np.flatnonzero(
+                        drops.valid & (drops.ilo + di <= drops.ihi) & (drops.jlo + dj <= drops.jhi)
+                    )
+                ii = drops.ilo[s] + di
+                jj = drops.jlo[s] + dj
+                dow, h = drops.weights(kernel, s, ii, jj)
+                hit[s] |= h
+                nz = dow != 0
+                s, dow = s[nz], dow[nz]
+                o = (jj[nz] * out_nx + ii[nz]).astype(np.intp)
+                k = drops.k[s]
+                np.add.at(flat_w, o, dow)
+                np.add.at(flat_wd, o, dow * drops.d[s])
+                for m in range(ndata2):
+                    d2 = data2[m].ravel()[k].astype(np.float64)
+                    np.add.at(acc_w2d2.reshape(-1), m * nout + o, iscale * iscale * dow * dow * d2)
+                if dq is not None:
+                    np.bitwise_or.at(out_dq.reshape(-1), o, dq.ravel()[k])
+                if ctx is not None:
+                    np.bitwise_or.at(ctx.reshape(-1), o[dow > 0], np.int32(np.uint32(1 << ctx_bit).view(np.int32)))
+        misses = np.bincount(j[~hit] - ymin, minlength=ymax - ymin + 1)[r0 - ymin:r1 - ymin]
+        line_miss[r0 - ymin:r1 - ymin] += misses.astype(np.int32)

@@ -1,0 +1,1 @@
+"""CUDA C kernel sources of gpudrizzle (package data, read with importlib.resources)."""

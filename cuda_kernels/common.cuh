@@ -1,0 +1,231 @@
+// Shared definitions that let one kernel source compile two ways:
+//   * by NVRTC for CUDA devices (__CUDACC__ defined): grid-stride loops and
+//     hardware atomics;
+//   * by the host C++ compiler with OpenMP: the same per-pixel bodies run
+//     over a conflict-free tile schedule, with atomics only where two tiles
+//     processed at the same time could touch the same output pixel.
+// Kernel code uses only what is defined here: GD_KERNEL, GD_DEVICE,
+// gd_add/gd_or, gd_scatter and the small math helpers.
+#pragma once
+
+#ifdef __CUDACC__
+#define GD_KERNEL extern "C" __global__
+#define GD_DEVICE __device__ __forceinline__
+#define GD_RESTRICT __restrict__
+#else
+#include <math.h>
+#include <stdint.h>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#define GD_KERNEL extern "C"
+#define GD_DEVICE static inline
+#define GD_RESTRICT __restrict__
+#endif
+
+typedef long long gd_index;
+
+// A tag type telling an output update whether it must be atomic.
+template <bool A>
+struct gd_atomic {
+    static constexpr bool value = A;
+};
+
+#ifdef __CUDACC__
+template <bool A>
+GD_DEVICE void gd_add(double* p, double v) { atomicAdd(p, v); }
+template <bool A>
+GD_DEVICE void gd_or(int* p, int v) { atomicOr(p, v); }
+template <bool A>
+GD_DEVICE void gd_or(unsigned int* p, unsigned int v) { atomicOr(p, v); }
+GD_DEVICE void gd_count(int* p, int v) { atomicAdd(p, v); }
+#else
+template <bool A>
+GD_DEVICE void gd_add(double* p, double v) {
+    if (A) {
+#pragma omp atomic
+        *p += v;
+    } else {
+        *p += v;
+    }
+}
+template <bool A, class T>
+GD_DEVICE void gd_or(T* p, T v) {
+    if (A) {
+#pragma omp atomic
+        *p |= v;
+    } else {
+        *p |= v;
+    }
+}
+GD_DEVICE void gd_count(int* p, int v) {
+#pragma omp atomic
+    *p += v;
+}
+#endif
+
+GD_DEVICE double gd_min(double a, double b) { return a < b ? a : b; }
+GD_DEVICE double gd_max(double a, double b) { return a > b ? a : b; }
+GD_DEVICE bool gd_isnan(double v) { return v != v; }
+
+// Round half away from zero, as C round() (drizzle's nintd).
+GD_DEVICE double gd_round(double v) { return round(v); }
+
+// Bilinear interpolation of a pixel map (ny, nx, 2) at input position (x, y).
+// The cell is floor(x), clamped to [0, n-2], so positions past the border are
+// extrapolated from the last cell.  Needs nx >= 2 and ny >= 2.  Returns false
+// when the result is not finite (a NaN node was used).
+GD_DEVICE bool gd_map_point(const double* GD_RESTRICT pixmap, gd_index nx, gd_index ny,
+                            double x, double y, double* ox, double* oy) {
+    double fx = gd_min(gd_max(floor(x), 0.0), (double)(nx - 2));
+    double fy = gd_min(gd_max(floor(y), 0.0), (double)(ny - 2));
+    gd_index i0 = (gd_index)fx, j0 = (gd_index)fy;
+    double u = x - fx, v = y - fy;
+    const double* p00 = pixmap + 2 * (j0 * nx + i0);
+    const double* p01 = p00 + 2 * nx;
+    double w00 = (1.0 - u) * (1.0 - v), w10 = u * (1.0 - v);
+    double w01 = (1.0 - u) * v, w11 = u * v;
+    *ox = w00 * p00[0] + w10 * p00[2] + w01 * p01[0] + w11 * p01[2];
+    *oy = w00 * p00[1] + w10 * p00[3] + w01 * p01[1] + w11 * p01[3];
+    return !(gd_isnan(*ox) || gd_isnan(*oy));
+}
+
+// Geometry of a scatter: which input pixels are visited and how far, in the
+// output frame, one input pixel's contribution can reach from the pixel map
+// positions of its neighbours (used by the host schedule only).
+struct gd_scatter_geom {
+    const double* pixmap;  // (in_ny, in_nx, 2)
+    gd_index in_nx, in_ny;
+    gd_index x0, x1, y0, y1;  // inclusive input box
+    int reach_in;             // input pixels whose map positions bound a drop
+    double reach_out;         // kernel radius in output pixels
+    int* line_miss;           // (y1 - y0 + 1): input pixels that hit nothing
+};
+
+#ifdef __CUDACC__
+// Every input pixel in the box, one per thread, atomics always.
+template <class Body>
+__device__ void gd_scatter(const gd_scatter_geom& g, Body body) {
+    gd_index w = g.x1 - g.x0 + 1, n = w * (g.y1 - g.y0 + 1);
+    for (gd_index k = blockIdx.x * (gd_index)blockDim.x + threadIdx.x; k < n;
+         k += (gd_index)blockDim.x * gridDim.x) {
+        gd_index j = g.y0 + k / w, i = g.x0 + k % w;
+        if (!body(i, j, gd_atomic<true>())) gd_count(&g.line_miss[j - g.y0], 1);
+    }
+}
+#else
+// Host schedule.  The input box is cut into square tiles coloured like a 2x2
+// checkerboard; tiles of one colour are at least one tile apart, so their
+// output footprints normally do not overlap and they can run in parallel
+// with plain adds.  Each tile's footprint is bounded from the pixel map (with
+// a margin for the drop size and for extrapolation at the borders) and if
+// any two tiles of a colour do overlap, that colour runs with atomics.
+struct gd_box {
+    double xlo, xhi, ylo, yhi;
+};
+
+GD_DEVICE bool gd_box_overlap(const gd_box& a, const gd_box& b) {
+    return a.xlo <= b.xhi && b.xlo <= a.xhi && a.ylo <= b.yhi && b.ylo <= a.yhi;
+}
+
+static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index tx1,
+                                gd_index ty0, gd_index ty1) {
+    gd_index r = g.reach_in;
+    gd_index ax0 = tx0 - r < 0 ? 0 : tx0 - r, ax1 = tx1 + r > g.in_nx - 1 ? g.in_nx - 1 : tx1 + r;
+    gd_index ay0 = ty0 - r < 0 ? 0 : ty0 - r, ay1 = ty1 + r > g.in_ny - 1 ? g.in_ny - 1 : ty1 + r;
+    gd_box b = {INFINITY, -INFINITY, INFINITY, -INFINITY};
+    double step = 0.0;
+    for (gd_index j = ay0; j <= ay1; ++j) {
+        const double* row = g.pixmap + 2 * (j * g.in_nx);
+        for (gd_index i = ax0; i <= ax1; ++i) {
+            double x = row[2 * i], y = row[2 * i + 1];
+            if (gd_isnan(x) || gd_isnan(y)) continue;
+            b.xlo = gd_min(b.xlo, x);
+            b.xhi = gd_max(b.xhi, x);
+            b.ylo = gd_min(b.ylo, y);
+            b.yhi = gd_max(b.yhi, y);
+            if (i < ax1) {
+                step = gd_max(step, gd_max(fabs(row[2 * i + 2] - x), fabs(row[2 * i + 3] - y)));
+            }
+            if (j < ay1) {
+                const double* up = row + 2 * g.in_nx;
+                step = gd_max(step, gd_max(fabs(up[2 * i] - x), fabs(up[2 * i + 1] - y)));
+            }
+        }
+    }
+    if (b.xlo > b.xhi) return b;  // no finite node: the tile deposits nothing
+    double m = 2.0 * (r + 1) * step + g.reach_out + 2.0;
+    if (gd_isnan(m)) m = INFINITY;
+    b.xlo -= m;
+    b.xhi += m;
+    b.ylo -= m;
+    b.yhi += m;
+    return b;
+}
+
+template <bool A, class Body>
+static void gd_run_tile(const gd_scatter_geom& g, gd_index tx0, gd_index tx1, gd_index ty0,
+                        gd_index ty1, Body& body) {
+    for (gd_index j = ty0; j <= ty1; ++j) {
+        int miss = 0;
+        for (gd_index i = tx0; i <= tx1; ++i) {
+            if (!body(i, j, gd_atomic<A>())) ++miss;
+        }
+        if (miss) gd_count(&g.line_miss[j - g.y0], miss);
+    }
+}
+
+template <class Body>
+static void gd_scatter(const gd_scatter_geom& g, Body body) {
+    const gd_index T = 64;
+    gd_index w = g.x1 - g.x0 + 1, h = g.y1 - g.y0 + 1;
+    if (w <= 0 || h <= 0) return;
+    gd_index ntx = (w + T - 1) / T, nty = (h + T - 1) / T, ntiles = ntx * nty;
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = omp_get_max_threads();
+#endif
+    if (nthreads == 1 || ntiles < 4) {
+        gd_run_tile<false>(g, g.x0, g.x1, g.y0, g.y1, body);
+        return;
+    }
+    std::vector<gd_box> boxes(ntiles);
+#pragma omp parallel for schedule(dynamic, 4)
+    for (gd_index t = 0; t < ntiles; ++t) {
+        gd_index tx = t % ntx, ty = t / ntx;
+        gd_index x0 = g.x0 + tx * T, y0 = g.y0 + ty * T;
+        gd_index x1 = x0 + T - 1 < g.x1 ? x0 + T - 1 : g.x1;
+        gd_index y1 = y0 + T - 1 < g.y1 ? y0 + T - 1 : g.y1;
+        boxes[t] = gd_tile_footprint(g, x0, x1, y0, y1);
+    }
+    for (int colour = 0; colour < 4; ++colour) {
+        std::vector<gd_index> tiles;
+        for (gd_index t = 0; t < ntiles; ++t) {
+            if ((t % ntx) % 2 == colour % 2 && (t / ntx) % 2 == colour / 2) tiles.push_back(t);
+        }
+        gd_index nt = (gd_index)tiles.size();
+        bool conflict = false;
+        for (gd_index a = 0; a < nt && !conflict; ++a) {
+            for (gd_index b = a + 1; b < nt; ++b) {
+                if (gd_box_overlap(boxes[tiles[a]], boxes[tiles[b]])) {
+                    conflict = true;
+                    break;
+                }
+            }
+        }
+#pragma omp parallel for schedule(dynamic, 1)
+        for (gd_index k = 0; k < nt; ++k) {
+            gd_index t = tiles[k], tx = t % ntx, ty = t / ntx;
+            gd_index x0 = g.x0 + tx * T, y0 = g.y0 + ty * T;
+            gd_index x1 = x0 + T - 1 < g.x1 ? x0 + T - 1 : g.x1;
+            gd_index y1 = y0 + T - 1 < g.y1 ? y0 + T - 1 : g.y1;
+            if (conflict) {
+                gd_run_tile<true>(g, x0, x1, y0, y1, body);
+            } else {
+                gd_run_tile<false>(g, x0, x1, y0, y1, body);
+            }
+        }
+    }
+}
+#endif

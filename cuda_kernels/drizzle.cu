@@ -1,0 +1,267 @@
+// Drizzle kernels: square, turbo, point, gaussian, lanczos2, lanczos3.
+//
+// Each input pixel (i, j) of the box is dropped onto the output frame through
+// the pixel map and deposits, into every output pixel it reaches,
+//   acc_w    += dow
+//   acc_wd   += dow * d              d = data * iscale
+//   acc_w2d2 += dow^2 * d2_k         d2_k = data2_k * iscale^2
+// plus OR-ing its DQ and the context bit (where dow > 0).  The weighted
+// means are formed once, after all images, by the caller (acc_wd / acc_w).
+// Conventions follow drizzle 3.0: 0-based pixel centres, output pixel
+// (ii, jj) covers [ii-0.5, ii+0.5] x [jj-0.5, jj+0.5].
+#include "common.cuh"
+
+struct drizzle_args {
+    const float* data;      // (in_ny, in_nx)
+    const float* weight;    // (in_ny, in_nx) or null: weight 1
+    const double* pixmap;   // (in_ny, in_nx, 2)
+    const float* data2;     // (ndata2, in_ny, in_nx) or null
+    int ndata2;
+    const unsigned int* dq; // (in_ny, in_nx) or null
+    gd_index in_nx, in_ny, out_nx, out_ny;
+    double iscale, pscale_ratio, pixfrac, wht_scale;
+    double* acc_wd;         // (out_ny, out_nx)
+    double* acc_w;          // (out_ny, out_nx)
+    double* acc_w2d2;       // (ndata2, out_ny, out_nx) or null
+    unsigned int* out_dq;   // (out_ny, out_nx) or null
+    int* ctx;               // (out_ny, out_nx) context plane or null
+    int ctx_bit;            // bit number (0-31) set in the context plane
+};
+
+enum { K_SQUARE = 0, K_TURBO, K_POINT, K_GAUSSIAN, K_LANCZOS2, K_LANCZOS3 };
+
+// Add one contribution of input pixel k to output pixel (ii, jj).
+template <bool A>
+GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index jj, double dow,
+                       double d) {
+    if (dow == 0.0) return;
+    gd_index o = jj * a.out_nx + ii;
+    gd_add<A>(&a.acc_w[o], dow);
+    gd_add<A>(&a.acc_wd[o], dow * d);
+    if (a.ndata2) {
+        gd_index nin = a.in_nx * a.in_ny, nout = a.out_nx * a.out_ny;
+        double s2 = a.iscale * a.iscale * dow * dow;
+        for (int m = 0; m < a.ndata2; ++m) {
+            gd_add<A>(&a.acc_w2d2[m * nout + o], s2 * a.data2[m * nin + k]);
+        }
+    }
+    if (a.dq) gd_or<A>(&a.out_dq[o], a.dq[k]);
+    if (a.ctx && dow > 0.0) gd_or<A>(&a.ctx[o], (int)(1u << a.ctx_bit));
+}
+
+// Output index range [lo, hi] of a footprint [vlo, vhi] rounded to pixels and
+// clipped to [0, n-1]; false when empty.
+GD_DEVICE bool out_range(double vlo, double vhi, gd_index n, gd_index* lo, gd_index* hi) {
+    double l = gd_max(gd_round(vlo), 0.0), h = gd_min(gd_round(vhi), (double)(n - 1));
+    if (!(l <= h)) return false;
+    *lo = (gd_index)l;
+    *hi = (gd_index)h;
+    return true;
+}
+
+// Signed area between the segment (x1, y1)-(x2, y2) and the x axis, counted
+// only inside the unit square [0, 1] x [0, 1]: positive when x2 > x1.
+// Summed over the edges of a polygon it gives the polygon's overlap with the
+// square, with the sign of the polygon's orientation.
+GD_DEVICE double clipped_area(double x1, double y1, double x2, double y2) {
+    double sgn = 1.0;
+    if (x1 == x2) return 0.0;
+    if (x1 > x2) {
+        double t = x1; x1 = x2; x2 = t;
+        t = y1; y1 = y2; y2 = t;
+        sgn = -1.0;
+    }
+    if (x1 >= 1.0 || x2 <= 0.0) return 0.0;
+    double slope = (y2 - y1) / (x2 - x1);
+    double xa = gd_max(x1, 0.0), xb = gd_min(x2, 1.0);
+    double ya = y1 + slope * (xa - x1), yb = y1 + slope * (xb - x1);
+    // integral of clip(y, 0, 1) = integral of max(y, 0) - integral of max(y - 1, 0)
+    double pos[2];
+    for (int s = 0; s < 2; ++s) {
+        double p = ya - s, q = yb - s;
+        if (p >= 0.0 && q >= 0.0) {
+            pos[s] = 0.5 * (p + q);
+        } else if (p <= 0.0 && q <= 0.0) {
+            pos[s] = 0.0;
+        } else if (p > 0.0) {
+            pos[s] = 0.5 * p * p / (p - q);
+        } else {
+            pos[s] = 0.5 * q * q / (q - p);
+        }
+    }
+    return sgn * (xb - xa) * (pos[0] - pos[1]);
+}
+
+// Overlap of the quadrilateral (x[4], y[4]) with output pixel (ii, jj),
+// signed by the quadrilateral's orientation.
+GD_DEVICE double quad_overlap(const double* x, const double* y, gd_index ii, gd_index jj) {
+    double sx = (double)ii - 0.5, sy = (double)jj - 0.5, s = 0.0;
+    for (int c = 0; c < 4; ++c) {
+        int n = (c + 1) & 3;
+        s += clipped_area(x[c] - sx, y[c] - sy, x[n] - sx, y[n] - sy);
+    }
+    return s;
+}
+
+// Lanczos window value, quantised like drizzle's look-up table: step 0.003,
+// index rounded, zero past the table end (nlut entries).
+GD_DEVICE double lanczos_value(double dist, double sdp, int order, gd_index nlut, bool* inside) {
+    double idx = gd_round(fabs(dist * sdp));
+    *inside = idx < (double)nlut;
+    if (!*inside || idx == 0.0) return 1.0;
+    double x = idx * 0.003;
+    if (x > order) return 0.0;
+    const double pi = 3.14159265358979323846;
+    double px = pi * x, r = px / order;
+    return sin(px) * sin(r) / (px * r);
+}
+
+// Drop input pixel (i, j); returns whether it reached any output pixel.
+template <int KIND, bool A>
+GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
+    gd_index k = j * a.in_nx + i;
+    double w = (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale;
+    double d = (double)a.data[k] * a.iscale;
+    bool hit = false;
+    gd_index ilo, ihi, jlo, jhi;
+    if (KIND == K_SQUARE) {
+        double h = 0.5 * a.pixfrac, x[4], y[4];
+        const double cx[4] = {i - h, i + h, i + h, i - h};
+        const double cy[4] = {j + h, j + h, j - h, j - h};
+        for (int c = 0; c < 4; ++c) {
+            if (!gd_map_point(a.pixmap, a.in_nx, a.in_ny, cx[c], cy[c], &x[c], &y[c])) return false;
+        }
+        double jaco = 0.5 * ((x[1] - x[3]) * (y[0] - y[2]) - (x[0] - x[2]) * (y[1] - y[3]));
+        if (jaco == 0.0) return false;
+        w /= jaco;
+        double xmin = gd_min(gd_min(x[0], x[1]), gd_min(x[2], x[3]));
+        double xmax = gd_max(gd_max(x[0], x[1]), gd_max(x[2], x[3]));
+        double ymin = gd_min(gd_min(y[0], y[1]), gd_min(y[2], y[3]));
+        double ymax = gd_max(gd_max(y[0], y[1]), gd_max(y[2], y[3]));
+        if (!out_range(xmin, xmax, a.out_nx, &ilo, &ihi)) return false;
+        if (!out_range(ymin, ymax, a.out_ny, &jlo, &jhi)) return false;
+        for (gd_index jj = jlo; jj <= jhi; ++jj) {
+            for (gd_index ii = ilo; ii <= ihi; ++ii) {
+                double over = quad_overlap(x, y, ii, jj);
+                if (over != 0.0) {
+                    hit = true;
+                    deposit<A>(a, k, ii, jj, over * w, d);
+                }
+            }
+        }
+        return hit;
+    }
+    const double* p = a.pixmap + 2 * k;
+    double ox = p[0], oy = p[1];
+    if (gd_isnan(ox) || gd_isnan(oy)) return false;
+    if (KIND == K_POINT) {
+        double ri = gd_round(ox), rj = gd_round(oy);
+        if (!(ri >= 0.0 && ri < a.out_nx && rj >= 0.0 && rj < a.out_ny)) return false;
+        deposit<A>(a, k, (gd_index)ri, (gd_index)rj, w, d);
+        return true;
+    }
+    if (KIND == K_TURBO) {
+        double pfo = 0.5 * a.pixfrac / a.pscale_ratio;
+        double scale = a.pscale_ratio * a.pscale_ratio / (a.pixfrac * a.pixfrac);
+        if (!out_range(ox - pfo, ox + pfo, a.out_nx, &ilo, &ihi)) return false;
+        if (!out_range(oy - pfo, oy + pfo, a.out_ny, &jlo, &jhi)) return false;
+        for (gd_index jj = jlo; jj <= jhi; ++jj) {
+            double dy = gd_min(oy + pfo, jj + 0.5) - gd_max(oy - pfo, jj - 0.5);
+            for (gd_index ii = ilo; ii <= ihi; ++ii) {
+                double dx = gd_min(ox + pfo, ii + 0.5) - gd_max(ox - pfo, ii - 0.5);
+                if (dx > 0.0 && dy > 0.0) {
+                    hit = true;
+                    deposit<A>(a, k, ii, jj, dx * dy * scale * w, d);
+                }
+            }
+        }
+        return hit;
+    }
+    if (KIND == K_GAUSSIAN) {
+        double pfo = gd_max(2.5 * a.pixfrac / 2.3548 / a.pscale_ratio, 1.2 / a.pscale_ratio);
+        double efac = 2.3548 * 2.3548 * a.pscale_ratio * a.pscale_ratio /
+                      (2.0 * a.pixfrac * a.pixfrac);
+        double es = efac / 3.14159265358979323846;
+        if (!out_range(ox - pfo, ox + pfo, a.out_nx, &ilo, &ihi)) return false;
+        if (!out_range(oy - pfo, oy + pfo, a.out_ny, &jlo, &jhi)) return false;
+        for (gd_index jj = jlo; jj <= jhi; ++jj) {
+            double dy = oy - jj;
+            for (gd_index ii = ilo; ii <= ihi; ++ii) {
+                double dx = ox - ii;
+                deposit<A>(a, k, ii, jj, es * exp(-(dx * dx + dy * dy) * efac) * w, d);
+            }
+        }
+        return true;
+    }
+    // lanczos2 / lanczos3: pixfrac is not used
+    const int order = KIND == K_LANCZOS2 ? 2 : 3;
+    double pfo = order / a.pscale_ratio, sdp = a.pscale_ratio / 0.003;
+    gd_index nlut = (gd_index)ceil(order / 0.003) + 1;
+    double l = gd_max(floor(ox - pfo) + 1.0, 0.0), hx = gd_min(floor(ox + pfo), a.out_nx - 1.0);
+    double b = gd_max(floor(oy - pfo) + 1.0, 0.0), hy = gd_min(floor(oy + pfo), a.out_ny - 1.0);
+    if (!(l <= hx && b <= hy)) return false;
+    for (gd_index jj = (gd_index)b; jj <= (gd_index)hy; ++jj) {
+        bool in_y;
+        double ly = lanczos_value(oy - jj, sdp, order, nlut, &in_y);
+        if (!in_y) continue;
+        for (gd_index ii = (gd_index)l; ii <= (gd_index)hx; ++ii) {
+            bool in_x;
+            double lx = lanczos_value(ox - ii, sdp, order, nlut, &in_x);
+            if (!in_x) continue;
+            hit = true;
+            deposit<A>(a, k, ii, jj, lx * ly * w, d);
+        }
+    }
+    return hit;
+}
+
+// Radius, in output pixels, that a drop of this kernel can reach beyond the
+// map position of its centre (the square kernel's corners are bounded by the
+// map positions of its neighbours instead).
+template <int KIND>
+GD_DEVICE double drop_reach(const drizzle_args& a) {
+    switch (KIND) {
+        case K_TURBO: return 0.5 * a.pixfrac / a.pscale_ratio + 1.0;
+        case K_GAUSSIAN:
+            return gd_max(2.5 * a.pixfrac / 2.3548 / a.pscale_ratio, 1.2 / a.pscale_ratio) + 1.0;
+        case K_LANCZOS2: return 2.0 / a.pscale_ratio + 1.0;
+        case K_LANCZOS3: return 3.0 / a.pscale_ratio + 1.0;
+        default: return 1.0;
+    }
+}
+
+#define DRIZZLE_PARAMS                                                                      \
+    const float* data, const float* weight, const double* pixmap, const float* data2,       \
+        int ndata2, const unsigned int* dq, gd_index in_nx, gd_index in_ny, gd_index xmin,  \
+        gd_index xmax, gd_index ymin, gd_index ymax, gd_index out_nx, gd_index out_ny,      \
+        double iscale, double pscale_ratio, double pixfrac, double wht_scale, double* acc_wd, \
+        double* acc_w, double* acc_w2d2, unsigned int* out_dq, int* ctx, int ctx_bit,       \
+        int* line_miss
+
+template <int KIND>
+GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
+    drizzle_args a = {data,   weight, pixmap, data2,        ndata2,  dq,      in_nx,
+                      in_ny,  out_nx, out_ny, iscale,       pscale_ratio, pixfrac, wht_scale,
+                      acc_wd, acc_w,  acc_w2d2, out_dq,     ctx,     ctx_bit};
+    int reach_in = (int)ceil(0.5 * pixfrac) + 1;
+    gd_scatter_geom g = {pixmap, in_nx, in_ny, xmin, xmax, ymin, ymax,
+                         reach_in, drop_reach<KIND>(a), line_miss};
+    gd_scatter(g, [&](gd_index i, gd_index j, auto atomic) {
+        return drop<KIND, decltype(atomic)::value>(a, i, j);
+    });
+}
+
+#define DRIZZLE_ENTRY(NAME, KIND)                                                  \
+    GD_KERNEL void NAME(DRIZZLE_PARAMS) {                                          \
+        drizzle_kernel<KIND>(data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, \
+                             xmin, xmax, ymin, ymax, out_nx, out_ny, iscale,        \
+                             pscale_ratio, pixfrac, wht_scale, acc_wd, acc_w,       \
+                             acc_w2d2, out_dq, ctx, ctx_bit, line_miss);            \
+    }
+
+DRIZZLE_ENTRY(drizzle_square, K_SQUARE)
+DRIZZLE_ENTRY(drizzle_turbo, K_TURBO)
+DRIZZLE_ENTRY(drizzle_point, K_POINT)
+DRIZZLE_ENTRY(drizzle_gaussian, K_GAUSSIAN)
+DRIZZLE_ENTRY(drizzle_lanczos2, K_LANCZOS2)
+DRIZZLE_ENTRY(drizzle_lanczos3, K_LANCZOS3)

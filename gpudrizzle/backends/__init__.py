@@ -1,0 +1,95 @@
+"""Backend selection: ``cuda`` > ``cpu`` > ``numpy``.
+
+``get_backend("auto")`` (the default, or ``$GPUDRIZZLE_BACKEND``) takes the
+first backend that works here and logs the choice; asking for a backend that
+cannot run raises RuntimeError with the reason.
+"""
+
+import functools
+import logging
+import os
+
+from .base import Backend
+
+__all__ = ["BACKENDS", "Backend", "get_backend", "backend_status"]
+
+log = logging.getLogger("gpudrizzle")
+
+#: Backend names in the order ``auto`` tries them.
+BACKENDS = ("cuda", "cpu", "numpy")
+
+
+def _make(name):
+    if name == "cuda":
+        from .cuda import CudaBackend, unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            raise RuntimeError(reason)
+        return CudaBackend()
+    if name == "cpu":
+        from .cpu import CpuBackend
+
+        return CpuBackend()
+    from .numpy_backend import NumpyBackend
+
+    return NumpyBackend()
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(name):
+    return _make(name)
+
+
+def get_backend(backend=None):
+    """Return a backend object.
+
+    Parameters
+    ----------
+    backend : {"auto", "cuda", "cpu", "numpy"}, Backend or None
+        None means ``$GPUDRIZZLE_BACKEND``, else ``"auto"``.  A Backend
+        instance is returned as is.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    RuntimeError
+        When the named backend cannot run here (the message says why).
+    """
+    if isinstance(backend, Backend):
+        return backend
+    if backend is None:
+        backend = os.environ.get("GPUDRIZZLE_BACKEND", "auto")
+    if not isinstance(backend, str) or backend.lower() not in ("auto",) + BACKENDS:
+        raise ValueError(
+            f"backend must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {backend!r}"
+        )
+    name = backend.lower()
+    if name != "auto":
+        return _cached(name)
+    reasons = []
+    for candidate in BACKENDS:
+        try:
+            chosen = _cached(candidate)
+        except RuntimeError as exc:
+            reasons.append(f"{candidate}: {exc}")
+            continue
+        if reasons:
+            log.info("backend auto -> %s (%s)", candidate, "; ".join(reasons))
+        else:
+            log.info("backend auto -> %s", candidate)
+        return chosen
+    raise RuntimeError("no backend can run: " + "; ".join(reasons))  # numpy always can
+
+
+def backend_status():
+    """Return {name: None if usable else the reason} for every backend."""
+    status = {}
+    for name in BACKENDS:
+        try:
+            _cached(name)
+            status[name] = None
+        except RuntimeError as exc:
+            status[name] = str(exc)
+    return status

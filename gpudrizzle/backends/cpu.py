@@ -1,0 +1,126 @@
+"""The ``cpu`` backend: the CUDA sources compiled by the host C++ compiler.
+
+The library is built once per (sources, compiler, flags) into a cache
+directory and loaded with ctypes.  Several processes may build at the same
+time: each writes its own temporary file and renames it into place.
+"""
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..kernels import KERNELS, SOURCE_FILES, load_source, parse_kind, sources_digest
+from .base import KernelBackend
+
+__all__ = ["CpuBackend", "build_library", "cache_dir", "compiler_info"]
+
+log = logging.getLogger("gpudrizzle")
+
+DEFAULT_FLAGS = ("-O3", "-std=c++17", "-fopenmp", "-fPIC", "-shared", "-x", "c++")
+_CTYPES = {
+    np.dtype("float32"): ctypes.c_float,
+    np.dtype("float64"): ctypes.c_double,
+    np.dtype("int32"): ctypes.c_int32,
+    np.dtype("uint32"): ctypes.c_uint32,
+    np.dtype("int64"): ctypes.c_int64,
+}
+
+
+def cache_dir():
+    """Directory for built libraries: $GPUDRIZZLE_CACHE_DIR, else the user cache."""
+    env = os.environ.get("GPUDRIZZLE_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gpudrizzle"
+
+
+def _flags():
+    """Compiler flags: $GPUDRIZZLE_CXXFLAGS (whitespace separated) replaces the optimisation
+    and debug flags, e.g. ``-O1 -g -fsanitize=address,undefined``."""
+    extra = os.environ.get("GPUDRIZZLE_CXXFLAGS")
+    if not extra:
+        return DEFAULT_FLAGS
+    return tuple(extra.split()) + tuple(f for f in DEFAULT_FLAGS if f != "-O3")
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_info():
+    """Return (path, version line) of the host C++ compiler, or raise RuntimeError."""
+    candidates = [os.environ.get("CXX"), "g++", "c++", "clang++"]
+    for cxx in filter(None, candidates):
+        path = shutil.which(cxx)
+        if not path:
+            continue
+        try:
+            out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0:
+            return path, out.stdout.splitlines()[0]
+    raise RuntimeError(f"no C++ compiler: none of {[c for c in candidates if c]} found on PATH")
+
+
+def build_library():
+    """Build (or find in the cache) the host kernel library and return its path."""
+    cxx, version = compiler_info()
+    flags = _flags()
+    key = hashlib.sha256(
+        "\n".join([sources_digest(), version, " ".join(flags), sys.platform]).encode()
+    ).hexdigest()[:20]
+    target = cache_dir() / f"gpudrizzle_kernels_{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        srcs = []
+        for name in SOURCE_FILES:
+            src = Path(tmp) / name
+            src.write_text(load_source(name), encoding="utf-8")
+            srcs.append(str(src))
+        out = Path(tmp) / target.name
+        cmd = [cxx, *flags, *srcs, "-o", str(out)]
+        log.info("building cpu kernels: %s", " ".join(cmd))
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"no working C++ compiler: {' '.join(cmd)} failed:\n{res.stderr}")
+        os.replace(out, target)
+    return target
+
+
+class CpuBackend(KernelBackend):
+    """Runs the kernels on the host with OpenMP; arrays are ``numpy.ndarray``."""
+
+    name = "cpu"
+    xp = np
+
+    def __init__(self):
+        self.library_path = build_library()
+        self._lib = ctypes.CDLL(str(self.library_path))
+        for name, spec in KERNELS.items():
+            fn = getattr(self._lib, name)
+            argtypes = []
+            for _, kind in spec:
+                dtype, is_array, _ = parse_kind(kind)
+                argtypes.append(ctypes.c_void_p if is_array else _CTYPES[dtype])
+            fn.argtypes = argtypes
+            fn.restype = None
+
+    def _null(self):
+        return None
+
+    def _pointer(self, a):
+        return a.ctypes.data
+
+    def _call(self, name, n, values):
+        if n > 0:
+            getattr(self._lib, name)(*values)

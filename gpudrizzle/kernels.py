@@ -1,0 +1,99 @@
+"""The compute kernels: where their source lives and what arguments they take.
+
+One table describes every kernel's argument list; the ``cuda`` backend uses it
+to cast and check arguments for CuPy launches and the ``cpu`` backend to set
+ctypes argument types, so both call the same ``extern "C"`` entry with the
+same arguments.
+"""
+
+import hashlib
+import re
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["KERNELS", "SOURCE_FILES", "DRIZZLE_KERNELS", "load_source", "sources_digest"]
+
+#: Drizzle kernels, in the order of the ``K_*`` enum of ``drizzle.cu``.
+DRIZZLE_KERNELS = ("square", "turbo", "point", "gaussian", "lanczos2", "lanczos3")
+
+# Argument kinds: "<dtype>*" is a device array, "<dtype>*?" an array or None
+# (null pointer), a bare dtype a scalar.
+_DRIZZLE_ARGS = (
+    ("data", "float32*"),
+    ("weight", "float32*?"),
+    ("pixmap", "float64*"),
+    ("data2", "float32*?"),
+    ("ndata2", "int32"),
+    ("dq", "uint32*?"),
+    ("in_nx", "int64"),
+    ("in_ny", "int64"),
+    ("xmin", "int64"),
+    ("xmax", "int64"),
+    ("ymin", "int64"),
+    ("ymax", "int64"),
+    ("out_nx", "int64"),
+    ("out_ny", "int64"),
+    ("iscale", "float64"),
+    ("pscale_ratio", "float64"),
+    ("pixfrac", "float64"),
+    ("wht_scale", "float64"),
+    ("acc_wd", "float64*"),
+    ("acc_w", "float64*"),
+    ("acc_w2d2", "float64*?"),
+    ("out_dq", "uint32*?"),
+    ("ctx", "int32*?"),
+    ("ctx_bit", "int32"),
+    ("line_miss", "int32*"),
+)
+
+#: kernel name -> tuple of (argument name, kind)
+KERNELS = {f"drizzle_{k}": _DRIZZLE_ARGS for k in DRIZZLE_KERNELS}
+
+#: source file -> kernel names it defines
+SOURCE_FILES = {"drizzle.cu": tuple(f"drizzle_{k}" for k in DRIZZLE_KERNELS)}
+
+_INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
+
+
+def load_source(name):
+    """Return the text of kernel source ``name`` with local includes expanded.
+
+    Parameters
+    ----------
+    name : str
+        File name under ``gpudrizzle.cuda_kernels``, e.g. ``"drizzle.cu"``.
+
+    Returns
+    -------
+    str
+        Self-contained source that NVRTC and the host compiler both accept.
+    """
+    root = resources.files("gpudrizzle.cuda_kernels")
+    seen = set()
+
+    def expand(fname):
+        if fname in seen:  # every header is include-once
+            return ""
+        seen.add(fname)
+        text = (root / fname).read_text(encoding="utf-8")
+        return _INCLUDE.sub(lambda m: expand(m.group(1)), text)
+
+    return expand(name)
+
+
+def sources_digest():
+    """SHA-256 hex digest of all expanded kernel sources (cache key part)."""
+    h = hashlib.sha256()
+    for name in sorted(SOURCE_FILES):
+        h.update(name.encode())
+        h.update(load_source(name).encode())
+    return h.hexdigest()
+
+
+def parse_kind(kind):
+    """Split an argument kind into (numpy dtype, is_array, nullable)."""
+    nullable = kind.endswith("?")
+    base = kind.rstrip("?")
+    is_array = base.endswith("*")
+    return np.dtype(base.rstrip("*")), is_array, nullable

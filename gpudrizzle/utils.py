@@ -1,0 +1,152 @@
+"""Pixel maps, context decoding and pixel-scale helpers (drizzle 3.0 signatures)."""
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "calc_pixmap",
+    "decode_context",
+    "estimate_pixel_scale_ratio",
+    "pixel_scale_ratio_from_pixmap",
+]
+
+_DEG2RAD = math.pi / 180.0
+
+
+def _plain_bbox(wcs):
+    """The WCS bounding box as ((x0, x1), (y0, y1)), or None."""
+    bbox = getattr(wcs, "bounding_box", None)
+    if bbox is None:
+        return None
+    try:
+        return bbox.bounding_box(order="F")
+    except AttributeError:
+        return tuple(bbox)
+
+
+def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to"):
+    """Map every pixel centre of the "from" image to the "to" image's pixels.
+
+    Parameters
+    ----------
+    wcs_from, wcs_to : APE-14 WCS (e.g. `astropy.wcs.WCS`)
+        Input and output coordinate systems.
+    shape : tuple of int, optional
+        (ny, nx) of the map; default ``wcs_from.array_shape`` or the extent
+        of its bounding box.
+    disable_bbox : {"to", "from", "both", "none"}
+        Which WCS bounding boxes are ignored while evaluating.
+
+    Returns
+    -------
+    pixmap : numpy.ndarray, shape (ny, nx, 2), float64
+        ``pixmap[j, i] = (x, y)`` in the "to" frame of input pixel (i, j);
+        0-based, integer values at pixel centres.
+    """
+    if disable_bbox not in ("to", "from", "both", "none"):
+        raise ValueError(f"disable_bbox must be 'to', 'from', 'both' or 'none'; got {disable_bbox!r}")
+    bbox_from, bbox_to = _plain_bbox(wcs_from), _plain_bbox(wcs_to)
+    if shape is None:
+        shape = wcs_from.array_shape
+        if shape is None and bbox_from is not None:
+            limits = bbox_from if np.ndim(bbox_from) > 1 else (bbox_from,)
+            shape = tuple(math.ceil(lim[1] + 0.5) for lim in limits[::-1])
+    if shape is None:
+        raise ValueError('The "from" WCS must have pixel_shape property set.')
+    y, x = np.indices(shape, dtype=np.float64)
+    if disable_bbox in ("from", "both") and bbox_from is not None:
+        wcs_from.bounding_box = None
+    if disable_bbox in ("to", "both") and bbox_to is not None:
+        wcs_to.bounding_box = None
+    try:
+        x, y = wcs_to.world_to_pixel_values(*wcs_from.pixel_to_world_values(x, y))
+    finally:
+        if bbox_from is not None:
+            wcs_from.bounding_box = bbox_from
+        if bbox_to is not None:
+            wcs_to.bounding_box = bbox_to
+    return np.dstack([x, y])
+
+
+def decode_context(context, x, y):
+    """Indices (0-based) of the input images that contributed to output pixels (x, y).
+
+    Parameters
+    ----------
+    context : numpy.ndarray, shape (np, ny, nx), integer
+        Context image as in :attr:`gpudrizzle.Drizzle.out_ctx`.
+    x, y : int or 1-D sequence of int
+        Pixel coordinates.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One array of image indices per (x, y) pair.
+    """
+    context = np.asarray(context)
+    if context.ndim != 3:
+        raise ValueError("'context' must be a 3D array.")
+    x = np.atleast_1d(x)
+    y = np.atleast_1d(y)
+    if x.size != y.size:
+        raise ValueError("Coordinate arrays must have equal length.")
+    if x.ndim != 1:
+        raise ValueError("Coordinates must be scalars or 1D arrays.")
+    if not (np.issubdtype(x.dtype, np.integer) and np.issubdtype(y.dtype, np.integer)):
+        raise ValueError("Pixel coordinates must be integer values")
+    nbits = 8 * context.dtype.itemsize
+    bits = np.arange(nbits, dtype=np.uint64)
+    result = []
+    for xi, yi in zip(x, y):
+        planes = context[:, yi, xi].astype(np.int64) & ((1 << nbits) - 1)
+        set_bits = (planes[:, None].astype(np.uint64) >> bits) & np.uint64(1)
+        result.append(np.flatnonzero(set_bits.ravel()))
+    return result
+
+
+def _pixel_scale(wcs, refpix):
+    """Square root of the sky area (radians^2) of one pixel at ``refpix``."""
+    if refpix is None:
+        if getattr(wcs, "bounding_box", None) is not None:
+            refpix = np.mean(wcs.bounding_box, axis=-1)
+        elif wcs.pixel_shape:
+            refpix = np.array([(n - 1) // 2 for n in wcs.pixel_shape])
+        else:
+            refpix = np.zeros(wcs.pixel_n_dim)
+    refpix = np.asarray(refpix, dtype=np.float64)
+    corners = [(-0.5, -0.5), (-0.5, 0.5), (0.5, 0.5), (0.5, -0.5)]
+    lon, lat = zip(*(wcs.pixel_to_world_values(*(refpix + c)) for c in corners))
+    s = [math.sin(_DEG2RAD * b) for b in lat]
+    area = _DEG2RAD * abs(0.5 * ((lon[3] - lon[1]) * (s[0] - s[2]) + (lon[0] - lon[2]) * (s[1] - s[3])))
+    return math.sqrt(area)
+
+
+def estimate_pixel_scale_ratio(wcs_from, wcs_to, refpix_from=None, refpix_to=None):
+    """Pixel size of ``wcs_to`` over that of ``wcs_from`` near the reference pixels."""
+    return _pixel_scale(wcs_to, refpix_to) / _pixel_scale(wcs_from, refpix_from)
+
+
+def pixel_scale_ratio_from_pixmap(pixmap):
+    """Output/input pixel size from a pixel map: 1 / sqrt(|det J|), median over the map.
+
+    Parameters
+    ----------
+    pixmap : numpy.ndarray, shape (ny, nx, 2), float64
+
+    Returns
+    -------
+    float
+    """
+    ny, nx = pixmap.shape[:2]
+    if nx < 2 or ny < 2:
+        raise ValueError("pixel_scale_ratio cannot be estimated from a pixmap narrower than 2 pixels")
+    step = max(1, min(nx, ny) // 64)
+    p = pixmap[::step, ::step]
+    dx = (p[:-1, 1:] - p[:-1, :-1]) / step
+    dy = (p[1:, :-1] - p[:-1, :-1]) / step
+    det = np.abs(dx[..., 0] * dy[..., 1] - dx[..., 1] * dy[..., 0])
+    det = det[np.isfinite(det) & (det > 0)]
+    if det.size == 0:
+        raise ValueError("pixel_scale_ratio cannot be estimated: the pixmap has no finite area")
+    return float(1.0 / math.sqrt(np.median(det)))
