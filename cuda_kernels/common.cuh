@@ -91,6 +91,24 @@ GD_DEVICE bool gd_map_point(const double* GD_RESTRICT pixmap, gd_index nx, gd_in
     return !(gd_isnan(*ox) || gd_isnan(*oy));
 }
 
+// Run body(k) for k in [0, n): independent work items (e.g. one per output
+// pixel) that never write the same location.
+#ifdef __CUDACC__
+template <class Body>
+__device__ void gd_parallel_for(gd_index n, Body body) {
+    for (gd_index k = blockIdx.x * (gd_index)blockDim.x + threadIdx.x; k < n;
+         k += (gd_index)blockDim.x * gridDim.x) {
+        body(k);
+    }
+}
+#else
+template <class Body>
+static void gd_parallel_for(gd_index n, Body body) {
+#pragma omp parallel for schedule(static)
+    for (gd_index k = 0; k < n; ++k) body(k);
+}
+#endif
+
 // Geometry of a scatter: which input pixels are visited and how far, in the
 // output frame, one input pixel's contribution can reach from the pixel map
 // positions of its neighbours (used by the host schedule only).
