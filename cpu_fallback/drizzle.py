@@ -11,15 +11,18 @@ Arguments and results are those of :meth:`gpudrizzle.backends.Backend.drizzle`.
 
 import numpy as np
 
-__all__ = ["add_image", "round_half_away", "lanczos_table"]
+__all__ = ["add_image", "weighted_mean", "round_half_away", "lanczos_table"]
 
 CHUNK_PIXELS = 1 << 16
 LANCZOS_STEP = 0.003
 
 
 def round_half_away(v):
-    """Round half away from zero (C ``round``), elementwise."""
-    return np.copysign(np.floor(np.abs(v) + 0.5), v)
+    """Round half away from zero (C ``round``), elementwise, exactly."""
+    t = np.trunc(v)
+    with np.errstate(invalid="ignore"):
+        r = v - t
+        return t + (r >= 0.5) - (r <= -0.5)
 
 
 def lanczos_table(order):
@@ -178,20 +181,20 @@ class _Drops:
 
 
 def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, xmin, xmax,
-              ymin, ymax, out_nx, out_ny, iscale, pscale_ratio, pixfrac, wht_scale, acc_wd,
-              acc_w, acc_w2d2, out_dq, ctx, ctx_bit, line_miss):
+              ymin, ymax, out_nx, out_ny, iscale, pscale_ratio, pixfrac, wht_scale, acc,
+              acc_w2d2, out_dq, ctx, ctx_bit, line_miss):
     """Drop the input box of one image onto the output accumulators (in place).
 
     See :meth:`gpudrizzle.backends.Backend.drizzle` for the arguments; shapes:
     data, weight, dq (in_ny, in_nx); pixmap (in_ny, in_nx, 2) float64;
-    data2 (ndata2, in_ny, in_nx); acc_wd, acc_w, out_dq, ctx (out_ny, out_nx);
+    data2 (ndata2, in_ny, in_nx); acc (out_ny, out_nx, 2); out_dq, ctx (out_ny, out_nx);
     acc_w2d2 (ndata2, out_ny, out_nx); line_miss (ymax - ymin + 1,) int32.
     """
     a = locals()
     width = xmax - xmin + 1
     if width <= 0 or ymax < ymin:
         return
-    flat_w, flat_wd = acc_w.reshape(-1), acc_wd.reshape(-1)
+    flat = acc.reshape(-1)
     nout = out_nx * out_ny
     rows = max(1, CHUNK_PIXELS // width)
     for r0 in range(ymin, ymax + 1, rows):
@@ -216,8 +219,8 @@ def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, 
                 s, dow = s[nz], dow[nz]
                 o = (jj[nz] * out_nx + ii[nz]).astype(np.intp)
                 k = drops.k[s]
-                np.add.at(flat_w, o, dow)
-                np.add.at(flat_wd, o, dow * drops.d[s])
+                np.add.at(flat, 2 * o, dow * drops.d[s])
+                np.add.at(flat, 2 * o + 1, dow)
                 for m in range(ndata2):
                     d2 = data2[m].ravel()[k].astype(np.float64)
                     np.add.at(acc_w2d2.reshape(-1), m * nout + o, iscale * iscale * dow * dow * d2)
@@ -227,3 +230,19 @@ def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, 
                     np.bitwise_or.at(ctx.reshape(-1), o[dow > 0], np.int32(np.uint32(1 << ctx_bit).view(np.int32)))
         misses = np.bincount(j[~hit] - ymin, minlength=ymax - ymin + 1)[r0 - ymin:r1 - ymin]
         line_miss[r0 - ymin:r1 - ymin] += misses.astype(np.int32)
+
+
+def weighted_mean(acc, w2d2, base, fill, out):
+    """out = acc[..., 0] / acc[..., 1] (or w2d2 / acc[..., 1]**2) where the weight is not 0,
+    else base (if given) or fill.
+
+    Shapes: acc (ny, nx, 2) float64; w2d2 (ny, nx) float64 or None; base, out (ny, nx) float32.
+    """
+    w = acc[..., 1]
+    total = acc[..., 0]
+    if w2d2 is not None:
+        w, total = w * w, w2d2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / w
+    empty = np.float32(fill) if base is None else base
+    out[...] = np.where(w != 0, mean.astype(np.float32), empty)

@@ -69,8 +69,20 @@ GD_DEVICE double gd_min(double a, double b) { return a < b ? a : b; }
 GD_DEVICE double gd_max(double a, double b) { return a > b ? a : b; }
 GD_DEVICE bool gd_isnan(double v) { return v != v; }
 
+// floor() and round() without a libm call on hosts lacking SSE4.1; exact for
+// all doubles (beyond 2^52 every double is an integer already).
+GD_DEVICE double gd_floor(double v) {
+    if (!(fabs(v) < 4503599627370496.0)) return v;
+    double t = (double)(gd_index)v;
+    return t > v ? t - 1.0 : t;
+}
+
 // Round half away from zero, as C round() (drizzle's nintd).
-GD_DEVICE double gd_round(double v) { return round(v); }
+GD_DEVICE double gd_round(double v) {
+    if (!(fabs(v) < 4503599627370496.0)) return v;
+    double t = (double)(gd_index)v, r = v - t;
+    return r >= 0.5 ? t + 1.0 : (r <= -0.5 ? t - 1.0 : t);
+}
 
 // Bilinear interpolation of a pixel map (ny, nx, 2) at input position (x, y).
 // The cell is floor(x), clamped to [0, n-2], so positions past the border are
@@ -78,8 +90,8 @@ GD_DEVICE double gd_round(double v) { return round(v); }
 // when the result is not finite (a NaN node was used).
 GD_DEVICE bool gd_map_point(const double* GD_RESTRICT pixmap, gd_index nx, gd_index ny,
                             double x, double y, double* ox, double* oy) {
-    double fx = gd_min(gd_max(floor(x), 0.0), (double)(nx - 2));
-    double fy = gd_min(gd_max(floor(y), 0.0), (double)(ny - 2));
+    double fx = gd_min(gd_max(gd_floor(x), 0.0), (double)(nx - 2));
+    double fy = gd_min(gd_max(gd_floor(y), 0.0), (double)(ny - 2));
     gd_index i0 = (gd_index)fx, j0 = (gd_index)fy;
     double u = x - fx, v = y - fy;
     const double* p00 = pixmap + 2 * (j0 * nx + i0);
@@ -110,14 +122,18 @@ static void gd_parallel_for(gd_index n, Body body) {
 #endif
 
 // Geometry of a scatter: which input pixels are visited and how far, in the
-// output frame, one input pixel's contribution can reach from the pixel map
-// positions of its neighbours (used by the host schedule only).
+// output frame, one input pixel's contribution can reach (used by the host
+// schedule only).  A drop reaches at most reach_out output pixels beyond the
+// hull of the map positions of the input pixels within reach_in of it, plus,
+// at the image borders, where its corners are extrapolated up to extrap
+// input pixels past the last map node, a margin from the border cells.
 struct gd_scatter_geom {
     const double* pixmap;  // (in_ny, in_nx, 2)
     gd_index in_nx, in_ny;
     gd_index x0, x1, y0, y1;  // inclusive input box
-    int reach_in;             // input pixels whose map positions bound a drop
-    double reach_out;         // kernel radius in output pixels
+    int reach_in;             // input pixels
+    double extrap;            // input pixels (0: positions are never extrapolated)
+    double reach_out;         // output pixels
     int* line_miss;           // (y1 - y0 + 1): input pixels that hit nothing
 };
 
@@ -152,29 +168,31 @@ static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index
     gd_index r = g.reach_in;
     gd_index ax0 = tx0 - r < 0 ? 0 : tx0 - r, ax1 = tx1 + r > g.in_nx - 1 ? g.in_nx - 1 : tx1 + r;
     gd_index ay0 = ty0 - r < 0 ? 0 : ty0 - r, ay1 = ty1 + r > g.in_ny - 1 ? g.in_ny - 1 : ty1 + r;
+    bool border = g.extrap > 0.0 &&
+                  (ax0 == 0 || ay0 == 0 || ax1 == g.in_nx - 1 || ay1 == g.in_ny - 1);
     gd_box b = {INFINITY, -INFINITY, INFINITY, -INFINITY};
     double step = 0.0;
+    // comparisons written so that NaN positions are ignored
     for (gd_index j = ay0; j <= ay1; ++j) {
         const double* row = g.pixmap + 2 * (j * g.in_nx);
         for (gd_index i = ax0; i <= ax1; ++i) {
             double x = row[2 * i], y = row[2 * i + 1];
-            if (gd_isnan(x) || gd_isnan(y)) continue;
-            b.xlo = gd_min(b.xlo, x);
-            b.xhi = gd_max(b.xhi, x);
-            b.ylo = gd_min(b.ylo, y);
-            b.yhi = gd_max(b.yhi, y);
-            if (i < ax1) {
-                step = gd_max(step, gd_max(fabs(row[2 * i + 2] - x), fabs(row[2 * i + 3] - y)));
-            }
-            if (j < ay1) {
-                const double* up = row + 2 * g.in_nx;
-                step = gd_max(step, gd_max(fabs(up[2 * i] - x), fabs(up[2 * i + 1] - y)));
-            }
+            b.xlo = x < b.xlo ? x : b.xlo;
+            b.xhi = x > b.xhi ? x : b.xhi;
+            b.ylo = y < b.ylo ? y : b.ylo;
+            b.yhi = y > b.yhi ? y : b.yhi;
+        }
+        if (!border) continue;
+        for (gd_index i = ax0; i <= ax1; ++i) {
+            const double* p = row + 2 * i;
+            double d[4] = {0.0, 0.0, 0.0, 0.0};
+            if (i < ax1) d[0] = fabs(p[2] - p[0]), d[1] = fabs(p[3] - p[1]);
+            if (j < ay1) d[2] = fabs(p[2 * g.in_nx] - p[0]), d[3] = fabs(p[2 * g.in_nx + 1] - p[1]);
+            for (int k = 0; k < 4; ++k) step = d[k] > step ? d[k] : step;
         }
     }
     if (b.xlo > b.xhi) return b;  // no finite node: the tile deposits nothing
-    double m = 2.0 * (r + 1) * step + g.reach_out + 2.0;
-    if (gd_isnan(m)) m = INFINITY;
+    double h = g.extrap, m = (2.0 * h + 2.0 * (1.0 + h) * (1.0 + h)) * step + g.reach_out + 2.0;
     b.xlo -= m;
     b.xhi += m;
     b.ylo -= m;
@@ -196,25 +214,32 @@ static void gd_run_tile(const gd_scatter_geom& g, gd_index tx0, gd_index tx1, gd
 
 template <class Body>
 static void gd_scatter(const gd_scatter_geom& g, Body body) {
-    const gd_index T = 64;
     gd_index w = g.x1 - g.x0 + 1, h = g.y1 - g.y0 + 1;
     if (w <= 0 || h <= 0) return;
-    gd_index ntx = (w + T - 1) / T, nty = (h + T - 1) / T, ntiles = ntx * nty;
     int nthreads = 1;
 #ifdef _OPENMP
     nthreads = omp_get_max_threads();
 #endif
+    // Large tiles stream memory best; keep at least 16 tiles per thread.
+    gd_index T = (gd_index)sqrt((double)w * (double)h / (16.0 * nthreads));
+    T = T < 32 ? 32 : (T > 256 ? 256 : T);
+    gd_index ntx = (w + T - 1) / T, nty = (h + T - 1) / T, ntiles = ntx * nty;
     if (nthreads == 1 || ntiles < 4) {
         gd_run_tile<false>(g, g.x0, g.x1, g.y0, g.y1, body);
         return;
     }
     std::vector<gd_box> boxes(ntiles);
+    // inclusive input box of tile t
+    auto tile = [&](gd_index t, gd_index* x0, gd_index* x1, gd_index* y0, gd_index* y1) {
+        *x0 = g.x0 + (t % ntx) * T;
+        *y0 = g.y0 + (t / ntx) * T;
+        *x1 = *x0 + T - 1 < g.x1 ? *x0 + T - 1 : g.x1;
+        *y1 = *y0 + T - 1 < g.y1 ? *y0 + T - 1 : g.y1;
+    };
 #pragma omp parallel for schedule(dynamic, 4)
     for (gd_index t = 0; t < ntiles; ++t) {
-        gd_index tx = t % ntx, ty = t / ntx;
-        gd_index x0 = g.x0 + tx * T, y0 = g.y0 + ty * T;
-        gd_index x1 = x0 + T - 1 < g.x1 ? x0 + T - 1 : g.x1;
-        gd_index y1 = y0 + T - 1 < g.y1 ? y0 + T - 1 : g.y1;
+        gd_index x0, x1, y0, y1;
+        tile(t, &x0, &x1, &y0, &y1);
         boxes[t] = gd_tile_footprint(g, x0, x1, y0, y1);
     }
     for (int colour = 0; colour < 4; ++colour) {
@@ -234,10 +259,8 @@ static void gd_scatter(const gd_scatter_geom& g, Body body) {
         }
 #pragma omp parallel for schedule(dynamic, 1)
         for (gd_index k = 0; k < nt; ++k) {
-            gd_index t = tiles[k], tx = t % ntx, ty = t / ntx;
-            gd_index x0 = g.x0 + tx * T, y0 = g.y0 + ty * T;
-            gd_index x1 = x0 + T - 1 < g.x1 ? x0 + T - 1 : g.x1;
-            gd_index y1 = y0 + T - 1 < g.y1 ? y0 + T - 1 : g.y1;
+            gd_index x0, x1, y0, y1;
+            tile(tiles[k], &x0, &x1, &y0, &y1);
             if (conflict) {
                 gd_run_tile<true>(g, x0, x1, y0, y1, body);
             } else {

@@ -2,11 +2,12 @@
 //
 // Each input pixel (i, j) of the box is dropped onto the output frame through
 // the pixel map and deposits, into every output pixel it reaches,
-//   acc_w    += dow
-//   acc_wd   += dow * d              d = data * iscale
+//   acc[.., 0] += dow * d            d = data * iscale
+//   acc[.., 1] += dow
 //   acc_w2d2 += dow^2 * d2_k         d2_k = data2_k * iscale^2
 // plus OR-ing its DQ and the context bit (where dow > 0).  The weighted
-// means are formed once, after all images, by the caller (acc_wd / acc_w).
+// means are formed once, after all images, by drizzle_mean.  The two sums of
+// a pixel share a cache line: acc has shape (out_ny, out_nx, 2).
 // Conventions follow drizzle 3.0: 0-based pixel centres, output pixel
 // (ii, jj) covers [ii-0.5, ii+0.5] x [jj-0.5, jj+0.5].
 #include "common.cuh"
@@ -20,8 +21,7 @@ struct drizzle_args {
     const unsigned int* dq; // (in_ny, in_nx) or null
     gd_index in_nx, in_ny, out_nx, out_ny;
     double iscale, pscale_ratio, pixfrac, wht_scale;
-    double* acc_wd;         // (out_ny, out_nx)
-    double* acc_w;          // (out_ny, out_nx)
+    double* acc;            // (out_ny, out_nx, 2): sum of dow * d, sum of dow
     double* acc_w2d2;       // (ndata2, out_ny, out_nx) or null
     unsigned int* out_dq;   // (out_ny, out_nx) or null
     int* ctx;               // (out_ny, out_nx) context plane or null
@@ -36,8 +36,8 @@ GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index 
                        double d) {
     if (dow == 0.0) return;
     gd_index o = jj * a.out_nx + ii;
-    gd_add<A>(&a.acc_w[o], dow);
-    gd_add<A>(&a.acc_wd[o], dow * d);
+    gd_add<A>(&a.acc[2 * o], dow * d);
+    gd_add<A>(&a.acc[2 * o + 1], dow);
     if (a.ndata2) {
         gd_index nin = a.in_nx * a.in_ny, nout = a.out_nx * a.out_ny;
         double s2 = a.iscale * a.iscale * dow * dow;
@@ -59,48 +59,86 @@ GD_DEVICE bool out_range(double vlo, double vhi, gd_index n, gd_index* lo, gd_in
     return true;
 }
 
-// Signed area between the segment (x1, y1)-(x2, y2) and the x axis, counted
-// only inside the unit square [0, 1] x [0, 1]: positive when x2 > x1.
-// Summed over the edges of a polygon it gives the polygon's overlap with the
-// square, with the sign of the polygon's orientation.
-GD_DEVICE double clipped_area(double x1, double y1, double x2, double y2) {
-    double sgn = 1.0;
-    if (x1 == x2) return 0.0;
-    if (x1 > x2) {
-        double t = x1; x1 = x2; x2 = t;
-        t = y1; y1 = y2; y2 = t;
-        sgn = -1.0;
-    }
-    if (x1 >= 1.0 || x2 <= 0.0) return 0.0;
-    double slope = (y2 - y1) / (x2 - x1);
-    double xa = gd_max(x1, 0.0), xb = gd_min(x2, 1.0);
-    double ya = y1 + slope * (xa - x1), yb = y1 + slope * (xb - x1);
-    // integral of clip(y, 0, 1) = integral of max(y, 0) - integral of max(y - 1, 0)
-    double pos[2];
-    for (int s = 0; s < 2; ++s) {
-        double p = ya - s, q = yb - s;
-        if (p >= 0.0 && q >= 0.0) {
-            pos[s] = 0.5 * (p + q);
-        } else if (p <= 0.0 && q <= 0.0) {
-            pos[s] = 0.0;
-        } else if (p > 0.0) {
-            pos[s] = 0.5 * p * p / (p - q);
-        } else {
-            pos[s] = 0.5 * q * q / (q - p);
-        }
-    }
-    return sgn * (xb - xa) * (pos[0] - pos[1]);
+// Mean of max(y, 0) along a segment where y goes linearly from p to q.
+GD_DEVICE double positive_mean(double p, double q) {
+    if (p >= 0.0 && q >= 0.0) return 0.5 * (p + q);
+    if (p <= 0.0 && q <= 0.0) return 0.0;
+    return p > 0.0 ? 0.5 * p * p / (p - q) : 0.5 * q * q / (q - p);
 }
 
-// Overlap of the quadrilateral (x[4], y[4]) with output pixel (ii, jj),
+// One edge of a drop's quadrilateral, ordered by x: from (xl, yl) to
+// (xr, yr); sgn is -1 when the edge runs towards -x.
+struct quad_edge {
+    double xl, yl, xr, slope, sgn;
+};
+
+GD_DEVICE quad_edge make_edge(double x1, double y1, double x2, double y2) {
+    quad_edge e;
+    e.sgn = x1 > x2 ? -1.0 : 1.0;
+    e.xl = x1 > x2 ? x2 : x1;
+    e.xr = x1 > x2 ? x1 : x2;
+    e.yl = x1 > x2 ? y2 : y1;
+    double yr = x1 > x2 ? y1 : y2;
+    e.slope = e.xr > e.xl ? (yr - e.yl) / (e.xr - e.xl) : 0.0;
+    return e;
+}
+
+// Signed area between the edge and the line y = sy, counted only inside the
+// unit square [sx, sx+1] x [sy, sy+1]: positive for edges running towards
+// +x.  Summed over the edges of a polygon it gives the polygon's overlap
+// with the square, with the sign of the polygon's orientation.
+GD_DEVICE double edge_area(const quad_edge& e, double sx, double sy) {
+    double xa = gd_max(e.xl, sx), xb = gd_min(e.xr, sx + 1.0);
+    if (!(xa < xb)) return 0.0;
+    double ya = e.yl + e.slope * (xa - e.xl) - sy, yb = e.yl + e.slope * (xb - e.xl) - sy;
+    // integral of clip(y, 0, 1) = integral of max(y, 0) - integral of max(y - 1, 0)
+    return e.sgn * (xb - xa) * (positive_mean(ya, yb) - positive_mean(ya - 1.0, yb - 1.0));
+}
+
+// Overlap of a quadrilateral (its four edges) with output pixel (ii, jj),
 // signed by the quadrilateral's orientation.
-GD_DEVICE double quad_overlap(const double* x, const double* y, gd_index ii, gd_index jj) {
-    double sx = (double)ii - 0.5, sy = (double)jj - 0.5, s = 0.0;
-    for (int c = 0; c < 4; ++c) {
-        int n = (c + 1) & 3;
-        s += clipped_area(x[c] - sx, y[c] - sy, x[n] - sx, y[n] - sy);
+GD_DEVICE double quad_overlap(const quad_edge* e, gd_index ii, gd_index jj) {
+    double sx = (double)ii - 0.5, sy = (double)jj - 0.5;
+    return edge_area(e[0], sx, sy) + edge_area(e[1], sx, sy) + edge_area(e[2], sx, sy) +
+           edge_area(e[3], sx, sy);
+}
+
+// Interpolate the pixel map in the cell whose lower-left node is p00, at
+// fractions (u, v) of the cell.
+GD_DEVICE void cell_point(const double* p00, gd_index nx, double u, double v, double* ox,
+                          double* oy) {
+    const double* p01 = p00 + 2 * nx;
+    double w00 = (1.0 - u) * (1.0 - v), w10 = u * (1.0 - v), w01 = (1.0 - u) * v, w11 = u * v;
+    *ox = w00 * p00[0] + w10 * p00[2] + w01 * p01[0] + w11 * p01[2];
+    *oy = w00 * p00[1] + w10 * p00[3] + w01 * p01[1] + w11 * p01[3];
+}
+
+// Output positions of the corners (i-h, j+h), (i+h, j+h), (i+h, j-h),
+// (i-h, j-h) of the drop of input pixel (i, j), h = pixfrac / 2: bilinear
+// in the pixel map, extrapolated past the borders.  Returns false if any is
+// NaN.  Away from the borders and for h <= 1 every corner lies in one of the
+// four cells around (i, j), so the cell lookup is skipped.
+GD_DEVICE bool square_corners(const drizzle_args& a, gd_index i, gd_index j, double* x,
+                              double* y) {
+    double h = 0.5 * a.pixfrac, g = 1.0 - h;
+    if (h <= 1.0 && i >= 1 && j >= 1 && i + 1 < a.in_nx && j + 1 < a.in_ny) {
+        const double* c = a.pixmap + 2 * (j * a.in_nx + i);
+        const double* b = c - 2 * a.in_nx;
+        cell_point(c - 2, a.in_nx, g, h, &x[0], &y[0]);
+        cell_point(c, a.in_nx, h, h, &x[1], &y[1]);
+        cell_point(b, a.in_nx, h, g, &x[2], &y[2]);
+        cell_point(b - 2, a.in_nx, g, g, &x[3], &y[3]);
+    } else {
+        const double cx[4] = {i - h, i + h, i + h, i - h};
+        const double cy[4] = {j + h, j + h, j - h, j - h};
+        for (int k = 0; k < 4; ++k) {
+            gd_map_point(a.pixmap, a.in_nx, a.in_ny, cx[k], cy[k], &x[k], &y[k]);
+        }
     }
-    return s;
+    for (int k = 0; k < 4; ++k) {
+        if (gd_isnan(x[k]) || gd_isnan(y[k])) return false;
+    }
+    return true;
 }
 
 // Lanczos window value, quantised like drizzle's look-up table: step 0.003,
@@ -125,12 +163,8 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     bool hit = false;
     gd_index ilo, ihi, jlo, jhi;
     if (KIND == K_SQUARE) {
-        double h = 0.5 * a.pixfrac, x[4], y[4];
-        const double cx[4] = {i - h, i + h, i + h, i - h};
-        const double cy[4] = {j + h, j + h, j - h, j - h};
-        for (int c = 0; c < 4; ++c) {
-            if (!gd_map_point(a.pixmap, a.in_nx, a.in_ny, cx[c], cy[c], &x[c], &y[c])) return false;
-        }
+        double x[4], y[4];
+        if (!square_corners(a, i, j, x, y)) return false;
         double jaco = 0.5 * ((x[1] - x[3]) * (y[0] - y[2]) - (x[0] - x[2]) * (y[1] - y[3]));
         if (jaco == 0.0) return false;
         w /= jaco;
@@ -140,9 +174,11 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         double ymax = gd_max(gd_max(y[0], y[1]), gd_max(y[2], y[3]));
         if (!out_range(xmin, xmax, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(ymin, ymax, a.out_ny, &jlo, &jhi)) return false;
+        quad_edge e[4];
+        for (int c = 0; c < 4; ++c) e[c] = make_edge(x[c], y[c], x[(c + 1) & 3], y[(c + 1) & 3]);
         for (gd_index jj = jlo; jj <= jhi; ++jj) {
             for (gd_index ii = ilo; ii <= ihi; ++ii) {
-                double over = quad_overlap(x, y, ii, jj);
+                double over = quad_overlap(e, ii, jj);
                 if (over != 0.0) {
                     hit = true;
                     deposit<A>(a, k, ii, jj, over * w, d);
@@ -197,8 +233,8 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     const int order = KIND == K_LANCZOS2 ? 2 : 3;
     double pfo = order / a.pscale_ratio, sdp = a.pscale_ratio / 0.003;
     gd_index nlut = (gd_index)ceil(order / 0.003) + 1;
-    double l = gd_max(floor(ox - pfo) + 1.0, 0.0), hx = gd_min(floor(ox + pfo), a.out_nx - 1.0);
-    double b = gd_max(floor(oy - pfo) + 1.0, 0.0), hy = gd_min(floor(oy + pfo), a.out_ny - 1.0);
+    double l = gd_max(gd_floor(ox - pfo) + 1.0, 0.0), hx = gd_min(gd_floor(ox + pfo), a.out_nx - 1.0);
+    double b = gd_max(gd_floor(oy - pfo) + 1.0, 0.0), hy = gd_min(gd_floor(oy + pfo), a.out_ny - 1.0);
     if (!(l <= hx && b <= hy)) return false;
     for (gd_index jj = (gd_index)b; jj <= (gd_index)hy; ++jj) {
         bool in_y;
@@ -216,8 +252,8 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
 }
 
 // Radius, in output pixels, that a drop of this kernel can reach beyond the
-// map position of its centre (the square kernel's corners are bounded by the
-// map positions of its neighbours instead).
+// map position of its centre (for the square kernel: beyond the hull of its
+// corners, which the schedule bounds from the neighbouring map nodes).
 template <int KIND>
 GD_DEVICE double drop_reach(const drizzle_args& a) {
     switch (KIND) {
@@ -234,18 +270,21 @@ GD_DEVICE double drop_reach(const drizzle_args& a) {
     const float* data, const float* weight, const double* pixmap, const float* data2,       \
         int ndata2, const unsigned int* dq, gd_index in_nx, gd_index in_ny, gd_index xmin,  \
         gd_index xmax, gd_index ymin, gd_index ymax, gd_index out_nx, gd_index out_ny,      \
-        double iscale, double pscale_ratio, double pixfrac, double wht_scale, double* acc_wd, \
-        double* acc_w, double* acc_w2d2, unsigned int* out_dq, int* ctx, int ctx_bit,       \
+        double iscale, double pscale_ratio, double pixfrac, double wht_scale, double* acc,   \
+        double* acc_w2d2, unsigned int* out_dq, int* ctx, int ctx_bit,       \
         int* line_miss
 
 template <int KIND>
 GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     drizzle_args a = {data,   weight, pixmap, data2,        ndata2,  dq,      in_nx,
                       in_ny,  out_nx, out_ny, iscale,       pscale_ratio, pixfrac, wht_scale,
-                      acc_wd, acc_w,  acc_w2d2, out_dq,     ctx,     ctx_bit};
-    int reach_in = (int)ceil(0.5 * pixfrac) + 1;
+                      acc,    acc_w2d2, out_dq,   ctx,          ctx_bit};
+    // square drops: corners interpolated between map nodes up to ceil(h) + 1
+    // pixels away and extrapolated up to h past the borders, h = pixfrac / 2
+    int reach_in = KIND == K_SQUARE ? (int)ceil(0.5 * pixfrac) + 1 : 0;
+    double extrap = KIND == K_SQUARE ? 0.5 * pixfrac : 0.0;
     gd_scatter_geom g = {pixmap, in_nx, in_ny, xmin, xmax, ymin, ymax,
-                         reach_in, drop_reach<KIND>(a), line_miss};
+                         reach_in, extrap, drop_reach<KIND>(a), line_miss};
     gd_scatter(g, [&](gd_index i, gd_index j, auto atomic) {
         return drop<KIND, decltype(atomic)::value>(a, i, j);
     });
@@ -255,7 +294,7 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     GD_KERNEL void NAME(DRIZZLE_PARAMS) {                                          \
         drizzle_kernel<KIND>(data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, \
                              xmin, xmax, ymin, ymax, out_nx, out_ny, iscale,        \
-                             pscale_ratio, pixfrac, wht_scale, acc_wd, acc_w,       \
+                             pscale_ratio, pixfrac, wht_scale, acc,                 \
                              acc_w2d2, out_dq, ctx, ctx_bit, line_miss);            \
     }
 
@@ -265,3 +304,19 @@ DRIZZLE_ENTRY(drizzle_point, K_POINT)
 DRIZZLE_ENTRY(drizzle_gaussian, K_GAUSSIAN)
 DRIZZLE_ENTRY(drizzle_lanczos2, K_LANCZOS2)
 DRIZZLE_ENTRY(drizzle_lanczos3, K_LANCZOS3)
+
+// Weighted means from the accumulators: out = sum(dow * d) / sum(dow) where
+// the weight is not 0, else base (when given: pixels of a supplied earlier
+// image) or fill.  With w2d2 (one plane of the squared-weight sums) the mean
+// is w2d2 / sum(dow)^2 instead.
+GD_KERNEL void drizzle_mean(const double* acc, const double* w2d2, const float* base,
+                            double fill, gd_index n, float* out) {
+    gd_parallel_for(n, [&](gd_index k) {
+        double w = acc[2 * k + 1], total = acc[2 * k];
+        if (w2d2) {
+            w *= w;
+            total = w2d2[k];
+        }
+        out[k] = w != 0.0 ? (float)(total / w) : (base ? base[k] : (float)fill);
+    });
+}

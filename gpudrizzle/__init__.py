@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .backends import get_backend
+from .blot import blot_image
 from .resample import Drizzle
 from .utils import calc_pixmap, decode_context
 
@@ -11,4 +12,4 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Drizzle", "calc_pixmap", "decode_context", "get_backend", "__version__"]
+__all__ = ["Drizzle", "blot_image", "calc_pixmap", "decode_context", "get_backend", "__version__"]

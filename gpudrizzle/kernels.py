@@ -12,7 +12,14 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["KERNELS", "SOURCE_FILES", "DRIZZLE_KERNELS", "load_source", "sources_digest"]
+__all__ = [
+    "KERNELS",
+    "SOURCE_FILES",
+    "DRIZZLE_KERNELS",
+    "BLOT_INTERPOLANTS",
+    "load_source",
+    "sources_digest",
+]
 
 #: Drizzle kernels, in the order of the ``K_*`` enum of ``drizzle.cu``.
 DRIZZLE_KERNELS = ("square", "turbo", "point", "gaussian", "lanczos2", "lanczos3")
@@ -38,8 +45,7 @@ _DRIZZLE_ARGS = (
     ("pscale_ratio", "float64"),
     ("pixfrac", "float64"),
     ("wht_scale", "float64"),
-    ("acc_wd", "float64*"),
-    ("acc_w", "float64*"),
+    ("acc", "float64*"),
     ("acc_w2d2", "float64*?"),
     ("out_dq", "uint32*?"),
     ("ctx", "int32*?"),
@@ -47,11 +53,40 @@ _DRIZZLE_ARGS = (
     ("line_miss", "int32*"),
 )
 
+_MEAN_ARGS = (
+    ("acc", "float64*"),
+    ("w2d2", "float64*?"),
+    ("base", "float32*?"),
+    ("fill", "float64"),
+    ("n", "int64"),
+    ("out", "float32*"),
+)
+
 #: kernel name -> tuple of (argument name, kind)
 KERNELS = {f"drizzle_{k}": _DRIZZLE_ARGS for k in DRIZZLE_KERNELS}
+KERNELS["drizzle_mean"] = _MEAN_ARGS
 
 #: source file -> kernel names it defines
-SOURCE_FILES = {"drizzle.cu": tuple(f"drizzle_{k}" for k in DRIZZLE_KERNELS)}
+SOURCE_FILES = {"drizzle.cu": tuple(f"drizzle_{k}" for k in DRIZZLE_KERNELS) + ("drizzle_mean",)}
+
+#: Blot interpolants, in the order of the ``I_*`` enum of ``blot.cu``.
+BLOT_INTERPOLANTS = ("nearest", "linear", "poly3", "poly5", "lanczos3", "lanczos5", "sinc")
+
+_BLOT_ARGS = (
+    ("data", "float32*"),
+    ("pixmap", "float64*"),
+    ("out", "float32*"),
+    ("in_nx", "int64"),
+    ("in_ny", "int64"),
+    ("out_nx", "int64"),
+    ("out_ny", "int64"),
+    ("iscale", "float64"),
+    ("fillval", "float64"),
+    ("sinscl", "float64"),
+)
+
+KERNELS.update({f"blot_{k}": _BLOT_ARGS for k in BLOT_INTERPOLANTS})
+SOURCE_FILES["blot.cu"] = tuple(f"blot_{k}" for k in BLOT_INTERPOLANTS)
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
 

@@ -181,13 +181,14 @@ class Drizzle:
     def _allocate(self, shape):
         """Create the backend accumulators for an output of ``shape`` from the initial arrays."""
         b, xp, init = self._backend, self._backend.xp, self._init
-        w = xp.zeros(shape, np.float64) if init["wht"] is None else b.asarray(init["wht"], np.float64)
-        if init["img"] is None:
-            wd = xp.zeros(shape, np.float64)
-            base = None
-        else:
+        acc = xp.zeros(tuple(shape) + (2,), np.float64)
+        base = None
+        if init["wht"] is not None:
+            acc[..., 1] = b.asarray(init["wht"], np.float64)
+        if init["img"] is not None:
             base = b.asarray(init["img"], np.float32)
-            wd = xp.where(w != 0, base.astype(np.float64) * w, 0.0)
+            w = acc[..., 1]
+            acc[..., 0] = xp.where(w != 0, base.astype(np.float64) * w, 0.0)
         ctx = None
         if not self._disable_ctx:
             if init["ctx"] is None:
@@ -195,14 +196,14 @@ class Drizzle:
             else:
                 ctx = b.asarray(init["ctx"], np.int32)
         dq = None if init["dq"] is None else b.asarray(init["dq"], np.uint32)
-        self._acc = dict(w=w, wd=wd, base=base, ctx=ctx, dq=dq, w2d2=None, base2=None)
+        self._acc = dict(sums=acc, base=base, ctx=ctx, dq=dq, w2d2=None, base2=None)
         if init["img2"] is not None:
             self._allocate2(len(init["img2"]), init["img2"])
         self._out_shape = tuple(shape)
 
     def _allocate2(self, n, items=None):
         b, xp, acc = self._backend, self._backend.xp, self._acc
-        w2 = acc["w"] * acc["w"]
+        w2 = acc["sums"][..., 1] ** 2
         w2d2 = xp.zeros((n,) + self._out_shape, np.float64)
         base2 = [None] * n
         for m, item in enumerate(items or []):
@@ -253,28 +254,22 @@ class Drizzle:
             self._cache[key] = arr
         return self._cache[key]
 
-    def _mean(self, total, weight, base, fill):
-        xp = self._backend.xp
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = (total / xp.where(weight != 0, weight, 1.0)).astype(np.float32)
-        if fill is not None:
-            empty = xp.asarray(fill, dtype=np.float32)
-        elif base is not None:
-            empty = base
-        else:
-            empty = xp.asarray(math.nan, dtype=np.float32)
-        return xp.where(weight != 0, mean, empty)
+    def _mean(self, sums, w2d2, base, fill):
+        out = self._backend.xp.empty(self._out_shape, np.float32)
+        self._backend.mean(sums, w2d2, None if fill is not None else base,
+                           math.nan if fill is None else fill, out)
+        return out
 
     @property
     def out_img(self):
         """Output image (ny, nx) float32: weighted mean of the contributions."""
         acc = self._acc
-        return self._out("img", lambda: self._mean(acc["wd"], acc["w"], acc["base"], self._fillval))
+        return self._out("img", lambda: self._mean(acc["sums"], None, acc["base"], self._fillval))
 
     @property
     def out_wht(self):
         """Output weight (ny, nx) float32."""
-        return self._out("wht", lambda: self._acc["w"].astype(np.float32))
+        return self._out("wht", lambda: self._acc["sums"][..., 1].astype(np.float32))
 
     @property
     def out_ctx(self):
@@ -289,8 +284,7 @@ class Drizzle:
             acc = self._acc
             if acc["w2d2"] is None:
                 return None
-            w2 = acc["w"] * acc["w"]
-            return [self._mean(acc["w2d2"][m], w2, acc["base2"][m], self._fillval2)
+            return [self._mean(acc["sums"], acc["w2d2"][m], acc["base2"][m], self._fillval2)
                     for m in range(acc["w2d2"].shape[0])]
 
         return self._out("img2", make)
@@ -454,7 +448,7 @@ class Drizzle:
             in_nx=nx, in_ny=ny, xmin=xmin, xmax=xmax, ymin=ymin, ymax=ymax,
             out_nx=self._out_shape[1], out_ny=self._out_shape[0],
             iscale=iscale, pscale_ratio=pixel_scale_ratio, pixfrac=pixfrac, wht_scale=wht_scale,
-            acc_wd=acc["wd"], acc_w=acc["w"],
+            acc=acc["sums"],
             acc_w2d2=acc["w2d2"] if items2 is not None else None,
             out_dq=acc["dq"] if dq is not None else None,
             ctx=ctx_plane, ctx_bit=ctx_bit, line_miss=line_miss,

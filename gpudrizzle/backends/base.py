@@ -39,9 +39,45 @@ class Backend:
         **args
             The arguments of the ``drizzle_<kernel>`` entry of
             ``cuda_kernels/drizzle.cu`` (see ``gpudrizzle.kernels``), as
-            backend arrays and Python scalars.  The accumulators
-            ``acc_wd``, ``acc_w``, ``acc_w2d2``, ``out_dq``, ``ctx`` and
-            ``line_miss`` are updated in place.
+            backend arrays and Python scalars.  The accumulators ``acc``
+            (ny, nx, 2), ``acc_w2d2``, ``out_dq``, ``ctx`` and ``line_miss``
+            are updated in place.
+        """
+        raise NotImplementedError
+
+    def mean(self, acc, w2d2, base, fill, out):
+        """Weighted means of accumulated sums, into ``out``.
+
+        Parameters
+        ----------
+        acc : backend array (ny, nx, 2) float64
+            Sum of weight*value and sum of weights per output pixel.
+        w2d2 : backend array (ny, nx) float64 or None
+            If given, sums of weight**2 * value2, divided by weight**2 instead.
+        base : backend array (ny, nx) float32 or None
+            Value where the weight is 0; None means ``fill``.
+        fill : float
+            Value where the weight is 0 and ``base`` is None.
+        out : backend array (ny, nx) float32
+            Result, overwritten.
+        """
+        raise NotImplementedError
+
+    def blot(self, interp, **args):
+        """Resample a source image onto the pixels of another frame by interpolation.
+
+        Parameters
+        ----------
+        interp : str
+            One of :data:`gpudrizzle.kernels.BLOT_INTERPOLANTS`.
+        **args
+            The arguments of the ``blot_<interp>`` entry of
+            ``cuda_kernels/blot.cu`` (see ``gpudrizzle.kernels``), as backend
+            arrays and Python scalars: ``data`` (in_ny, in_nx) float32,
+            ``pixmap`` (out_ny, out_nx, 2) float64 (source position of every
+            output pixel), ``out`` (out_ny, out_nx) float32 (overwritten),
+            sizes ``in_nx``, ``in_ny``, ``out_nx``, ``out_ny`` and scalars
+            ``iscale``, ``fillval``, ``sinscl``.
         """
         raise NotImplementedError
 
@@ -100,6 +136,13 @@ class KernelBackend(Backend):
                 values.append(dtype.type(v))
         self._call(name, int(n), values)
 
+    def mean(self, acc, w2d2, base, fill, out):
+        args = dict(acc=acc, w2d2=w2d2, base=base, fill=fill, n=out.size, out=out)
+        self.launch("drizzle_mean", out.size, args)
+
     def drizzle(self, kernel, **args):
         box = (args["xmax"] - args["xmin"] + 1) * (args["ymax"] - args["ymin"] + 1)
         self.launch(f"drizzle_{kernel}", max(box, 0), args)
+
+    def blot(self, interp, **args):
+        self.launch(f"blot_{interp}", args["out_nx"] * args["out_ny"], args)

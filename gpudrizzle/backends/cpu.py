@@ -25,7 +25,7 @@ __all__ = ["CpuBackend", "build_library", "cache_dir", "compiler_info"]
 
 log = logging.getLogger("gpudrizzle")
 
-DEFAULT_FLAGS = ("-O3", "-std=c++17", "-fopenmp", "-fPIC", "-shared", "-x", "c++")
+DEFAULT_FLAGS = ("-O3", "-fno-math-errno", "-std=c++17", "-fopenmp", "-fPIC", "-shared", "-x", "c++")
 _CTYPES = {
     np.dtype("float32"): ctypes.c_float,
     np.dtype("float64"): ctypes.c_double,

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..cpu_fallback import blot as ref_blot
 from ..cpu_fallback import drizzle as ref_drizzle
 from .base import Backend
 
@@ -16,3 +17,9 @@ class NumpyBackend(Backend):
 
     def drizzle(self, kernel, **args):
         ref_drizzle.add_image(kernel, **args)
+
+    def blot(self, interp, **args):
+        ref_blot.blot(interp, **args)
+
+    def mean(self, acc, w2d2, base, fill, out):
+        ref_drizzle.weighted_mean(acc, w2d2, base, fill, out)
