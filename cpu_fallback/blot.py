@@ -14,7 +14,7 @@ the rules themselves are described at the top of ``cuda_kernels/blot.cu``.
 
 import numpy as np
 
-from .drizzle import LANCZOS_STEP, lanczos_table
+from .drizzle import LANCZOS_STEP
 
 __all__ = ["blot", "everett", "sinc_weights", "SINC_HALF_WIDTH"]
 
@@ -86,11 +86,10 @@ def _gather(padded, pad, i0, j0, width):
     return padded[rows, cols]
 
 
-def _lanczos(padded, pad, x, y, order):
-    table = lanczos_table(order)
-
+def _lanczos(padded, pad, x, y, order, table):
     def weights(pos, start):
-        idx = np.floor(np.abs(pos[:, None] - (start[:, None] + np.arange(2 * order))) / LANCZOS_STEP)
+        dist = pos[:, None] - (start[:, None] + np.arange(2 * order))
+        idx = np.floor(np.abs(dist) / LANCZOS_STEP)
         ok = idx < table.size
         return np.where(ok, table[np.where(ok, idx, 0).astype(np.intp)], 0.0)
 
@@ -111,7 +110,7 @@ def _sinc(padded, pad, x, y, sinscl):
     return np.where(exact, padded[cj + pad, ci + pad], value)
 
 
-def _interpolate(interp, padded, pad, x, y, sinscl, shape):
+def _interpolate(interp, padded, pad, x, y, sinscl, lut, shape):
     ny, nx = shape
     if interp == "nearest":
         i = np.minimum(np.floor(x + 0.5).astype(np.int64), nx - 1)
@@ -131,7 +130,7 @@ def _interpolate(interp, padded, pad, x, y, sinscl, shape):
         rows = everett(win, sx[:, None])
         return everett(rows, sy)
     if interp in ("lanczos3", "lanczos5"):
-        return _lanczos(padded, pad, x, y, int(interp[-1]))
+        return _lanczos(padded, pad, x, y, int(interp[-1]), lut)
     if interp == "sinc":
         return _sinc(padded, pad, x, y, sinscl)
     raise ValueError(f"unknown blot interpolant {interp!r}")
@@ -146,7 +145,8 @@ def _padded(interp, data):
     return np.pad(data, SINC_HALF_WIDTH + 1, mode="edge"), SINC_HALF_WIDTH + 1
 
 
-def blot(interp, data, pixmap, out, in_nx, in_ny, out_nx, out_ny, iscale, fillval, sinscl):
+def blot(interp, data, pixmap, out, in_nx, in_ny, out_nx, out_ny, iscale, fillval, sinscl, lut,
+         nlut):
     """Interpolate ``data`` at the positions of ``pixmap`` into ``out``.
 
     Parameters
@@ -164,6 +164,10 @@ def blot(interp, data, pixmap, out, in_nx, in_ny, out_nx, out_ny, iscale, fillva
         Sizes.
     iscale, fillval, sinscl : float
         Scale of the result, value off the source, sinc offset scale.
+    lut : numpy.ndarray, shape (nlut,), float64, or None
+        Lanczos window sampled every 0.003 (lanczos interpolants only).
+    nlut : int
+        Length of ``lut``.
     """
     pos = pixmap.reshape(-1, 2)
     x, y = pos[:, 0], pos[:, 1]
@@ -171,9 +175,10 @@ def blot(interp, data, pixmap, out, in_nx, in_ny, out_nx, out_ny, iscale, fillva
     result = np.full(out_ny * out_nx, fillval, dtype=np.float32)
     todo = np.flatnonzero(inside)
     if todo.size:
+        table = None if lut is None else lut[:nlut]
         padded, pad = _padded(interp, data.astype(np.float64))
         for start in range(0, todo.size, CHUNK_PIXELS):
             k = todo[start : start + CHUNK_PIXELS]
-            value = _interpolate(interp, padded, pad, x[k], y[k], sinscl, (in_ny, in_nx))
+            value = _interpolate(interp, padded, pad, x[k], y[k], sinscl, table, (in_ny, in_nx))
             result[k] = (value * iscale).astype(np.float32)
     out[...] = result.reshape(out_ny, out_nx)

@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["add_image", "weighted_mean", "round_half_away", "lanczos_table"]
 
-CHUNK_PIXELS = 1 << 16
+CHUNK_PIXELS = 1 << 14
 LANCZOS_STEP = 0.003
 
 
@@ -47,17 +47,15 @@ def _bilinear(pixmap, x, y):
     ny, nx = pixmap.shape[:2]
     fx = np.clip(np.floor(x), 0, nx - 2)
     fy = np.clip(np.floor(y), 0, ny - 2)
-    i0 = fx.astype(np.intp)
-    j0 = fy.astype(np.intp)
-    u = (x - fx)[:, None]
-    v = (y - fy)[:, None]
-    out = (
-        (1 - u) * (1 - v) * pixmap[j0, i0]
-        + u * (1 - v) * pixmap[j0, i0 + 1]
-        + (1 - u) * v * pixmap[j0 + 1, i0]
-        + u * v * pixmap[j0 + 1, i0 + 1]
-    )
-    return out[:, 0], out[:, 1]
+    u, v = x - fx, y - fy
+    node = fy.astype(np.intp) * nx + fx.astype(np.intp)
+    flat = pixmap.reshape(-1, 2)
+    out = []
+    for c in (0, 1):
+        p = flat[:, c]
+        out.append((1 - u) * (1 - v) * p.take(node) + u * (1 - v) * p.take(node + 1)
+                   + (1 - u) * v * p.take(node + nx) + u * v * p.take(node + nx + 1))
+    return out
 
 
 def _positive_mean(p, q):
@@ -69,18 +67,27 @@ def _positive_mean(p, q):
     return np.where(above, 0.5 * (p + q), np.where(below, 0.0, cross))
 
 
-def _segment_area(x1, y1, x2, y2):
-    """Signed area between each segment and y = 0 inside the unit square."""
+def _edges(x1, y1, x2, y2):
+    """Edges ordered by x: left end (xl, yl), right end xr, slope, and -1 where reversed."""
     flip = x1 > x2
     xl, xr = np.where(flip, x2, x1), np.where(flip, x1, x2)
     yl, yr = np.where(flip, y2, y1), np.where(flip, y1, y2)
-    live = (xl < 1.0) & (xr > 0.0) & (xl != xr)
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = (yr - yl) / (xr - xl)
+        slope = np.where(xr > xl, (yr - yl) / (xr - xl), 0.0)
+    return xl, xr, yl, slope, np.where(flip, -1.0, 1.0)
+
+
+def _segment_area(xl, xr, yl, slope, sgn, sx, sy):
+    """Signed area between each edge and the bottom of the unit square at (sx, sy),
+    counted inside the square; wholly-below and wholly-above edges are exact."""
+    xl, xr, yl = xl - sx, xr - sx, yl - sy
+    live = (xl < 1.0) & (xr > 0.0) & (xl != xr)
     xa, xb = np.maximum(xl, 0.0), np.minimum(xr, 1.0)
     ya, yb = yl + slope * (xa - xl), yl + slope * (xb - xl)
-    area = (xb - xa) * (_positive_mean(ya, yb) - _positive_mean(ya - 1.0, yb - 1.0))
-    return np.where(live, np.where(flip, -area, area), 0.0)
+    partial = (xb - xa) * (_positive_mean(ya, yb) - _positive_mean(ya - 1.0, yb - 1.0))
+    area = np.where((ya >= 1.0) & (yb >= 1.0), xb - xa, partial)
+    area = np.where((ya <= 0.0) & (yb <= 0.0), 0.0, area)
+    return np.where(live, sgn * area, 0.0)
 
 
 def _box(lo, hi, n):
@@ -107,12 +114,16 @@ class _Drops:
                 xs.append(x)
                 ys.append(y)
             self.qx, self.qy = np.array(xs), np.array(ys)
-            jaco = 0.5 * ((xs[1] - xs[3]) * (ys[0] - ys[2]) - (xs[0] - xs[2]) * (ys[1] - ys[3]))
-            self.valid = np.isfinite(self.qx).all(0) & np.isfinite(self.qy).all(0) & (jaco != 0)
+            with np.errstate(over="ignore", invalid="ignore"):
+                jaco = 0.5 * ((xs[1] - xs[3]) * (ys[0] - ys[2]) - (xs[0] - xs[2]) * (ys[1] - ys[3]))
+            self.valid = (np.isfinite(self.qx).all(0) & np.isfinite(self.qy).all(0)
+                          & (jaco != 0) & np.isfinite(jaco))
             with np.errstate(divide="ignore", invalid="ignore"):
                 self.w = self.w / jaco
             xlo, xhi = self.qx.min(0), self.qx.max(0)
             ylo, yhi = self.qy.min(0), self.qy.max(0)
+            self.edges = [np.array(e) for e in zip(*(
+                _edges(xs[c], ys[c], xs[(c + 1) % 4], ys[(c + 1) % 4]) for c in range(4)))]
         else:
             self.ox = a["pixmap"][j, i, 0]
             self.oy = a["pixmap"][j, i, 1]
@@ -152,11 +163,8 @@ class _Drops:
     def weights(self, kernel, s, ii, jj):
         """Contribution weights (dow) and hit flags for pixels ``s`` at output (ii, jj)."""
         if kernel == "square":
-            qx = self.qx[:, s] - (ii - 0.5)
-            qy = self.qy[:, s] - (jj - 0.5)
-            over = sum(
-                _segment_area(qx[c], qy[c], qx[(c + 1) % 4], qy[(c + 1) % 4]) for c in range(4)
-            )
+            e = [part[:, s] for part in self.edges]
+            over = sum(_segment_area(*(part[c] for part in e), ii - 0.5, jj - 0.5) for c in range(4))
             return over * self.w[s], over != 0
         if kernel == "point":
             return self.w[s], np.ones(s.size, bool)

@@ -22,9 +22,9 @@
 //             reads an uninitialised row for poly3 at y >= in_ny - 1 and an
 //             unreflected row for poly5 at y >= in_ny - 3);
 //   lanczosN  window floor(x) - N + 1 .. floor(x) + N; weight L(|x - i|)
-//             L(|y - j|) taken from drizzle's table (step 0.003, index
-//             truncated, zero past the table); taps off the image are
-//             dropped; no normalisation;
+//             L(|y - j|) taken from the table lut[nlut] (drizzle's: the
+//             window sampled every 0.003, index truncated, zero past the
+//             table); taps off the image are dropped; no normalisation;
 //   sinc      IRAF ii_bisinc as used by drizzlepac's blot: 15x15 window
 //             centred on (nint(x), nint(y)), weights (-1)^m taper(m) /
 //             (d - m) with d = (x - nint(x)) * sinscl and the cosine-bell
@@ -44,6 +44,8 @@ struct blot_args {
     const float* data;  // (in_ny, in_nx)
     gd_index in_nx, in_ny;
     double sinscl;
+    const double* lut;  // (nlut) Lanczos table, step 0.003 (lanczos only)
+    gd_index nlut;
 };
 
 // Sample i of the odd extension of a line of n samples, expressed through
@@ -72,7 +74,9 @@ GD_DEVICE blot_reflection blot_reflect(gd_index i, gd_index n) {
     return r;
 }
 
-GD_DEVICE gd_index blot_clamp(gd_index i, gd_index n) { return i < 0 ? 0 : (i > n - 1 ? n - 1 : i); }
+GD_DEVICE gd_index blot_clamp(gd_index i, gd_index n) {
+    return i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
+}
 
 // Sample i of one source row (n samples) under edge rule EDGE.
 template <int EDGE>
@@ -148,16 +152,11 @@ GD_DEVICE void blot_everett(double s, double* w) {
     }
 }
 
-// Lanczos window of order N at distance dist, from drizzle's look-up table.
-GD_DEVICE double blot_lanczos_weight(double dist, int order) {
-    const double step = 0.003, pi = 3.14159265358979323846;
-    double idx = floor(fabs(dist / step));
-    if (idx >= ceil(order / step) + 1.0) return 0.0;
-    if (idx == 0.0) return 1.0;
-    double x = idx * step;
-    if (x > order) return 0.0;
-    double px = pi * x, r = px / order;
-    return sin(px) * sin(r) / (px * r);
+// Lanczos window at distance dist from the look-up table (step 0.003, the
+// index truncated as drizzle does; 0 past the table).
+GD_DEVICE double blot_lanczos_weight(const blot_args& a, double dist) {
+    gd_index idx = (gd_index)(fabs(dist) / 0.003);  // |dist| <= order + 1: no overflow
+    return idx < a.nlut ? a.lut[idx] : 0.0;
 }
 
 // Normalised tapered-sinc weights of the 15 taps at offsets -7..7 from the
@@ -183,14 +182,15 @@ GD_DEVICE void blot_sinc_weights(double d, double* w) {
     for (int m = 0; m < 2 * ns + 1; ++m) w[m] /= sum;
 }
 
-// Interpolant INTERP at source position (x, y), 0 <= x < in_nx, 0 <= y < in_ny.
+// Interpolant INTERP at source position (x, y), 0 <= x < in_nx, 0 <= y < in_ny
+// (non-negative, so truncation to an integer is floor).
 template <int INTERP>
 GD_DEVICE double blot_value(const blot_args& a, double x, double y) {
-    double fx = floor(x), fy = floor(y);
-    gd_index ix = (gd_index)fx, iy = (gd_index)fy;
+    gd_index ix = (gd_index)x, iy = (gd_index)y;
+    double fx = (double)ix, fy = (double)iy;
     if (INTERP == I_NEAREST) {
-        gd_index i = blot_clamp((gd_index)floor(x + 0.5), a.in_nx);
-        gd_index j = blot_clamp((gd_index)floor(y + 0.5), a.in_ny);
+        gd_index i = blot_clamp((gd_index)(x + 0.5), a.in_nx);
+        gd_index j = blot_clamp((gd_index)(y + 0.5), a.in_ny);
         return (double)a.data[j * a.in_nx + i];
     }
     if (INTERP == I_LINEAR) {
@@ -210,15 +210,14 @@ GD_DEVICE double blot_value(const blot_args& a, double x, double y) {
         double wx[2 * N], wy[2 * N];
         gd_index i0 = ix - N + 1, j0 = iy - N + 1;
         for (int c = 0; c < 2 * N; ++c) {
-            wx[c] = blot_lanczos_weight(x - (double)(i0 + c), N);
-            wy[c] = blot_lanczos_weight(y - (double)(j0 + c), N);
+            wx[c] = blot_lanczos_weight(a, x - (double)(i0 + c));
+            wy[c] = blot_lanczos_weight(a, y - (double)(j0 + c));
         }
         return blot_window<2 * N, EDGE_DROP>(a, i0, j0, wx, wy);
     }
     // sinc
-    double cx = floor(x + 0.5), cy = floor(y + 0.5);
-    double dx = (x - cx) * a.sinscl, dy = (y - cy) * a.sinscl;
-    gd_index nx = (gd_index)cx, ny = (gd_index)cy;
+    gd_index nx = (gd_index)(x + 0.5), ny = (gd_index)(y + 0.5);
+    double dx = (x - (double)nx) * a.sinscl, dy = (y - (double)ny) * a.sinscl;
     if (fabs(dx) < 0.001 && fabs(dy) < 0.001) return blot_sample<EDGE_CLAMP>(a, nx, ny);
     double wx[15], wy[15];
     blot_sinc_weights(dx, wx);
@@ -228,11 +227,12 @@ GD_DEVICE double blot_value(const blot_args& a, double x, double y) {
 
 #define BLOT_PARAMS                                                                     \
     const float* data, const double* pixmap, float* out, gd_index in_nx, gd_index in_ny, \
-        gd_index out_nx, gd_index out_ny, double iscale, double fillval, double sinscl
+        gd_index out_nx, gd_index out_ny, double iscale, double fillval, double sinscl,     \
+        const double* lut, gd_index nlut
 
 template <int INTERP>
 GD_DEVICE void blot_kernel(BLOT_PARAMS) {
-    blot_args a = {data, in_nx, in_ny, sinscl};
+    blot_args a = {data, in_nx, in_ny, sinscl, lut, nlut};
     float fill = (float)fillval;
     double xlim = (double)in_nx, ylim = (double)in_ny;
     gd_parallel_for(out_nx * out_ny, [&](gd_index k) {
@@ -248,7 +248,7 @@ GD_DEVICE void blot_kernel(BLOT_PARAMS) {
 #define BLOT_ENTRY(NAME, INTERP)                                                          \
     GD_KERNEL void NAME(BLOT_PARAMS) {                                                    \
         blot_kernel<INTERP>(data, pixmap, out, in_nx, in_ny, out_nx, out_ny, iscale, fillval, \
-                            sinscl);                                                      \
+                            sinscl, lut, nlut);                                           \
     }
 
 BLOT_ENTRY(blot_nearest, I_NEAREST)

@@ -68,6 +68,7 @@ GD_DEVICE void gd_count(int* p, int v) {
 GD_DEVICE double gd_min(double a, double b) { return a < b ? a : b; }
 GD_DEVICE double gd_max(double a, double b) { return a > b ? a : b; }
 GD_DEVICE bool gd_isnan(double v) { return v != v; }
+GD_DEVICE bool gd_isfinite(double v) { return v - v == 0.0; }
 
 // floor() and round() without a libm call on hosts lacking SSE4.1; exact for
 // all doubles (beyond 2^52 every double is an integer already).

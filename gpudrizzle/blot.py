@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from .backends import get_backend
+from .cpu_fallback.drizzle import lanczos_table
 from .kernels import BLOT_INTERPOLANTS
 
 __all__ = ["blot_image", "SUPPORTED_BLOT_INTERPOLANTS"]
@@ -174,10 +175,13 @@ def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="p
         and not any(b.xp.may_share_memory(out_img, a) for a in (src, pos))
     )
     out = out_img if direct else b.xp.empty(out_shape, dtype=np.float32)
+    lut = None
+    if interp.startswith("lanczos"):
+        lut = b.asarray(lanczos_table(int(interp[-1])), np.float64)
     if out.size:
         b.blot(interp, data=src, pixmap=pos, out=out, in_nx=src.shape[1], in_ny=src.shape[0],
                out_nx=out_shape[1], out_ny=out_shape[0], iscale=iscale, fillval=fill,
-               sinscl=sinscl)
+               sinscl=sinscl, lut=lut, nlut=0 if lut is None else lut.size)
     if direct:
         return out_img
     if out_img is None:

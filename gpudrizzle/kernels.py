@@ -17,6 +17,8 @@ __all__ = [
     "SOURCE_FILES",
     "DRIZZLE_KERNELS",
     "BLOT_INTERPOLANTS",
+    "PIXMAP_TABLE_SLOTS",
+    "PIXMAP_TABLE_STRIDE",
     "load_source",
     "sources_digest",
 ]
@@ -83,10 +85,55 @@ _BLOT_ARGS = (
     ("iscale", "float64"),
     ("fillval", "float64"),
     ("sinscl", "float64"),
+    ("lut", "float64*?"),
+    ("nlut", "int64"),
 )
 
 KERNELS.update({f"blot_{k}": _BLOT_ARGS for k in BLOT_INTERPOLANTS})
 SOURCE_FILES["blot.cu"] = tuple(f"blot_{k}" for k in BLOT_INTERPOLANTS)
+
+#: Lookup-table slots of ``pixmap.cu`` (its ``PM_*`` enum), in order.  Each
+#: slot is PIXMAP_TABLE_STRIDE float64 values of ``tab_params``: nx, ny (0
+#: for an empty slot), crpix1, crpix2, crval1, crval2, cdelt1, cdelt2 and the
+#: offset of the (ny, nx) table in ``tab_data``.
+PIXMAP_TABLE_SLOTS = (
+    "from_d2im_x", "from_d2im_y", "from_cpdis_x", "from_cpdis_y",
+    "to_d2im_x", "to_d2im_y", "to_cpdis_x", "to_cpdis_y",
+)
+PIXMAP_TABLE_STRIDE = 9
+
+_PIXMAP_ARGS = (
+    ("grid", "float64*"),
+    ("jac", "float64*?"),
+    ("minv", "float64*?"),
+    ("gnx", "int64"),
+    ("gny", "int64"),
+    ("gx0", "float64"),
+    ("gy0", "float64"),
+    ("step", "float64"),
+    ("tab_data", "float32*?"),
+    ("tab_params", "float64*?"),
+    ("points", "float64*?"),
+    ("nx", "int64"),
+    ("x0", "int64"),
+    ("y0", "int64"),
+    ("n", "int64"),
+    ("out", "float64*"),
+)
+
+_PIXMAP_LOOKUP_ARGS = (
+    ("tab_data", "float32*"),
+    ("tab_params", "float64*"),
+    ("slot_x", "int32"),
+    ("slot_y", "int32"),
+    ("points", "float64*"),
+    ("n", "int64"),
+    ("out", "float64*"),
+)
+
+KERNELS["pixmap_interp"] = _PIXMAP_ARGS
+KERNELS["pixmap_lookup"] = _PIXMAP_LOOKUP_ARGS
+SOURCE_FILES["pixmap.cu"] = ("pixmap_interp", "pixmap_lookup")
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
 

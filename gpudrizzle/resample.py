@@ -173,7 +173,6 @@ class Drizzle:
         self._init = dict(img=img, wht=wht, ctx=ctx, dq=dq, img2=img2)
         self._out_shape = shapes.pop() if shapes else None
         self._acc = None
-        self._cache = {}
         if self._out_shape is not None:
             self._allocate(self._out_shape)
 
@@ -243,16 +242,16 @@ class Drizzle:
         """The backend object doing the work."""
         return self._backend
 
-    def _out(self, key, make):
+    def _out(self, make):
+        """A new output array (or list of them) from ``make()``, on the host unless asked."""
         if self._acc is None:
             return None
-        if key not in self._cache:
-            arr = make()
-            if arr is not None and not self._device_arrays:
-                arr = [None if a is None else self._backend.to_host(a) for a in arr] if isinstance(
-                    arr, list) else self._backend.to_host(arr)
-            self._cache[key] = arr
-        return self._cache[key]
+        arr = make()
+        if arr is None or self._device_arrays:
+            return arr
+        if isinstance(arr, list):
+            return [self._backend.to_host(a) for a in arr]
+        return self._backend.to_host(arr)
 
     def _mean(self, sums, w2d2, base, fill):
         out = self._backend.xp.empty(self._out_shape, np.float32)
@@ -264,17 +263,17 @@ class Drizzle:
     def out_img(self):
         """Output image (ny, nx) float32: weighted mean of the contributions."""
         acc = self._acc
-        return self._out("img", lambda: self._mean(acc["sums"], None, acc["base"], self._fillval))
+        return self._out(lambda: self._mean(acc["sums"], None, acc["base"], self._fillval))
 
     @property
     def out_wht(self):
         """Output weight (ny, nx) float32."""
-        return self._out("wht", lambda: self._acc["sums"][..., 1].astype(np.float32))
+        return self._out(lambda: self._acc["sums"][..., 1].astype(np.float32))
 
     @property
     def out_ctx(self):
         """Context (np, ny, nx) int32: bit k of plane p set where image 32p+k contributed."""
-        return self._out("ctx", lambda: None if self._acc["ctx"] is None else self._acc["ctx"].copy())
+        return self._out(lambda: None if self._acc["ctx"] is None else self._acc["ctx"].copy())
 
     @property
     def out_img2(self):
@@ -287,12 +286,12 @@ class Drizzle:
             return [self._mean(acc["sums"], acc["w2d2"][m], acc["base2"][m], self._fillval2)
                     for m in range(acc["w2d2"].shape[0])]
 
-        return self._out("img2", make)
+        return self._out(make)
 
     @property
     def out_dq(self):
         """OR of the DQ of contributing input pixels (ny, nx) uint32, or None."""
-        return self._out("dq", lambda: None if self._acc["dq"] is None else self._acc["dq"].copy())
+        return self._out(lambda: None if self._acc["dq"] is None else self._acc["dq"].copy())
 
     # -- adding images ---------------------------------------------------
     def add_image(self, data, exptime, pixmap, data2=None, dq=None, scale=_DEPRECATED_ARG,
@@ -418,6 +417,9 @@ class Drizzle:
             self._allocate(self._out_shape)
         if pixel_scale_ratio is None:
             pixel_scale_ratio = pixel_scale_ratio_from_pixmap(b.to_host(pixmap))
+        # single precision, as drizzle 3.0 uses it: the lanczos table index
+        # (|dx| * ratio / 0.003, rounded) then falls on the same entry
+        pixel_scale_ratio = float(np.float32(pixel_scale_ratio))
         acc = self._acc
         if n2 is not None and acc["w2d2"] is None:
             self._allocate2(n2)
@@ -454,7 +456,6 @@ class Drizzle:
             ctx=ctx_plane, ctx_bit=ctx_bit, line_miss=line_miss,
         )
         self._texptime += exptime
-        self._cache.clear()
         misses = b.to_host(line_miss)
         return int(misses.sum()), int(np.count_nonzero(misses == xmax - xmin + 1))
 

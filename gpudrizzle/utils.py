@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from .pixmap import compute_pixmap
+
 __all__ = [
     "calc_pixmap",
     "decode_context",
@@ -14,19 +16,14 @@ __all__ = [
 _DEG2RAD = math.pi / 180.0
 
 
-def _plain_bbox(wcs):
-    """The WCS bounding box as ((x0, x1), (y0, y1)), or None."""
-    bbox = getattr(wcs, "bounding_box", None)
-    if bbox is None:
-        return None
-    try:
-        return bbox.bounding_box(order="F")
-    except AttributeError:
-        return tuple(bbox)
-
-
-def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to"):
+def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="interpolated",
+                stepsize=None, tolerance=1e-4, backend=None, on_backend=False):
     """Map every pixel centre of the "from" image to the "to" image's pixels.
+
+    drizzle 3.0's signature and result, computed by :mod:`gpudrizzle.pixmap`:
+    by default the exact transform is sampled on a sparse grid and
+    interpolated on the backend (lookup-table distortions applied exactly
+    per pixel), checked at run time against the exact transform.
 
     Parameters
     ----------
@@ -37,36 +34,31 @@ def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to"):
         of its bounding box.
     disable_bbox : {"to", "from", "both", "none"}
         Which WCS bounding boxes are ignored while evaluating.
+    method : {"interpolated", "exact"}
+        "exact" evaluates every pixel through the WCS objects.
+    stepsize : float, optional
+        Initial grid step in pixels (default 64, halved as needed).
+    tolerance : float
+        Largest error allowed, in "to" pixels (default 1e-4).
+    backend : str or Backend, optional
+        Where the interpolation runs (default: ``get_backend()``).
+    on_backend : bool
+        Return an array of the backend (e.g. ``cupy.ndarray``) instead of numpy.
 
     Returns
     -------
-    pixmap : numpy.ndarray, shape (ny, nx, 2), float64
+    pixmap : numpy.ndarray (or backend array), shape (ny, nx, 2), float64
         ``pixmap[j, i] = (x, y)`` in the "to" frame of input pixel (i, j);
         0-based, integer values at pixel centres.
+
+    Warns
+    -----
+    gpudrizzle.pixmap.PixmapAccuracyWarning
+        When interpolation cannot meet ``tolerance`` and the map was
+        evaluated exactly instead.
     """
-    if disable_bbox not in ("to", "from", "both", "none"):
-        raise ValueError(f"disable_bbox must be 'to', 'from', 'both' or 'none'; got {disable_bbox!r}")
-    bbox_from, bbox_to = _plain_bbox(wcs_from), _plain_bbox(wcs_to)
-    if shape is None:
-        shape = wcs_from.array_shape
-        if shape is None and bbox_from is not None:
-            limits = bbox_from if np.ndim(bbox_from) > 1 else (bbox_from,)
-            shape = tuple(math.ceil(lim[1] + 0.5) for lim in limits[::-1])
-    if shape is None:
-        raise ValueError('The "from" WCS must have pixel_shape property set.')
-    y, x = np.indices(shape, dtype=np.float64)
-    if disable_bbox in ("from", "both") and bbox_from is not None:
-        wcs_from.bounding_box = None
-    if disable_bbox in ("to", "both") and bbox_to is not None:
-        wcs_to.bounding_box = None
-    try:
-        x, y = wcs_to.world_to_pixel_values(*wcs_from.pixel_to_world_values(x, y))
-    finally:
-        if bbox_from is not None:
-            wcs_from.bounding_box = bbox_from
-        if bbox_to is not None:
-            wcs_to.bounding_box = bbox_to
-    return np.dstack([x, y])
+    return compute_pixmap(wcs_from, wcs_to, shape, disable_bbox, method=method, stepsize=stepsize,
+                          tolerance=tolerance, backend=backend, on_backend=on_backend).pixmap
 
 
 def decode_context(context, x, y):

@@ -81,6 +81,39 @@ class Backend:
         """
         raise NotImplementedError
 
+    def pixmap(self, **args):
+        """Interpolate a pixel map from a grid of nodes plus exact lookup tables.
+
+        Parameters
+        ----------
+        **args
+            The arguments of ``pixmap_interp`` in ``cuda_kernels/pixmap.cu``
+            (see ``gpudrizzle.kernels``), as backend arrays and Python
+            scalars: ``grid`` (gny, gnx, 2) float64 node values; ``jac``
+            (gny, gnx, 4) float64 or None, required when a "from" cpdis
+            table slot is filled; ``minv`` (gny, gnx, 4) float64 or None,
+            required when a "to" cpdis slot is filled; node geometry ``gnx``,
+            ``gny``, ``gx0``, ``gy0``, ``step``; ``tab_data`` float32 and
+            ``tab_params`` (8 * 9,) float64 or both None; ``points`` (n, 2)
+            float64 or None (then the block of ``nx`` columns starting at
+            pixel ``x0``, ``y0``); ``n``; ``out`` (n, 2) float64,
+            overwritten.
+        """
+        raise NotImplementedError
+
+    def pixmap_lookup(self, **args):
+        """Offsets of one pair of lookup-table slots at given points.
+
+        Parameters
+        ----------
+        **args
+            The arguments of ``pixmap_lookup`` in ``cuda_kernels/pixmap.cu``:
+            ``tab_data`` float32, ``tab_params`` (8 * 9,) float64, slot
+            numbers ``slot_x`` and ``slot_y``, ``points`` (n, 2) float64
+            (0-based x, y), ``n`` and ``out`` (n, 2) float64 (overwritten).
+        """
+        raise NotImplementedError
+
     def __repr__(self):
         return f"<gpudrizzle backend {self.name!r}>"
 
@@ -146,3 +179,9 @@ class KernelBackend(Backend):
 
     def blot(self, interp, **args):
         self.launch(f"blot_{interp}", args["out_nx"] * args["out_ny"], args)
+
+    def pixmap(self, **args):
+        self.launch("pixmap_interp", args["n"], args)
+
+    def pixmap_lookup(self, **args):
+        self.launch("pixmap_lookup", args["n"], args)

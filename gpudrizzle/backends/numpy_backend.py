@@ -4,6 +4,7 @@ import numpy as np
 
 from ..cpu_fallback import blot as ref_blot
 from ..cpu_fallback import drizzle as ref_drizzle
+from ..cpu_fallback import pixmap as ref_pixmap
 from .base import Backend
 
 __all__ = ["NumpyBackend"]
@@ -23,3 +24,9 @@ class NumpyBackend(Backend):
 
     def mean(self, acc, w2d2, base, fill, out):
         ref_drizzle.weighted_mean(acc, w2d2, base, fill, out)
+
+    def pixmap(self, **args):
+        ref_pixmap.interpolate(**args)
+
+    def pixmap_lookup(self, **args):
+        ref_pixmap.lookup(**args)

@@ -1,0 +1,114 @@
+"""The compiled drizzle kernels against the numpy reference, on random inputs.
+
+Each case drops one random image through a random pixel map with every
+option in use (weights, data2, DQ, context, a sub-box) onto accumulators
+that already hold random sums, on a kernel backend and on numpy, and
+requires the same results.  The mean kernel's output is poisoned with NaN
+first so unwritten pixels show.
+"""
+
+import numpy as np
+import pytest
+
+from gpudrizzle.backends import get_backend
+from gpudrizzle.kernels import DRIZZLE_KERNELS
+
+from maps import MAP_KINDS, make_pixmap
+
+OUT_SHAPE = (90, 100)
+
+
+def _case(rng, kind, kernel):
+    shape = (int(rng.integers(40, 70)), int(rng.integers(40, 70)))
+    # centre the image so some drops straddle the output edge
+    pixmap, scale = make_pixmap(kind, shape, rng, centre=(60.0, 40.0))
+    if rng.random() < 0.5:  # a few NaN map positions
+        pixmap[tuple(rng.integers(0, shape[0], 3)), tuple(rng.integers(0, shape[1], 3))] = np.nan
+    n2 = int(rng.integers(0, 3))
+    args = dict(
+        data=rng.normal(10, 3, shape).astype(np.float32),
+        weight=rng.uniform(0, 2, shape).astype(np.float32) if rng.random() < 0.7 else None,
+        pixmap=pixmap,
+        data2=rng.uniform(0, 5, (n2,) + shape).astype(np.float32) if n2 else None,
+        ndata2=n2,
+        dq=rng.integers(0, 1 << 16, shape).astype(np.uint32) if rng.random() < 0.7 else None,
+        in_nx=shape[1], in_ny=shape[0],
+        xmin=int(rng.integers(0, 5)), xmax=shape[1] - 1 - int(rng.integers(0, 5)),
+        ymin=int(rng.integers(0, 5)), ymax=shape[0] - 1 - int(rng.integers(0, 5)),
+        out_nx=OUT_SHAPE[1], out_ny=OUT_SHAPE[0],
+        iscale=float(rng.uniform(0.5, 2)), pscale_ratio=1.0 / scale,
+        pixfrac=float(rng.choice([1.0, 0.6, rng.uniform(0.05, 2.5)])),
+        wht_scale=float(rng.uniform(0.5, 2)),
+        ctx_bit=int(rng.integers(0, 32)),
+    )
+    state = dict(
+        acc=rng.uniform(0, 1, OUT_SHAPE + (2,)),
+        acc_w2d2=rng.uniform(0, 1, (n2,) + OUT_SHAPE) if n2 else None,
+        out_dq=rng.integers(0, 4, OUT_SHAPE).astype(np.uint32) if args["dq"] is not None else None,
+        ctx=rng.integers(0, 1 << 30, OUT_SHAPE).astype(np.int32),
+        line_miss=np.zeros(args["ymax"] - args["ymin"] + 1, np.int32),
+    )
+    return args, state
+
+
+def _run(backend, kernel, args, state):
+    b = backend
+    dev = {k: None if v is None or np.isscalar(v) else b.asarray(v, v.dtype) for k, v in args.items()}
+    call = {k: (v if dev[k] is None else dev[k]) for k, v in args.items()}
+    st = {k: None if v is None else b.asarray(v.copy(), v.dtype) for k, v in state.items()}
+    b.drizzle(kernel, **call, **st)
+    return {k: None if v is None else b.to_host(v) for k, v in st.items()}
+
+
+@pytest.mark.parametrize("kernel", DRIZZLE_KERNELS)
+@pytest.mark.parametrize("kind", sorted(MAP_KINDS))
+def test_kernel_matches_numpy(kernel_backend, kernel, kind, rng):
+    args, state = _case(rng, kind, kernel)
+    got = _run(kernel_backend, kernel, args, state)
+    want = _run(get_backend("numpy"), kernel, args, state)
+    scale = np.abs(want["acc"]).max()
+    np.testing.assert_allclose(got["acc"], want["acc"], rtol=1e-11, atol=1e-11 * scale)
+    if want["acc_w2d2"] is not None:
+        np.testing.assert_allclose(got["acc_w2d2"], want["acc_w2d2"], rtol=1e-11,
+                                   atol=1e-11 * np.abs(want["acc_w2d2"]).max())
+    if want["out_dq"] is not None:
+        np.testing.assert_array_equal(got["out_dq"], want["out_dq"])
+    np.testing.assert_array_equal(got["ctx"], want["ctx"])
+    np.testing.assert_array_equal(got["line_miss"], want["line_miss"])
+    # the drop really reached the output
+    assert not np.array_equal(want["acc"], state["acc"])
+
+
+def test_mean_kernel_matches_numpy(kernel_backend, rng):
+    acc = rng.uniform(-1, 1, (37, 41, 2))
+    acc[rng.random((37, 41)) < 0.3, 1] = 0.0
+    w2d2 = rng.uniform(0, 1, (37, 41))
+    base = rng.normal(size=(37, 41)).astype(np.float32)
+    for case_w2d2, case_base, fill in ((None, None, np.nan), (w2d2, None, -7.5), (None, base, 0.0)):
+        outs = []
+        for b in (kernel_backend, get_backend("numpy")):
+            out = b.asarray(np.full((37, 41), np.nan, np.float32), np.float32)
+            b.mean(b.asarray(acc, np.float64),
+                   None if case_w2d2 is None else b.asarray(case_w2d2, np.float64),
+                   None if case_base is None else b.asarray(case_base, np.float32), fill, out)
+            outs.append(b.to_host(out))
+        np.testing.assert_allclose(outs[0], outs[1], rtol=1e-7, equal_nan=True)
+        assert not np.isnan(outs[0][acc[..., 1] != 0]).any()
+
+
+def test_large_image_uses_parallel_tiles(kernel_backend, rng):
+    """Big enough for the host schedule to split into tiles of several colours."""
+    shape = (700, 650)
+    for kind in ("rotation", "scale_two"):
+        pixmap, scale = make_pixmap(kind, shape, rng)
+        args = dict(data=rng.normal(size=shape).astype(np.float32), weight=None, pixmap=pixmap,
+                    data2=None, ndata2=0, dq=None, in_nx=shape[1], in_ny=shape[0], xmin=0,
+                    xmax=shape[1] - 1, ymin=0, ymax=shape[0] - 1, out_nx=shape[1],
+                    out_ny=shape[0], iscale=1.0, pscale_ratio=1 / scale, pixfrac=1.0,
+                    wht_scale=1.0, ctx_bit=3)
+        state = dict(acc=np.zeros(shape + (2,)), acc_w2d2=None, out_dq=None,
+                     ctx=np.zeros(shape, np.int32), line_miss=np.zeros(shape[0], np.int32))
+        got = _run(kernel_backend, "square", args, state)
+        want = _run(get_backend("numpy"), "square", args, state)
+        np.testing.assert_allclose(got["acc"], want["acc"], rtol=1e-11, atol=1e-11)
+        np.testing.assert_array_equal(got["ctx"], want["ctx"])
