@@ -140,7 +140,7 @@ class _Drops:
             else:
                 order = 2 if kernel == "lanczos2" else 3
                 r = order / psr
-                self.table = lanczos_table(order)
+                self.table = a["lut"][: a["nlut"]]
                 self.sdp = psr / LANCZOS_STEP
             xlo, xhi, ylo, yhi = self.ox - r, self.ox + r, self.oy - r, self.oy + r
         if kernel.startswith("lanczos"):
@@ -190,7 +190,7 @@ class _Drops:
 
 def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, xmin, xmax,
               ymin, ymax, out_nx, out_ny, iscale, pscale_ratio, pixfrac, wht_scale, acc,
-              acc_w2d2, out_dq, ctx, ctx_bit, line_miss):
+              acc_w2d2, out_dq, ctx, ctx_bit, line_miss, lut, nlut):
     """Drop the input box of one image onto the output accumulators (in place).
 
     See :meth:`gpudrizzle.backends.Backend.drizzle` for the arguments; shapes:

@@ -26,6 +26,8 @@ struct drizzle_args {
     unsigned int* out_dq;   // (out_ny, out_nx) or null
     int* ctx;               // (out_ny, out_nx) context plane or null
     int ctx_bit;            // bit number (0-31) set in the context plane
+    const double* lut;      // (nlut,) lanczos window every 0.003 (lanczos kernels)
+    gd_index nlut;
 };
 
 enum { K_SQUARE = 0, K_TURBO, K_POINT, K_GAUSSIAN, K_LANCZOS2, K_LANCZOS3 };
@@ -148,17 +150,12 @@ GD_DEVICE bool square_corners(const drizzle_args& a, gd_index i, gd_index j, dou
     return true;
 }
 
-// Lanczos window value, quantised like drizzle's look-up table: step 0.003,
-// index rounded, zero past the table end (nlut entries).
-GD_DEVICE double lanczos_value(double dist, double sdp, int order, gd_index nlut, bool* inside) {
+// Lanczos window value from the table (step 0.003 in distance * sdp, index
+// rounded); inside is false past the table end.
+GD_DEVICE double lanczos_value(const drizzle_args& a, double dist, double sdp, bool* inside) {
     double idx = gd_round(fabs(dist * sdp));
-    *inside = idx < (double)nlut;
-    if (!*inside || idx == 0.0) return 1.0;
-    double x = idx * 0.003;
-    if (x > order) return 0.0;
-    const double pi = 3.14159265358979323846;
-    double px = pi * x, r = px / order;
-    return sin(px) * sin(r) / (px * r);
+    *inside = idx < (double)a.nlut;
+    return *inside ? a.lut[(gd_index)idx] : 0.0;
 }
 
 // Drop input pixel (i, j); returns whether it reached any output pixel.
@@ -239,17 +236,16 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     // lanczos2 / lanczos3: pixfrac is not used
     const int order = KIND == K_LANCZOS2 ? 2 : 3;
     double pfo = order / a.pscale_ratio, sdp = a.pscale_ratio / 0.003;
-    gd_index nlut = (gd_index)ceil(order / 0.003) + 1;
     double l = gd_max(gd_floor(ox - pfo) + 1.0, 0.0), hx = gd_min(gd_floor(ox + pfo), a.out_nx - 1.0);
     double b = gd_max(gd_floor(oy - pfo) + 1.0, 0.0), hy = gd_min(gd_floor(oy + pfo), a.out_ny - 1.0);
     if (!(l <= hx && b <= hy)) return false;
     for (gd_index jj = (gd_index)b; jj <= (gd_index)hy; ++jj) {
         bool in_y;
-        double ly = lanczos_value(oy - jj, sdp, order, nlut, &in_y);
+        double ly = lanczos_value(a, oy - jj, sdp, &in_y);
         if (!in_y) continue;
         for (gd_index ii = (gd_index)l; ii <= (gd_index)hx; ++ii) {
             bool in_x;
-            double lx = lanczos_value(ox - ii, sdp, order, nlut, &in_x);
+            double lx = lanczos_value(a, ox - ii, sdp, &in_x);
             if (!in_x) continue;
             hit = true;
             deposit<A>(a, k, ii, jj, lx * ly * w, d);
@@ -279,13 +275,13 @@ GD_DEVICE double drop_reach(const drizzle_args& a) {
         gd_index xmax, gd_index ymin, gd_index ymax, gd_index out_nx, gd_index out_ny,      \
         double iscale, double pscale_ratio, double pixfrac, double wht_scale, double* acc,   \
         double* acc_w2d2, unsigned int* out_dq, int* ctx, int ctx_bit,       \
-        int* line_miss
+        int* line_miss, const double* lut, gd_index nlut
 
 template <int KIND>
 GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     drizzle_args a = {data,   weight, pixmap, data2,        ndata2,  dq,      in_nx,
                       in_ny,  out_nx, out_ny, iscale,       pscale_ratio, pixfrac, wht_scale,
-                      acc,    acc_w2d2, out_dq,   ctx,          ctx_bit};
+                      acc,    acc_w2d2, out_dq,   ctx,          ctx_bit,   lut,       nlut};
     // square drops: corners interpolated between map nodes up to ceil(h) + 1
     // pixels away and extrapolated up to h past the borders, h = pixfrac / 2
     int reach_in = KIND == K_SQUARE ? (int)ceil(0.5 * pixfrac) + 1 : 0;
@@ -302,7 +298,7 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
         drizzle_kernel<KIND>(data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, \
                              xmin, xmax, ymin, ymax, out_nx, out_ny, iscale,        \
                              pscale_ratio, pixfrac, wht_scale, acc,                 \
-                             acc_w2d2, out_dq, ctx, ctx_bit, line_miss);            \
+                             acc_w2d2, out_dq, ctx, ctx_bit, line_miss, lut, nlut); \
     }
 
 DRIZZLE_ENTRY(drizzle_square, K_SQUARE)

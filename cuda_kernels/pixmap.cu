@@ -10,112 +10,145 @@
 // table node, so they are not interpolated but evaluated exactly, per pixel,
 // the way astropy does.
 //
-// One pixel p (0-based; tables work in 1-based FITS pixels, P = p + 1):
-//   D = P + det2im_from(P)                    detector -> image plane
-//   s = G(D - 1) + J(D - 1) . cpdis_from(D)   G: the interpolated smooth map
-//                                             at the det2im-corrected
-//                                             position; cpdis is added in the
-//                                             "from" focal plane, so it
-//                                             enters through J = d s / d
-//                                             focal plane (bilinear per cell)
-// When the "to" frame has tables, s inverts only its smooth part, and the
-// tables are inverted by fixed-point iteration (1-based, S = s + 1):
-//   E = S - M . cpdis_to(E),  Q = E - det2im_to(Q),   out = Q - 1
-// with M = d(to image plane) / d(to focal plane), bilinear per cell.
+// One pixel p (0-based positions throughout):
+//   d = p + det2im_from(p)                  detector -> image plane
+//   s = G(d) + J(d) . cpdis_from(d)         G: the interpolated smooth map;
+//                                           cpdis is added in the "from"
+//                                           focal plane, so it enters
+//                                           through J = d s / d focal plane
+// When the "to" frame has tables, s inverts only its smooth part and the
+// tables are inverted by fixed-point iteration:
+//   e = s - M . cpdis_to(e),  q = e - det2im_to(q),  out = q
+// with M = d(to image plane) / d(to focal plane).  J and M are bilinear per
+// cell.  The x and y channels travel together as one 2-vector (pm_vec).
 #include "common.cuh"
 
-// Lookup-table slots in tab_params, PM_TAB_STRIDE doubles each:
-//   nx, ny (0 when the slot is empty), crpix1, crpix2, crval1, crval2,
-//   cdelt1, cdelt2, offset of the (ny, nx) float32 table in tab_data, and
-//   (y slots only) 1 when the table has the geometry of the pair's x table.
-// Slots come in (x, y) pairs: from det2im, from cpdis, to det2im, to cpdis.
-enum {
-    PM_FROM_D2IM = 0,
-    PM_FROM_CPDIS = 2,
-    PM_TO_D2IM = 4,
-    PM_TO_CPDIS = 6,
-    PM_NSLOTS = 8
-};
-#define PM_TAB_STRIDE 10
+// Lookup tables come in slots of PM_TAB_STRIDE doubles in tab_params:
+//   nx, ny (0: empty slot), ref_x, ref_y, origin_x, origin_y, scale_x,
+//   scale_y, offset in tab_data of the (ny, nx, 2) table of (dx, dy).
+// Table coordinate of position pos: (pos - origin) * scale + ref, clamped to
+// [0, n - 1] (astropy: (pos + 1 - crval) / cdelt + crpix - 1).  Two slots per
+// kind: the second is used only when the x and y tables of a kind have
+// different geometries (each slot then has a zero channel).
+enum { PM_FROM_D2IM = 0, PM_FROM_CPDIS = 2, PM_TO_D2IM = 4, PM_TO_CPDIS = 6, PM_NSLOTS = 8 };
+#define PM_TAB_STRIDE 9
 #define PM_MAX_ITER 50
 #define PM_CONVERGED 1e-11
 
-// Coefficients per cell: the bicubic, 16 monomials t_y^m t_x^n (m major)
-// times 2 channels (x, y); a bilinear 2x2 matrix, 4 terms (1, t_x, t_y,
-// t_x t_y) times 4 entries (row-major).
+// Coefficients per cell: the bicubic, 16 monomials t_y^m t_x^n (index
+// 4 m + n) of (x, y); a bilinear 2x2 matrix, 4 terms (1, t_x, t_y, t_x t_y)
+// of its two columns (m00, m10, m01, m11).
 #define PM_CUBIC_COEFFS 32
 #define PM_MATRIX_COEFFS 16
 
-// Where 1-based position (x, y) falls in a table: clamped table coordinate,
-// the two nodes around it on each axis and the weights of the upper ones.
-struct pm_tpos {
-    gd_index r0, r1, c0, c1;  // row offsets (j * nx) and columns
-    double wu, wv;
+// Two doubles operated on together: a GCC/Clang vector on the host (one SSE
+// register), a plain pair on CUDA.  Lane-wise IEEE arithmetic either way.
+#ifdef __CUDACC__
+struct pm_vec {
+    double x, y;
+};
+GD_DEVICE pm_vec pm_v(double x, double y) {
+    pm_vec r;
+    r.x = x;
+    r.y = y;
+    return r;
+}
+GD_DEVICE double pm_x(pm_vec a) { return a.x; }
+GD_DEVICE double pm_y(pm_vec a) { return a.y; }
+GD_DEVICE pm_vec operator+(pm_vec a, pm_vec b) { return pm_v(a.x + b.x, a.y + b.y); }
+GD_DEVICE pm_vec operator-(pm_vec a, pm_vec b) { return pm_v(a.x - b.x, a.y - b.y); }
+GD_DEVICE pm_vec operator*(pm_vec a, double s) { return pm_v(a.x * s, a.y * s); }
+GD_DEVICE pm_vec pm_load(const double* p) { return pm_v(p[0], p[1]); }
+GD_DEVICE void pm_store(double* p, pm_vec a) {
+    p[0] = a.x;
+    p[1] = a.y;
+}
+#else
+typedef double pm_vec __attribute__((vector_size(16)));
+GD_DEVICE pm_vec pm_v(double x, double y) {
+    pm_vec r = {x, y};
+    return r;
+}
+GD_DEVICE double pm_x(pm_vec a) { return a[0]; }
+GD_DEVICE double pm_y(pm_vec a) { return a[1]; }
+GD_DEVICE pm_vec pm_load(const double* p) {
+    pm_vec r;
+    __builtin_memcpy(&r, p, sizeof r);
+    return r;
+}
+GD_DEVICE void pm_store(double* p, pm_vec a) { __builtin_memcpy(p, &a, sizeof a); }
+#endif
+
+GD_DEVICE pm_vec pm_nan2() { return pm_v(nan(""), nan("")); }
+
+// One decoded table slot (see the slot layout above); nx == 0: empty.
+struct pm_tab {
+    gd_index nx, ny;
+    double ref_x, ref_y, origin_x, origin_y, scale_x, scale_y;
+    const double* data;  // (ny, nx, 2)
 };
 
-// Locate (x, y) in the table of slot parameters par, as astropy's
-// distortion lookup does: (pos - crval) / cdelt + crpix - 1, clamped to
-// [0, n - 1]; the node above is clamped to the table.  False for NaN.
-GD_DEVICE bool pm_locate(const double* GD_RESTRICT par, double x, double y, pm_tpos* t) {
-    gd_index nx = (gd_index)par[0], ny = (gd_index)par[1];
-    double u = (x - par[4]) / par[6] + par[2] - 1.0;
-    double v = (y - par[5]) / par[7] + par[3] - 1.0;
-    if (gd_isnan(u) || gd_isnan(v)) return false;
-    double hx = (double)(nx - 1), hy = (double)(ny - 1);
+GD_DEVICE pm_tab pm_decode(const double* data, const double* params, int slot) {
+    pm_tab t = {0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, data};
+    if (params == 0) return t;
+    const double* p = params + PM_TAB_STRIDE * slot;
+    if (!(p[0] > 0.0 && p[1] > 0.0)) return t;
+    t.nx = (gd_index)p[0];
+    t.ny = (gd_index)p[1];
+    t.ref_x = p[2];
+    t.ref_y = p[3];
+    t.origin_x = p[4];
+    t.origin_y = p[5];
+    t.scale_x = p[6];
+    t.scale_y = p[7];
+    t.data = data + (gd_index)p[8];
+    return t;
+}
+
+// Offsets (dx, dy) of one table at 0-based (x, y), as astropy's distortion
+// lookup: clamped table coordinate, bilinear between the nodes around it
+// (the upper node clamped to the table).  Zero for an empty slot, NaN for a
+// NaN position.
+GD_DEVICE pm_vec pm_table(const pm_tab& tb, double x, double y) {
+    if (tb.nx == 0) return pm_v(0.0, 0.0);
+    double u = (x - tb.origin_x) * tb.scale_x + tb.ref_x;
+    double v = (y - tb.origin_y) * tb.scale_y + tb.ref_y;
+    if (gd_isnan(u) || gd_isnan(v)) return pm_nan2();
+    double hx = (double)(tb.nx - 1), hy = (double)(tb.ny - 1);
     u = u > hx ? hx : (u < 0.0 ? 0.0 : u);
     v = v > hy ? hy : (v < 0.0 ? 0.0 : v);
     gd_index i0 = (gd_index)u, j0 = (gd_index)v;  // u, v >= 0: truncation is floor
-    t->c0 = i0;
-    t->c1 = i0 + 1 < nx ? i0 + 1 : nx - 1;
-    t->r0 = j0 * nx;
-    t->r1 = (j0 + 1 < ny ? j0 + 1 : ny - 1) * nx;
-    t->wu = u - (double)i0;
-    t->wv = v - (double)j0;
-    return true;
+    gd_index di = i0 + 1 < tb.nx ? 2 : 0, dj = j0 + 1 < tb.ny ? 2 * tb.nx : 0;
+    double wu = u - (double)i0, wv = v - (double)j0, iu = 1.0 - wu, iv = 1.0 - wv;
+    const double* t = tb.data + 2 * (j0 * tb.nx + i0);
+    return pm_load(t) * (iu * iv) + pm_load(t + dj) * (iu * wv) + pm_load(t + di) * (wu * iv) +
+           pm_load(t + dj + di) * (wu * wv);
 }
 
-// Bilinear value of one table at a located position (astropy's order of terms).
-GD_DEVICE double pm_blend(const float* GD_RESTRICT tab, const pm_tpos& t) {
-    double iu = 1.0 - t.wu, iv = 1.0 - t.wv;
-    return (double)tab[t.r0 + t.c0] * iu * iv + (double)tab[t.r1 + t.c0] * iu * t.wv +
-           (double)tab[t.r0 + t.c1] * t.wu * iv + (double)tab[t.r1 + t.c1] * t.wu * t.wv;
+// The tables of one kind: the main slot and the (rarely used) second one.
+struct pm_kind {
+    pm_tab main, second;
+    bool used;
+};
+
+GD_DEVICE pm_kind pm_decode_kind(const double* data, const double* params, int slot) {
+    pm_kind k;
+    k.main = pm_decode(data, params, slot);
+    k.second = pm_decode(data, params, slot + 1);
+    k.used = k.main.nx > 0 || k.second.nx > 0;
+    return k;
 }
 
-// Offset from the table of one slot at 1-based (x, y): 0 for an empty slot,
-// NaN for a NaN position.
-GD_DEVICE double pm_table(const float* GD_RESTRICT data, const double* GD_RESTRICT par,
-                          double x, double y) {
-    if (!(par[0] > 0.0 && par[1] > 0.0)) return 0.0;
-    pm_tpos t;
-    if (!pm_locate(par, x, y, &t)) return nan("");
-    return pm_blend(data + (gd_index)par[8], t);
+// Offsets of one kind of table at 0-based (x, y).
+GD_DEVICE pm_vec pm_offsets(const pm_kind& k, double x, double y) {
+    pm_vec r = pm_table(k.main, x, y);
+    if (k.second.nx > 0) r = r + pm_table(k.second, x, y);
+    return r;
 }
 
-// Offsets (dx, dy) of the table pair starting at slot s.
-GD_DEVICE void pm_pair(const float* GD_RESTRICT data, const double* GD_RESTRICT params, int s,
-                       double x, double y, double* dx, double* dy) {
-    const double* px = params + PM_TAB_STRIDE * s;
-    const double* py = px + PM_TAB_STRIDE;
-    if (py[9] != 0.0) {
-        pm_tpos t;
-        if (!pm_locate(px, x, y, &t)) {
-            *dx = *dy = nan("");
-            return;
-        }
-        *dx = pm_blend(data + (gd_index)px[8], t);
-        *dy = pm_blend(data + (gd_index)py[8], t);
-        return;
-    }
-    *dx = pm_table(data, px, x, y);
-    *dy = pm_table(data, py, x, y);
-}
-
-GD_DEVICE bool pm_pair_used(const double* params, int s) {
-    return params != 0 && (params[PM_TAB_STRIDE * s] > 0.0 || params[PM_TAB_STRIDE * (s + 1)] > 0.0);
-}
-
-// Cell of one axis: index clamped to [0, n - 1] and the local coordinate
-// (beyond the first or last cell it extrapolates that cell's polynomial).
+// Cell of one axis at cell coordinate u: index clamped to [0, n - 1] and
+// the local coordinate (beyond the first or last cell that cell's
+// polynomial is extrapolated).
 GD_DEVICE gd_index pm_cell(double u, gd_index n, double* t) {
     double f = 0.0;
     if (u >= (double)(n - 1)) {
@@ -127,82 +160,68 @@ GD_DEVICE gd_index pm_cell(double u, gd_index n, double* t) {
     return (gd_index)f;
 }
 
-// 2x2 matrix (row-major) of a bilinear cell at (tx, ty).
-GD_DEVICE void pm_matrix(const double* GD_RESTRICT c, double tx, double ty, double* m) {
+// m . c for the bilinear matrix cell coefficients at (tx, ty).
+GD_DEVICE pm_vec pm_apply(const double* GD_RESTRICT m, double tx, double ty, pm_vec c) {
     double txy = tx * ty;
-    for (int e = 0; e < 4; ++e) m[e] = c[e] + tx * c[4 + e] + ty * c[8 + e] + txy * c[12 + e];
+    pm_vec col0 = pm_load(m) + pm_load(m + 4) * tx + pm_load(m + 8) * ty + pm_load(m + 12) * txy;
+    pm_vec col1 = pm_load(m + 2) + pm_load(m + 6) * tx + pm_load(m + 10) * ty + pm_load(m + 14) * txy;
+    return col0 * pm_x(c) + col1 * pm_y(c);
 }
 
 struct pm_args {
-    const double* cubic;   // (ncy, ncx, 32) smooth map per cell
-    const double* jac;     // (ncy, ncx, 16) d s / d from focal plane, or null
-    const double* minv;    // (ncy, ncx, 16) d to image / d to focal plane, or null
+    const double* cubic;  // (ncy, ncx, 32) smooth map per cell
+    const double* jac;    // (ncy, ncx, 16) d s / d from focal plane, or null
+    const double* minv;   // (ncy, ncx, 16) d to image / d to focal plane, or null
     gd_index ncx, ncy;
-    double cx0, cy0, step;  // cell (a, b) covers [cx0 + a step, cx0 + (a + 1) step] x ...
-    const float* tab_data;
-    const double* tab_params;
-    bool from_d2im, to_d2im;
+    double cx0, cy0, inv_step;  // cell (a, b) starts at (cx0 + a step, cy0 + b step)
+    pm_kind from_d2im, from_cpdis, to_d2im, to_cpdis;
+    bool use_jac, use_minv;  // from / to cpdis tables apply (with their matrices)
 };
 
-// Map one pixel at 0-based position (px, py) into (*ox, *oy).
-GD_DEVICE void pm_map_point(const pm_args& a, double px, double py, double* ox, double* oy) {
-    double X = px + 1.0, Y = py + 1.0;
-    if (a.from_d2im) {
-        double dx, dy;
-        pm_pair(a.tab_data, a.tab_params, PM_FROM_D2IM, X, Y, &dx, &dy);
-        X += dx;
-        Y += dy;
-    }
+// Map one pixel at 0-based position p.
+GD_DEVICE pm_vec pm_map_point(const pm_args& a, pm_vec p) {
+    // The cell is chosen from p; det2im moves d = p + D by far less than a
+    // cell, which only shifts the local coordinates.
     double tx, ty;
-    gd_index ci = pm_cell((X - 1.0 - a.cx0) / a.step, a.ncx, &tx);
-    gd_index cj = pm_cell((Y - 1.0 - a.cy0) / a.step, a.ncy, &ty);
+    gd_index ci = pm_cell((pm_x(p) - a.cx0) * a.inv_step, a.ncx, &tx);
+    gd_index cj = pm_cell((pm_y(p) - a.cy0) * a.inv_step, a.ncy, &ty);
     gd_index cell = cj * a.ncx + ci;
+    pm_vec d = p;
+    if (a.from_d2im.used) {
+        pm_vec off = pm_offsets(a.from_d2im, pm_x(p), pm_y(p));
+        d = p + off;
+        tx += pm_x(off) * a.inv_step;
+        ty += pm_y(off) * a.inv_step;
+    }
     const double* c = a.cubic + PM_CUBIC_COEFFS * cell;
-    double sx = 0.0, sy = 0.0;
-    for (int m = 3; m >= 0; --m) {  // Horner in t_y of Horner in t_x
+    pm_vec s = pm_load(c + 30);
+    s = ((s * tx + pm_load(c + 28)) * tx + pm_load(c + 26)) * tx + pm_load(c + 24);
+    for (int m = 2; m >= 0; --m) {  // Horner in t_y of Horner in t_x
         const double* r = c + 8 * m;
-        double rx = ((r[6] * tx + r[4]) * tx + r[2]) * tx + r[0];
-        double ry = ((r[7] * tx + r[5]) * tx + r[3]) * tx + r[1];
-        sx = sx * ty + rx;
-        sy = sy * ty + ry;
+        pm_vec row = ((pm_load(r + 6) * tx + pm_load(r + 4)) * tx + pm_load(r + 2)) * tx + pm_load(r);
+        s = s * ty + row;
     }
-    if (a.jac) {
-        double cx, cy, m[4];
-        pm_pair(a.tab_data, a.tab_params, PM_FROM_CPDIS, X, Y, &cx, &cy);
-        pm_matrix(a.jac + PM_MATRIX_COEFFS * cell, tx, ty, m);
-        sx += m[0] * cx + m[1] * cy;
-        sy += m[2] * cx + m[3] * cy;
+    if (a.use_jac) {
+        pm_vec off = pm_offsets(a.from_cpdis, pm_x(d), pm_y(d));
+        s = s + pm_apply(a.jac + PM_MATRIX_COEFFS * cell, tx, ty, off);
     }
-    if (!a.minv && !a.to_d2im) {
-        *ox = sx;
-        *oy = sy;
-        return;
-    }
-    double m[4] = {0.0, 0.0, 0.0, 0.0};
-    if (a.minv) pm_matrix(a.minv + PM_MATRIX_COEFFS * cell, tx, ty, m);
-    double SX = sx + 1.0, SY = sy + 1.0;
-    double ex = SX, ey = SY, qx = SX, qy = SY;
-    bool done = false;
-    for (int it = 0; it < PM_MAX_ITER && !done; ++it) {
-        double nex = SX, ney = SY, dx = 0.0, dy = 0.0;
-        if (a.minv) {
-            double cx, cy;
-            pm_pair(a.tab_data, a.tab_params, PM_TO_CPDIS, ex, ey, &cx, &cy);
-            nex -= m[0] * cx + m[1] * cy;
-            ney -= m[2] * cx + m[3] * cy;
+    if (!a.use_minv && !a.to_d2im.used) return s;
+    pm_vec e = s, q = s;
+    for (int it = 0; it < PM_MAX_ITER; ++it) {
+        pm_vec ne = s, nq;
+        if (a.use_minv) {
+            pm_vec off = pm_offsets(a.to_cpdis, pm_x(e), pm_y(e));
+            ne = s - pm_apply(a.minv + PM_MATRIX_COEFFS * cell, tx, ty, off);
         }
-        if (a.to_d2im) pm_pair(a.tab_data, a.tab_params, PM_TO_D2IM, qx, qy, &dx, &dy);
-        double nqx = nex - dx, nqy = ney - dy;
-        double change = fabs(nex - ex) + fabs(ney - ey) + fabs(nqx - qx) + fabs(nqy - qy);
-        done = change <= PM_CONVERGED;
-        ex = nex;
-        ey = ney;
-        qx = nqx;
-        qy = nqy;
+        nq = ne;
+        if (a.to_d2im.used) nq = ne - pm_offsets(a.to_d2im, pm_x(q), pm_y(q));
+        pm_vec de = ne - e, dq = nq - q;
+        double change = fabs(pm_x(de)) + fabs(pm_y(de)) + fabs(pm_x(dq)) + fabs(pm_y(dq));
+        e = ne;
+        q = nq;
+        if (change <= PM_CONVERGED) return q;
     }
-    // Not converged (or NaN): NaN, which the host then evaluates exactly.
-    *ox = done ? qx - 1.0 : nan("");
-    *oy = done ? qy - 1.0 : nan("");
+    return pm_nan2();  // not converged (or NaN): the host evaluates it exactly
 }
 
 // The pixel map: out[k] = (x, y) in the "to" frame of "from" pixel k, where
@@ -210,33 +229,42 @@ GD_DEVICE void pm_map_point(const pm_args& a, double px, double py, double* ox, 
 // (x0 + k % nx, y0 + k / nx) of a row-major block nx wide.
 GD_KERNEL void pixmap_interp(const double* cubic, const double* jac, const double* minv,
                              gd_index ncx, gd_index ncy, double cx0, double cy0, double step,
-                             const float* tab_data, const double* tab_params,
+                             const double* tab_data, const double* tab_params,
                              const double* points, gd_index nx, gd_index x0, gd_index y0,
                              gd_index n, double* out) {
-    pm_args a = {cubic, jac, minv, ncx, ncy, cx0, cy0, step, tab_data, tab_params,
-                 pm_pair_used(tab_params, PM_FROM_D2IM), pm_pair_used(tab_params, PM_TO_D2IM)};
+    pm_args a;
+    a.cubic = cubic;
+    a.jac = jac;
+    a.minv = minv;
+    a.ncx = ncx;
+    a.ncy = ncy;
+    a.cx0 = cx0;
+    a.cy0 = cy0;
+    a.inv_step = 1.0 / step;
+    a.from_d2im = pm_decode_kind(tab_data, tab_params, PM_FROM_D2IM);
+    a.from_cpdis = pm_decode_kind(tab_data, tab_params, PM_FROM_CPDIS);
+    a.to_d2im = pm_decode_kind(tab_data, tab_params, PM_TO_D2IM);
+    a.to_cpdis = pm_decode_kind(tab_data, tab_params, PM_TO_CPDIS);
+    a.use_jac = jac != 0 && a.from_cpdis.used;
+    a.use_minv = minv != 0 && a.to_cpdis.used;
     gd_parallel_for(n, [&](gd_index k) {
-        double px, py;
+        pm_vec p;
         if (points) {
-            px = points[2 * k];
-            py = points[2 * k + 1];
+            p = pm_load(points + 2 * k);
         } else {
             gd_index row = k / nx;
-            px = (double)(x0 + (k - row * nx));
-            py = (double)(y0 + row);
+            p = pm_v((double)(x0 + (k - row * nx)), (double)(y0 + row));
         }
-        pm_map_point(a, px, py, &out[2 * k], &out[2 * k + 1]);
+        pm_store(out + 2 * k, pm_map_point(a, p));
     });
 }
 
-// Offsets of one table pair (slot s for x, s + 1 for y; either may be
-// empty) at 0-based points (n, 2): out[k] = (dx, dy).
-GD_KERNEL void pixmap_lookup(const float* tab_data, const double* tab_params, int slot,
+// Offsets of one kind of lookup table (slots slot and slot + 1) at 0-based
+// points (n, 2): out[k] = (dx, dy).
+GD_KERNEL void pixmap_lookup(const double* tab_data, const double* tab_params, int slot,
                              const double* points, gd_index n, double* out) {
+    pm_kind kind = pm_decode_kind(tab_data, tab_params, slot);
     gd_parallel_for(n, [&](gd_index k) {
-        double dx, dy;
-        pm_pair(tab_data, tab_params, slot, points[2 * k] + 1.0, points[2 * k + 1] + 1.0, &dx, &dy);
-        out[2 * k] = dx;
-        out[2 * k + 1] = dy;
+        pm_store(out + 2 * k, pm_offsets(kind, points[2 * k], points[2 * k + 1]));
     });
 }

@@ -53,6 +53,8 @@ _DRIZZLE_ARGS = (
     ("ctx", "int32*?"),
     ("ctx_bit", "int32"),
     ("line_miss", "int32*"),
+    ("lut", "float64*?"),
+    ("nlut", "int64"),
 )
 
 _MEAN_ARGS = (
@@ -92,26 +94,29 @@ _BLOT_ARGS = (
 KERNELS.update({f"blot_{k}": _BLOT_ARGS for k in BLOT_INTERPOLANTS})
 SOURCE_FILES["blot.cu"] = tuple(f"blot_{k}" for k in BLOT_INTERPOLANTS)
 
-#: Lookup-table slots of ``pixmap.cu`` (its ``PM_*`` enum), in order.  Each
-#: slot is PIXMAP_TABLE_STRIDE float64 values of ``tab_params``: nx, ny (0
-#: for an empty slot), crpix1, crpix2, crval1, crval2, cdelt1, cdelt2 and the
-#: offset of the (ny, nx) table in ``tab_data``.
+#: Lookup-table slots of ``pixmap.cu`` (its ``PM_*`` enum), in order: two
+#: per kind of table, the second used only when the kind's x and y tables
+#: differ in geometry.  Each slot is PIXMAP_TABLE_STRIDE float64 values of
+#: ``tab_params``: nx, ny (0 for an empty slot), ref_x, ref_y, origin_x,
+#: origin_y, scale_x, scale_y (table coordinate = (pos - origin) * scale + ref
+#: for 0-based pos) and the offset in ``tab_data`` of its (ny, nx, 2) table of
+#: (dx, dy) offsets.
 PIXMAP_TABLE_SLOTS = (
-    "from_d2im_x", "from_d2im_y", "from_cpdis_x", "from_cpdis_y",
-    "to_d2im_x", "to_d2im_y", "to_cpdis_x", "to_cpdis_y",
+    "from_d2im", "from_d2im_2", "from_cpdis", "from_cpdis_2",
+    "to_d2im", "to_d2im_2", "to_cpdis", "to_cpdis_2",
 )
 PIXMAP_TABLE_STRIDE = 9
 
 _PIXMAP_ARGS = (
-    ("grid", "float64*"),
+    ("cubic", "float64*"),
     ("jac", "float64*?"),
     ("minv", "float64*?"),
-    ("gnx", "int64"),
-    ("gny", "int64"),
-    ("gx0", "float64"),
-    ("gy0", "float64"),
+    ("ncx", "int64"),
+    ("ncy", "int64"),
+    ("cx0", "float64"),
+    ("cy0", "float64"),
     ("step", "float64"),
-    ("tab_data", "float32*?"),
+    ("tab_data", "float64*?"),
     ("tab_params", "float64*?"),
     ("points", "float64*?"),
     ("nx", "int64"),
@@ -122,10 +127,9 @@ _PIXMAP_ARGS = (
 )
 
 _PIXMAP_LOOKUP_ARGS = (
-    ("tab_data", "float32*"),
+    ("tab_data", "float64*"),
     ("tab_params", "float64*"),
-    ("slot_x", "int32"),
-    ("slot_y", "int32"),
+    ("slot", "int32"),
     ("points", "float64*"),
     ("n", "int64"),
     ("out", "float64*"),

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from .backends import get_backend
+from .cpu_fallback.drizzle import lanczos_table
 from .kernels import DRIZZLE_KERNELS
 from .utils import pixel_scale_ratio_from_pixmap
 
@@ -439,6 +440,9 @@ class Drizzle:
                 if item is not None:
                     stack2[m] = b.asarray(item, np.float32)
         line_miss = xp.zeros(max(ymax - ymin + 1, 0), np.int32)
+        lut = None
+        if kernel.startswith("lanczos"):
+            lut = b.asarray(lanczos_table(int(kernel[-1])), np.float64)
         b.drizzle(
             kernel,
             data=b.asarray(data, np.float32),
@@ -454,6 +458,7 @@ class Drizzle:
             acc_w2d2=acc["w2d2"] if items2 is not None else None,
             out_dq=acc["dq"] if dq is not None else None,
             ctx=ctx_plane, ctx_bit=ctx_bit, line_miss=line_miss,
+            lut=lut, nlut=0 if lut is None else lut.size,
         )
         self._texptime += exptime
         misses = b.to_host(line_miss)

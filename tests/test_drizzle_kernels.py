@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gpudrizzle.backends import get_backend
+from gpudrizzle.cpu_fallback.drizzle import lanczos_table
 from gpudrizzle.kernels import DRIZZLE_KERNELS
 
 from maps import MAP_KINDS, make_pixmap
@@ -41,6 +42,11 @@ def _case(rng, kind, kernel):
         wht_scale=float(rng.uniform(0.5, 2)),
         ctx_bit=int(rng.integers(0, 32)),
     )
+    if kernel.startswith("lanczos"):
+        args["lut"] = lanczos_table(int(kernel[-1]))
+        args["nlut"] = args["lut"].size
+    else:
+        args["lut"], args["nlut"] = None, 0
     state = dict(
         acc=rng.uniform(0, 1, OUT_SHAPE + (2,)),
         acc_w2d2=rng.uniform(0, 1, (n2,) + OUT_SHAPE) if n2 else None,
@@ -105,7 +111,7 @@ def test_large_image_uses_parallel_tiles(kernel_backend, rng):
                     data2=None, ndata2=0, dq=None, in_nx=shape[1], in_ny=shape[0], xmin=0,
                     xmax=shape[1] - 1, ymin=0, ymax=shape[0] - 1, out_nx=shape[1],
                     out_ny=shape[0], iscale=1.0, pscale_ratio=1 / scale, pixfrac=1.0,
-                    wht_scale=1.0, ctx_bit=3)
+                    wht_scale=1.0, ctx_bit=3, lut=None, nlut=0)
         state = dict(acc=np.zeros(shape + (2,)), acc_w2d2=None, out_dq=None,
                      ctx=np.zeros(shape, np.int32), line_miss=np.zeros(shape[0], np.int32))
         got = _run(kernel_backend, "square", args, state)

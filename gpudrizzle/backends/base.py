@@ -82,35 +82,33 @@ class Backend:
         raise NotImplementedError
 
     def pixmap(self, **args):
-        """Interpolate a pixel map from a grid of nodes plus exact lookup tables.
+        """Evaluate a pixel map: piecewise bicubic smooth part plus exact lookup tables.
 
         Parameters
         ----------
         **args
             The arguments of ``pixmap_interp`` in ``cuda_kernels/pixmap.cu``
-            (see ``gpudrizzle.kernels``), as backend arrays and Python
-            scalars: ``grid`` (gny, gnx, 2) float64 node values; ``jac``
-            (gny, gnx, 4) float64 or None, required when a "from" cpdis
-            table slot is filled; ``minv`` (gny, gnx, 4) float64 or None,
-            required when a "to" cpdis slot is filled; node geometry ``gnx``,
-            ``gny``, ``gx0``, ``gy0``, ``step``; ``tab_data`` float32 and
-            ``tab_params`` (8 * 9,) float64 or both None; ``points`` (n, 2)
-            float64 or None (then the block of ``nx`` columns starting at
-            pixel ``x0``, ``y0``); ``n``; ``out`` (n, 2) float64,
-            overwritten.
+            (see ``gpudrizzle.kernels`` and ``gpudrizzle.pixmap``), as backend
+            arrays and Python scalars: ``cubic`` (ncy, ncx, 32) float64 cell
+            polynomials; ``jac`` and ``minv`` (ncy, ncx, 16) float64 bilinear
+            cell matrices or None; cell geometry ``ncx``, ``ncy``, ``cx0``,
+            ``cy0``, ``step``; ``tab_data`` float64 and ``tab_params``
+            (8 * 9,) float64, or both None; ``points`` (n, 2) float64 or None
+            (then the block ``nx`` pixels wide starting at pixel ``x0``,
+            ``y0``); ``n``; ``out`` (n, 2) float64, overwritten.
         """
         raise NotImplementedError
 
     def pixmap_lookup(self, **args):
-        """Offsets of one pair of lookup-table slots at given points.
+        """Offsets of one kind of lookup table at given points.
 
         Parameters
         ----------
         **args
             The arguments of ``pixmap_lookup`` in ``cuda_kernels/pixmap.cu``:
-            ``tab_data`` float32, ``tab_params`` (8 * 9,) float64, slot
-            numbers ``slot_x`` and ``slot_y``, ``points`` (n, 2) float64
-            (0-based x, y), ``n`` and ``out`` (n, 2) float64 (overwritten).
+            ``tab_data`` float64, ``tab_params`` (8 * 9,) float64, ``slot``
+            (the kind's first slot), ``points`` (n, 2) float64 (0-based
+            x, y), ``n`` and ``out`` (n, 2) float64 (overwritten).
         """
         raise NotImplementedError
 

@@ -105,6 +105,10 @@ class CpuBackend(KernelBackend):
 
     def __init__(self):
         self.library_path = build_library()
+        # Idle OpenMP threads sleep instead of spinning: spinning threads make
+        # every parallel region slow whenever other processes share the cores.
+        # (Read when the OpenMP runtime loads; a user's setting wins.)
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         self._lib = ctypes.CDLL(str(self.library_path))
         for name, spec in KERNELS.items():
             fn = getattr(self._lib, name)
