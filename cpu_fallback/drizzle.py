@@ -58,6 +58,32 @@ def _bilinear(pixmap, x, y):
     return out
 
 
+def padded_pixmap(pixmap):
+    """Pixel map planes (2, ny + 2, nx + 2) with one node of linear extrapolation around.
+
+    Bilinear interpolation in this padded grid equals interpolation in the
+    border cells of the map, extrapolated.
+    """
+    planes = np.moveaxis(pixmap, -1, 0)
+    return np.pad(planes, ((0, 0), (1, 1), (1, 1)), mode="reflect", reflect_type="odd")
+
+
+def _near_corners(padded, r0, r1, x0, x1, h):
+    """Square-drop corners (i-h, j+h), (i+h, j+h), (i+h, j-h), (i-h, j-h) for every input
+    pixel of rows r0..r1, columns x0..x1 (flattened), for h <= 1: each corner lies in one
+    of the four cells around its pixel, read from the padded map by slicing."""
+    g = 1.0 - h
+
+    def node(dx, dy):  # map nodes at offset (dx, dy) from every pixel of the block
+        return padded[:, r0 + 1 + dy:r1 + 2 + dy, x0 + 1 + dx:x1 + 2 + dx].reshape(2, -1)
+
+    corners = []
+    for cx, cy, u, v in ((-1, 0, g, h), (0, 0, h, h), (0, -1, h, g), (-1, -1, g, g)):
+        corners.append((1 - u) * (1 - v) * node(cx, cy) + u * (1 - v) * node(cx + 1, cy)
+                       + (1 - u) * v * node(cx, cy + 1) + u * v * node(cx + 1, cy + 1))
+    return [c[0] for c in corners], [c[1] for c in corners]
+
+
 def _positive_mean(p, q):
     """Mean of max(y, 0) along a segment where y goes linearly from p to q."""
     above = (p >= 0) & (q >= 0)
@@ -108,11 +134,11 @@ class _Drops:
         psr, pixfrac = a["pscale_ratio"], a["pixfrac"]
         if kernel == "square":
             h = 0.5 * pixfrac
-            xs, ys = [], []
-            for dx, dy in ((-h, h), (h, h), (h, -h), (-h, -h)):
-                x, y = _bilinear(a["pixmap"], i + dx, j + dy)
-                xs.append(x)
-                ys.append(y)
+            if h <= 1.0:
+                xs, ys = _near_corners(a["padded"], j[0], j[-1], a["xmin"], a["xmax"], h)
+            else:
+                xs, ys = zip(*(_bilinear(a["pixmap"], i + dx, j + dy)
+                               for dx, dy in ((-h, h), (h, h), (h, -h), (-h, -h))))
             self.qx, self.qy = np.array(xs), np.array(ys)
             with np.errstate(over="ignore", invalid="ignore"):
                 jaco = 0.5 * ((xs[1] - xs[3]) * (ys[0] - ys[2]) - (xs[0] - xs[2]) * (ys[1] - ys[3]))
@@ -188,6 +214,21 @@ class _Drops:
         return np.where(hit, lx * ly * self.w[s], 0.0), hit
 
 
+def _scatter_sum(out, jj, ii, values):
+    """out[jj, ii] += values, summing repeated pixels; out is a 2-D view.
+
+    Sums with one ``bincount`` over the window the pixels span (``ufunc.at``
+    only when that window is much larger than the number of values).
+    """
+    j0, i0 = jj.min(), ii.min()
+    h, w = jj.max() - j0 + 1, ii.max() - i0 + 1
+    if h * w > 8 * values.size + 4096:
+        np.add.at(out, (jj, ii), values)
+        return
+    local = (jj - j0) * w + (ii - i0)
+    out[j0:j0 + h, i0:i0 + w] += np.bincount(local, values, minlength=h * w).reshape(h, w)
+
+
 def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, xmin, xmax,
               ymin, ymax, out_nx, out_ny, iscale, pscale_ratio, pixfrac, wht_scale, acc,
               acc_w2d2, out_dq, ctx, ctx_bit, line_miss, lut, nlut):
@@ -202,8 +243,9 @@ def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, 
     width = xmax - xmin + 1
     if width <= 0 or ymax < ymin:
         return
-    flat = acc.reshape(-1)
-    nout = out_nx * out_ny
+    if kernel == "square":
+        a["padded"] = padded_pixmap(pixmap)
+    bit = np.uint32(1 << ctx_bit).view(np.int32)
     rows = max(1, CHUNK_PIXELS // width)
     for r0 in range(ymin, ymax + 1, rows):
         r1 = min(r0 + rows, ymax + 1)
@@ -213,6 +255,8 @@ def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, 
         hit = np.zeros(i.size, bool)
         span_x = int(np.max(drops.ihi - drops.ilo, where=drops.valid, initial=-1)) + 1
         span_y = int(np.max(drops.jhi - drops.jlo, where=drops.valid, initial=-1)) + 1
+        # every non-zero contribution of the chunk: input pixel, output pixel, weight
+        src, out_j, out_i, dows = [], [], [], []
         for dj in range(span_y):
             for di in range(span_x):
                 with np.errstate(invalid="ignore"):
@@ -224,20 +268,26 @@ def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, 
                 dow, h = drops.weights(kernel, s, ii, jj)
                 hit[s] |= h
                 nz = dow != 0
-                s, dow = s[nz], dow[nz]
-                o = (jj[nz] * out_nx + ii[nz]).astype(np.intp)
-                k = drops.k[s]
-                np.add.at(flat, 2 * o, dow * drops.d[s])
-                np.add.at(flat, 2 * o + 1, dow)
-                for m in range(ndata2):
-                    d2 = data2[m].ravel()[k].astype(np.float64)
-                    np.add.at(acc_w2d2.reshape(-1), m * nout + o, iscale * iscale * dow * dow * d2)
-                if dq is not None:
-                    np.bitwise_or.at(out_dq.reshape(-1), o, dq.ravel()[k])
-                if ctx is not None:
-                    np.bitwise_or.at(ctx.reshape(-1), o[dow > 0], np.int32(np.uint32(1 << ctx_bit).view(np.int32)))
-        misses = np.bincount(j[~hit] - ymin, minlength=ymax - ymin + 1)[r0 - ymin:r1 - ymin]
+                src.append(s[nz])
+                out_i.append(ii[nz].astype(np.intp))
+                out_j.append(jj[nz].astype(np.intp))
+                dows.append(dow[nz])
+        misses = np.bincount(j[~hit] - r0, minlength=r1 - r0)
         line_miss[r0 - ymin:r1 - ymin] += misses.astype(np.int32)
+        if not dows or not sum(x.size for x in dows):
+            continue
+        s, jj, ii, dow = (np.concatenate(x) for x in (src, out_j, out_i, dows))
+        k = drops.k[s]
+        _scatter_sum(acc[..., 0], jj, ii, dow * drops.d[s])
+        _scatter_sum(acc[..., 1], jj, ii, dow)
+        for m in range(ndata2):
+            d2 = data2[m].ravel()[k].astype(np.float64)
+            _scatter_sum(acc_w2d2[m], jj, ii, iscale * iscale * dow * dow * d2)
+        if dq is not None:
+            np.bitwise_or.at(out_dq, (jj, ii), dq.ravel()[k])
+        if ctx is not None:
+            pos = dow > 0
+            ctx[jj[pos], ii[pos]] |= bit
 
 
 def weighted_mean(acc, w2d2, base, fill, out):

@@ -181,7 +181,8 @@ class Drizzle:
     def _allocate(self, shape):
         """Create the backend accumulators for an output of ``shape`` from the initial arrays."""
         b, xp, init = self._backend, self._backend.xp, self._init
-        acc = xp.zeros(tuple(shape) + (2,), np.float64)
+        self._out_shape = shape = tuple(shape)
+        acc = xp.zeros(shape + (2,), np.float64)
         base = None
         if init["wht"] is not None:
             acc[..., 1] = b.asarray(init["wht"], np.float64)
@@ -192,14 +193,13 @@ class Drizzle:
         ctx = None
         if not self._disable_ctx:
             if init["ctx"] is None:
-                ctx = xp.zeros((self._max_ctx_id // CTX_PLANE_BITS + 1,) + tuple(shape), np.int32)
+                ctx = xp.zeros((self._max_ctx_id // CTX_PLANE_BITS + 1,) + shape, np.int32)
             else:
                 ctx = b.asarray(init["ctx"], np.int32)
         dq = None if init["dq"] is None else b.asarray(init["dq"], np.uint32)
         self._acc = dict(sums=acc, base=base, ctx=ctx, dq=dq, w2d2=None, base2=None)
         if init["img2"] is not None:
             self._allocate2(len(init["img2"]), init["img2"])
-        self._out_shape = tuple(shape)
 
     def _allocate2(self, n, items=None):
         b, xp, acc = self._backend, self._backend.xp, self._acc

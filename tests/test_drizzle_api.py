@@ -230,3 +230,12 @@ def test_device_arrays_option(backend, rng):
     d.add_image(data, 1.0, pixmap, pixel_scale_ratio=ratio)
     assert isinstance(d.out_img, backend.xp.ndarray)
     assert isinstance(Drizzle(out_shape=(5, 5), backend=backend).out_img, np.ndarray)
+
+
+def test_out_img2_list_without_shape_takes_the_pixmap_shape(backend, rng):
+    y, x = np.indices((12, 15), dtype=float)
+    d = Drizzle(out_img2=[None], backend=backend)
+    d.add_image(np.ones((12, 15), np.float32), 1.0, np.dstack([x + 0.25, y + 0.25]),
+                data2=[np.full((12, 15), 4.0, np.float32)])
+    assert d.out_img2[0].shape == d.out_img.shape == (13, 16)
+    assert np.nanmax(d.out_img2[0]) <= 4.0 + 1e-6
