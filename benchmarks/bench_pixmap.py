@@ -72,7 +72,7 @@ def main():
 
     def interpolated():
         results["interp"] = compute_pixmap(wcs_in, wcs_out, CHIP_SHAPE, backend=backend,
-                                           on_backend=True)
+                                           device_array=True)
 
     def exact():
         y, x = np.indices(CHIP_SHAPE, dtype=np.float64)

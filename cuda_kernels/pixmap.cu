@@ -193,14 +193,15 @@ GD_DEVICE pm_vec pm_map_point(const pm_args& a, pm_vec p) {
         tx += pm_x(off) * a.inv_step;
         ty += pm_y(off) * a.inv_step;
     }
+    // The cell polynomial, its sums split in halves (Estrin's scheme) for
+    // short dependency chains.
     const double* c = a.cubic + PM_CUBIC_COEFFS * cell;
-    pm_vec s = pm_load(c + 30);
-    s = ((s * tx + pm_load(c + 28)) * tx + pm_load(c + 26)) * tx + pm_load(c + 24);
-    for (int m = 2; m >= 0; --m) {  // Horner in t_y of Horner in t_x
-        const double* r = c + 8 * m;
-        pm_vec row = ((pm_load(r + 6) * tx + pm_load(r + 4)) * tx + pm_load(r + 2)) * tx + pm_load(r);
-        s = s * ty + row;
-    }
+    double tx2 = tx * tx, ty2 = ty * ty;
+    pm_vec r0 = (pm_load(c) + pm_load(c + 2) * tx) + (pm_load(c + 4) + pm_load(c + 6) * tx) * tx2;
+    pm_vec r1 = (pm_load(c + 8) + pm_load(c + 10) * tx) + (pm_load(c + 12) + pm_load(c + 14) * tx) * tx2;
+    pm_vec r2 = (pm_load(c + 16) + pm_load(c + 18) * tx) + (pm_load(c + 20) + pm_load(c + 22) * tx) * tx2;
+    pm_vec r3 = (pm_load(c + 24) + pm_load(c + 26) * tx) + (pm_load(c + 28) + pm_load(c + 30) * tx) * tx2;
+    pm_vec s = (r0 + r1 * ty) + (r2 + r3 * ty) * ty2;
     if (a.use_jac) {
         pm_vec off = pm_offsets(a.from_cpdis, pm_x(d), pm_y(d));
         s = s + pm_apply(a.jac + PM_MATRIX_COEFFS * cell, tx, ty, off);
@@ -226,12 +227,13 @@ GD_DEVICE pm_vec pm_map_point(const pm_args& a, pm_vec p) {
 
 // The pixel map: out[k] = (x, y) in the "to" frame of "from" pixel k, where
 // pixel k is points[k] (0-based x, y) when points is given, else the pixel
-// (x0 + k % nx, y0 + k / nx) of a row-major block nx wide.
+// (x0 + k % nx, y0 + k / nx) of a row-major block nx wide.  nan_count, when
+// given, is increased by the number of NaN results.
 GD_KERNEL void pixmap_interp(const double* cubic, const double* jac, const double* minv,
                              gd_index ncx, gd_index ncy, double cx0, double cy0, double step,
                              const double* tab_data, const double* tab_params,
                              const double* points, gd_index nx, gd_index x0, gd_index y0,
-                             gd_index n, double* out) {
+                             gd_index n, double* out, int* nan_count) {
     pm_args a;
     a.cubic = cubic;
     a.jac = jac;
@@ -255,16 +257,21 @@ GD_KERNEL void pixmap_interp(const double* cubic, const double* jac, const doubl
             gd_index row = k / nx;
             p = pm_v((double)(x0 + (k - row * nx)), (double)(y0 + row));
         }
-        pm_store(out + 2 * k, pm_map_point(a, p));
+        pm_vec r = pm_map_point(a, p);
+        pm_store(out + 2 * k, r);
+        if (nan_count && (gd_isnan(pm_x(r)) || gd_isnan(pm_y(r)))) gd_count(nan_count, 1);
     });
 }
 
 // Offsets of one kind of lookup table (slots slot and slot + 1) at 0-based
-// points (n, 2): out[k] = (dx, dy).
+// points (n, 2): out[k] = (dx, dy).  A slot that does not start a kind
+// (0, 2, 4 or 6) gives NaN.
 GD_KERNEL void pixmap_lookup(const double* tab_data, const double* tab_params, int slot,
                              const double* points, gd_index n, double* out) {
-    pm_kind kind = pm_decode_kind(tab_data, tab_params, slot);
+    bool valid = slot >= 0 && slot < PM_NSLOTS && slot % 2 == 0;
+    pm_kind kind = pm_decode_kind(tab_data, valid ? tab_params : 0, valid ? slot : 0);
     gd_parallel_for(n, [&](gd_index k) {
-        pm_store(out + 2 * k, pm_offsets(kind, points[2 * k], points[2 * k + 1]));
+        pm_vec r = valid ? pm_offsets(kind, points[2 * k], points[2 * k + 1]) : pm_nan2();
+        pm_store(out + 2 * k, r);
     });
 }

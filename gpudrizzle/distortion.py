@@ -12,9 +12,10 @@ a pipeline on 1-based pixel coordinates P:
 Each lookup table is bilinear between nodes ``cdelt`` pixels apart, so the
 composite map has slope jumps at the nodes.  :class:`SplitWCS` exposes the
 pieces separately so that the smooth part (SIP and wcslib) can be sampled on
-a sparse grid while the tables are applied exactly per pixel.  Coordinates
-here are 0-based, as everywhere in gpudrizzle; the tables themselves are
-defined on 1-based positions (see :func:`gpudrizzle.cpu_fallback.pixmap.table_offset`).
+a sparse grid while the tables are applied exactly per pixel (by the
+``pixmap_interp`` kernel).  Coordinates here are 0-based, as everywhere in
+gpudrizzle; astropy defines the tables on 1-based positions, and
+:func:`gpudrizzle.pixmap.compute_pixmap` converts their reference values.
 """
 
 from typing import NamedTuple

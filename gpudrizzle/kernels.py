@@ -124,6 +124,7 @@ _PIXMAP_ARGS = (
     ("y0", "int64"),
     ("n", "int64"),
     ("out", "float64*"),
+    ("nan_count", "int32*?"),
 )
 
 _PIXMAP_LOOKUP_ARGS = (
@@ -138,6 +139,93 @@ _PIXMAP_LOOKUP_ARGS = (
 KERNELS["pixmap_interp"] = _PIXMAP_ARGS
 KERNELS["pixmap_lookup"] = _PIXMAP_LOOKUP_ARGS
 SOURCE_FILES["pixmap.cu"] = ("pixmap_interp", "pixmap_lookup")
+
+#: Per-pixel reductions of ``median.cu`` (``combine_<kind>`` entries).
+COMBINE_KERNELS = ("median", "mean", "imedian", "imean")
+
+_COMBINE_ARGS = (
+    ("data", "float32*"),  # (n_in, npix), scratch: overwritten for n_in > 32
+    ("wht", "float32*?"),
+    ("wthr", "float64*?"),
+    ("n_in", "int64"),
+    ("npix", "int64"),
+    ("nlow", "int32"),
+    ("nhigh", "int32"),
+    ("lthresh", "float64"),
+    ("hthresh", "float64"),
+    ("out", "float32*"),
+)
+KERNELS.update({f"combine_{k}": _COMBINE_ARGS for k in COMBINE_KERNELS})
+KERNELS["combine_sum"] = (("data", "float32*"), ("n_in", "int64"), ("npix", "int64"),
+                          ("out", "float32*"))
+KERNELS["combine_minmed_stats"] = (
+    ("data", "float32*"),
+    ("wht", "float32*"),
+    ("wthr", "float64*?"),
+    ("n_in", "int64"),
+    ("npix", "int64"),
+    ("sky_rate", "float64*"),
+    ("rn2", "float64*"),
+    ("nsig1", "float64"),
+    ("med", "float32*"),
+    ("mn", "float32*"),
+    ("wsum", "float32*"),
+    ("rms", "float64*"),
+    ("flags", "int32*"),
+)
+KERNELS["combine_minmed_select"] = (
+    ("med", "float32*"),
+    ("mn", "float32*"),
+    ("wsum", "float32*"),
+    ("rms", "float64*"),
+    ("flags", "int32*"),
+    ("nx", "int64"),
+    ("nrows", "int64"),
+    ("row0", "int64"),
+    ("nout", "int64"),
+    ("grow", "int32"),
+    ("nsig1", "float64"),
+    ("nsig2", "float64"),
+    ("out", "float32*"),
+)
+SOURCE_FILES["median.cu"] = tuple(f"combine_{k}" for k in COMBINE_KERNELS) + (
+    "combine_sum", "combine_minmed_stats", "combine_minmed_select")
+
+KERNELS["crmask_tests"] = (
+    ("sci", "float32*"),
+    ("blot", "float32*"),
+    ("nx", "int64"),
+    ("ny", "int64"),
+    ("conversion", "float64"),
+    ("gain", "float64"),
+    ("rn2", "float64"),
+    ("backg", "float64"),
+    ("snr1", "float64"),
+    ("snr2", "float64"),
+    ("scale1", "float64"),
+    ("scale2", "float64"),
+    ("tests", "uint8*"),
+    ("deriv", "float32*?"),
+)
+KERNELS["crmask_neighbours"] = (("tests", "uint8*"), ("nx", "int64"), ("ny", "int64"),
+                                ("cr", "uint8*"))
+KERNELS["crmask_grow"] = (
+    ("cr", "uint8*"),
+    ("sci", "float32*?"),
+    ("blot", "float32*?"),
+    ("nx", "int64"),
+    ("ny", "int64"),
+    ("grow", "int32"),
+    ("ctegrow", "int32"),
+    ("cte_dir", "int32"),
+    ("conversion", "float64"),
+    ("crbit", "uint32"),
+    ("dq", "uint32*?"),
+    ("cor", "float32*?"),
+    ("cor_dq", "uint32*?"),
+    ("crmask", "uint8*"),
+)
+SOURCE_FILES["crmask.cu"] = ("crmask_tests", "crmask_neighbours", "crmask_grow")
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
 

@@ -15,9 +15,11 @@ A pixel map gives, for every pixel centre (i, j) of the "from" frame, its
    carry the SIP + projection part, plus the Jacobians through which the
    focal-plane tables enter; a "to" frame's SIP is inverted by Newton's
    method.  Any other APE-14 object is evaluated as a whole.
-3. **Kernel.**  ``pixmap_interp`` (``cuda_kernels/pixmap.cu``) runs one work
-   item per pixel on the backend: exact table lookups (bilinear, clamped,
-   exactly as astropy) and a bicubic interpolation of the nodes.
+3. **Kernel.**  The host turns every grid cell's 4x4 node stencil into the
+   coefficients of its bicubic (tensor-product cubic Lagrange) polynomial;
+   ``pixmap_interp`` (``cuda_kernels/pixmap.cu``) then runs one work item per
+   pixel on the backend: exact table lookups (bilinear, clamped, as astropy)
+   and the cell polynomial.
 4. **Run-time check.**  At points off the nodes (the centre and two edge
    midpoints of every grid cell, where cubic interpolation errs most) the
    map is compared with the exact transform.  While the largest distance
@@ -28,16 +30,22 @@ A pixel map gives, for every pixel centre (i, j) of the "from" frame, its
 5. **NaN.**  Where the exact transform is NaN at a node, every pixel whose
    stencil uses that node comes out NaN from the kernel; all such pixels
    (and any whose "to" table inversion did not converge) are then evaluated
-   exactly, one by one.  So the final map is NaN exactly where the exact
-   transform is NaN, never over whole cells; the cost is one exact
-   evaluation per pixel within two cells of an invalid region.
+   exactly, one by one.  So the map is NaN exactly where the exact transform
+   is NaN, never over whole cells; the cost is one exact evaluation per
+   pixel within two cells of an invalid node ((4 * stepsize)**2 pixels per
+   isolated invalid node).  A check point whose exact value is NaN where the
+   interpolation is finite counts as an infinite error, so the step is
+   halved until the invalid region holds a node.  An invalid region that
+   holds neither a node nor a check point (narrower than about half a
+   step) is not seen: use ``method="exact"`` for transforms with such
+   small holes.
 6. **Bounding boxes.**  Nodes and exact values are computed with every
    bounding box disabled; afterwards pixels outside an enforced "from"
    bounding box, and pixels that land outside an enforced "to" bounding
    box, are set to NaN (what a gwcs does when its box is enforced).
 
-``method="exact"`` evaluates every pixel through the WCS objects (steps 5
-and 6 apply the same way).  "Exact" means ``wcs_to.world_to_pixel_values(
+``method="exact"`` evaluates every pixel through the WCS objects (step 6
+applies the same way).  "Exact" means ``wcs_to.world_to_pixel_values(
 *wcs_from.pixel_to_world_values(x, y))``, except that an ``astropy.wcs.WCS``
 "to" frame with distortions is inverted to :data:`EXACT_INVERSE_TOL` pixels
 instead of astropy's default 1e-4.
@@ -57,7 +65,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backends import get_backend
-from .distortion import split_wcs
+from .distortion import DIFF_STEP, split_wcs
 from .kernels import PIXMAP_TABLE_SLOTS, PIXMAP_TABLE_STRIDE
 
 __all__ = [
@@ -208,15 +216,15 @@ class _Frames:
         self.to_cpdis = st is not None and st.has_cpdis
 
     def tables(self):
-        """The lookup tables in play, by slot name of :data:`PIXMAP_TABLE_SLOTS`."""
-        slots = dict.fromkeys(PIXMAP_TABLE_SLOTS)
-        if self.from_tables:
-            (slots["from_d2im_x"], slots["from_d2im_y"]) = self.split_from.d2im
-            (slots["from_cpdis_x"], slots["from_cpdis_y"]) = self.split_from.cpdis
-        if self.to_tables:
-            (slots["to_d2im_x"], slots["to_d2im_y"]) = self.split_to.d2im
-            (slots["to_cpdis_x"], slots["to_cpdis_y"]) = self.split_to.cpdis
-        return slots
+        """The lookup tables in play: kind ("from_d2im", ...) -> (x table, y table)."""
+        none = (None, None)
+        sf, st = self.split_from, self.split_to
+        return {
+            "from_d2im": sf.d2im if self.from_tables else none,
+            "from_cpdis": sf.cpdis if self.from_tables else none,
+            "to_d2im": st.d2im if self.to_tables else none,
+            "to_cpdis": st.cpdis if self.to_tables else none,
+        }
 
     def _target(self, world):
         """"To" positions (n, 2) of world coordinates, and d image / d focal (n, 4) or None.
@@ -254,7 +262,7 @@ class _Frames:
             return grid, None, (minv if self.to_cpdis else None)
         # Central differences through the focal plane, in one batch.
         fx, fy = sf.focal(X, Y)
-        h = 0.5
+        h = DIFF_STEP
         sx = np.concatenate([fx + h, fx - h, fx, fx])
         sy = np.concatenate([fy, fy, fy + h, fy - h])
         world = sf.focal_to_world(sx, sy)
@@ -311,32 +319,51 @@ def exact_pixmap_values(wcs_from, wcs_to, x, y):
 
 # ------------------------------------------------------ grid and the kernel
 
+#: Cubic Lagrange basis of the nodes at -1, 0, 1, 2 in monomials: row k holds
+#: the coefficients of t**0..t**3 of node k's weight.
+_LAGRANGE = np.array([
+    [0.0, -1.0 / 3.0, 0.5, -1.0 / 6.0],
+    [1.0, -0.5, -1.0, 0.5],
+    [0.0, 1.0, 0.5, -0.5],
+    [0.0, -1.0 / 6.0, 0.0, 1.0 / 6.0],
+])
+#: Node channels (m00, m01, m10, m11) -> the kernel's column order (m00, m10, m01, m11).
+_COLUMN_MAJOR = [0, 2, 1, 3]
+
+
 class _Grid(NamedTuple):
+    """Nodes every ``step`` pixels from -step; cell (a, b) spans nodes a+1..a+2, b+1..b+2."""
+
     step: float
     gnx: int
     gny: int
-    gx0: float
-    gy0: float
 
     @classmethod
     def for_shape(cls, shape, step):
         ny, nx = shape
         kx = max(1, math.ceil((nx - 1) / step))
         ky = max(1, math.ceil((ny - 1) / step))
-        return cls(step, kx + 3, ky + 3, -step, -step)
+        return cls(step, kx + 3, ky + 3)
+
+    @property
+    def ncx(self):
+        return self.gnx - 3
+
+    @property
+    def ncy(self):
+        return self.gny - 3
 
     def positions(self):
         """Node positions X, Y, shape (gny * gnx,), row-major."""
-        x = self.gx0 + self.step * np.arange(self.gnx)
-        y = self.gy0 + self.step * np.arange(self.gny)
-        X, Y = np.meshgrid(x, y)
+        X, Y = np.meshgrid(self.step * np.arange(-1, self.gnx - 1),
+                           self.step * np.arange(-1, self.gny - 1))
         return X.ravel(), Y.ravel()
 
     def samples(self, shape):
         """Check points: centre and left/bottom edge midpoints of the cells (clipped to the image)."""
         ny, nx = shape
-        lo_x = np.minimum(np.arange(self.gnx - 3) * self.step, nx - 1.0)
-        lo_y = np.minimum(np.arange(self.gny - 3) * self.step, ny - 1.0)
+        lo_x = np.minimum(np.arange(self.ncx) * self.step, nx - 1.0)
+        lo_y = np.minimum(np.arange(self.ncy) * self.step, ny - 1.0)
         c_x = 0.5 * (lo_x + np.minimum(lo_x + self.step, nx - 1.0))
         c_y = 0.5 * (lo_y + np.minimum(lo_y + self.step, ny - 1.0))
         ncells = lo_x.size * lo_y.size
@@ -348,32 +375,83 @@ class _Grid(NamedTuple):
         y = np.concatenate([b.ravel() for _, b in xs])
         return x, y
 
+    def cubic_cells(self, values):
+        """Bicubic cell polynomials from node values (gny, gnx, 2).
 
-def _pack_tables(slots):
-    """Kernel table arguments (tab_data float32, tab_params float64) or (None, None)."""
-    if all(t is None for t in slots.values()):
+        Returns
+        -------
+        numpy.ndarray, shape (ncy, ncx, 32), float64
+            Coefficient of ty**m * tx**n of channel c at index (4 m + n) * 2 + c.
+        """
+        win = np.lib.stride_tricks.sliding_window_view(values, (4, 4), axis=(0, 1))
+        coef = np.einsum("bm,yxcba,an->yxmnc", _LAGRANGE, win, _LAGRANGE, optimize=True)
+        return np.ascontiguousarray(coef.reshape(self.ncy, self.ncx, 32))
+
+    def matrix_cells(self, values):
+        """Bilinear cell matrices from node matrices (gny, gnx, 4) in row-major order.
+
+        Returns
+        -------
+        numpy.ndarray, shape (ncy, ncx, 16), float64
+            Terms 1, tx, ty, tx*ty (major) of the entries m00, m10, m01, m11.
+        """
+        v = values[..., _COLUMN_MAJOR]
+        c00 = v[1:-2, 1:-2]
+        c10 = v[1:-2, 2:-1]
+        c01 = v[2:-1, 1:-2]
+        c11 = v[2:-1, 2:-1]
+        terms = np.stack([c00, c10 - c00, c01 - c00, c11 - c10 - c01 + c00], axis=2)
+        return np.ascontiguousarray(terms.reshape(self.ncy, self.ncx, 16))
+
+
+def _same_geometry(a, b):
+    return a.data.shape == b.data.shape and (a.crpix, a.crval, a.cdelt) == (b.crpix, b.crval, b.cdelt)
+
+
+def _check_table(kind, t):
+    if t.data.ndim != 2 or 0 in t.data.shape:
+        raise ValueError(f"{kind} lookup table must be a non-empty 2-D array; got shape {t.data.shape}")
+    if 0.0 in t.cdelt or not all(map(math.isfinite, t.cdelt + t.crpix + t.crval)):
+        raise ValueError(f"{kind} lookup table has an invalid cdelt/crpix/crval: "
+                         f"{t.cdelt}, {t.crpix}, {t.crval}")
+
+
+def _pack_tables(kinds):
+    """Kernel table arguments (tab_data, tab_params), float64, or (None, None).
+
+    Parameters
+    ----------
+    kinds : dict
+        Kind name ("from_d2im", ...) -> (x table, y table), each a
+        :class:`~gpudrizzle.distortion.LookupTable` or None.
+    """
+    if all(t is None for pair in kinds.values() for t in pair):
         return None, None
     params = np.zeros(len(PIXMAP_TABLE_SLOTS) * PIXMAP_TABLE_STRIDE)
     chunks, offset = [], 0
-    for k, name in enumerate(PIXMAP_TABLE_SLOTS):
-        t = slots[name]
-        if t is None:
-            continue
-        if t.data.ndim != 2 or 0 in t.data.shape:
-            raise ValueError(f"lookup table {name} must be a non-empty 2-D array; got shape {t.data.shape}")
-        if 0.0 in t.cdelt or not all(map(math.isfinite, t.cdelt + t.crpix + t.crval)):
-            raise ValueError(f"lookup table {name} has an invalid cdelt/crpix/crval: "
-                             f"{t.cdelt}, {t.crpix}, {t.crval}")
-        ny, nx = t.data.shape
-        params[k * PIXMAP_TABLE_STRIDE:(k + 1) * PIXMAP_TABLE_STRIDE] = (
-            nx, ny, t.crpix[0], t.crpix[1], t.crval[0], t.crval[1], t.cdelt[0], t.cdelt[1], offset)
-        chunks.append(t.data.ravel())
-        offset += t.data.size
-    return np.concatenate(chunks).astype(np.float32), params
+    for kind, (tx, ty) in kinds.items():
+        for t in (tx, ty):
+            if t is not None:
+                _check_table(kind, t)
+        if tx is not None and ty is not None and _same_geometry(tx, ty):
+            slots = [(tx, np.stack([tx.data, ty.data], axis=-1))]
+        else:
+            slots = [(t, np.stack([t.data, np.zeros_like(t.data)] if c == 0
+                                  else [np.zeros_like(t.data), t.data], axis=-1))
+                     for c, t in enumerate((tx, ty)) if t is not None]
+        first = PIXMAP_TABLE_SLOTS.index(kind)
+        for k, (t, data) in enumerate(slots):
+            ny, nx = t.data.shape
+            params[(first + k) * PIXMAP_TABLE_STRIDE:(first + k + 1) * PIXMAP_TABLE_STRIDE] = (
+                nx, ny, t.crpix[0] - 1.0, t.crpix[1] - 1.0, t.crval[0] - 1.0, t.crval[1] - 1.0,
+                1.0 / t.cdelt[0], 1.0 / t.cdelt[1], offset)
+            chunks.append(data.astype(np.float64).ravel())
+            offset += data.size
+    return np.concatenate(chunks), params
 
 
 class _Interpolator:
-    """Node values of one grid on a backend, and the kernel calls that use them."""
+    """Cell coefficients of one grid on a backend, and the kernel calls that use them."""
 
     def __init__(self, backend, frames, grid, tab_data, tab_params):
         self.backend = backend
@@ -383,10 +461,10 @@ class _Interpolator:
         shape = (grid.gny, grid.gnx)
         up = backend.asarray
         self.args = dict(
-            grid=up(values.reshape(shape + (2,)), np.float64),
-            jac=None if jac is None else up(jac.reshape(shape + (4,)), np.float64),
-            minv=None if minv is None else up(minv.reshape(shape + (4,)), np.float64),
-            gnx=grid.gnx, gny=grid.gny, gx0=grid.gx0, gy0=grid.gy0, step=grid.step,
+            cubic=up(grid.cubic_cells(values.reshape(shape + (2,))), np.float64),
+            jac=None if jac is None else up(grid.matrix_cells(jac.reshape(shape + (4,))), np.float64),
+            minv=None if minv is None else up(grid.matrix_cells(minv.reshape(shape + (4,))), np.float64),
+            ncx=grid.ncx, ncy=grid.ncy, cx0=0.0, cy0=0.0, step=grid.step,
             tab_data=tab_data, tab_params=tab_params,
         )
 
@@ -394,15 +472,19 @@ class _Interpolator:
         """Map values (n, 2) at 0-based points, as a numpy array."""
         pts = self.backend.asarray(np.column_stack([x, y]), np.float64)
         out = self.backend.xp.empty((x.size, 2), dtype=np.float64)
-        self.backend.pixmap(points=pts, nx=1, x0=0, y0=0, n=x.size, out=out, **self.args)
+        self.backend.pixmap(points=pts, nx=1, x0=0, y0=0, n=x.size, out=out, nan_count=None,
+                            **self.args)
         return self.backend.to_host(out)
 
     def full(self, shape):
-        """The whole (ny, nx, 2) map as a backend array."""
+        """The whole (ny, nx, 2) map as a backend array, and how many of its pixels are NaN."""
         ny, nx = shape
-        out = self.backend.xp.empty((ny, nx, 2), dtype=np.float64)
-        self.backend.pixmap(points=None, nx=nx, x0=0, y0=0, n=nx * ny, out=out, **self.args)
-        return out
+        xp = self.backend.xp
+        out = xp.empty((ny, nx, 2), dtype=np.float64)
+        count = xp.zeros(1, dtype=np.int32)
+        self.backend.pixmap(points=None, nx=nx, x0=0, y0=0, n=nx * ny, out=out, nan_count=count,
+                            **self.args)
+        return out, int(self.backend.to_host(count)[0])
 
 
 def _sample_error(approx, exact):
@@ -436,8 +518,6 @@ def _fill_nans(backend, out, frames, shape):
     """Evaluate exactly every pixel that is NaN in ``out``; return how many."""
     xp = backend.xp
     flat = out.reshape(-1, 2)
-    if not bool(xp.isnan(flat.sum())):
-        return 0
     idx = backend.to_host(xp.flatnonzero(xp.isnan(flat).any(axis=1)))
     j, i = np.divmod(idx, shape[1])
     values = frames.exact(i.astype(np.float64), j.astype(np.float64))
@@ -464,7 +544,7 @@ def _apply_bboxes(backend, out, bbox_from, bbox_to, disable_bbox):
 
 
 def compute_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="interpolated",
-                   stepsize=None, tolerance=1e-4, backend=None, on_backend=False):
+                   stepsize=None, tolerance=1e-4, backend=None, device_array=False):
     """Map every pixel centre of the "from" frame into the "to" frame.
 
     Parameters
@@ -489,7 +569,7 @@ def compute_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="i
         map and the exact transform at the check points.
     backend : str or Backend, optional
         Where the kernel runs (see :func:`gpudrizzle.get_backend`).
-    on_backend : bool
+    device_array : bool
         Return the map as an array of the backend (a ``cupy.ndarray`` for
         ``cuda``) instead of a numpy array.
 
@@ -524,7 +604,7 @@ def compute_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="i
         else:
             result = _interpolated(backend, frames, shape, stepsize or DEFAULT_STEPSIZE, tolerance)
     _apply_bboxes(backend, result.pixmap, bbox_from, bbox_to, disable_bbox)
-    if not on_backend:
+    if not device_array:
         result = result._replace(pixmap=backend.to_host(result.pixmap))
     return result
 
@@ -532,7 +612,7 @@ def compute_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="i
 def _interpolated(backend, frames, shape, step, tolerance):
     tab_data, tab_params = _pack_tables(frames.tables())
     if tab_data is not None:
-        tab_data = backend.asarray(tab_data, np.float32)
+        tab_data = backend.asarray(tab_data, np.float64)
         tab_params = backend.asarray(tab_params, np.float64)
     while True:
         grid = _Grid.for_shape(shape, step)
@@ -550,7 +630,7 @@ def _interpolated(backend, frames, shape, step, tolerance):
                                 "exact", None, error, shape[0] * shape[1])
         log.info("pixel map: error %.3g px > %g px at stepsize %g; halving", error, tolerance, step)
         step /= 2
-    out = interp.full(shape)
-    n_exact = _fill_nans(backend, out, frames, shape)
+    out, n_nan = interp.full(shape)
+    n_exact = _fill_nans(backend, out, frames, shape) if n_nan else 0
     log.info("pixel map: stepsize %g, max check error %.3g px, %d pixels exact", step, error, n_exact)
     return PixmapResult(out, "interpolated", step, error, n_exact)

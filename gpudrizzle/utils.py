@@ -17,7 +17,7 @@ _DEG2RAD = math.pi / 180.0
 
 
 def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="interpolated",
-                stepsize=None, tolerance=1e-4, backend=None, on_backend=False):
+                stepsize=None, tolerance=1e-4, backend=None, device_array=False):
     """Map every pixel centre of the "from" image to the "to" image's pixels.
 
     drizzle 3.0's signature and result, computed by :mod:`gpudrizzle.pixmap`:
@@ -42,7 +42,7 @@ def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="inte
         Largest error allowed, in "to" pixels (default 1e-4).
     backend : str or Backend, optional
         Where the interpolation runs (default: ``get_backend()``).
-    on_backend : bool
+    device_array : bool
         Return an array of the backend (e.g. ``cupy.ndarray``) instead of numpy.
 
     Returns
@@ -58,7 +58,7 @@ def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="inte
         evaluated exactly instead.
     """
     return compute_pixmap(wcs_from, wcs_to, shape, disable_bbox, method=method, stepsize=stepsize,
-                          tolerance=tolerance, backend=backend, on_backend=on_backend).pixmap
+                          tolerance=tolerance, backend=backend, device_array=device_array).pixmap
 
 
 def decode_context(context, x, y):

@@ -95,7 +95,9 @@ class Backend:
             ``cy0``, ``step``; ``tab_data`` float64 and ``tab_params``
             (8 * 9,) float64, or both None; ``points`` (n, 2) float64 or None
             (then the block ``nx`` pixels wide starting at pixel ``x0``,
-            ``y0``); ``n``; ``out`` (n, 2) float64, overwritten.
+            ``y0``); ``n``; ``out`` (n, 2) float64, overwritten;
+            ``nan_count`` (1,) int32 or None, increased by the number of
+            NaN results.
         """
         raise NotImplementedError
 
@@ -109,6 +111,88 @@ class Backend:
             ``tab_data`` float64, ``tab_params`` (8 * 9,) float64, ``slot``
             (the kind's first slot), ``points`` (n, 2) float64 (0-based
             x, y), ``n`` and ``out`` (n, 2) float64 (overwritten).
+        """
+        raise NotImplementedError
+
+    def combine(self, kind, **args):
+        """Reduce a band of stacked images per pixel (``combine_<kind>`` of ``median.cu``).
+
+        Parameters
+        ----------
+        kind : {"median", "mean", "imedian", "imean", "sum"}
+        **args
+            The kernel's arguments (see ``gpudrizzle.kernels``): ``data``
+            (n_in, npix) float32, scratch that may be overwritten; for all
+            kinds but "sum" ``wht`` (n_in, npix) float32 or None, ``wthr``
+            (n_in,) float64 or None, ``nlow``, ``nhigh``, ``lthresh``,
+            ``hthresh`` (NaN: none); ``n_in``, ``npix`` and ``out`` (npix,)
+            float32, overwritten.
+        """
+        raise NotImplementedError
+
+    def minmed_stats(self, **args):
+        """First minmed pass (``combine_minmed_stats`` of ``median.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``data`` (n_in, npix) float32 (scratch), ``wht`` (n_in, npix)
+            float32, ``wthr`` (n_in,) float64 or None, ``n_in``, ``npix``,
+            ``sky_rate`` and ``rn2`` (n_in,) float64, ``nsig1``; outputs
+            (npix,) ``med``, ``mn``, ``wsum`` float32, ``rms`` float64,
+            ``flags`` int32.
+        """
+        raise NotImplementedError
+
+    def minmed_select(self, **args):
+        """Second minmed pass (``combine_minmed_select`` of ``median.cu``).
+
+        Parameters
+        ----------
+        **args
+            The first pass's outputs for a band of ``nrows`` rows of ``nx``
+            pixels, ``row0`` and ``nout`` (the band rows to produce),
+            ``grow``, ``nsig1``, ``nsig2`` and ``out`` (nout, nx) float32,
+            overwritten.
+        """
+        raise NotImplementedError
+
+    def crmask_tests(self, **args):
+        """Cosmic-ray tests per pixel (``crmask_tests`` of ``crmask.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``sci``, ``blot`` (ny, nx) float32, ``nx``, ``ny``, scalars
+            ``conversion``, ``gain``, ``rn2``, ``backg``, ``snr1``, ``snr2``,
+            ``scale1``, ``scale2``; ``tests`` (ny, nx) uint8 and ``deriv``
+            (ny, nx) float32 or None, overwritten.
+        """
+        raise NotImplementedError
+
+    def crmask_neighbours(self, **args):
+        """The 3x3 neighbourhood rule (``crmask_neighbours`` of ``crmask.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``tests`` (ny, nx) uint8, ``nx``, ``ny``, ``cr`` (ny, nx) uint8,
+            overwritten (1 for a cosmic ray).
+        """
+        raise NotImplementedError
+
+    def crmask_grow(self, **args):
+        """Growth and outputs of the cosmic-ray mask (``crmask_grow`` of ``crmask.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``cr`` (ny, nx) uint8, ``sci`` and ``blot`` (ny, nx) float32 or
+            None (needed with ``cor``), ``nx``, ``ny``, ``grow``, ``ctegrow``,
+            ``cte_dir``, ``conversion``, ``crbit``; ``dq`` (ny, nx) uint32 or
+            None (updated in place), ``cor`` (ny, nx) float32 or None,
+            ``cor_dq`` (ny, nx) uint32 or None and ``crmask`` (ny, nx) uint8,
+            overwritten.
         """
         raise NotImplementedError
 
@@ -183,3 +267,21 @@ class KernelBackend(Backend):
 
     def pixmap_lookup(self, **args):
         self.launch("pixmap_lookup", args["n"], args)
+
+    def combine(self, kind, **args):
+        self.launch(f"combine_{kind}", args["npix"], args)
+
+    def minmed_stats(self, **args):
+        self.launch("combine_minmed_stats", args["npix"], args)
+
+    def minmed_select(self, **args):
+        self.launch("combine_minmed_select", args["nout"] * args["nx"], args)
+
+    def crmask_tests(self, **args):
+        self.launch("crmask_tests", args["nx"] * args["ny"], args)
+
+    def crmask_neighbours(self, **args):
+        self.launch("crmask_neighbours", args["nx"] * args["ny"], args)
+
+    def crmask_grow(self, **args):
+        self.launch("crmask_grow", args["nx"] * args["ny"], args)

@@ -3,7 +3,9 @@
 import numpy as np
 
 from ..cpu_fallback import blot as ref_blot
+from ..cpu_fallback import crmask as ref_crmask
 from ..cpu_fallback import drizzle as ref_drizzle
+from ..cpu_fallback import median as ref_median
 from ..cpu_fallback import pixmap as ref_pixmap
 from .base import Backend
 
@@ -30,3 +32,24 @@ class NumpyBackend(Backend):
 
     def pixmap_lookup(self, **args):
         ref_pixmap.lookup(**args)
+
+    def combine(self, kind, **args):
+        if kind == "sum":
+            ref_median.combine_sum(**args)
+        else:
+            ref_median.combine(kind, **args)
+
+    def minmed_stats(self, **args):
+        ref_median.minmed_stats(**args)
+
+    def minmed_select(self, **args):
+        ref_median.minmed_select(**args)
+
+    def crmask_tests(self, **args):
+        ref_crmask.tests(**args)
+
+    def crmask_neighbours(self, **args):
+        ref_crmask.neighbours(**args)
+
+    def crmask_grow(self, **args):
+        ref_crmask.grow(**args)

@@ -1,0 +1,112 @@
+// Cosmic-ray detection against a blotted median: AstroDrizzle's driz_cr
+// step (drizzlepac 3.11 drizCR and quickDeriv).  Three passes over one
+// chip of nx by ny pixels, one work item per pixel p = r * nx + c.
+//
+// crmask_tests, in electrons (values times `conversion`, float32 as numpy
+// computes them): I = sci, B = blot; D = max |B - neighbour| over the four
+// neighbours in float64, a neighbour off the chip counting as 0 (NaN
+// propagates), stored as float32;
+//   t1 = |I - B|,  ta = sqrt(gain * |B + backg| + rn2),
+//   pass1 = t1 <= scale1 * D + snr1 * ta / gain,
+//   pass2 = t1 <= scale2 * D + snr2 * ta / gain,
+// every operation rounded to float32 in numpy's order; tests[p] gets bit 0
+// for pass1 and bit 1 for pass2, deriv[p] (optional) gets D.
+// (drizzlepac's quickDeriv also zeroes the neighbours of the second-to-last
+// row and column and some on the last ones, through off-by-one slices; that
+// makes it blind to cosmic rays there and is not copied.)
+//
+// crmask_neighbours: a pixel is good where pass2 holds or pass1 holds on
+// all of its 3x3 neighbourhood within the chip (drizzlepac's symmetric
+// boundary repeats edge pixels, which gives the same answer); cr[p] = 1
+// for a cosmic ray, else 0.
+//
+// crmask_grow: a pixel is masked where a cosmic ray lies in its grow x grow
+// box (rows and columns -(grow / 2) .. (grow - 1) / 2 around it, as scipy's
+// convolve2d "same" places an even box), or, for cte_dir = +1, in the
+// ctegrow pixels above it in its column (rows r + 1 .. r + ctegrow), for
+// cte_dir = -1 in the ctegrow pixels below it; parts of either window off
+// the chip hold no cosmic ray (drizzlepac reflects the CTE window at the
+// chip edge, which points it the wrong way there; cte_dir = 0 means no CTE
+// trail, where drizzlepac would mask every pixel).  crmask[p] = 0 where
+// masked, else 1 (AstroDrizzle's crmask convention).  With dq given, a
+// pixel is good when (dq & ~crbit) == 0 and not masked; masked pixels get
+// crbit OR-ed into dq.  cor (optional) = I where good, else B, divided by
+// conversion again; cor_dq (optional) = 0 where good, else crbit.
+#include "rounding.cuh"
+
+GD_DEVICE double cr_neighbour_step(double d, double b, const float* blot, gd_index q, bool inside,
+                                   float cf) {
+    double n = inside ? (double)rd_fmul(blot[q], cf) : 0.0;
+    double x = fabs(b - n);
+    return (x > d || gd_isnan(x)) ? x : d;  // numpy.maximum: NaN wins
+}
+
+GD_KERNEL void crmask_tests(const float* sci, const float* blot, gd_index nx, gd_index ny,
+                            double conversion, double gain, double rn2, double backg, double snr1,
+                            double snr2, double scale1, double scale2, unsigned char* tests,
+                            float* deriv) {
+    const float cf = (float)conversion, g = (float)gain, bg = (float)backg, r2 = (float)rn2;
+    const float s1 = (float)snr1, s2 = (float)snr2, m1 = (float)scale1, m2 = (float)scale2;
+    gd_parallel_for(nx * ny, [&](gd_index p) {
+        gd_index r = p / nx, c = p % nx;
+        float b = rd_fmul(blot[p], cf);
+        double d = 0.0;
+        d = cr_neighbour_step(d, (double)b, blot, p - 1, c > 0, cf);
+        d = cr_neighbour_step(d, (double)b, blot, p + 1, c < nx - 1, cf);
+        d = cr_neighbour_step(d, (double)b, blot, p - nx, r > 0, cf);
+        d = cr_neighbour_step(d, (double)b, blot, p + nx, r < ny - 1, cf);
+        float D = (float)d;
+        float in = rd_fmul(sci[p], cf);
+        float t1 = fabsf(in - b);
+        float ta = sqrtf(rd_fadd(rd_fmul(g, fabsf(rd_fadd(b, bg))), r2));
+        float lim1 = rd_fadd(rd_fmul(m1, D), rd_fmul(s1, ta) / g);
+        float lim2 = rd_fadd(rd_fmul(m2, D), rd_fmul(s2, ta) / g);
+        tests[p] = (unsigned char)((t1 <= lim1 ? 1 : 0) | (t1 <= lim2 ? 2 : 0));
+        if (deriv) deriv[p] = D;
+    });
+}
+
+GD_KERNEL void crmask_neighbours(const unsigned char* tests, gd_index nx, gd_index ny,
+                                 unsigned char* cr) {
+    gd_parallel_for(nx * ny, [&](gd_index p) {
+        gd_index r = p / nx, c = p % nx;
+        bool good = (tests[p] & 2) != 0;
+        if (!good) {
+            gd_index r0 = r > 0 ? r - 1 : 0, r1 = r < ny - 1 ? r + 1 : ny - 1;
+            gd_index c0 = c > 0 ? c - 1 : 0, c1 = c < nx - 1 ? c + 1 : nx - 1;
+            good = true;
+            for (gd_index j = r0; j <= r1; ++j) {
+                for (gd_index i = c0; i <= c1; ++i) good = good && (tests[j * nx + i] & 1);
+            }
+        }
+        cr[p] = good ? 0 : 1;
+    });
+}
+
+GD_KERNEL void crmask_grow(const unsigned char* cr, const float* sci, const float* blot,
+                           gd_index nx, gd_index ny, int grow, int ctegrow, int cte_dir,
+                           double conversion, unsigned int crbit, unsigned int* dq, float* cor,
+                           unsigned int* cor_dq, unsigned char* crmask) {
+    const float cf = (float)conversion;
+    gd_parallel_for(nx * ny, [&](gd_index p) {
+        gd_index r = p / nx, c = p % nx;
+        gd_index lo = grow / 2, hi = (grow - 1) / 2;
+        gd_index r0 = r - lo < 0 ? 0 : r - lo, r1 = r + hi > ny - 1 ? ny - 1 : r + hi;
+        gd_index c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi > nx - 1 ? nx - 1 : c + hi;
+        bool bad = false;
+        for (gd_index j = r0; j <= r1 && !bad; ++j) {
+            for (gd_index i = c0; i <= c1; ++i) bad = bad || cr[j * nx + i];
+        }
+        if (!bad && ctegrow > 0 && cte_dir != 0) {
+            gd_index t0 = cte_dir > 0 ? r + 1 : r - ctegrow, t1 = cte_dir > 0 ? r + ctegrow : r - 1;
+            t0 = t0 < 0 ? 0 : t0;
+            t1 = t1 > ny - 1 ? ny - 1 : t1;
+            for (gd_index j = t0; j <= t1 && !bad; ++j) bad = cr[j * nx + c] != 0;
+        }
+        crmask[p] = bad ? 0 : 1;
+        bool good = !bad && (!dq || (dq[p] & ~crbit) == 0u);
+        if (cor) cor[p] = (good ? rd_fmul(sci[p], cf) : rd_fmul(blot[p], cf)) / cf;
+        if (cor_dq) cor_dq[p] = good ? 0u : crbit;
+        if (dq && bad) dq[p] |= crbit;
+    });
+}

@@ -1,0 +1,278 @@
+"""``create_median``: AstroDrizzle's median step, combining single-drizzled images.
+
+The combination rules are drizzlepac 3.11's (``createMedian``, ``minmed``
+and stsci.image's ``numcombine``) with the same parameter names and
+defaults; they are listed in the docstring of :func:`create_median` and at
+the top of ``cuda_kernels/median.cu``.  The work runs on a backend in row
+bands: each band of every input is copied into one stacked buffer, so peak
+memory is one band times the number of inputs plus the output image, for
+any number of inputs.  What differs from drizzlepac, on purpose:
+
+* a NaN input value is never used (drizzlepac would sort it);
+* ``imedian`` / ``imean`` fill every pixel where all inputs are masked
+  with the first non-zero input value (numcombine does it only in the
+  first column of each row and leaves 0 elsewhere);
+* ``minmed`` with one input returns that input where it is usable
+  (drizzlepac raises);
+* ``combine_lthresh`` / ``combine_hthresh`` are in the units of
+  ``single_sci`` (drizzlepac rescales them by gain and exposure time of
+  each image in turn, cumulatively);
+* a ``combine_grow`` box larger than the image is allowed.
+"""
+
+import math
+
+import numpy as np
+
+from . import argcheck
+from .backends import get_backend
+from .memory import available_bytes, copy_rows
+
+__all__ = ["create_median", "weight_thresholds", "COMBINE_TYPES"]
+
+#: Values of ``combine_type``.
+COMBINE_TYPES = ("median", "mean", "minmed", "imedian", "imean", "iminmed", "sum")
+
+#: ImageStats' lower limit for the weight means (its clipmin, a float32).
+WEIGHT_FLOOR = np.float32(1e-8)
+
+# Fraction of the available memory one band may take when combine_bufsize
+# is not given, and the most it may take.
+_BAND_FRACTION = 0.25
+_BAND_MAX_BYTES = 2 << 30
+# Band buffers per pixel: minmed intermediates (med, mn, wsum float32,
+# rms float64, flags int32).
+_MINMED_BYTES = 24
+
+
+def _module_of(backend, a):
+    return backend.xp if isinstance(a, backend.xp.ndarray) else np
+
+
+def weight_thresholds(single_wht, combine_maskpt=0.3, *, rows=None, backend=None):
+    """Per-image weight limits below which AstroDrizzle's median step masks a pixel.
+
+    ``combine_maskpt`` times the mean of the weights >= 1e-8 (float32), the
+    mean rounded to float32 as stsci.imagestats' ``ImageStats`` gives it; 0
+    for an image without positive weights.
+
+    Parameters
+    ----------
+    single_wht : sequence of N arrays (ny, nx) or array (N, ny, nx) of real numbers
+        Single-drizzled weight images (numpy, memory-mapped or backend
+        arrays, read ``rows`` rows at a time).
+    combine_maskpt : float
+        Fraction of the mean weight (>= 0).
+    rows : int, optional
+        Rows read at a time (default: the whole image).
+    backend : str or Backend, optional
+        Where backend arrays live (numpy arrays are reduced on the host).
+
+    Returns
+    -------
+    list of float
+        One limit per image.
+    """
+    maskpt = argcheck.real("combine_maskpt", combine_maskpt, minimum=0.0)
+    images = argcheck.image_stack("single_wht", single_wht)
+    b = get_backend(backend)
+    ny = images[0].shape[0]
+    step = ny if rows is None else max(1, int(rows))
+    limits = []
+    for w in images:
+        total, count = 0.0, 0
+        for r0 in range(0, ny, step):
+            xp = _module_of(b, w)
+            part = xp.asarray(w[r0:r0 + step], dtype=xp.float32)
+            sel = part >= WEIGHT_FLOOR
+            total += float(xp.sum(part[sel], dtype=xp.float64))
+            count += int(xp.count_nonzero(sel))
+        mean = float(np.float32(total / count)) if count else 0.0
+        limits.append(mean * maskpt)
+    return limits
+
+
+def _band_rows(b, n_in, shape, with_wht, minmed, grow, bufsize):
+    """Output rows per band, or MemoryError when not even one row fits."""
+    ny, nx = shape
+    halo = 2 * grow if minmed else 0
+    per_row = nx * (4 * n_in * (2 if with_wht else 1) + (_MINMED_BYTES if minmed else 0))
+    avail = available_bytes(b)
+    if bufsize is not None:  # drizzlepac: MB of one input's rows per section
+        rows = max(1, int(bufsize * 1048576.0) // (4 * nx))
+    else:
+        budget = min(avail * _BAND_FRACTION, _BAND_MAX_BYTES)
+        rows = int(budget // per_row) - halo
+    rows = min(rows, ny)
+    need = per_row * (max(rows, 1) + halo) + 4 * nx * ny
+    if rows < 1 or need > avail:
+        raise MemoryError(
+            f"create_median: one band of {n_in} inputs of {nx} columns needs {need} bytes with "
+            f"the {ny}x{nx} output, {avail} are available"
+        )
+    return rows
+
+
+def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine_nsigma="4 3",
+                  combine_nlow=0, combine_nhigh=0, combine_lthresh=None, combine_hthresh=None,
+                  combine_grow=1, combine_maskpt=0.3, median_newmasks=True, combine_bufsize=None,
+                  readnoise=None, exptime=None, sky=None, backend=None, device_array=False):
+    """Combine single-drizzled images into AstroDrizzle's median image.
+
+    Parameters
+    ----------
+    single_sci : sequence of N arrays (ny, nx) or array (N, ny, nx) of real numbers
+        Single-drizzled science images (numpy, memory-mapped or backend
+        arrays; read one row band at a time, never modified).
+    single_wht : same layout as ``single_sci``, optional
+        Their weight images.  Required for the minmed types; without them
+        no pixel is masked.
+    combine_type : {"minmed", "median", "mean", "imedian", "imean", "iminmed", "sum"}
+        Combination (case-insensitive).
+    combine_nsigma : str or pair of float
+        minmed significances, e.g. ``"4 3"``: the first everywhere, the
+        second near pixels where the first chose the minimum.
+    combine_nlow, combine_nhigh : int
+        Lowest / highest usable values dropped per pixel (median, mean and
+        the i-types); N - nlow - nhigh must be >= 1.
+    combine_lthresh, combine_hthresh : float, optional
+        Values below ``lthresh`` or at or above ``hthresh`` are not used
+        (median, mean and the i-types; units of ``single_sci``).
+    combine_grow : int
+        minmed only: half-width of the box around a pixel where the minimum
+        was chosen within which the second significance applies (>= 0; 0
+        turns it off).
+    combine_maskpt : float
+        With ``median_newmasks``, image i is masked where its weight is below
+        ``combine_maskpt`` times its mean weight (see :func:`weight_thresholds`).
+    median_newmasks : bool
+        Build the weight masks; False uses every value.
+    combine_bufsize : float, optional
+        Rows per band from this many MiB per input (drizzlepac's meaning);
+        default: a quarter of the free memory of the backend, at most 2 GiB
+        per band.
+    readnoise, exptime, sky : float or sequence of N floats, optional
+        minmed noise model per image: read noise (electrons; default 0),
+        exposure time (> 0; default 1) and the sky subtracted from the image
+        (electrons per input pixel; default 0).
+    backend : {"auto", "cuda", "cpu", "numpy"}, Backend or None
+        Where the work runs (None: ``$GPUDRIZZLE_BACKEND`` or auto).
+    device_array : bool
+        Return a backend array (e.g. ``cupy.ndarray``) instead of numpy.
+
+    Returns
+    -------
+    numpy.ndarray (or backend array), shape (ny, nx), float32
+        The combined image; 0 where every input is masked (i-types: see
+        Notes).
+
+    Raises
+    ------
+    ValueError
+        For a bad parameter (the message names it) or inputs of different
+        shapes.
+    TypeError
+        For inputs that do not hold real numbers.
+    MemoryError
+        When not even one row band of all inputs fits (checked before
+        allocating).
+
+    Notes
+    -----
+    A value is usable where it is not NaN, not masked by weight and within
+    the thresholds.  Per pixel:
+
+    - median: sort the usable values, drop ``nlow`` / ``nhigh`` (lowered
+      together while they would drop everything), take the middle value or
+      the mean of the two middle ones;
+    - mean: mean of the usable values after dropping ``nlow`` / ``nhigh``;
+      0 when fewer than ``nlow + nhigh + 1`` are usable;
+    - imedian / imean: as median / mean, but a pixel with no usable value
+      uses the first input value that is neither 0 nor NaN;
+    - sum: float32 sum of all non-NaN values (masks and thresholds unused);
+    - minmed / iminmed (the same result): ``med`` = median of the usable
+      values with nhigh = 1 (the mean for N = 2), ``mn`` = their minimum,
+      ``W`` = sum of weights, ``Bk`` = sum of weight * sky / exptime,
+      ``R`` = sum of readnoise**2 over usable inputs,
+      ``sigma = sqrt(max(med*W + Bk + R, 0))``; the result is ``mn`` where
+      ``mn*W < med*W - nsig*sigma`` else ``med``, with ``nsig`` the first
+      ``combine_nsigma`` value, or the second where a pixel within
+      ``combine_grow`` pixels chose ``mn`` at the first.
+    """
+    kind = combine_type.strip().lower() if isinstance(combine_type, str) else None
+    if kind not in COMBINE_TYPES:
+        raise ValueError(f"'combine_type' must be one of {list(COMBINE_TYPES)}; got {combine_type!r}")
+    minmed = kind.endswith("minmed")
+    nsig1, nsig2 = argcheck.number_pair("combine_nsigma", combine_nsigma)
+    nlow = argcheck.integer("combine_nlow", combine_nlow, minimum=0)
+    nhigh = argcheck.integer("combine_nhigh", combine_nhigh, minimum=0)
+    lthresh = argcheck.real("combine_lthresh", combine_lthresh, allow_none=True)
+    hthresh = argcheck.real("combine_hthresh", combine_hthresh, allow_none=True)
+    grow = argcheck.integer("combine_grow", combine_grow, minimum=0)
+    maskpt = argcheck.real("combine_maskpt", combine_maskpt, minimum=0.0)
+    newmasks = argcheck.boolean("median_newmasks", median_newmasks)
+    bufsize = argcheck.real("combine_bufsize", combine_bufsize, above=0.0, allow_none=True)
+    device_array = argcheck.boolean("device_array", device_array)
+    sci = argcheck.image_stack("single_sci", single_sci)
+    n_in, shape = len(sci), tuple(int(s) for s in sci[0].shape)
+    wht = None if single_wht is None else argcheck.image_stack("single_wht", single_wht, n_in, shape)
+    if minmed and wht is None:
+        raise ValueError(f"'single_wht' is required for combine_type {combine_type!r}")
+    if kind in ("median", "mean", "imedian", "imean") and n_in - nlow - nhigh < 1:
+        raise ValueError(f"'combine_nlow' + 'combine_nhigh' ({nlow} + {nhigh}) must leave at least "
+                         f"one of the {n_in} inputs")
+    rn = argcheck.per_input("readnoise", readnoise, n_in, 0.0, minimum=0.0)
+    et = argcheck.per_input("exptime", exptime, n_in, 1.0, above=0.0)
+    sk = argcheck.per_input("sky", sky, n_in, 0.0)
+    if not minmed:
+        grow = 0
+    b = get_backend(backend)
+    ny, nx = shape
+    masks = newmasks and wht is not None
+    rows = _band_rows(b, n_in, shape, wht is not None and (masks or minmed), minmed, grow, bufsize)
+
+    xp = b.xp
+    out = xp.empty(shape, dtype=np.float32)
+    if out.size == 0:
+        return out if device_array else b.to_host(out)
+    wthr = None
+    if masks:
+        wthr = b.asarray(weight_thresholds(wht, maskpt, rows=rows, backend=b), np.float64)
+    band_rows = min(ny, rows + 2 * grow)
+    data_buf = xp.empty(n_in * band_rows * nx, dtype=np.float32)
+    use_wht = wht is not None and (masks or minmed)
+    wht_buf = xp.empty(n_in * band_rows * nx, dtype=np.float32) if use_wht else None
+    if minmed:
+        npix_max = band_rows * nx
+        stats = dict(med=xp.empty(npix_max, np.float32), mn=xp.empty(npix_max, np.float32),
+                     wsum=xp.empty(npix_max, np.float32), rms=xp.empty(npix_max, np.float64),
+                     flags=xp.empty(npix_max, np.int32))
+        sky_rate = b.asarray([s / e for s, e in zip(sk, et)], np.float64)
+        rn2 = b.asarray([r ** 2 for r in rn], np.float64)
+    for r0 in range(0, ny, rows):
+        r1 = min(ny, r0 + rows)
+        h0, h1 = max(0, r0 - grow), min(ny, r1 + grow)
+        npix = (h1 - h0) * nx
+        data = data_buf[:n_in * npix].reshape(n_in, h1 - h0, nx)
+        for i, a in enumerate(sci):
+            copy_rows(b, data[i], a[h0:h1])
+        weights = None
+        if use_wht:
+            weights = wht_buf[:n_in * npix].reshape(n_in, h1 - h0, nx)
+            for i, a in enumerate(wht):
+                copy_rows(b, weights[i], a[h0:h1])
+        target = out[r0:r1]
+        if kind == "sum":
+            b.combine("sum", data=data, n_in=n_in, npix=npix, out=target)
+        elif not minmed:
+            b.combine(kind, data=data, wht=weights if masks else None, wthr=wthr, n_in=n_in,
+                      npix=npix, nlow=nlow, nhigh=nhigh,
+                      lthresh=math.nan if lthresh is None else lthresh,
+                      hthresh=math.nan if hthresh is None else hthresh, out=target)
+        else:
+            band = {k: v[:npix] for k, v in stats.items()}
+            b.minmed_stats(data=data, wht=weights, wthr=wthr, n_in=n_in, npix=npix,
+                           sky_rate=sky_rate, rn2=rn2, nsig1=nsig1, **band)
+            b.minmed_select(**band, nx=nx, nrows=h1 - h0, row0=r0 - h0, nout=r1 - r0, grow=grow,
+                            nsig1=nsig1, nsig2=nsig2, out=target)
+    return out if device_array else b.to_host(out)
