@@ -17,11 +17,11 @@ names, defaults and meaning of drizzle 3.0.  What differs, on purpose:
 """
 
 import math
-import numbers
 import warnings
 
 import numpy as np
 
+from . import argcheck
 from .backends import get_backend
 from .cpu_fallback.drizzle import lanczos_table
 from .kernels import DRIZZLE_KERNELS
@@ -33,18 +33,6 @@ SUPPORTED_DRIZZLE_KERNELS = list(DRIZZLE_KERNELS)
 CTX_PLANE_BITS = 32
 _NOT_FLUX_CONSERVING = ("gaussian", "lanczos2", "lanczos3")
 _DEPRECATED_ARG = object()
-
-
-def _finite(name, value, positive=False, allow_zero=False):
-    """Return float(value) after checking it is a finite real (and > 0 / >= 0)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"'{name}' must be a real number; got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"'{name}' must be finite; got {value!r}")
-    if positive and not (value > 0 or (allow_zero and value == 0)):
-        raise ValueError(f"'{name}' must be {'>= 0' if allow_zero else '> 0'}; got {value!r}")
-    return value
 
 
 def _parse_fillval(fillval, have_array):
@@ -111,7 +99,7 @@ class Drizzle:
             raise ValueError(
                 f"Kernel '{kernel}' is not supported; choose one of {SUPPORTED_DRIZZLE_KERNELS}."
             )
-        exptime = _finite("exptime", exptime, positive=True, allow_zero=True)
+        exptime = argcheck.real("exptime", exptime, minimum=0.0)
         if not disable_ctx:
             if begin_ctx_id < 0:
                 raise ValueError("Invalid context image ID: 'begin_ctx_id' must be >= 0.")
@@ -345,15 +333,15 @@ class Drizzle:
                 DeprecationWarning,
                 stacklevel=2,
             )
-            scale = _finite("scale", scale, positive=True)
+            scale = argcheck.real("scale", scale, above=0.0)
             iscale, pixel_scale_ratio = scale * scale, scale
         # -- validation, before any allocation on the backend --
-        exptime = _finite("exptime", exptime, positive=True)
-        iscale = _finite("iscale", iscale)
-        wht_scale = _finite("wht_scale", wht_scale, positive=True)
-        pixfrac = _finite("pixfrac", pixfrac, positive=True)
+        exptime = argcheck.real("exptime", exptime, above=0.0)
+        iscale = argcheck.real("iscale", iscale)
+        wht_scale = argcheck.real("wht_scale", wht_scale, above=0.0)
+        pixfrac = argcheck.real("pixfrac", pixfrac, above=0.0)
         if pixel_scale_ratio is not None:
-            pixel_scale_ratio = _finite("pixel_scale_ratio", pixel_scale_ratio, positive=True)
+            pixel_scale_ratio = argcheck.real("pixel_scale_ratio", pixel_scale_ratio, above=0.0)
         if in_units not in ("cps", "counts"):
             raise ValueError(f"'in_units' must be 'cps' or 'counts'; got {in_units!r}")
         data = np.asarray(data) if not isinstance(data, self._backend.xp.ndarray) else data

@@ -6,9 +6,10 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_python_examples_run(capsys):
+def test_python_examples_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write FITS files
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks
+    assert len(blocks) >= 2
     for code in blocks:
         exec(compile(code, str(README), "exec"), {})
     assert capsys.readouterr().out.strip()
