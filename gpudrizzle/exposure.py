@@ -1,0 +1,670 @@
+"""Input exposures: chips with data, WCS and instrument facts, read as drizzlepac reads them.
+
+An :class:`Exposure` is one input image (one file, or arrays given from
+Python); it holds one :class:`Chip` per science extension.  Files are opened
+read-only with memory mapping where the data allow it, and the arrays handed
+out are read-only views, so an input can never be modified through them.
+
+Layouts
+-------
+* **HST** (``INSTRUME`` ACS with ``DETECTOR`` WFC, HRC or SBC; WFC3 with
+  UVIS or IR): chips are the ``SCI`` extensions by EXTVER, with ``ERR`` and
+  ``DQ`` of the same EXTVER (WFC3/IR also ``TIME``).  Extensions stored as
+  HST constant arrays (no data, ``PIXVALUE``/``NPIX1``/``NPIX2``) are read as
+  constant images.  Other HST instruments are rejected.
+* **Generic FITS**: a file with ``SCI`` extensions is read the same way;
+  otherwise every image HDU with 2-D data and a celestial WCS is a chip
+  (chip numbers 1, 2, ... in file order), without ERR or DQ.
+
+Instrument parameters (drizzlepac 3.11 ``acsData``/``wfc3Data``/``imageObject``)
+------------------------------------------------------------------------------
+* gain: the ``gain`` parameter (a number, or a comma list averaged over its
+  non-zero entries), else the keywords of ``gnkeyword``, else ``ATODGNA..D``;
+  keyword values are averaged over the non-zero ones.  ACS/SBC: 1.0 unless
+  the user gives one (drizzlepac always uses 1.0 there).
+* read noise: likewise with ``rdnoise``/``rnkeyword``/``READNSEA..D``;
+  ACS/SBC: 0.0.
+* exposure time: ``exptime``, else ``expkeyword``, else ``EXPTIME``.
+* HST keywords are read from the primary header (as drizzlepac); generic
+  files look in the chip's header first, then the primary header, and
+  default to gain 1.0 and read noise 0.0 (exposure time has no default).
+* units: ``BUNIT`` of the science header; absent (or in ``ergs``) it is
+  ``ELECTRONS/S``.  A unit containing ``/s`` is a rate (WFC3/IR FLTs are).
+* readout (CTE) direction: ACS/WFC and WFC3/UVIS chip 1: -1, chip 2: +1;
+  ACS/HRC: +1 for amplifiers A/B, -1 for C/D; SBC, WFC3/IR, generic: 0.
+* WCS: ``astropy.wcs.WCS(header, hdulist)``, so SIP, ``D2IMARR`` and
+  ``WCSDVARR`` lookup tables all apply; ``wcskey`` selects an alternate WCS
+  by letter or by ``WCSNAME``; ``coeffs=False`` keeps only the linear WCS.
+
+Errors: OSError for missing or unreadable files; ValueError naming the file
+and extension for no celestial WCS, no image data, EXPTIME <= 0, a missing
+keyword, shape mismatches, or every pixel flagged.
+"""
+
+import logging
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from .bitflags import good_pixel_mask
+from .inputs import check_file, rootname_of
+from .params import Parameters, resolve_parameters
+
+__all__ = ["Chip", "Exposure", "load_exposure", "load_exposures", "HST_DETECTORS", "PARITY"]
+
+log = logging.getLogger("gpudrizzle")
+
+#: Supported HST instruments and detectors.
+HST_DETECTORS = {"ACS": ("WFC", "HRC", "SBC"), "WFC3": ("UVIS", "IR")}
+_OTHER_HST = ("WFPC2", "STIS", "NICMOS", "FOC", "WFPC")
+
+#: Detector parity matrices (stwcs ``instruments``); default for anything else.
+PARITY = {("ACS", "WFC"): ((1.0, 0.0), (0.0, -1.0)),
+          ("ACS", "HRC"): ((-1.0, 0.0), (0.0, 1.0)),
+          ("ACS", "SBC"): ((-1.0, 0.0), (0.0, 1.0)),
+          ("WFC3", "UVIS"): ((-1.0, 0.0), (0.0, 1.0)),
+          ("WFC3", "IR"): ((-1.0, 0.0), (0.0, 1.0))}
+_DEFAULT_PARITY = ((1.0, 0.0), (0.0, -1.0))
+
+_GAIN_KEYS = "ATODGNA,ATODGNB,ATODGNC,ATODGND"
+_RDNOISE_KEYS = "READNSEA,READNSEB,READNSEC,READNSED"
+
+
+@dataclass(frozen=True, eq=False)
+class Chip:
+    """One science extension of an exposure.
+
+    Attributes
+    ----------
+    sci : numpy.ndarray, shape (ny, nx), real (float32 for HST data)
+        Science data, read-only (a memory map where possible).
+    err : numpy.ndarray, shape (ny, nx), or None
+        Error array (ERR extension), read-only.
+    dq : numpy.ndarray, shape (ny, nx), integer, or None
+        Data-quality flags (DQ extension), read-only.
+    wcs : astropy.wcs.WCS
+        Full WCS including distortion; ``array_shape == (ny, nx)``.
+    chip : int
+        Chip number: EXTVER of the SCI extension (1, 2, ... for generic files).
+    label : str
+        ``file.fits[SCI,1]`` (or ``name[chip 1]`` in memory), for messages.
+    gain, rdnoise : float
+        Gain (e-/unit) and read noise (e-).
+    units : str
+        BUNIT as read (e.g. ``ELECTRONS``, ``ELECTRONS/S``).
+    is_rate : bool
+        Data are per second (``/s`` in the unit).
+    cte_dir : int
+        Readout direction along y for CTE tails: +1, -1 or 0 (none).
+    idcscale : float or None
+        IDCSCALE (arcsec/pixel of the distortion model) from the header.
+    darkcurrent : float or None
+        MEANDARK (e-) from the header.
+    time : numpy.ndarray, shape (ny, nx), or None
+        Exposure-time map (WFC3/IR TIME extension), read-only.
+    ivm : numpy.ndarray, shape (ny, nx), or None
+        User inverse-variance map (IVM extension of the IVM file), read-only.
+    v2v3ref : tuple of float or None
+        (IDCV2REF, IDCV3REF) in arcsec, for the telescope-roll orientation.
+    idctheta : float or None
+        IDCTHETA (degrees).
+    pa_v3 : float or None
+        PA_V3 of the exposure (degrees).
+    parity : tuple
+        2x2 detector parity matrix.
+    header : astropy.io.fits.Header
+        Copy of the science header.
+    """
+
+    sci: np.ndarray
+    err: Optional[np.ndarray]
+    dq: Optional[np.ndarray]
+    wcs: Any
+    chip: int
+    label: str
+    gain: float
+    rdnoise: float
+    units: str
+    is_rate: bool
+    cte_dir: int = 0
+    idcscale: Optional[float] = None
+    darkcurrent: Optional[float] = None
+    time: Optional[np.ndarray] = None
+    ivm: Optional[np.ndarray] = None
+    v2v3ref: Optional[tuple] = None
+    idctheta: Optional[float] = None
+    pa_v3: Optional[float] = None
+    parity: tuple = _DEFAULT_PARITY
+    header: Any = field(default=None, repr=False)
+
+    @property
+    def shape(self):
+        """(ny, nx) of the science array."""
+        return tuple(self.sci.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Exposure:
+    """One input exposure.
+
+    Attributes
+    ----------
+    chips : tuple of Chip
+        Science extensions in chip order (those selected by ``group``).
+    exptime : float
+        Exposure time (s), > 0.
+    filename : str or None
+        Input file (None for in-memory exposures).
+    rootname : str
+        ROOTNAME (lower case) or the file name without suffix.
+    instrument, detector : str
+        INSTRUME and DETECTOR ('' when absent).
+    expstart, expend : float or None
+        EXPSTART/EXPEND (MJD).
+    ivm_file : str or None
+        IVM file the ``ivm`` arrays came from.
+    primary_header : astropy.io.fits.Header
+        Copy of the primary header (empty for in-memory exposures).
+    """
+
+    chips: tuple
+    exptime: float
+    filename: Optional[str] = None
+    rootname: str = ""
+    instrument: str = ""
+    detector: str = ""
+    expstart: Optional[float] = None
+    expend: Optional[float] = None
+    ivm_file: Optional[str] = None
+    primary_header: Any = field(default=None, repr=False)
+
+    @property
+    def label(self):
+        return self.filename or self.rootname
+
+    @property
+    def is_hst(self):
+        return self.instrument in HST_DETECTORS
+
+    @classmethod
+    def from_arrays(cls, sci, wcs, exptime, *, err=None, dq=None, gain=1.0, rdnoise=0.0,
+                    units="ELECTRONS", name="memory", expstart=None, expend=None, idcscale=None):
+        """An exposure from arrays in memory (one array per chip).
+
+        Parameters
+        ----------
+        sci : array_like, shape (ny, nx), or sequence of them
+            Science data of each chip (real numbers; not copied).
+        wcs : astropy.wcs.WCS or sequence of them
+            Celestial WCS of each chip (distortion allowed).
+        exptime : float
+            Exposure time (s), > 0.
+        err, dq : array_like or sequence, optional
+            Error and DQ arrays matching ``sci`` (dq integer).
+        gain, rdnoise : float
+            Gain (> 0) and read noise (>= 0) for every chip.
+        units : str
+            Data units; a unit containing ``/s`` is a rate.
+        name : str
+            Rootname used for messages and intermediate file names.
+        expstart, expend : float, optional
+            MJD of the exposure start and end.
+        idcscale : float, optional
+            Pixel scale (arcsec) to use for the default output frame.
+
+        Returns
+        -------
+        Exposure
+        """
+        from . import argcheck
+
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"'name' must be a non-empty string; got {name!r}")
+        many = isinstance(sci, (list, tuple))
+        scis = list(sci) if many else [sci]
+        n = len(scis)
+        if n == 0:
+            raise ValueError("'sci' holds no chips")
+
+        def per_chip(arg, what):
+            if arg is None:
+                return [None] * n
+            if many:
+                if not isinstance(arg, (list, tuple)) or len(arg) != n:
+                    raise ValueError(f"'{what}' must be a sequence of {n} (one per chip)")
+                return list(arg)
+            return [arg]
+
+        wcss, errs, dqs = per_chip(wcs, "wcs"), per_chip(err, "err"), per_chip(dq, "dq")
+        exptime = argcheck.real("exptime", exptime, above=0.0)
+        gain = argcheck.real("gain", gain, above=0.0)
+        rdnoise = argcheck.real("rdnoise", rdnoise, minimum=0.0)
+        if idcscale is not None:
+            idcscale = argcheck.real("idcscale", idcscale, above=0.0)
+        if not isinstance(units, str):
+            raise ValueError(f"'units' must be a string; got {units!r}")
+        chips = []
+        for k in range(n):
+            label = f"{name}[chip {k + 1}]"
+            s = _readonly(argcheck.image(f"sci[{k}]" if many else "sci", np.asarray(scis[k])))
+            if s.dtype.kind not in "fiu":
+                raise ValueError(f"{label}: science data must be real numbers; got {s.dtype}")
+            e = None if errs[k] is None else _readonly(argcheck.image("err", np.asarray(errs[k]), s.shape))
+            d = None
+            if dqs[k] is not None:
+                d = _readonly(argcheck.image("dq", np.asarray(dqs[k]), s.shape))
+                if d.dtype.kind not in "iu":
+                    raise ValueError(f"{label}: dq must hold integers; got {d.dtype}")
+            w = wcss[k]
+            if not isinstance(w, WCS):
+                raise ValueError(f"{label}: 'wcs' must be an astropy.wcs.WCS; got {type(w).__name__}")
+            if not (w.has_celestial and w.naxis == 2):
+                raise ValueError(f"{label}: 'wcs' must be a 2-D celestial WCS")
+            w = w.deepcopy()
+            w.array_shape = s.shape
+            chips.append(Chip(s, e, d, w, k + 1, label, gain, rdnoise, units,
+                              "/s" in units.lower(), idcscale=idcscale, header=fits.Header()))
+        return cls(tuple(chips), exptime, None, name, "", "", expstart, expend, None, fits.Header())
+
+
+def _readonly(a):
+    if a is None:
+        return None
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _ext_data(hdu, label):
+    """Image data of an HDU: stored data, or an HST constant array (PIXVALUE)."""
+    if hdu.data is not None:
+        return hdu.data
+    h = hdu.header
+    if "PIXVALUE" in h and "NPIX1" in h and "NPIX2" in h:
+        shape = (int(h["NPIX2"]), int(h["NPIX1"]))
+        value, bitpix = h["PIXVALUE"], h.get("BITPIX", -32)
+        if bitpix < 0 or not float(value).is_integer():
+            dtype = np.float64 if bitpix == -64 else np.float32
+        else:
+            dtype = np.int16 if bitpix == 16 and -32768 <= value < 32768 else np.int32
+        return np.broadcast_to(np.asarray(value, dtype=dtype), shape)
+    raise ValueError(f"{label}: extension has no image data")
+
+
+def _average_nonzero(values):
+    nonzero = [v for v in values if v != 0.0]
+    return sum(nonzero) / len(nonzero) if nonzero else 0.0
+
+
+def _keyword_value(keywords, headers, what, label):
+    """Average of the non-zero values of comma-separated keywords (first header that has all)."""
+    names = [k.strip().upper() for k in keywords.split(",") if k.strip()]
+    for header in headers:
+        if all(k in header for k in names):
+            try:
+                values = [float(header[k]) for k in names]
+            except (TypeError, ValueError):
+                raise ValueError(f"{label}: {what} keyword(s) {','.join(names)} are not numbers") from None
+            return _average_nonzero(values)
+    missing = [k for k in names if not any(k in h for h in headers)]
+    param = {"gain": "gain", "read noise": "rdnoise", "exposure time": "exptime"}[what]
+    raise ValueError(f"{label}: {what} keyword(s) {','.join(missing)} not found in the header "
+                     f"(give the '{param}' parameter or a keyword parameter)")
+
+
+def _instrument_value(value, keyword, default_keyword, default_value, headers, what, label):
+    if value is not None:
+        return value
+    if keyword:
+        return _keyword_value(keyword, headers, what, label)
+    if default_keyword:
+        return _keyword_value(default_keyword, headers, what, label)
+    return default_value
+
+
+def _find_wcs_key(header, wcskey, label):
+    """astropy key (' ' or A-Z) of the WCS selected by ``wcskey`` (letter or WCSNAME)."""
+    if not wcskey:
+        return " "
+    if len(wcskey) == 1 and wcskey.upper().isalpha():
+        key = wcskey.upper()
+        if f"CTYPE1{key}" not in header and f"CRVAL1{key}" not in header:
+            raise ValueError(f"{label}: alternate WCS '{key}' not found (wcskey={wcskey!r})")
+        return key
+    for key in " ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        name = header.get("WCSNAME" + key.strip())
+        if isinstance(name, str) and name.strip().upper() == wcskey.strip().upper():
+            return key
+    raise ValueError(f"{label}: no WCS named {wcskey!r} (wcskey)")
+
+
+def _linear_only(w):
+    w = w.deepcopy()
+    w.sip = None
+    w.cpdis1 = w.cpdis2 = None
+    w.det2im1 = w.det2im2 = None
+    w.wcs.ctype = [c.replace("-SIP", "") for c in w.wcs.ctype]
+    w.wcs.set()
+    return w
+
+
+def _chip_wcs(header, hdul, key, coeffs, shape, label):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            w = WCS(header, hdul, key=key)
+        except Exception as exc:  # astropy raises several types for broken WCS keywords
+            raise ValueError(f"{label}: cannot read the WCS: {exc}") from None
+    if not (w.has_celestial and w.naxis == 2 and w.celestial.naxis == 2):
+        raise ValueError(f"{label}: no celestial WCS (need 2 celestial axes; CTYPE = "
+                         f"{list(w.wcs.ctype)})")
+    if not coeffs:
+        w = _linear_only(w)
+    w.array_shape = shape
+    return w
+
+
+def _float_or_none(header, key):
+    v = header.get(key)
+    if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v)):
+        return float(v)
+    return None
+
+
+def _cte_dir(instrument, detector, chip, primary):
+    if (instrument, detector) in (("ACS", "WFC"), ("WFC3", "UVIS")):
+        return {1: -1, 2: 1}.get(chip, 0)
+    if (instrument, detector) == ("ACS", "HRC"):
+        amp = str(primary.get("CCDAMP", "")).strip().upper()
+        return 1 if amp in ("A", "B") else (-1 if amp in ("C", "D") else 0)
+    return 0
+
+
+def _units(header, primary, generic):
+    bunit = header.get("BUNIT")
+    if generic and not isinstance(bunit, str):
+        bunit = primary.get("BUNIT")
+    if not isinstance(bunit, str) or not bunit.strip() or "ergs" in bunit.lower():
+        return "ELECTRONS/S"
+    return bunit.strip()
+
+
+def _science_hdus(hdul, filename):
+    """[(hdu_index, chip_number, extname)] of the chips, and whether it is an SCI layout."""
+    sci = [(i, h.header.get("EXTVER", 1)) for i, h in enumerate(hdul)
+           if i > 0 and str(h.header.get("EXTNAME", "")).strip().upper() == "SCI"]
+    if sci:
+        versions = [v for _, v in sci]
+        if len(set(versions)) != len(versions):
+            raise ValueError(f"{filename}: SCI extensions with the same EXTVER {versions}")
+        return [(i, int(v), "SCI") for i, v in sorted(sci, key=lambda t: t[1])], True
+    chips, first_problem = [], None
+    for i, h in enumerate(hdul):
+        if not isinstance(h, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+            continue
+        if h.header.get("NAXIS", 0) != 2:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            try:
+                celestial = WCS(h.header).has_celestial
+            except Exception:
+                celestial = False
+        extname = str(h.header.get("EXTNAME", "PRIMARY" if i == 0 else i)).strip()
+        if celestial:
+            chips.append((i, len(chips) + 1, extname))
+        elif first_problem is None:
+            first_problem = f"{filename}[{extname}]"
+    if not chips:
+        detail = f" ({first_problem} has no celestial WCS)" if first_problem else ""
+        raise ValueError(f"{filename}: no 2-D image extension with a celestial WCS{detail}")
+    return chips, False
+
+
+def _companion(hdul, extname, extver, shape, filename, kind):
+    try:
+        hdu = hdul[extname, extver]
+    except KeyError:
+        return None
+    label = f"{filename}[{extname},{extver}]"
+    data = _ext_data(hdu, label)
+    if data.ndim != 2 or tuple(data.shape) != tuple(shape):
+        raise ValueError(f"{label}: shape {tuple(data.shape)} does not match the science "
+                         f"array {tuple(shape)}")
+    if kind == "dq" and data.dtype.kind not in "iu":
+        raise ValueError(f"{label}: DQ must hold integers; got {data.dtype}")
+    return _readonly(data)
+
+
+def _load_ivm(ivm_file, chips_meta, single, filename):
+    """{chip: array} from an IVM file (IVM extensions by EXTVER, or a lone image)."""
+    check_file(ivm_file, "IVM file", filename)
+    out = {}
+    try:
+        hdul = fits.open(ivm_file, memmap=True, mode="readonly")
+    except OSError as exc:
+        raise OSError(f"cannot read IVM file {ivm_file}: {exc}") from None
+    with hdul:
+        for chip, shape in chips_meta:
+            try:
+                hdu = hdul["IVM", chip]
+                label = f"{ivm_file}[IVM,{chip}]"
+            except KeyError:
+                if single and hdul[0].header.get("NAXIS", 0) == 2:
+                    hdu, label = hdul[0], f"{ivm_file}[0]"
+                else:
+                    raise ValueError(f"{ivm_file}: no IVM extension for chip {chip} of {filename}") from None
+            data = _ext_data(hdu, label)
+            if tuple(data.shape) != tuple(shape):
+                raise ValueError(f"{label}: shape {tuple(data.shape)} does not match {filename} "
+                                 f"chip {chip} {tuple(shape)}")
+            out[chip] = _readonly(data)
+    return out
+
+
+def _check_flags(exposure, bits, resetbits):
+    """Warn for chips with no good pixel; ValueError when no chip has one."""
+    empty = []
+    for c in exposure.chips:
+        if c.dq is None:
+            return
+        dq = c.dq if not resetbits else (c.dq.astype(np.int64) & ~int(resetbits))
+        if not good_pixel_mask(dq, bits).any():
+            empty.append(c)
+    if not empty:
+        return
+    names = ", ".join(c.label.replace("[SCI,", "[DQ,") for c in empty)
+    if len(empty) == len(exposure.chips):
+        raise ValueError(f"{exposure.label}: every pixel is flagged in {names} "
+                         f"(DQ with acceptable bits {bits})")
+    for c in empty:
+        log.warning("%s: every pixel is flagged (DQ with acceptable bits %d); the chip adds nothing",
+                    c.label.replace("[SCI,", "[DQ,"), bits)
+
+
+def load_exposure(filename, params=None, *, ivm_file=None, check_flags=True, **kwargs):
+    """Read one input file into an :class:`Exposure`.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        FITS file (HST FLT/FLC or generic).
+    params : gpudrizzle.params.Parameters, optional
+        Resolved parameters; used: ``group``, ``wcskey``, ``coeffs``,
+        ``gain``/``gnkeyword``, ``rdnoise``/``rnkeyword``,
+        ``exptime``/``expkeyword``, ``final_bits`` and ``resetbits`` (for
+        the flagged-pixel check).
+    ivm_file : str, optional
+        IVM file of this exposure (from an ``@list``).
+    check_flags : bool
+        Read the DQ arrays and raise if no pixel is good under
+        ``final_bits`` (after ``resetbits``).
+    **kwargs
+        Parameter values overriding ``params`` (e.g. ``gain=2.0``).
+
+    Returns
+    -------
+    Exposure
+
+    Raises
+    ------
+    OSError
+        Missing or unreadable file (also of ``ivm_file``).
+    ValueError
+        See the module docstring; messages name the file and extension.
+    """
+    if kwargs or not isinstance(params, Parameters):
+        params = resolve_parameters(kwargs, base=params)
+    filename = os.fspath(filename)
+    check_file(filename)
+    try:
+        hdul = fits.open(filename, memmap=True, mode="readonly", lazy_load_hdus=False)
+    except OSError as exc:
+        raise OSError(f"cannot read input file {filename}: {exc}") from None
+    except Exception as exc:  # astropy raises e.g. VerifyError for broken headers
+        raise OSError(f"cannot read input file {filename}: {exc}") from None
+    with hdul:
+        exposure = _read(hdul, filename, params, ivm_file)
+    if check_flags:
+        _check_flags(exposure, params["final_bits"], params["resetbits"])
+    return exposure
+
+
+def _check_exptime(exptime, params, filename):
+    if not (isinstance(exptime, float) and math.isfinite(exptime) and exptime > 0.0):
+        source = (f"parameter exptime={params['exptime']}" if params["exptime"] is not None
+                  else f"keyword {params['expkeyword'] or 'EXPTIME'}")
+        raise ValueError(f"{filename}: exposure time must be > 0; got {exptime} ({source})")
+
+
+def _read(hdul, filename, params, ivm_file):
+    primary = hdul[0].header
+    telescope = str(primary.get("TELESCOP", "")).strip().upper()
+    instrument = str(primary.get("INSTRUME", "")).strip().upper()
+    detector = str(primary.get("DETECTOR", "")).strip().upper()
+    hst = telescope == "HST" or instrument in HST_DETECTORS
+    if hst and instrument in _OTHER_HST:
+        raise ValueError(f"{filename}: HST instrument {instrument} is not supported "
+                         "(supported: ACS WFC/HRC/SBC, WFC3 UVIS/IR)")
+    if instrument in HST_DETECTORS and detector not in HST_DETECTORS[instrument]:
+        raise ValueError(f"{filename}: {instrument} detector {detector!r} is not supported "
+                         f"(supported: {', '.join(HST_DETECTORS[instrument])})")
+    hst = instrument in HST_DETECTORS
+    sbc = (instrument, detector) == ("ACS", "SBC")
+
+    chips_found, sci_layout = _science_hdus(hdul, filename)
+    if params["group"] is not None:
+        wanted = set(params["group"])
+        available = {c for _, c, _ in chips_found}
+        missing = sorted(wanted - available)
+        if missing:
+            raise ValueError(f"{filename}: group {missing} not found (chips: {sorted(available)})")
+        chips_found = [t for t in chips_found if t[1] in wanted]
+
+    headers_primary = [primary]
+    exptime = None
+    if hst:
+        exptime = _instrument_value(params["exptime"], params["expkeyword"], "EXPTIME", None,
+                                    headers_primary, "exposure time", filename)
+        _check_exptime(exptime, params, filename)
+
+    chips, chip_meta = [], []
+    for index, chip, extname in chips_found:
+        hdu = hdul[index]
+        label = f"{filename}[{extname},{chip}]" if sci_layout else f"{filename}[{extname}]"
+        header = hdu.header
+        data = _ext_data(hdu, label)
+        if data.ndim != 2:
+            raise ValueError(f"{label}: science data must be 2-D; got shape {tuple(data.shape)}")
+        if data.dtype.kind not in "fiu":
+            raise ValueError(f"{label}: science data must be real numbers; got {data.dtype}")
+        shape = tuple(data.shape)
+        key = _find_wcs_key(header, params["wcskey"], label)
+        wcs = _chip_wcs(header, hdul, key, params["coeffs"], shape, label)
+
+        search = headers_primary if hst else [header, primary]
+        if sbc:
+            gain = _instrument_value(params["gain"], params["gnkeyword"], None, 1.0, search, "gain", label)
+            rdnoise = _instrument_value(params["rdnoise"], params["rnkeyword"], None, 0.0, search,
+                                        "read noise", label)
+        elif hst:
+            gain = _instrument_value(params["gain"], params["gnkeyword"], _GAIN_KEYS, None, search,
+                                     "gain", label)
+            rdnoise = _instrument_value(params["rdnoise"], params["rnkeyword"], _RDNOISE_KEYS, None,
+                                        search, "read noise", label)
+        else:
+            gain = _instrument_value(params["gain"], params["gnkeyword"], None, 1.0, search, "gain", label)
+            rdnoise = _instrument_value(params["rdnoise"], params["rnkeyword"], None, 0.0, search,
+                                        "read noise", label)
+            chip_exptime = _instrument_value(params["exptime"], params["expkeyword"], "EXPTIME", None,
+                                             search, "exposure time", label)
+            if exptime is None:
+                exptime = chip_exptime
+            elif chip_exptime != exptime:
+                raise ValueError(f"{label}: exposure time {chip_exptime} differs from the first "
+                                 f"chip's {exptime}")
+        if not gain > 0.0:
+            raise ValueError(f"{label}: gain must be > 0; got {gain}")
+        if not rdnoise >= 0.0:
+            raise ValueError(f"{label}: read noise must be >= 0; got {rdnoise}")
+
+        units = _units(header, primary, not hst)
+        err = dq = time = None
+        if sci_layout:
+            err = _companion(hdul, "ERR", chip, shape, filename, "err")
+            dq = _companion(hdul, "DQ", chip, shape, filename, "dq")
+            if (instrument, detector) == ("WFC3", "IR"):
+                time = _companion(hdul, "TIME", chip, shape, filename, "time")
+        v2, v3 = _float_or_none(header, "IDCV2REF"), _float_or_none(header, "IDCV3REF")
+        chips.append(dict(
+            sci=_readonly(data), err=err, dq=dq, wcs=wcs, chip=chip, label=label,
+            gain=float(gain), rdnoise=float(rdnoise), units=units, is_rate="/s" in units.lower(),
+            cte_dir=_cte_dir(instrument, detector, chip, primary),
+            idcscale=_float_or_none(header, "IDCSCALE"),
+            darkcurrent=_float_or_none(header, "MEANDARK"), time=time,
+            v2v3ref=(v2, v3) if v2 is not None and v3 is not None else None,
+            idctheta=_float_or_none(header, "IDCTHETA"), pa_v3=_float_or_none(primary, "PA_V3"),
+            parity=PARITY.get((instrument, detector), _DEFAULT_PARITY), header=header.copy()))
+        chip_meta.append((chip, shape))
+
+    _check_exptime(exptime, params, filename)
+
+    if ivm_file is not None:
+        ivms = _load_ivm(os.fspath(ivm_file), chip_meta, len(chip_meta) == 1, filename)
+        for c in chips:
+            c["ivm"] = ivms[c["chip"]]
+
+    rootname = primary.get("ROOTNAME")
+    rootname = (rootname.strip().lower() if isinstance(rootname, str) and rootname.strip()
+                else os.path.basename(rootname_of(filename)))
+    return Exposure(tuple(Chip(**c) for c in chips), float(exptime), filename, rootname,
+                    instrument, detector, _float_or_none(primary, "EXPSTART"),
+                    _float_or_none(primary, "EXPEND"),
+                    None if ivm_file is None else os.fspath(ivm_file), primary.copy())
+
+
+def load_exposures(input_list, params=None, **kwargs):
+    """Read every file of an :class:`gpudrizzle.inputs.InputList`.
+
+    Parameters
+    ----------
+    input_list : gpudrizzle.inputs.InputList
+    params : gpudrizzle.params.Parameters, optional
+    **kwargs
+        Parameter overrides.
+
+    Returns
+    -------
+    list of Exposure
+    """
+    if kwargs or not isinstance(params, Parameters):
+        params = resolve_parameters(kwargs, base=params)
+    return [load_exposure(f, params, ivm_file=ivm)
+            for f, ivm in zip(input_list.files, input_list.ivm_files)]
