@@ -7,6 +7,7 @@ read with ``take_along_axis`` and trimmed means summed rank by rank in
 ascending order.  Sums over inputs run in input order, in the precision
 numpy gives drizzlepac (float32 weights, float64 backgrounds).
 
+Input i of pixel k is ``data[i * pitch + k]`` (``pitch >= npix``).
 Arguments and results are those of :meth:`gpudrizzle.backends.Backend.combine`,
 ``minmed_stats`` and ``minmed_select``; the rules are described at the top
 of ``cuda_kernels/median.cu``.
@@ -96,10 +97,10 @@ def _sorted(vals, good):
     return np.sort(np.where(good, vals, np.float32(np.inf)), axis=0)
 
 
-def combine(kind, data, wht, wthr, n_in, npix, nlow, nhigh, lthresh, hthresh, out):
+def combine(kind, data, wht, wthr, n_in, npix, pitch, nlow, nhigh, lthresh, hthresh, out):
     """Reduce each pixel's stack with ``kind`` in {"median", "mean", "imedian", "imean"}."""
-    stack = data.reshape(n_in, npix)
-    weights = None if wht is None else wht.reshape(n_in, npix)
+    stack = data.reshape(n_in, pitch)[:, :npix]
+    weights = None if wht is None else wht.reshape(n_in, pitch)[:, :npix]
     res = out.reshape(npix)
     for s in _chunks(npix):
         vals = stack[:, s]
@@ -117,19 +118,20 @@ def combine(kind, data, wht, wthr, n_in, npix, nlow, nhigh, lthresh, hthresh, ou
             res[s] = mean_of_sorted(srt, g, nlow, nhigh)
 
 
-def combine_sum(data, n_in, npix, out):
+def combine_sum(data, n_in, npix, pitch, out):
     """float32 sum of the non-NaN values of each pixel, in input order."""
-    stack = data.reshape(n_in, npix)
+    stack = data.reshape(n_in, pitch)[:, :npix]
     acc = np.zeros(npix, np.float32)
     for i in range(n_in):
         acc += np.where(np.isnan(stack[i]), np.float32(0.0), stack[i])
     out.reshape(npix)[...] = acc
 
 
-def minmed_stats(data, wht, wthr, n_in, npix, sky_rate, rn2, nsig1, med, mn, wsum, rms, flags):
+def minmed_stats(data, wht, wthr, n_in, npix, pitch, sky_rate, rn2, nsig1, med, mn, wsum, rms,
+                 flags):
     """First minmed pass: median, minimum, weight sum, noise and flags per pixel."""
-    stack = data.reshape(n_in, npix)
-    weights = wht.reshape(n_in, npix)
+    stack = data.reshape(n_in, pitch)[:, :npix]
+    weights = wht.reshape(n_in, pitch)[:, :npix]
     for s in _chunks(npix):
         vals, w_in = stack[:, s], weights[:, s]
         good = _usable(vals, w_in, wthr, np.nan, np.nan)

@@ -1,20 +1,23 @@
 // Median combination of single-drizzled images: AstroDrizzle's median step
 // (drizzlepac 3.11 createMedian, minmed and stsci.image numcombine).
 //
-// A band of N input images is a stack data[i * npix + k], i < n_in, k < npix
-// (npix pixels of the band), with weights wht laid out the same way.  One
-// work item per pixel k.  Input i is unusable at k when its value is NaN,
-// when wht < wthr[i] (wthr null: no weight masks), or when the value is
-// outside the thresholds (value < lthresh or value >= hthresh; a NaN
-// threshold is no threshold).  The g usable values are then reduced:
+// A band of N input images is a stack data[i * pitch + k], i < n_in, k < npix
+// (npix pixels of the band; pitch >= npix, chosen by the caller so that the
+// inputs of one pixel do not all fall in one cache set), with weights wht
+// laid out the same way.  One work item per pixel k.  Input i is unusable
+// at k when its value is NaN, when wht < wthr[i] (wthr null: no weight
+// masks), or when the value is outside the thresholds (value < lthresh or
+// value >= hthresh; a NaN threshold is no threshold).  The g usable values
+// are then reduced:
 //
 //   median  sorted values with nlow / nhigh dropped at the ends; when that
 //           leaves nothing, nlow and nhigh are lowered together by one until
 //           something is left; the middle value, or the mean of the two
 //           middle ones for an even count (in double, stored as float32);
 //           0 when g = 0;
-//   mean    mean of the sorted values nlow .. g - nhigh - 1 (summed in
-//           ascending order in double); 0 when fewer than nlow + nhigh + 1
+//   mean    mean of the sorted values nlow .. g - nhigh - 1, summed in
+//           double (in ascending order for up to 32 inputs, as numcombine;
+//           in selection order beyond); 0 when fewer than nlow + nhigh + 1
 //           values are usable;
 //   imedian, imean  as median / mean, except that a pixel where no input
 //           is usable takes the first input value (in input order) that is
@@ -36,21 +39,164 @@
 // else nsig1; the result is mn where mn*W < med*W - nsig * rms, else med,
 // and 0 where no input is usable.
 //
-// Up to MD_SMALL inputs are sorted in a local array.  More inputs are
+// Up to 32 inputs are loaded into a local array padded with +inf to 4, 8, 16
+// or 32 entries and sorted by a bitonic network: no data-dependent branches
+// or indices, so the array can live in registers on a GPU.  More inputs are
 // compacted in place into the band's own column of `data` (which is scratch
 // and overwritten) and the needed ranks found there by quickselect, so any
-// number of inputs works without shared memory or extra buffers.
+// number of inputs works without shared memory or extra buffers.  (The host
+// build gathers up to 1024 inputs of 16 neighbouring pixels at a time into a
+// stack buffer instead, for cache locality; the same selection runs on the
+// same values either way.)
 #include "rounding.cuh"
 
 enum { C_MEDIAN = 0, C_MEAN, C_IMEDIAN, C_IMEAN };
 
-#define MD_SMALL 32
-
 #ifdef __CUDACC__
 #define MD_METHOD __device__ __forceinline__
+#define MD_UNROLL _Pragma("unroll")
+GD_DEVICE float md_inf() { return __int_as_float(0x7f800000); }
 #else
 #define MD_METHOD inline
+#if defined(__clang__)
+#define MD_UNROLL _Pragma("unroll")
+#else
+#define MD_UNROLL _Pragma("GCC unroll 32")
 #endif
+GD_DEVICE float md_inf() { return INFINITY; }
+#endif
+
+struct md_band {
+    float* data;          // (n_in, pitch)
+    const float* wht;     // (n_in, pitch) or null
+    const double* wthr;   // (n_in) or null: input i is masked where wht < wthr[i]
+    gd_index n_in, pitch;
+    bool thresholds;      // apply lthresh / hthresh (a NaN one never rejects)
+    double lthresh, hthresh;
+};
+
+// Whether value x of input i at pixel k is usable.
+GD_DEVICE bool md_usable(const md_band& b, gd_index i, gd_index k, float x) {
+    if (gd_isnan(x)) return false;
+    if (b.wthr && (double)b.wht[i * b.pitch + k] < b.wthr[i]) return false;
+    return !(b.thresholds && ((double)x < b.lthresh || (double)x >= b.hthresh));
+}
+
+// The usable values of one pixel, and what the i-types and minmed need besides.
+struct md_pixel {
+    gd_index g;      // number of usable values
+    float fill;      // first value that is neither 0 nor NaN, in input order ...
+    bool has_fill;   // ... if there is one
+    double rn2sum;   // sum of rn2[i] over usable inputs (when rn2 is given)
+};
+
+GD_DEVICE void md_note(md_pixel& p, float x, bool usable, const double* rn2, gd_index i) {
+    bool first = !p.has_fill && x != 0.0f && !gd_isnan(x);
+    p.fill = first ? x : p.fill;
+    p.has_fill = p.has_fill || first;
+    p.g += usable ? 1 : 0;
+    if (rn2) p.rn2sum += usable ? rn2[i] : 0.0;  // + 0.0 leaves a sum >= +0 unchanged
+}
+
+// ---------------------------------------------------------------- up to 32 inputs
+
+// Values of pixel k into v[0..P): usable ones as they are, the rest +inf.
+template <int P>
+GD_DEVICE md_pixel md_load(const md_band& b, gd_index k, float* v, const double* rn2) {
+    md_pixel p = {0, 0.0f, false, 0.0};
+    MD_UNROLL
+    for (int i = 0; i < P; ++i) {
+        float x = md_inf();
+        if (i < b.n_in) {
+            float y = b.data[i * b.pitch + k];
+            bool usable = md_usable(b, i, k, y);
+            md_note(p, y, usable, rn2, i);
+            x = usable ? y : x;
+        }
+        v[i] = x;
+    }
+    return p;
+}
+
+// One stage (block size K, distance J) of an ascending bitonic sorting
+// network on P = 2^n values (no NaN), then the stages after it; every index
+// is a compile-time constant once the loop over i is unrolled.
+template <int P, int K, int J>
+GD_DEVICE void md_bitonic_stage(float* v) {
+    MD_UNROLL
+    for (int i = 0; i < P; ++i) {
+        int l = (i ^ J) & (P - 1);  // < P already; the mask tells GCC
+        if (l > i) {
+            float a = v[i], c = v[l];
+            float lo = a < c ? a : c, hi = c < a ? a : c;  // minss / maxss on x86
+            bool up = (i & K) == 0;
+            v[i] = up ? lo : hi;
+            v[l] = up ? hi : lo;
+        }
+    }
+    if constexpr (J > 1) {
+        md_bitonic_stage<P, K, J / 2>(v);
+    } else if constexpr (K < P) {
+        md_bitonic_stage<P, 2 * K, K>(v);
+    }
+}
+
+template <int P>
+GD_DEVICE void md_bitonic(float* v) {
+    md_bitonic_stage<P, 2, 1>(v);
+}
+
+// v[r] without a data-dependent index.
+template <int P>
+GD_DEVICE float md_pick(const float* v, gd_index r) {
+    float x = v[0];
+    MD_UNROLL
+    for (int i = 1; i < P; ++i) x = i == r ? v[i] : x;
+    return x;
+}
+
+// nlow / nhigh lowered together while they would drop all g values.
+GD_DEVICE void md_reduce_trim(gd_index g, gd_index* nlow, gd_index* nhigh) {
+    while (*nlow + *nhigh >= g) {
+        if (*nhigh > 0) --*nhigh;
+        if (*nlow > 0) --*nlow;
+    }
+}
+
+template <int P>
+GD_DEVICE double md_median_sorted(const float* v, gd_index g, gd_index nlow, gd_index nhigh) {
+    if (g <= 0) return 0.0;
+    md_reduce_trim(g, &nlow, &nhigh);
+    gd_index m = g - nlow - nhigh, k = nlow + m / 2;
+    double upper = (double)md_pick<P>(v, k);
+    if (m % 2) return upper;
+    return (upper + (double)md_pick<P>(v, k - 1)) / 2.0;
+}
+
+template <int P>
+GD_DEVICE double md_mean_sorted(const float* v, gd_index g, gd_index nlow, gd_index nhigh) {
+    gd_index m = g - nlow - nhigh;
+    if (m <= 0) return 0.0;
+    double sum = 0.0;
+    MD_UNROLL
+    for (int i = 0; i < P; ++i) sum += (i >= nlow && i < nlow + m) ? (double)v[i] : 0.0;
+    return sum / (double)m;
+}
+
+template <int KIND, int P>
+GD_DEVICE float md_combine_small(const md_band& b, gd_index k, int nlow, int nhigh) {
+    float v[P];
+    md_pixel p = md_load<P>(b, k, v, (const double*)0);
+    md_bitonic<P>(v);
+    if ((KIND == C_IMEDIAN || KIND == C_IMEAN) && p.g == 0 && p.has_fill) {
+        v[0] = p.fill;
+        p.g = 1;
+    }
+    if (KIND == C_MEDIAN || KIND == C_IMEDIAN) return (float)md_median_sorted<P>(v, p.g, nlow, nhigh);
+    return (float)md_mean_sorted<P>(v, p.g, nlow, nhigh);
+}
+
+// ---------------------------------------------------------------- any number of inputs
 
 // One pixel's column of the band in global memory, seen as an array.
 struct md_column {
@@ -59,164 +205,193 @@ struct md_column {
     MD_METHOD float& operator[](gd_index i) const { return base[i * stride]; }
 };
 
+// Usable values of pixel k to v[0..g), in input order.  v may be the
+// pixel's own column: value i is read before anything is written to
+// position i.
 template <class V>
-GD_DEVICE void md_swap(V v, gd_index a, gd_index b) {
-    float t = v[a];
-    v[a] = v[b];
-    v[b] = t;
-}
-
-template <class V>
-GD_DEVICE void md_sort(V v, gd_index n) {
-    for (gd_index a = 1; a < n; ++a) {
-        float x = v[a];
-        gd_index b = a - 1;
-        while (b >= 0 && v[b] > x) {
-            v[b + 1] = v[b];
-            --b;
-        }
-        v[b + 1] = x;
+GD_DEVICE md_pixel md_compact(const md_band& b, gd_index k, V v, const double* rn2) {
+    md_pixel p = {0, 0.0f, false, 0.0};
+    for (gd_index i = 0; i < b.n_in; ++i) {
+        float x = b.data[i * b.pitch + k];
+        bool usable = md_usable(b, i, k, x);
+        gd_index at = p.g;
+        md_note(p, x, usable, rn2, i);
+        if (usable) v[at] = x;
     }
+    return p;
 }
 
 // Reorder v[lo..hi] (inclusive, no NaN) so that v[k] is its (k - lo)-th
-// smallest value, v[lo..k) <= v[k] <= v(k..hi].  Hoare partitions around a
-// median-of-three pivot.
+// smallest value, v[lo..k) <= v[k] <= v(k..hi].  Quickselect around a
+// median-of-three pivot p with branch-free partitions (an unconditional swap
+// and a counter step per element, so no mispredicted branches on the host
+// and no divergence on a GPU): first the values < p to the front, then,
+// among the rest, the values == p; any number of ties costs one pass.
+// Short ranges are finished by insertion sort.
 template <class V>
 GD_DEVICE void md_select(V v, gd_index lo, gd_index hi, gd_index k) {
-    while (lo < hi) {
-        gd_index mid = lo + (hi - lo) / 2;
-        if (v[mid] < v[lo]) md_swap(v, mid, lo);
-        if (v[hi] < v[lo]) md_swap(v, hi, lo);
-        if (v[hi] < v[mid]) md_swap(v, hi, mid);
-        float pivot = v[mid];
-        gd_index i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot) ++i;
-            while (pivot < v[j]) --j;
-            if (i <= j) {
-                md_swap(v, i, j);
-                ++i;
-                --j;
-            }
+    while (hi - lo > 8) {
+        float a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi];
+        float pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        gd_index less = lo;
+        for (gd_index i = lo; i <= hi; ++i) {
+            float x = v[i];
+            v[i] = v[less];
+            v[less] = x;
+            less += x < pivot ? 1 : 0;
         }
-        if (k <= j) {
-            hi = j;
-        } else if (k >= i) {
-            lo = i;
-        } else {
-            return;  // v(j..i) all equal the pivot
+        if (k < less) {
+            hi = less - 1;
+            continue;
         }
+        gd_index equal = less;
+        for (gd_index i = less; i <= hi; ++i) {
+            float x = v[i];
+            v[i] = v[equal];
+            v[equal] = x;
+            equal += pivot < x ? 0 : 1;
+        }
+        if (k < equal) return;  // v[less..equal) all equal the pivot
+        lo = equal;
+    }
+    for (gd_index i = lo + 1; i <= hi; ++i) {
+        float x = v[i];
+        gd_index j = i - 1;
+        while (j >= lo && v[j] > x) {
+            v[j + 1] = v[j];
+            --j;
+        }
+        v[j + 1] = x;
     }
 }
 
-// Median of the g usable values v[0..g) after dropping nlow / nhigh.
 template <class V>
-GD_DEVICE double md_median(V v, gd_index g, gd_index nlow, gd_index nhigh, bool sorted) {
+GD_DEVICE double md_median_any(V v, gd_index g, gd_index nlow, gd_index nhigh) {
     if (g <= 0) return 0.0;
-    while (nlow + nhigh >= g) {
-        if (nhigh > 0) --nhigh;
-        if (nlow > 0) --nlow;
-    }
+    md_reduce_trim(g, &nlow, &nhigh);
     gd_index m = g - nlow - nhigh, k = nlow + m / 2;
-    if (!sorted) md_select(v, 0, g - 1, k);
+    md_select(v, 0, g - 1, k);
     double upper = (double)v[k];
     if (m % 2) return upper;
-    float lower = v[k - 1];
-    if (!sorted) {  // the largest of v[0..k), all <= v[k]
-        for (gd_index i = 0; i < k - 1; ++i) lower = v[i] > lower ? v[i] : lower;
-    }
+    float lower = v[k - 1];  // the largest of v[0..k), all <= v[k]
+    for (gd_index i = 0; i < k - 1; ++i) lower = v[i] > lower ? v[i] : lower;
     return (upper + (double)lower) / 2.0;
 }
 
-// Mean of the usable values ranked nlow .. g - nhigh - 1.
 template <class V>
-GD_DEVICE double md_mean(V v, gd_index g, gd_index nlow, gd_index nhigh, bool sorted) {
+GD_DEVICE double md_mean_any(V v, gd_index g, gd_index nlow, gd_index nhigh) {
     gd_index m = g - nlow - nhigh;
     if (m <= 0) return 0.0;
-    if (!sorted) {
-        if (nlow > 0) md_select(v, 0, g - 1, nlow);
-        if (nhigh > 0) md_select(v, nlow, g - 1, nlow + m - 1);
-    }
+    if (nlow > 0) md_select(v, 0, g - 1, nlow);
+    if (nhigh > 0) md_select(v, nlow, g - 1, nlow + m - 1);
     double sum = 0.0;
     for (gd_index i = nlow; i < nlow + m; ++i) sum += (double)v[i];
     return sum / (double)m;
 }
 
-struct md_band {
-    float* data;          // (n_in, npix)
-    const float* wht;     // (n_in, npix) or null
-    const double* wthr;   // (n_in) or null: input i is masked where wht < wthr[i]
-    gd_index n_in, npix;
-    bool thresholds;          // apply lthresh / hthresh (a NaN one never rejects)
-    double lthresh, hthresh;
+// The combined value from the compacted usable values v[0..p.g).
+template <int KIND, class V>
+GD_DEVICE float md_finish(V v, md_pixel p, int nlow, int nhigh) {
+    if ((KIND == C_IMEDIAN || KIND == C_IMEAN) && p.g == 0 && p.has_fill) {
+        v[0] = p.fill;
+        p.g = 1;
+    }
+    if (KIND == C_MEDIAN || KIND == C_IMEDIAN) return (float)md_median_any(v, p.g, nlow, nhigh);
+    return (float)md_mean_any(v, p.g, nlow, nhigh);
+}
+
+// minmed's running weight sums of one pixel: W (float32) and Bk (float64).
+struct md_weights {
+    float w;
+    double bk;
 };
 
-// Copy the usable values of pixel k into v[0..g) in input order and return
-// g.  *fill gets the first value that is neither 0 nor NaN and *has_fill
-// says whether there is one; with rn2 given, *rsum gets the sum of rn2[i]
-// over usable inputs.
-// v may be the pixel's own column of b.data: value i is read before any
-// write to position i.
-template <class V>
-GD_DEVICE gd_index md_gather(const md_band& b, gd_index k, V v, float* fill, bool* has_fill,
-                             const double* rn2, double* rsum) {
-    gd_index g = 0;
-    double r = 0.0;
-    for (gd_index i = 0; i < b.n_in; ++i) {
-        float x = b.data[i * b.npix + k];
-        if (gd_isnan(x)) continue;
-        if (!*has_fill && x != 0.0f) {
-            *fill = x;
-            *has_fill = true;
-        }
-        if (b.wthr && (double)b.wht[i * b.npix + k] < b.wthr[i]) continue;
-        if (b.thresholds && ((double)x < b.lthresh || (double)x >= b.hthresh)) continue;
-        v[g++] = x;
-        if (rn2) r += rn2[i];
-    }
-    if (rsum) *rsum = r;
-    return g;
+GD_DEVICE void md_add_weight(md_weights& s, float wi, double rate) {
+    s.w = rd_fadd(s.w, wi);
+    s.bk = rd_dadd(s.bk, rd_dmul((double)wi, rate));
 }
 
-template <int KIND, class V>
-GD_DEVICE float md_reduce(V v, gd_index g, float fill, bool has_fill, int nlow, int nhigh,
-                          bool sorted) {
-    const bool ifill = KIND == C_IMEDIAN || KIND == C_IMEAN;
-    if (ifill && g == 0 && has_fill) {
-        v[0] = fill;
-        g = 1;
-    }
-    if (KIND == C_MEDIAN || KIND == C_IMEDIAN) return (float)md_median(v, g, nlow, nhigh, sorted);
-    return (float)md_mean(v, g, nlow, nhigh, sorted);
+#ifndef __CUDACC__
+// Host path for 33 .. MD_HOST_BUFFER inputs: blocks of MD_BLOCK neighbouring
+// pixels are gathered input by input, so every cache line of the band is
+// read once, into a stack buffer where each pixel's values are contiguous;
+// then finish(k, values, md_pixel, md_weights) runs per pixel.  The same
+// values in the same order as the per-pixel path, so the same results.
+#define MD_HOST_BUFFER 1024
+#define MD_BLOCK 16
+#define MD_AHEAD 8
+
+template <class Finish>
+GD_DEVICE void md_host_blocks(const md_band& b, gd_index npix, const double* rn2,
+                              const double* sky_rate, Finish finish) {
+    gd_parallel_for((npix + MD_BLOCK - 1) / MD_BLOCK, [&](gd_index blk) {
+        float vals[MD_BLOCK * MD_HOST_BUFFER];
+        md_pixel p[MD_BLOCK];
+        md_weights s[MD_BLOCK];
+        gd_index k0 = blk * MD_BLOCK, nb = npix - k0 < MD_BLOCK ? npix - k0 : MD_BLOCK;
+        for (gd_index j = 0; j < nb; ++j) {
+            p[j] = {0, 0.0f, false, 0.0};
+            s[j] = {0.0f, 0.0};
+        }
+        for (gd_index i = 0; i < b.n_in; ++i) {
+            const float* row = b.data + i * b.pitch + k0;
+            if (i + MD_AHEAD < b.n_in) {  // the inputs' lines are too many streams for the prefetcher
+                __builtin_prefetch(row + MD_AHEAD * b.pitch);
+                if (b.wht) __builtin_prefetch(b.wht + (i + MD_AHEAD) * b.pitch + k0);
+            }
+            for (gd_index j = 0; j < nb; ++j) {
+                float x = row[j];
+                bool usable = md_usable(b, i, k0 + j, x);
+                gd_index at = p[j].g;
+                md_note(p[j], x, usable, rn2, i);
+                if (usable) vals[j * b.n_in + at] = x;
+                if (sky_rate) md_add_weight(s[j], b.wht[i * b.pitch + k0 + j], sky_rate[i]);
+            }
+        }
+        for (gd_index j = 0; j < nb; ++j) finish(k0 + j, vals + j * b.n_in, p[j], s[j]);
+    });
 }
+#endif
+
+// ---------------------------------------------------------------- entries
 
 #define COMBINE_PARAMS                                                                  \
     float *data, const float *wht, const double *wthr, gd_index n_in, gd_index npix,    \
-        int nlow, int nhigh, double lthresh, double hthresh, float *out
+        gd_index pitch, int nlow, int nhigh, double lthresh, double hthresh, float *out
 
 template <int KIND>
 GD_DEVICE void combine_kernel(COMBINE_PARAMS) {
-    md_band b = {data, wht, wthr, n_in, npix, true, lthresh, hthresh};
+    md_band b = {data, wht, wthr, n_in, pitch, true, lthresh, hthresh};
+#ifndef __CUDACC__
+    if (n_in > 32 && n_in <= MD_HOST_BUFFER) {
+        md_host_blocks(b, npix, (const double*)0, (const double*)0,
+                       [&](gd_index k, float* v, const md_pixel& p, const md_weights&) {
+                           out[k] = md_finish<KIND>(v, p, nlow, nhigh);
+                       });
+        return;
+    }
+#endif
     gd_parallel_for(npix, [&](gd_index k) {
-        float fill = 0.0f;
-        bool has_fill = false;
-        if (b.n_in <= MD_SMALL) {
-            float local[MD_SMALL];
-            gd_index g = md_gather(b, k, local, &fill, &has_fill, (const double*)0, (double*)0);
-            md_sort(local, g);
-            out[k] = md_reduce<KIND>(local, g, fill, has_fill, nlow, nhigh, true);
+        float r;
+        if (b.n_in <= 4) {
+            r = md_combine_small<KIND, 4>(b, k, nlow, nhigh);
+        } else if (b.n_in <= 8) {
+            r = md_combine_small<KIND, 8>(b, k, nlow, nhigh);
+        } else if (b.n_in <= 16) {
+            r = md_combine_small<KIND, 16>(b, k, nlow, nhigh);
+        } else if (b.n_in <= 32) {
+            r = md_combine_small<KIND, 32>(b, k, nlow, nhigh);
         } else {
-            md_column col = {b.data + k, b.npix};
-            gd_index g = md_gather(b, k, col, &fill, &has_fill, (const double*)0, (double*)0);
-            out[k] = md_reduce<KIND>(col, g, fill, has_fill, nlow, nhigh, false);
+            md_column v = {b.data + k, b.pitch};
+            r = md_finish<KIND>(v, md_compact(b, k, v, (const double*)0), nlow, nhigh);
         }
+        out[k] = r;
     });
 }
 
 #define COMBINE_ENTRY(NAME, KIND)                                                   \
     GD_KERNEL void NAME(COMBINE_PARAMS) {                                           \
-        combine_kernel<KIND>(data, wht, wthr, n_in, npix, nlow, nhigh, lthresh,     \
+        combine_kernel<KIND>(data, wht, wthr, n_in, npix, pitch, nlow, nhigh, lthresh, \
                              hthresh, out);                                         \
     }
 
@@ -225,65 +400,99 @@ COMBINE_ENTRY(combine_mean, C_MEAN)
 COMBINE_ENTRY(combine_imedian, C_IMEDIAN)
 COMBINE_ENTRY(combine_imean, C_IMEAN)
 
-GD_KERNEL void combine_sum(const float* data, gd_index n_in, gd_index npix, float* out) {
+GD_KERNEL void combine_sum(const float* data, gd_index n_in, gd_index npix, gd_index pitch,
+                           float* out) {
     gd_parallel_for(npix, [&](gd_index k) {
         float s = 0.0f;
         for (gd_index i = 0; i < n_in; ++i) {
-            float x = data[i * npix + k];
+            float x = data[i * pitch + k];
             if (!gd_isnan(x)) s += x;
         }
         out[k] = s;
     });
 }
 
-// med (n_in = 2: mean) of the usable values v[0..g) with nhigh = 1.
+// minmed's median (n_in = 2: mean) with nhigh = 1 and the minimum, from the
+// usable values v[0..p.g) (0 for both without any).
 template <class V>
-GD_DEVICE float md_minmed_median(V v, gd_index g, gd_index n_in, bool sorted) {
-    if (n_in == 2) return (float)md_mean(v, g, 0, 0, sorted);
-    return (float)md_median(v, g, 0, 1, sorted);
+GD_DEVICE void md_minmed_any(V v, const md_pixel& p, gd_index n_in, float* med, float* min) {
+    *min = 0.0f;
+    if (p.g > 0) {
+        *min = v[0];
+        for (gd_index i = 1; i < p.g; ++i) *min = v[i] < *min ? v[i] : *min;
+    }
+    *med = n_in == 2 ? (float)md_mean_any(v, p.g, 0, 0) : (float)md_median_any(v, p.g, 0, 1);
+}
+
+template <int P>
+GD_DEVICE md_pixel md_minmed_small(const md_band& b, gd_index k, const double* rn2, float* med,
+                                   float* min) {
+    float v[P];
+    md_pixel p = md_load<P>(b, k, v, rn2);
+    md_bitonic<P>(v);
+    *min = p.g > 0 ? v[0] : 0.0f;
+    *med = b.n_in == 2 ? (float)md_mean_sorted<P>(v, p.g, 0, 0)
+                       : (float)md_median_sorted<P>(v, p.g, 0, 1);
+    return p;
+}
+
+struct md_minmed_out {
+    float *med, *mn, *wsum;
+    double* rms;
+    int* flags;
+    double nsig1;
+};
+
+GD_DEVICE void md_minmed_store(const md_minmed_out& o, gd_index k, float vmed, float vmin,
+                               const md_pixel& p, const md_weights& s) {
+    float medw = rd_fmul(vmed, s.w), minw = rd_fmul(vmin, s.w);
+    double var = rd_dadd(rd_dadd((double)medw, s.bk), p.rn2sum);
+    double sd = sqrt(var > 0.0 ? var : 0.0);  // fmax(var, 0): NaN gives 0
+    double thr = rd_dadd((double)medw, -rd_dmul(sd, o.nsig1));
+    o.med[k] = vmed;
+    o.mn[k] = vmin;
+    o.wsum[k] = s.w;
+    o.rms[k] = sd;
+    o.flags[k] = ((double)minw < thr ? 1 : 0) | (p.g == 0 ? 2 : 0);
 }
 
 GD_KERNEL void combine_minmed_stats(float* data, const float* wht, const double* wthr,
-                                    gd_index n_in, gd_index npix, const double* sky_rate,
-                                    const double* rn2, double nsig1, float* med, float* mn,
-                                    float* wsum, double* rms, int* flags) {
-    md_band b = {data, wht, wthr, n_in, npix, false, 0.0, 0.0};
+                                    gd_index n_in, gd_index npix, gd_index pitch,
+                                    const double* sky_rate, const double* rn2, double nsig1,
+                                    float* med, float* mn, float* wsum, double* rms,
+                                    int* flags) {
+    md_band b = {data, wht, wthr, n_in, pitch, false, 0.0, 0.0};
+    md_minmed_out o = {med, mn, wsum, rms, flags, nsig1};
+#ifndef __CUDACC__
+    if (n_in > 32 && n_in <= MD_HOST_BUFFER) {
+        md_host_blocks(b, npix, rn2, sky_rate,
+                       [&](gd_index k, float* v, const md_pixel& p, const md_weights& s) {
+                           float vmed, vmin;
+                           md_minmed_any(v, p, n_in, &vmed, &vmin);
+                           md_minmed_store(o, k, vmed, vmin, p, s);
+                       });
+        return;
+    }
+#endif
     gd_parallel_for(npix, [&](gd_index k) {
-        float w = 0.0f;
-        double bk = 0.0;
-        for (gd_index i = 0; i < n_in; ++i) {
-            float wi = wht[i * npix + k];
-            w = rd_fadd(w, wi);
-            bk = rd_dadd(bk, rd_dmul((double)wi, sky_rate[i]));
-        }
-        float fill = 0.0f, vmed = 0.0f, vmin = 0.0f;
-        bool has_fill = false;
-        double r = 0.0;
-        gd_index g;
-        if (n_in <= MD_SMALL) {
-            float local[MD_SMALL];
-            g = md_gather(b, k, local, &fill, &has_fill, rn2, &r);
-            md_sort(local, g);
-            if (g > 0) vmin = local[0];
-            if (g > 0) vmed = md_minmed_median(local, g, n_in, true);
+        md_weights s = {0.0f, 0.0};
+        for (gd_index i = 0; i < n_in; ++i) md_add_weight(s, wht[i * pitch + k], sky_rate[i]);
+        float vmed, vmin;
+        md_pixel p;
+        if (n_in <= 4) {
+            p = md_minmed_small<4>(b, k, rn2, &vmed, &vmin);
+        } else if (n_in <= 8) {
+            p = md_minmed_small<8>(b, k, rn2, &vmed, &vmin);
+        } else if (n_in <= 16) {
+            p = md_minmed_small<16>(b, k, rn2, &vmed, &vmin);
+        } else if (n_in <= 32) {
+            p = md_minmed_small<32>(b, k, rn2, &vmed, &vmin);
         } else {
-            md_column col = {data + k, npix};
-            g = md_gather(b, k, col, &fill, &has_fill, rn2, &r);
-            if (g > 0) {
-                vmin = col[0];
-                for (gd_index i = 1; i < g; ++i) vmin = col[i] < vmin ? col[i] : vmin;
-                vmed = md_minmed_median(col, g, n_in, false);
-            }
+            md_column v = {b.data + k, b.pitch};
+            p = md_compact(b, k, v, rn2);
+            md_minmed_any(v, p, n_in, &vmed, &vmin);
         }
-        float medw = rd_fmul(vmed, w), minw = rd_fmul(vmin, w);
-        double var = rd_dadd(rd_dadd((double)medw, bk), r);
-        double s = sqrt(var > 0.0 ? var : 0.0);  // fmax(var, 0): NaN gives 0
-        double thr = rd_dadd((double)medw, -rd_dmul(s, nsig1));
-        med[k] = vmed;
-        mn[k] = vmin;
-        wsum[k] = w;
-        rms[k] = s;
-        flags[k] = ((double)minw < thr ? 1 : 0) | (g == 0 ? 2 : 0);
+        md_minmed_store(o, k, vmed, vmin, p, s);
     });
 }
 
@@ -303,12 +512,7 @@ GD_KERNEL void combine_minmed_select(const float* med, const float* mn, const fl
             gd_index c0 = c - grow < 0 ? 0 : c - grow, c1 = c + grow > nx - 1 ? nx - 1 : c + grow;
             bool near = false;
             for (gd_index j = r0; j <= r1 && !near; ++j) {
-                for (gd_index i = c0; i <= c1; ++i) {
-                    if (flags[j * nx + i] & 1) {
-                        near = true;
-                        break;
-                    }
-                }
+                for (gd_index i = c0; i <= c1; ++i) near = near || (flags[j * nx + i] & 1);
             }
             if (near) nsig = nsig2;
         }

@@ -144,11 +144,12 @@ SOURCE_FILES["pixmap.cu"] = ("pixmap_interp", "pixmap_lookup")
 COMBINE_KERNELS = ("median", "mean", "imedian", "imean")
 
 _COMBINE_ARGS = (
-    ("data", "float32*"),  # (n_in, npix), scratch: overwritten for n_in > 32
+    ("data", "float32*"),  # (n_in, pitch), scratch: may be overwritten (n_in > 32)
     ("wht", "float32*?"),
     ("wthr", "float64*?"),
     ("n_in", "int64"),
     ("npix", "int64"),
+    ("pitch", "int64"),
     ("nlow", "int32"),
     ("nhigh", "int32"),
     ("lthresh", "float64"),
@@ -157,13 +158,14 @@ _COMBINE_ARGS = (
 )
 KERNELS.update({f"combine_{k}": _COMBINE_ARGS for k in COMBINE_KERNELS})
 KERNELS["combine_sum"] = (("data", "float32*"), ("n_in", "int64"), ("npix", "int64"),
-                          ("out", "float32*"))
+                          ("pitch", "int64"), ("out", "float32*"))
 KERNELS["combine_minmed_stats"] = (
     ("data", "float32*"),
     ("wht", "float32*"),
     ("wthr", "float64*?"),
     ("n_in", "int64"),
     ("npix", "int64"),
+    ("pitch", "int64"),
     ("sky_rate", "float64*"),
     ("rn2", "float64*"),
     ("nsig1", "float64"),

@@ -36,10 +36,17 @@ COMBINE_TYPES = ("median", "mean", "minmed", "imedian", "imean", "iminmed", "sum
 #: ImageStats' lower limit for the weight means (its clipmin, a float32).
 WEIGHT_FLOOR = np.float32(1e-8)
 
-# Fraction of the available memory one band may take when combine_bufsize
-# is not given, and the most it may take.
+# Band size when combine_bufsize is not given: at most this fraction of the
+# available memory, and on a GPU at most _DEVICE_BAND_BYTES.  On the host a
+# band of about _HOST_BAND_BYTES is combined while its rows are still in
+# the cache they were copied through, with at least _HOST_MIN_ROWS rows so
+# that per-band overheads and minmed's halo rows stay small (measured on a
+# 2-core machine with a 32 MiB L3: 8 inputs fastest at 64-256 rows, 200
+# inputs at 64-128).
 _BAND_FRACTION = 0.25
-_BAND_MAX_BYTES = 2 << 30
+_DEVICE_BAND_BYTES = 2 << 30
+_HOST_BAND_BYTES = 16 << 20
+_HOST_MIN_ROWS = 64
 # Band buffers per pixel: minmed intermediates (med, mn, wsum float32,
 # rms float64, flags int32).
 _MINMED_BYTES = 24
@@ -92,6 +99,19 @@ def weight_thresholds(single_wht, combine_maskpt=0.3, *, rows=None, backend=None
     return limits
 
 
+def band_pitch(npix):
+    """Floats from one input's pixels to the next in a band buffer.
+
+    ``npix`` rounded up to a multiple of 32 floats (128 bytes, a GPU's
+    coalescing unit), plus 32 more when that is an even multiple: the
+    inputs of one pixel then fall in different cache sets instead of all in
+    one, as they would with a power-of-two stride (which made a 200-input
+    combine on the host several times slower).
+    """
+    pitch = -(-npix // 32) * 32
+    return pitch + 32 if (pitch // 32) % 2 == 0 else pitch
+
+
 def _band_rows(b, n_in, shape, with_wht, minmed, grow, bufsize):
     """Output rows per band, or MemoryError when not even one row fits."""
     ny, nx = shape
@@ -100,9 +120,11 @@ def _band_rows(b, n_in, shape, with_wht, minmed, grow, bufsize):
     avail = available_bytes(b)
     if bufsize is not None:  # drizzlepac: MB of one input's rows per section
         rows = max(1, int(bufsize * 1048576.0) // (4 * nx))
+    elif b.xp is np:
+        rows = max(_HOST_MIN_ROWS, int(_HOST_BAND_BYTES // per_row) - halo)
+        rows = min(rows, int(avail * _BAND_FRACTION // per_row) - halo)
     else:
-        budget = min(avail * _BAND_FRACTION, _BAND_MAX_BYTES)
-        rows = int(budget // per_row) - halo
+        rows = int(min(avail * _BAND_FRACTION, _DEVICE_BAND_BYTES) // per_row) - halo
     rows = min(rows, ny)
     need = per_row * (max(rows, 1) + halo) + 4 * nx * ny
     if rows < 1 or need > avail:
@@ -149,8 +171,9 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
         Build the weight masks; False uses every value.
     combine_bufsize : float, optional
         Rows per band from this many MiB per input (drizzlepac's meaning);
-        default: a quarter of the free memory of the backend, at most 2 GiB
-        per band.
+        default: on a GPU, a quarter of its free memory and at most 2 GiB per
+        band; on the host, bands of about 16 MiB (at least 64 rows) that stay
+        in the cache.
     readnoise, exptime, sky : float or sequence of N floats, optional
         minmed noise model per image: read noise (electrons; default 0),
         exposure time (> 0; default 1) and the sky subtracted from the image
@@ -239,9 +262,10 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
     if masks:
         wthr = b.asarray(weight_thresholds(wht, maskpt, rows=rows, backend=b), np.float64)
     band_rows = min(ny, rows + 2 * grow)
-    data_buf = xp.empty(n_in * band_rows * nx, dtype=np.float32)
+    pitch_max = band_pitch(band_rows * nx)
+    data_buf = xp.empty(n_in * pitch_max, dtype=np.float32)
     use_wht = wht is not None and (masks or minmed)
-    wht_buf = xp.empty(n_in * band_rows * nx, dtype=np.float32) if use_wht else None
+    wht_buf = xp.empty(n_in * pitch_max, dtype=np.float32) if use_wht else None
     if minmed:
         npix_max = band_rows * nx
         stats = dict(med=xp.empty(npix_max, np.float32), mn=xp.empty(npix_max, np.float32),
@@ -253,25 +277,26 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
         r1 = min(ny, r0 + rows)
         h0, h1 = max(0, r0 - grow), min(ny, r1 + grow)
         npix = (h1 - h0) * nx
-        data = data_buf[:n_in * npix].reshape(n_in, h1 - h0, nx)
+        pitch = band_pitch(npix)
+        data = data_buf[:n_in * pitch].reshape(n_in, pitch)
         for i, a in enumerate(sci):
-            copy_rows(b, data[i], a[h0:h1])
+            copy_rows(b, data[i, :npix].reshape(h1 - h0, nx), a[h0:h1])
         weights = None
         if use_wht:
-            weights = wht_buf[:n_in * npix].reshape(n_in, h1 - h0, nx)
+            weights = wht_buf[:n_in * pitch].reshape(n_in, pitch)
             for i, a in enumerate(wht):
-                copy_rows(b, weights[i], a[h0:h1])
+                copy_rows(b, weights[i, :npix].reshape(h1 - h0, nx), a[h0:h1])
         target = out[r0:r1]
         if kind == "sum":
-            b.combine("sum", data=data, n_in=n_in, npix=npix, out=target)
+            b.combine("sum", data=data, n_in=n_in, npix=npix, pitch=pitch, out=target)
         elif not minmed:
             b.combine(kind, data=data, wht=weights if masks else None, wthr=wthr, n_in=n_in,
-                      npix=npix, nlow=nlow, nhigh=nhigh,
+                      npix=npix, pitch=pitch, nlow=nlow, nhigh=nhigh,
                       lthresh=math.nan if lthresh is None else lthresh,
                       hthresh=math.nan if hthresh is None else hthresh, out=target)
         else:
             band = {k: v[:npix] for k, v in stats.items()}
-            b.minmed_stats(data=data, wht=weights, wthr=wthr, n_in=n_in, npix=npix,
+            b.minmed_stats(data=data, wht=weights, wthr=wthr, n_in=n_in, npix=npix, pitch=pitch,
                            sky_rate=sky_rate, rn2=rn2, nsig1=nsig1, **band)
             b.minmed_select(**band, nx=nx, nrows=h1 - h0, row0=r0 - h0, nout=r1 - r0, grow=grow,
                             nsig1=nsig1, nsig2=nsig2, out=target)

@@ -160,13 +160,13 @@ def test_cte_dir_zero_means_no_trail(backend):
 # -- detection rates on synthetic dithers --------------------------------------
 
 
-def _dithered_field(rng, n_exp=4, shape=(150, 150), exptime=500.0, sky=100.0, rn=5.0):
+def _dithered_field(rng, n_exp=4, shape=(256, 256), exptime=500.0, sky=100.0, rn=5.0):
     """Exposures (electrons) of one star field at integer dithers, with cosmic-ray tracks."""
     pad = 8
     ny, nx = shape[0] + pad, shape[1] + pad
     y, x = np.indices((ny, nx))
     truth = np.zeros((ny, nx))
-    for _ in range(60):
+    for _ in range(150):
         cy, cx, f = rng.uniform(0, ny), rng.uniform(0, nx), 10 ** rng.uniform(3, 5.3)
         truth += f / (2 * np.pi * 1.2 ** 2) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * 1.2 ** 2))
     offsets = [(0, 0), (3, 5), (7, 2), (5, 8)][:n_exp]
@@ -175,7 +175,7 @@ def _dithered_field(rng, n_exp=4, shape=(150, 150), exptime=500.0, sky=100.0, rn
         scene = truth[dy:dy + shape[0], dx:dx + shape[1]] + sky
         img = scene + rng.normal(0, 1, shape) * np.sqrt(scene + rn ** 2)
         cr = np.zeros(shape)
-        for _ in range(40):  # tracks of 1-8 pixels
+        for _ in range(120):  # tracks of 1-8 pixels
             r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
             sr, sc = rng.integers(-1, 2), rng.integers(-1, 2)
             amp = 10 ** rng.uniform(1.5, 3.5)
@@ -191,11 +191,12 @@ def _dithered_field(rng, n_exp=4, shape=(150, 150), exptime=500.0, sky=100.0, rn
 def test_detection_rates_at_default_parameters(backend, rng):
     """Median, blot and driz_cr at AstroDrizzle's defaults on 4 dithers of a star field.
 
-    Over many seeds (the rule is drizzlepac's, bit for bit): 100% of injected
-    cosmic-ray pixels above 8 sigma on the sky are flagged, 98.6% above 6 sigma,
-    96.6% above 5 sigma, 92.8% of all above 5 sigma (the 0.7 * derivative term
-    shields star profiles); 0 of 36000 bright star pixels.  The limits below
-    keep 4 standard deviations of one run's binomial noise.
+    Mean (standard deviation) over 60 seeds, the rule being drizzlepac's bit for
+    bit: of the injected cosmic-ray pixels on the sky, 99.8% (0.14%) of those above
+    8 sigma are flagged and 98.4% (0.4%) of those above 6 sigma; of all above 5
+    sigma 92.7% (1.0%) (the 0.7 * derivative term shields star profiles, and
+    near 5 sigma the noise of a 4-image median lets some through); no bright
+    star pixel was ever flagged.  The limits keep over 4 standard deviations.
     """
     truth, offsets, exposures, hits, p = _dithered_field(rng)
     shape = exposures[0].shape
@@ -232,7 +233,7 @@ def test_detection_rates_at_default_parameters(backend, rng):
     rate = {k: a / b for k, (a, b) in counts.items()}
     assert counts["sky > 6"][1] > 250 and counts["stars"][1] > 3000, counts
     assert rate["sky > 8"] >= 0.99, counts
-    assert rate["sky > 6"] >= 0.96, counts
+    assert rate["sky > 6"] >= 0.965, counts
     assert rate["all > 5"] >= 0.88, counts
     assert rate["stars"] < 0.001, counts
 

@@ -34,6 +34,17 @@ def random_stack(rng, n_in, npix):
     return data, wht
 
 
+def padded(arrays, pitch):
+    """Each (n_in, npix) array in an (n_in, pitch) one, the padding full of garbage."""
+    out = []
+    for a in arrays:
+        p = np.full((a.shape[0], pitch), -1e30, a.dtype)
+        p[:, pitch - 1] = np.nan
+        p[:, :a.shape[1]] = a
+        out.append(p)
+    return out
+
+
 def _run(b, method, arrays, scalars, outputs):
     # copies: ``data`` is scratch to the kernels
     dev = {k: None if v is None else b.asarray(v.copy(), v.dtype) for k, v in arrays.items()}
@@ -45,14 +56,15 @@ def _run(b, method, arrays, scalars, outputs):
 # -- compiled kernels against the numpy reference ---------------------------
 
 
-@pytest.mark.parametrize("n_in", [1, 2, 3, 8, 33, 150])
+@pytest.mark.parametrize("n_in", [1, 2, 3, 8, 17, 33, 150, 1030])
 @pytest.mark.parametrize("kind", ["median", "mean", "imedian", "imean", "sum"])
 def test_combine_kernel_matches_numpy(kernel_backend, rng, kind, n_in):
-    """Both the in-register sort (<= 32 inputs) and quickselect in place (more)."""
-    npix = 4000
-    data, wht = random_stack(rng, n_in, npix)
+    """The sorting networks (<= 32 inputs), the host's gathered blocks (33 to 1024)
+    and quickselect in the band itself (more; every count on a GPU)."""
+    npix, pitch = 4000, 4037  # the padding holds garbage that must not be read
+    data, wht = padded(random_stack(rng, n_in, npix), pitch)
     if kind == "sum":
-        arrays, scalars = dict(data=data), dict(n_in=n_in, npix=npix)
+        arrays, scalars = dict(data=data), dict(n_in=n_in, npix=npix, pitch=pitch)
     else:
         nlow = int(rng.integers(0, 3)) if n_in > 3 else 0
         nhigh = int(rng.integers(0, 3)) if n_in > 3 else 0
@@ -60,8 +72,8 @@ def test_combine_kernel_matches_numpy(kernel_backend, rng, kind, n_in):
         lthresh = float(rng.choice([np.nan, 6.0]))
         hthresh = float(rng.choice([np.nan, 15.0]))
         arrays = dict(data=data, wht=wht, wthr=wthr)
-        scalars = dict(n_in=n_in, npix=npix, nlow=nlow, nhigh=nhigh, lthresh=lthresh,
-                       hthresh=hthresh)
+        scalars = dict(n_in=n_in, npix=npix, pitch=pitch, nlow=nlow, nhigh=nhigh,
+                       lthresh=lthresh, hthresh=hthresh)
     outputs = dict(out=np.full(npix, np.nan, np.float32))
     got = _run(kernel_backend, ("combine", kind), arrays, scalars, outputs)
     want = _run(get_backend("numpy"), ("combine", kind), arrays, scalars, outputs)
@@ -69,14 +81,16 @@ def test_combine_kernel_matches_numpy(kernel_backend, rng, kind, n_in):
     assert not np.isnan(got["out"]).any()
 
 
-@pytest.mark.parametrize("n_in", [1, 2, 3, 8, 40])
+@pytest.mark.parametrize("n_in", [1, 2, 3, 8, 40, 1030])
 def test_minmed_kernels_match_numpy(kernel_backend, rng, n_in):
     nrows, nx = 30, 70
     npix = nrows * nx
     data, wht = random_stack(rng, n_in, npix)
-    data = np.where(rng.random(data.shape) < 0.02, data + 400, data).astype(np.float32)  # outliers
+    data = np.where(rng.random(data.shape) < 0.02, data + 400, data)  # outliers
+    data = np.where(rng.random(data.shape) < 0.02, data - 400, data).astype(np.float32)
+    data, wht = padded((data, wht), npix + 32)
     wthr = rng.uniform(0.2, 0.8, n_in) if rng.random() < 0.8 else None
-    scalars = dict(n_in=n_in, npix=npix, nsig1=float(rng.uniform(2, 5)))
+    scalars = dict(n_in=n_in, npix=npix, pitch=npix + 32, nsig1=float(rng.uniform(2, 5)))
     arrays = dict(data=data, wht=wht, wthr=wthr, sky_rate=rng.uniform(0, 2, n_in),
                   rn2=rng.uniform(1, 30, n_in))
     outputs = dict(med=np.full(npix, np.nan, np.float32), mn=np.full(npix, np.nan, np.float32),

@@ -122,11 +122,12 @@ class Backend:
         kind : {"median", "mean", "imedian", "imean", "sum"}
         **args
             The kernel's arguments (see ``gpudrizzle.kernels``): ``data``
-            (n_in, npix) float32, scratch that may be overwritten; for all
-            kinds but "sum" ``wht`` (n_in, npix) float32 or None, ``wthr``
-            (n_in,) float64 or None, ``nlow``, ``nhigh``, ``lthresh``,
-            ``hthresh`` (NaN: none); ``n_in``, ``npix`` and ``out`` (npix,)
-            float32, overwritten.
+            (n_in, pitch) float32 holding npix pixels per input, scratch
+            that may be overwritten; for all kinds but "sum" ``wht`` (n_in,
+            pitch) float32 or None, ``wthr`` (n_in,) float64 or None,
+            ``nlow``, ``nhigh``, ``lthresh``, ``hthresh`` (NaN: none);
+            ``n_in``, ``npix``, ``pitch`` and ``out`` (npix,) float32,
+            overwritten.
         """
         raise NotImplementedError
 
@@ -136,9 +137,9 @@ class Backend:
         Parameters
         ----------
         **args
-            ``data`` (n_in, npix) float32 (scratch), ``wht`` (n_in, npix)
+            ``data`` (n_in, pitch) float32 (scratch), ``wht`` (n_in, pitch)
             float32, ``wthr`` (n_in,) float64 or None, ``n_in``, ``npix``,
-            ``sky_rate`` and ``rn2`` (n_in,) float64, ``nsig1``; outputs
+            ``pitch``, ``sky_rate`` and ``rn2`` (n_in,) float64, ``nsig1``; outputs
             (npix,) ``med``, ``mn``, ``wsum`` float32, ``rms`` float64,
             ``flags`` int32.
         """

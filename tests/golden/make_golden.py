@@ -5,12 +5,17 @@ Run once, in an environment with drizzlepac (not needed by the tests):
     python3 -m venv /tmp/dpvenv && /tmp/dpvenv/bin/pip install drizzlepac==3.11.0
     /tmp/dpvenv/bin/python tests/golden/make_golden.py
 
-It writes ``median_golden.npz`` and ``crmask_golden.npz`` beside itself.
+It writes ``median_golden.npz``, ``crmask_golden.npz``,
+``staticmask_golden.npz``, ``imagestats_golden.npz`` and ``sky_golden.npz``
+beside itself.
 drizzlepac's own step functions run on small synthetic inputs: the median
 through ``createMedian._median`` (weight means by ImageStats, row sections,
 numcombine and min_med) and the cosmic rays through ``drizCR._driz_cr``
-(quickDeriv, the two tests, growth, the cleaned image), each handed a
-minimal stand-in for its image objects.  Inputs are quantised to multiples
+(quickDeriv, the two tests, growth, the cleaned image) and the static mask
+through ``staticMask.addMember`` (ImageStats mode and clipped sigma), each
+handed a minimal stand-in for its image objects; the sky through
+stsci.skypac's ``skymatch`` (what drizzlepac's sky step calls) on small
+FITS files.  Inputs are quantised to multiples
 of 2**-10 so the files compress well; they are stored with the results.
 """
 
@@ -24,7 +29,9 @@ import numpy as np
 from astropy.io import fits
 
 import drizzlepac
-from drizzlepac import buildmask, createMedian, drizCR, quickDeriv
+from drizzlepac import buildmask, createMedian, drizCR, quickDeriv, staticMask
+from stsci.imagestats import ImageStats
+from stsci.skypac.skymatch import skymatch
 
 HERE = Path(__file__).resolve().parent
 QUANTUM = 2.0 ** -10
@@ -282,6 +289,151 @@ def run_cr(tmp, sci_e, blot_e, dq, rdnoise, sky_e, case):
     return out
 
 
+# ----------------------------------------------------------------------------- static mask
+
+
+class _StaticChip:
+    def __init__(self, signature):
+        self.signature = signature
+        self.outputNames = {}
+
+
+class _StaticImage:
+    """What staticMask.addMember reads from an imageObject."""
+
+    scienceExt = "SCI"
+
+    def __init__(self, chips, signatures):
+        self._numchips = len(chips)
+        self.group = list(range(1, len(chips) + 1))
+        self._data = {f"SCI,{i}": c for i, c in enumerate(chips, 1)}
+        self._ext = {f"SCI,{i}": _StaticChip(s) for i, s in enumerate(signatures, 1)}
+
+    def getData(self, chipid):
+        return self._data[chipid].copy()
+
+    def __getitem__(self, chipid):
+        return self._ext[chipid]
+
+
+def static_inputs(seed=77, n_exp=4, shape=(40, 50)):
+    """Chips (n_exp, 2, ny, nx): sky, stars, cold pixels, a bad column; one flat chip."""
+    rng = np.random.default_rng(seed)
+    chips = np.empty((n_exp, 2) + shape, np.float32)
+    for e in range(n_exp):
+        for c in range(2):
+            img = 100.0 + 0.2 * c + rng.normal(0, 5, shape) + _stars(rng, shape, 4, (500, 5000))
+            cold = rng.random(shape) < 0.01
+            img[cold] = rng.uniform(0, 60, int(cold.sum()))
+            if c == 0:
+                img[:, 7] = 40.0 + rng.normal(0, 3, shape[0])  # bad column in every exposure
+            chips[e, c] = _quantise(img)
+    chips[n_exp - 1, 1] = 100.0  # flat: one histogram bin, leaves the mask alone
+    return chips
+
+
+def run_static(chips, static_sig):
+    sm = staticMask.staticMask.__new__(staticMask.staticMask)
+    sm.masklist, sm.masknames, sm.static_sig = {}, {}, static_sig
+    sigs = [("ACS/WFC", chips.shape[2:], c + 1) for c in range(chips.shape[1])]
+    for exposure in chips:
+        sm.addMember(_StaticImage(list(exposure), sigs))
+    return np.array([sm.getMaskArray(s) for s in sigs]).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- ImageStats
+
+IMAGESTATS_FIELDS = ("npix", "min", "max", "mean", "stddev", "mode", "median", "midpt")
+
+
+def imagestats_cases(seed=5150, n=10):
+    """Images with hot and cold pixels and ImageStats' results for varied parameters."""
+    rng = np.random.default_rng(seed)
+    images, params, results = [], [], []
+    for case in range(n):
+        shape = (int(rng.integers(20, 60)), int(rng.integers(20, 60)))
+        img = rng.normal(100, 5, shape)
+        hot = rng.random(shape) < 0.05
+        img[hot] += rng.uniform(50, 500, int(hot.sum()))
+        img[rng.random(shape) < 0.01] = 0.0
+        img = np.round(img) if case % 3 == 0 else _quantise(img)
+        kw = dict(nclip=int(rng.integers(0, 6)), lsig=float(rng.choice([3.0, 4.0])),
+                  usig=float(rng.choice([3.0, 2.5])), binwidth=float(rng.choice([0.1, 0.05, 0.3])))
+        if case % 2:
+            kw.update(lower=float(img.min()) + 1.0, upper=float(img.max()) - 1.0)
+        st = ImageStats(img.astype(np.float32), fields=",".join(IMAGESTATS_FIELDS), **kw)
+        padded = np.full((60, 60), np.nan, np.float32)
+        padded[:shape[0], :shape[1]] = img
+        images.append(padded)
+        params.append(json.dumps(dict(kw, shape=shape)))
+        results.append([float(getattr(st, f)) for f in IMAGESTATS_FIELDS])
+    return np.array(images), np.array(params), np.array(results)
+
+
+# ----------------------------------------------------------------------------- sky
+
+SKY_CASES = {
+    "localmin_median": dict(skymethod="localmin", skystat="median"),
+    "globalmin_median": dict(skymethod="globalmin", skystat="median"),
+    "localmin_mode": dict(skymethod="localmin", skystat="mode"),
+    "globalmin_mean": dict(skymethod="globalmin", skystat="mean"),
+    "localmin_midpt_limits": dict(skymethod="localmin", skystat="midpt", skylower=60.0,
+                                  skyupper=400.0, skyclip=3, skylsigma=3.0, skyusigma=3.0,
+                                  skywidth=0.3),
+}
+
+
+def sky_inputs(seed=31, n_exp=3, shape=(50, 60)):
+    """Chips (n_exp, 2, ny, nx) with stars and hot pixels; exposure times, scales, units."""
+    rng = np.random.default_rng(seed)
+    chips = np.empty((n_exp, 2) + shape, np.float32)
+    exptime = np.array([400.0, 500.0, 650.0][:n_exp])
+    idcscale = np.array([0.050, 0.0505])
+    rate = np.array([False, False, True][:n_exp])  # BUNIT ELECTRONS or ELECTRONS/S
+    for e in range(n_exp):
+        for c in range(2):
+            sky = 0.25 * exptime[e] + 4.0 * c + 3.0 * e
+            img = sky + rng.normal(0, np.sqrt(sky), shape) + _stars(rng, shape, 5, (1e3, 1e4))
+            hot = rng.random(shape) < 0.02
+            img[hot] += rng.uniform(100, 3000, int(hot.sum()))
+            if rate[e]:
+                img = img / exptime[e]
+            chips[e, c] = _quantise(img)
+    return chips, exptime, idcscale, rate
+
+
+def run_sky(tmp, chips, exptime, idcscale, rate, case):
+    files = []
+    for e in range(chips.shape[0]):
+        ph = fits.PrimaryHDU()
+        ph.header["TELESCOP"] = "OTHER"
+        ph.header["EXPTIME"] = float(exptime[e])
+        hdus = [ph]
+        for c in range(chips.shape[1]):
+            h = fits.ImageHDU(chips[e, c], name="SCI", ver=c + 1)
+            h.header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 10.0,
+                             "CRVAL2": 20.0 + 0.02 * c, "CRPIX1": 30.0, "CRPIX2": 25.0,
+                             "CD1_1": -1.4e-5, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 1.4e-5,
+                             "BUNIT": "ELECTRONS/S" if rate[e] else "ELECTRONS",
+                             "IDCSCALE": float(idcscale[c])})
+            hdus.append(h)
+        name = os.path.join(tmp, f"sky{e}.fits")
+        fits.HDUList(hdus).writeto(name, overwrite=True)
+        files.append(name)
+    p = dict(skylower=None, skyupper=None, skyclip=5, skylsigma=4.0, skyusigma=4.0, skywidth=0.1)
+    p.update(case)
+    skymatch(",".join(files), skymethod=p["skymethod"], skystat=p["skystat"], lower=p["skylower"],
+             upper=p["skyupper"], nclip=p["skyclip"], lsigma=p["skylsigma"],
+             usigma=p["skyusigma"], binwidth=p["skywidth"], skyuser_kwd="MDRIZSKY",
+             units_kwd="BUNIT", readonly=False, subtractsky=False, dq_bits=None, clobber=True,
+             verbose=False, flog=None)
+    out = []
+    for name in files:
+        with fits.open(name) as f:
+            out.append([float(f["SCI", c + 1].header["MDRIZSKY"]) for c in range(chips.shape[1])])
+    return np.array(out)
+
+
 def main():
     print("drizzlepac", drizzlepac.__version__, "numpy", np.__version__)
     with tempfile.TemporaryDirectory() as tmp:
@@ -305,7 +457,22 @@ def main():
             arrays[f"params/{name}"] = np.array(json.dumps(case))
         arrays["deriv"] = quickDeriv.qderiv(arrays["blot/electrons"].copy())
         np.savez_compressed(HERE / "crmask_golden.npz", **arrays)
-    for f in ("median_golden.npz", "crmask_golden.npz"):
+
+    chips = static_inputs()
+    np.savez_compressed(HERE / "staticmask_golden.npz", chips=chips,
+                        **{f"mask/{sig}": run_static(chips, sig) for sig in (4.0, 3.0, 6.0)})
+    images, params, results = imagestats_cases()
+    np.savez_compressed(HERE / "imagestats_golden.npz", images=images, params=params,
+                        results=results, fields=np.array(IMAGESTATS_FIELDS))
+    with tempfile.TemporaryDirectory() as tmp:
+        chips, exptime, idcscale, rate = sky_inputs()
+        arrays = dict(chips=chips, exptime=exptime, idcscale=idcscale, rate=rate)
+        for name, case in SKY_CASES.items():
+            arrays[f"mdrizsky/{name}"] = run_sky(tmp, chips, exptime, idcscale, rate, case)
+            arrays[f"params/{name}"] = np.array(json.dumps(case))
+        np.savez_compressed(HERE / "sky_golden.npz", **arrays)
+    for f in ("median_golden.npz", "crmask_golden.npz", "staticmask_golden.npz",
+              "imagestats_golden.npz", "sky_golden.npz"):
         print(f, (HERE / f).stat().st_size, "bytes")
     return 0
 

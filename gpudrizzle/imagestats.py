@@ -1,0 +1,222 @@
+"""Clipped image statistics as stsci.imagestats' ``ImageStats`` computes them.
+
+AstroDrizzle's static mask (and its sky step, through stsci.skypac) take a
+mode, a median or a mean of sigma-clipped pixel values from ``ImageStats``;
+:func:`image_stats` reproduces its numbers, rounding included, with array
+operations of the backend's module (NumPy or CuPy), so the pixels stay on
+the device and only a few scalars come back per iteration.
+
+What ``ImageStats`` does, and is reproduced here:
+
+* every pass keeps the float32 values v with clipmin <= v <= clipmax (the
+  limits rounded to float32); the mean is their float64 sum over n, rounded
+  to float32; the standard deviation is sqrt(sum((v - mean)^2) / (n - 1)),
+  each square rounded to float32 and summed in float64, rounded to float32;
+* its min / max start from the first pixel: min = min(max(clipmin, v0), the
+  smallest kept value), max = max(min(clipmax, v0), the largest kept value);
+* ``nclip`` more passes use clipmin = max(lower, mean - lsig * stddev),
+  clipmax = min(upper, mean + usig * stddev);
+* the mode comes from a histogram of the whole image from min in bins of
+  (max - min) / (nbins - 1), nbins = int((max - min) / (binwidth *
+  stddev)) + 1, float32 bin arithmetic, and a parabola through the peak
+  bin and its neighbours, converted back with a bin width of binwidth *
+  stddev (not the histogram's), as ImageStats does;
+* the median is numpy.median of the values within the last clip limits.
+
+Sums run in a different order than ImageStats' sequential loops, so a mean
+or standard deviation can differ in the last float32 bit in rare cases.
+"""
+
+import math
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from .backends import get_backend
+
+__all__ = ["image_stats", "ImageStatsResult", "STAT_FIELDS"]
+
+#: Statistics :func:`image_stats` can compute.
+STAT_FIELDS = ("npix", "min", "max", "mean", "stddev", "mode", "median", "midpt")
+
+_F32 = np.float32
+_MIN_WIDTH = 10.0 * float(np.finfo(np.float32).eps)
+
+
+class ImageStatsResult(NamedTuple):
+    """Results of :func:`image_stats` (Python floats; None where not computed)."""
+
+    npix: int
+    min: float
+    max: float
+    mean: float
+    stddev: float
+    mode: Optional[float]
+    median: Optional[float]
+    midpt: Optional[float]
+    #: the histogram behind mode / midpt (numpy uint32), else None
+    histogram: Optional[np.ndarray]
+
+
+def _compute_mean(xp, x, clipmin, clipmax):
+    """One ImageStats pass: (n, mean, stddev, min, max) as Python ints / floats."""
+    lo, hi = _F32(clipmin), _F32(clipmax)
+    keep = (x >= lo) & (x <= hi)
+    n = int(xp.count_nonzero(keep))
+    if n == 0:
+        return 0, 0.0, 0.0, float(lo), float(hi)
+    vals = x[keep]
+    mean = _F32(float(xp.sum(vals, dtype=xp.float64)) / n)
+    d = vals - mean
+    sumdiff = float(xp.sum(d * d, dtype=xp.float64))
+    stddev = float(_F32(math.sqrt(sumdiff / (n - 1)))) if n > 1 else math.nan
+    x0 = _F32(float(x[0]))
+    vmin, vmax = _F32(float(vals.min())), _F32(float(vals.max()))
+    if np.isnan(x0):
+        first_min = first_max = x0
+    else:
+        first_min, first_max = max(lo, x0), min(hi, x0)
+    mn = first_min if np.isnan(first_min) else min(first_min, vmin)
+    mx = first_max if np.isnan(first_max) else max(first_max, vmax)
+    return n, float(mean), stddev, float(mn), float(mx)
+
+
+def _histogram(xp, x, nbins, width, zero):
+    """buildHistogram.populate1DHist of the whole image, as a numpy uint32 array."""
+    w, lo = _F32(width), _F32(zero)
+    if not w > 0:  # all values in one bin of width 0: the C loop keeps none (lo <= v < lo)
+        return np.zeros(nbins, np.uint32)
+    hi = _F32(lo + _F32(w * _F32(nbins)))
+    f = _F32(1.0) / w
+    edge = _F32(lo + _F32(w * _F32(nbins)))
+    include_top = int(_F32(f * _F32(edge - lo))) == nbins
+    if include_top:
+        edge = _F32(edge * _F32(1.0 - np.finfo(np.float32).eps))
+    hi = min(hi, edge)
+    sel = (x >= lo) & ((x <= hi) if include_top else (x < hi))
+    idx = (f * (x[sel] - lo)).astype(xp.int64)
+    counts = xp.bincount(idx, minlength=nbins)[:nbins]
+    return np.asarray(counts.get() if hasattr(counts, "get") else counts).astype(np.uint32)
+
+
+def _mode(bins, vmin, hwidth):
+    nbins = bins.size
+    if nbins == 1:
+        return vmin + 0.5 * hwidth
+    if nbins == 2:
+        if bins[0] > bins[1]:
+            return vmin + 0.5 * hwidth
+        if bins[0] < bins[1]:
+            return vmin + 1.5 * hwidth
+        return vmin + hwidth
+    peak = int(np.argmax(bins))
+    if peak == 0:
+        return vmin + 0.5 * hwidth
+    if peak == nbins - 1:
+        return vmin + (nbins - 0.5) * hwidth
+    dh1 = int(bins[peak]) - int(bins[peak - 1])
+    dh2 = int(bins[peak]) - int(bins[peak + 1])
+    if dh1 + dh2 == 0:
+        return vmin + (peak + 0.5) * hwidth
+    m = peak + 1 + 0.5 * (dh1 - dh2) / (dh1 + dh2)
+    return vmin + (m - 0.5) * hwidth
+
+
+def _midpt(bins, vmin, hwidth):
+    if bins.size <= 1:
+        return float(bins[0])
+    cum = np.cumsum(bins).astype(np.float32)
+    cum = cum / cum[-1]
+    lo = int(np.nonzero(cum >= 0.5)[0][0])
+    h1 = np.float64(vmin + lo * hwidth)  # float64, so the sums below are too (as in ImageStats)
+    hdiff = cum[lo] if lo == 0 else cum[lo] - cum[lo - 1]
+    if hdiff == 0:
+        return h1
+    if lo == 0:
+        return float(h1 + 0.5 / hdiff * hwidth)
+    return float(h1 + (0.5 - cum[lo - 1]) / hdiff * hwidth)
+
+
+def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=None, nclip=0,
+                lsig=3.0, usig=3.0, binwidth=0.1, backend=None):
+    """Sigma-clipped statistics of an image, as ``stsci.imagestats.ImageStats``.
+
+    Parameters
+    ----------
+    image : array of real numbers (any shape; numpy or backend array)
+        Converted to float32; NaN values are never kept.
+    fields : str
+        Comma-separated names from :data:`STAT_FIELDS`; "mode" and "midpt"
+        build the histogram, "median" sorts the kept values.
+    lower, upper : float, optional
+        Initial clip limits (default: the image's minimum / maximum).
+    nclip : int
+        Number of clipping iterations (>= 0).
+    lsig, usig : float
+        Clip limits in standard deviations below / above the mean (> 0).
+    binwidth : float
+        Histogram bin width in standard deviations (> 0).
+    backend : {"auto", "cuda", "cpu", "numpy"}, Backend or None
+        Where the arrays live (the reductions use its array module).
+
+    Returns
+    -------
+    ImageStatsResult
+
+    Raises
+    ------
+    ValueError
+        For bad parameters, or when no pixel lies within the limits
+        (ImageStats raises then too).
+    """
+    names = [f.strip() for f in fields.lower().split(",") if f.strip()]
+    bad = [f for f in names if f not in STAT_FIELDS]
+    if bad:
+        raise ValueError(f"'fields' must name statistics from {list(STAT_FIELDS)}; got {bad}")
+    if isinstance(nclip, bool) or not isinstance(nclip, (int, np.integer)) or nclip < 0:
+        raise ValueError(f"'nclip' must be a non-negative integer; got {nclip!r}")
+    for name, value in (("lsig", lsig), ("usig", usig), ("binwidth", binwidth)):
+        if not (isinstance(value, (int, float, np.floating, np.integer)) and value > 0):
+            raise ValueError(f"'{name}' must be a positive number; got {value!r}")
+    b = get_backend(backend)
+    xp = b.xp
+    x = b.asarray(image, np.float32).ravel()
+    if x.size == 0:
+        raise ValueError("'image' has no pixels: not enough data points to compute statistics")
+    finite = x[~xp.isnan(x)]
+    gmin = float(finite.min()) if finite.size else math.nan
+    gmax = float(finite.max()) if finite.size else math.nan
+    lower = gmin if lower is None else float(lower)
+    upper = gmax if upper is None else float(upper)
+    if lower > gmax or upper < gmin or lower > upper:
+        raise ValueError("the clip limits leave no data points to compute statistics")
+    clipmin, clipmax = lower, upper
+    for it in range(nclip + 1):
+        n, mean, stddev, vmin, vmax = _compute_mean(xp, x, clipmin, clipmax)
+        if n <= 0:
+            raise ValueError(f"no pixel within the clip limits at iteration {it}: "
+                             "not enough data points to compute statistics")
+        if it < nclip:
+            clipmin = max(lower, mean - lsig * stddev)
+            clipmax = min(upper, mean + usig * stddev)
+    median = mode = midpt = hist = None
+    if "median" in names:
+        if nclip > 0:
+            kept = x[(x <= _F32(clipmax)) & (x >= _F32(clipmin))]
+        else:
+            kept = x[~xp.isnan(x)]
+        median = float(xp.median(kept))
+    if "mode" in names or "midpt" in names:
+        hwidth = binwidth * stddev
+        drange = vmax - vmin
+        if hwidth < _MIN_WIDTH or abs(drange) < _MIN_WIDTH or hwidth > drange:
+            nbins, dz = 1, drange
+        else:
+            nbins = int((vmax - vmin) / hwidth) + 1
+            dz = float(vmax - vmin) / float(nbins - 1)
+        hist = _histogram(xp, x, nbins, dz, vmin)
+        if "mode" in names:
+            mode = float(_mode(hist, vmin, hwidth))
+        if "midpt" in names:
+            midpt = float(_midpt(hist, vmin, hwidth))
+    return ImageStatsResult(n, vmin, vmax, mean, stddev, mode, median, midpt, hist)

@@ -1,0 +1,388 @@
+"""Writing AstroDrizzle's products: names, layout, headers, atomic replacement.
+
+Layout (drizzlepac 3.11 ``outputimage.OutputImage``)
+----------------------------------------------------
+* ``build=False`` (the default): ``<out>_drz_sci.fits``,
+  ``<out>_drz_wht.fits``, ``<out>_drz_ctx.fits`` and, gpudrizzle's
+  addition, ``<out>_drz_err.fits``; each a primary HDU holding the image,
+  the drizzle keywords and the output WCS.
+* ``build=True``: one ``<out>_drz.fits`` with PRIMARY (keywords, no data),
+  SCI, WHT, CTX, ERR (EXTVER 1, each with the output WCS) and HDRTAB (one row
+  per input chip with the keywords that describe it).
+* ``_drc`` replaces ``_drz`` for ``_flc`` inputs (:mod:`gpudrizzle.inputs`).
+
+Primary keywords: the first input's primary header (structural keywords
+removed) updated with ROOTNAME, FILENAME, NEXTEND, PROD_VER, DRIZPARS,
+ASN_MTYP, NDRIZIM (number of chips drizzled), EXPTIME/TEXPTIME (sum of the
+exposure times), EXPSTART (earliest), EXPEND (latest) and one ``D###`` record
+per drizzled chip as drizzlepac's ``addDrizKeywords`` writes it (VER, GEOM,
+DATA, DEXP, OUDA, OUWE, OUCO, MASK, WTSC, KERN, PIXF, COEF, OUUN, FVAL, WKEY,
+SCAL, ISCL).
+
+Every file is written to a temporary file in its target directory and moved
+into place with :func:`os.replace`, so a reader never sees a partial product
+and a failure leaves no file behind.  An existing product is replaced only
+with ``overwrite=True``; otherwise :class:`FileExistsError` names it.
+"""
+
+import os
+import tempfile
+import time
+from typing import NamedTuple, Optional
+
+import numpy as np
+from astropy.io import fits
+
+__all__ = ["ChipRecord", "product_names", "intermediate_names", "check_writable", "check_targets",
+           "write_atomic", "primary_header", "image_header", "hdrtab", "write_final",
+           "write_image", "software_version", "DRIZ_KEYWORD_COMMENTS"]
+
+#: Comments of the D### keywords (drizzlepac ``outputimage.DRIZ_KEYWORDS``), in order.
+DRIZ_KEYWORD_COMMENTS = {
+    "VER": "Drizzle, task version",
+    "GEOM": "Drizzle, source of geometric information",
+    "DATA": "Drizzle, input data image",
+    "DEXP": "Drizzle, input image exposure time (s)",
+    "OUDA": "Drizzle, output data image",
+    "OUWE": "Drizzle, output weighting image",
+    "OUCO": "Drizzle, output context image",
+    "MASK": "Drizzle, input weighting image",
+    "WTSC": "Drizzle, weighting factor for input image",
+    "KERN": "Drizzle, form of weight distribution kernel",
+    "PIXF": "Drizzle, linear size of drop",
+    "COEF": "Drizzle, source of coefficients",
+    "OUUN": "Drizzle, units of output image - counts or cps",
+    "FVAL": "Drizzle, fill value for zero weight output pix",
+    "WKEY": "Input image WCS Version used",
+    "SCAL": "Drizzle, pixel size (arcsec) of output image",
+    "ISCL": "Drizzle, default IDCTAB pixel size(arcsec)",
+}
+
+# Keywords of an input primary header that describe its own layout, not the product.
+_STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "NEXTEND",
+               "GROUPS", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "CHECKSUM", "DATASUM")
+
+# HDRTAB columns: keyword -> FITS column format.
+_HDRTAB_KEYWORDS = (("ROOTNAME", "A32"), ("FILENAME", "A128"), ("EXTNAME", "A8"), ("EXTVER", "J"),
+                    ("INSTRUME", "A16"), ("DETECTOR", "A16"), ("EXPTIME", "D"),
+                    ("EXPSTART", "D"), ("EXPEND", "D"), ("MDRIZSKY", "D"), ("BUNIT", "A24"),
+                    ("GAIN", "D"), ("RDNOISE", "D"), ("CRVAL1", "D"), ("CRVAL2", "D"),
+                    ("ORIENTAT", "D"))
+
+
+def software_version():
+    """``gpudrizzle <version>``, as recorded in PROD_VER and D###VER."""
+    from . import __version__
+
+    return f"gpudrizzle {__version__}"
+
+
+class ChipRecord(NamedTuple):
+    """What the product headers record about one drizzled chip.
+
+    Attributes
+    ----------
+    data : str
+        ``file.fits[sci,1]`` (drizzlepac's D###DATA).
+    rootname, filename : str
+    extver : int
+    instrument, detector, units : str
+    exptime : float
+    expstart, expend : float or None
+    sky : float
+        MDRIZSKY subtracted (data units).
+    wt_scl : float
+        Weight scale used (D###WTSC).
+    mask : str
+        Name of the weight mask (D###MASK; '' when none was written).
+    gain, rdnoise : float
+    idcscale : float or None
+    crval : tuple of float
+    orientat : float
+    """
+
+    data: str
+    rootname: str
+    filename: str
+    extver: int
+    instrument: str
+    detector: str
+    units: str
+    exptime: float
+    expstart: Optional[float]
+    expend: Optional[float]
+    sky: float
+    wt_scl: float
+    mask: str
+    gain: float
+    rdnoise: float
+    idcscale: Optional[float]
+    crval: tuple
+    orientat: float
+
+
+def product_names(output, build):
+    """Final product files of an :class:`gpudrizzle.inputs.OutputName`.
+
+    Returns
+    -------
+    dict
+        ``{"drz": path}`` with ``build``; else ``{"sci", "wht", "ctx", "err"}`` paths.
+    """
+    if build:
+        return {"drz": output.product()}
+    return {kind: output.product(kind) for kind in ("sci", "wht", "ctx", "err")}
+
+
+def intermediate_names(directory, output, exposures, steps):
+    """Files written with ``clean=False``, drizzlepac's names.
+
+    Parameters
+    ----------
+    directory : str
+        Where they go (the products' directory).
+    output : gpudrizzle.inputs.OutputName
+    exposures : sequence of Exposure
+    steps : gpudrizzle.params.StepSwitches
+
+    Returns
+    -------
+    dict
+        ``("single_sci", i)``, ``("single_wht", i)``, ``"med"``,
+        ``("blt", i, chip)``, ``("crmask", i, chip)`` -> path (only those
+        of the steps that run).
+    """
+    names = {}
+    for i, e in enumerate(exposures):
+        root = os.path.join(directory, os.path.basename(e.rootname))
+        if steps.driz_separate:
+            names[("single_sci", i)] = f"{root}_single_sci.fits"
+            names[("single_wht", i)] = f"{root}_single_wht.fits"
+        for c in e.chips:
+            if steps.blot:
+                names[("blt", i, c.chip)] = f"{root}_sci{c.chip}_blt.fits"
+            if steps.driz_cr:
+                names[("crmask", i, c.chip)] = f"{root}_sci{c.chip}_crmask.fits"
+    if steps.median:
+        names["med"] = f"{output.rootname}_med.fits"
+    return names
+
+
+def check_writable(directory):
+    """OSError unless a file can be created in ``directory`` (tried for real)."""
+    directory = directory or "."
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"output directory does not exist: {directory}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".gpudrizzle-probe-", dir=directory)
+    except OSError as exc:
+        raise PermissionError(f"cannot write products into {os.path.abspath(directory)}: "
+                              f"{exc.strerror or exc}") from None
+    os.close(fd)
+    os.remove(probe)
+
+
+def check_targets(paths, overwrite):
+    """FileExistsError naming the first existing path when ``overwrite`` is False."""
+    if overwrite:
+        return
+    for p in paths:
+        if os.path.exists(p):
+            raise FileExistsError(f"product {p} exists; pass overwrite=True to replace it")
+
+
+def write_atomic(hdul, path, overwrite):
+    """Write ``hdul`` to ``path`` through a temporary file in the same directory.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    OSError
+        The file cannot be written (the temporary file is removed).
+    """
+    path = os.fspath(path)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"product {path} exists; pass overwrite=True to replace it")
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            hdul.writeto(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _clean_template(header):
+    h = fits.Header() if header is None else header.copy()
+    for key in _STRUCTURAL:
+        h.remove(key, ignore_missing=True, remove_all=True)
+    return h
+
+
+def primary_header(template, *, filename, rootname, records, params, kernel, pixfrac, units,
+                   fillval, out_scale, out_names, runfile, nextend):
+    """The product's primary header.
+
+    Parameters
+    ----------
+    template : astropy.io.fits.Header or None
+        First input's primary header.
+    filename, rootname : str
+        Product file name and output rootname.
+    records : sequence of ChipRecord
+        One per drizzled chip, in drizzle order.
+    params : gpudrizzle.params.Parameters
+    kernel : str
+    pixfrac : float
+    units : {"cps", "counts"}
+    fillval : float or None
+    out_scale : float
+        Output pixel scale (arcsec).
+    out_names : dict
+        ``{"sci", "wht", "ctx"}`` -> names recorded in OUDA/OUWE/OUCO.
+    runfile : str
+    nextend : int
+
+    Returns
+    -------
+    astropy.io.fits.Header
+    """
+    h = _clean_template(template)
+    h["DATE"] = (time.strftime("%Y-%m-%d"), "date this file was written (yyyy-mm-dd)")
+    h["NEXTEND"] = nextend
+    h["FILENAME"] = os.path.basename(filename)
+    h["PROD_VER"] = software_version()
+    h["DRIZPARS"] = (runfile, "Logfile for processing")
+    h["ROOTNAME"] = os.path.basename(rootname)
+    exposures = {}
+    for r in records:
+        exposures.setdefault(r.filename or r.rootname, r)
+    texptime = float(sum(r.exptime for r in exposures.values()))
+    starts = [r.expstart for r in exposures.values() if r.expstart is not None]
+    ends = [r.expend for r in exposures.values() if r.expend is not None]
+    h["EXPTIME"] = (texptime, "total exposure time of the inputs (s)")
+    h.set("TEXPTIME", texptime, "total exposure time of the inputs (s)", after="EXPTIME")
+    if starts:
+        h["EXPSTART"] = (min(starts), "exposure start time of the first input (MJD)")
+    if ends:
+        h["EXPEND"] = (max(ends), "exposure end time of the last input (MJD)")
+    h["ASN_MTYP"] = "PROD-DTH"
+    for key in ("DRIZCORR", "DITHCORR"):
+        if key in h:
+            h[key] = "COMPLETE"
+    h["NDRIZIM"] = (len(records), "Drizzle, No. images drizzled onto output")
+    for n, r in enumerate(records, start=1):
+        values = {
+            "VER": software_version(), "GEOM": "wcs", "DATA": r.data, "DEXP": r.exptime,
+            "OUDA": out_names.get("sci", ""), "OUWE": out_names.get("wht", ""),
+            "OUCO": out_names.get("ctx", ""), "MASK": r.mask, "WTSC": r.wt_scl,
+            "KERN": kernel, "PIXF": pixfrac, "COEF": "SIP" if params["coeffs"] else "",
+            "OUUN": units, "FVAL": "INDEF" if fillval is None else fillval,
+            "WKEY": params["wcskey"] or "", "SCAL": out_scale,
+            "ISCL": r.idcscale if r.idcscale is not None else "",
+        }
+        for key, value in values.items():
+            h[f"D{n:03d}{key}"] = (value, DRIZ_KEYWORD_COMMENTS[key])
+    h.add_history(f"AstroDrizzle processing performed using: {software_version()}")
+    return h
+
+
+def image_header(wcs, *, extname=None, bunit=None, extra=None):
+    """Header of an image extension: the WCS, EXTNAME/EXTVER, BUNIT."""
+    h = fits.Header()
+    if extname:
+        h["EXTNAME"] = extname
+        h["EXTVER"] = 1
+    h.update(wcs.to_header(relax=True))
+    for key in ("WCSAXES", "MJDREF", "DATEREF"):
+        h.remove(key, ignore_missing=True)
+    if bunit:
+        h["BUNIT"] = bunit
+    for key, value in (extra or {}).items():
+        h[key] = value
+    return h
+
+
+def hdrtab(records):
+    """HDRTAB: one row per input chip with the keywords of :data:`_HDRTAB_KEYWORDS`."""
+    values = {
+        "ROOTNAME": [r.rootname for r in records],
+        "FILENAME": [os.path.basename(r.filename or "") for r in records],
+        "EXTNAME": ["SCI"] * len(records),
+        "EXTVER": [r.extver for r in records],
+        "INSTRUME": [r.instrument for r in records],
+        "DETECTOR": [r.detector for r in records],
+        "EXPTIME": [r.exptime for r in records],
+        "EXPSTART": [np.nan if r.expstart is None else r.expstart for r in records],
+        "EXPEND": [np.nan if r.expend is None else r.expend for r in records],
+        "MDRIZSKY": [r.sky for r in records],
+        "BUNIT": [r.units for r in records],
+        "GAIN": [r.gain for r in records],
+        "RDNOISE": [r.rdnoise for r in records],
+        "CRVAL1": [r.crval[0] for r in records],
+        "CRVAL2": [r.crval[1] for r in records],
+        "ORIENTAT": [r.orientat for r in records],
+    }
+    cols = [fits.Column(name=k, format=f, array=np.array(values[k])) for k, f in _HDRTAB_KEYWORDS]
+    return fits.BinTableHDU.from_columns(cols, name="HDRTAB")
+
+
+def write_image(path, data, header, overwrite):
+    """One image as the primary HDU of ``path`` (atomically)."""
+    return write_atomic(fits.HDUList([fits.PrimaryHDU(data=data, header=header)]), path, overwrite)
+
+
+def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, overwrite):
+    """Write the final products with the layout chosen by ``names`` (:func:`product_names`).
+
+    Parameters
+    ----------
+    names : dict
+    sci, wht, err : numpy.ndarray (ny, nx) float32
+    ctx : numpy.ndarray (ny, nx) or (nplanes, ny, nx) int32, or None
+    wcs : astropy.wcs.WCS
+        Output frame.
+    primary : astropy.io.fits.Header
+        From :func:`primary_header`.
+    records : sequence of ChipRecord
+    bunit : str
+        Units of the science (and error) image.
+    overwrite : bool
+
+    Returns
+    -------
+    list of str
+        Files written.
+    """
+    if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
+        ctx = ctx[0]
+    written = []
+    if "drz" in names:
+        hdus = [fits.PrimaryHDU(header=primary)]
+        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit)))
+        hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
+        if ctx is not None:
+            hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))
+        hdus.append(fits.ImageHDU(err, header=image_header(wcs, extname="ERR", bunit=bunit)))
+        hdus.append(hdrtab(records))
+        hdus[0].header["NEXTEND"] = len(hdus) - 1
+        written.append(write_atomic(fits.HDUList(hdus), names["drz"], overwrite))
+        return written
+    for kind, data, unit in (("sci", sci, bunit), ("wht", wht, None), ("ctx", ctx, None),
+                             ("err", err, bunit)):
+        if data is None:
+            continue
+        h = primary.copy()
+        h["FILENAME"] = os.path.basename(names[kind])
+        h["NEXTEND"] = 0
+        h.update(image_header(wcs, bunit=unit))
+        written.append(write_image(names[kind], data, h, overwrite))
+    return written
