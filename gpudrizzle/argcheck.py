@@ -11,19 +11,23 @@ import re
 
 import numpy as np
 
-__all__ = ["real", "integer", "boolean", "number_pair", "per_input", "image", "image_stack"]
+__all__ = ["real", "integer", "boolean", "number_pair", "per_input", "array_like", "image",
+           "image_stack"]
 
 
-def real(name, value, *, minimum=None, above=None, allow_none=False):
+def real(name, value, *, minimum=None, above=None, allow_none=False, allow_nan=False):
     """``float(value)`` after checking it is a finite real number (not a bool).
 
-    ``minimum``: value must be >= it; ``above``: value must be > it.
+    ``minimum``: value must be >= it; ``above``: value must be > it;
+    ``allow_nan``: NaN passes (a fill value, say).
     """
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"'{name}' must be a real number; got {value!r}")
     v = float(value)
+    if allow_nan and math.isnan(v):
+        return v
     if not math.isfinite(v):
         raise ValueError(f"'{name}' must be finite; got {value!r}")
     if minimum is not None and v < minimum:
@@ -85,7 +89,9 @@ def per_input(name, value, n, default, *, minimum=None, above=None):
     return [real(name, v, minimum=minimum, above=above) for v in items]
 
 
-def _array_like(name, a):
+def array_like(name, a):
+    """``a`` itself if it is an array (numpy, CuPy, memmap), else ``numpy.asarray(a)``;
+    TypeError unless it holds real numbers."""
     if not (hasattr(a, "shape") and hasattr(a, "dtype")):
         a = np.asarray(a)
     if np.dtype(a.dtype).kind not in "biuf":
@@ -95,7 +101,7 @@ def _array_like(name, a):
 
 def image(name, a, shape=None):
     """A 2-D array (numpy, memmap or backend array; not copied) of real numbers."""
-    a = _array_like(name, a)
+    a = array_like(name, a)
     if a.ndim != 2:
         raise ValueError(f"'{name}' must be a 2-D array; got shape {tuple(a.shape)}")
     if shape is not None and tuple(a.shape) != tuple(shape):

@@ -14,12 +14,11 @@ drizzlepac's ``sinc`` interpolant.  What differs, on purpose:
   arguments are gone and everything after ``pixmap`` is keyword-only.
 """
 
-import math
-import numbers
 import warnings
 
 import numpy as np
 
+from . import argcheck
 from .backends import get_backend
 from .cpu_fallback.drizzle import lanczos_table
 from .kernels import BLOT_INTERPOLANTS
@@ -29,21 +28,6 @@ __all__ = ["blot_image", "SUPPORTED_BLOT_INTERPOLANTS"]
 SUPPORTED_BLOT_INTERPOLANTS = list(BLOT_INTERPOLANTS)
 _DEPRECATED_INTERP = {"lan3": "lanczos3", "lan5": "lanczos5"}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _real(name, value):
-    """Return float(value) after checking it is a real number (not bool)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"'{name}' must be a real number; got {value!r}")
-    return float(value)
-
-
-def _positive(name, value):
-    """Return float(value) after checking it is finite and > 0."""
-    value = _real(name, value)
-    if not (math.isfinite(value) and value > 0.0):
-        raise ValueError(f"'{name}' must be finite and > 0; got {value!r}")
-    return value
 
 
 def _parse_interp(interp):
@@ -61,15 +45,6 @@ def _parse_interp(interp):
     if name not in BLOT_INTERPOLANTS:
         raise ValueError(f"'interp' must be one of {SUPPORTED_BLOT_INTERPOLANTS}; got {interp!r}")
     return name
-
-
-def _array_like(name, a):
-    """``a`` itself if it is an array (numpy, CuPy, ...), else ``numpy.asarray(a)``."""
-    if not (hasattr(a, "shape") and hasattr(a, "dtype")):
-        a = np.asarray(a)
-    if np.dtype(a.dtype).kind not in "biuf":
-        raise TypeError(f"'{name}' must hold real numbers; got dtype {a.dtype}")
-    return a
 
 
 def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="poly5",
@@ -141,15 +116,15 @@ def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="p
       normalised; the edge pixel repeated past the edges).
     """
     interp = _parse_interp(interp)
-    fill = _real("fillval", fillval)
-    if math.isfinite(fill) and abs(fill) > _FLOAT32_MAX:
+    fill = argcheck.real("fillval", fillval, allow_nan=True)
+    if abs(fill) > _FLOAT32_MAX:
         raise ValueError(f"'fillval' does not fit in float32; got {fillval!r}")
-    iscale = _positive("iscale", iscale)
-    sinscl = _positive("sinscl", sinscl)
-    data = _array_like("data", data)
+    iscale = argcheck.real("iscale", iscale, above=0.0)
+    sinscl = argcheck.real("sinscl", sinscl, above=0.0)
+    data = argcheck.array_like("data", data)
     if data.ndim != 2:
         raise ValueError(f"'data' must be a 2D array; got shape {tuple(data.shape)}")
-    pixmap = _array_like("pixmap", pixmap)
+    pixmap = argcheck.array_like("pixmap", pixmap)
     if pixmap.ndim != 3 or pixmap.shape[2] != 2:
         raise ValueError(f"'pixmap' must have shape (ny, nx, 2); got {tuple(pixmap.shape)}")
     out_shape = tuple(int(n) for n in pixmap.shape[:2])
