@@ -1,0 +1,798 @@
+"""AstroDrizzle as a drop-in: the steps in drizzlepac 3.11's order, data kept on the backend.
+
+``AstroDrizzle(input, output=..., **params)`` and ``run(configobj)`` take
+drizzlepac's arguments (:mod:`gpudrizzle.params` holds every parameter).
+Order: initialise (inputs, parameters, output frames, memory check) ->
+static mask -> sky -> separate drizzle -> median -> blot -> driz_cr ->
+final drizzle -> products, with the step switches of
+:func:`gpudrizzle.params.step_switches`.
+
+Per chip (drizzlepac's ``adrizzle``/``ablot``/``drizCR`` conventions):
+
+* data drizzled = SCI - MDRIZSKY (the sky is never written into the
+  inputs), in cps: data in counts/electrons are divided by EXPTIME; with
+  ``proc_unit="electrons"`` data in counts are multiplied by the gain;
+* good pixels = DQ (after ``resetbits``) acceptable under the step's bits,
+  AND the static mask, AND (final drizzle) the CR mask;
+* separate drizzle: weight EXPTIME * good, one image per exposure on the
+  ``driz_sep`` frame, no context;
+* median over the singles (:func:`gpudrizzle.median.create_median`) with
+  each exposure's read noise (root mean square over its chips, e-), EXPTIME
+  and sky (smallest MDRIZSKY of its chips, e-);
+* blot of the median onto each chip, times EXPTIME / pix_ratio**2 (only
+  1 / pix_ratio**2 for rate data), plus MDRIZSKY (``blot_addsky``) or
+  ``blot_skyval``;
+* driz_cr per chip against its blot; cosmic rays leave the final mask;
+* final drizzle: weight EXP = EXPTIME * good, ERR = (EXPTIME / ERR)**2 * good
+  (weight scale 1 / pix_ratio**4), IVM = the user's IVM, else
+  1 / (dark + sky + readnoise**2) in e- (flat field taken as 1), times good
+  (weight scale EXPTIME**2 / pix_ratio**4); a numeric ``final_wt_scl``
+  replaces the weight scale of EXP; ``final_units="counts"`` multiplies by
+  the total exposure time;
+* propagated error: the variance (ERR**2, or a Poisson + read-noise model
+  for inputs without ERR) drizzled with squared weights, square-rooted.
+
+Errors: OSError for missing or unreadable inputs and unwritable outputs
+(FileExistsError for an existing product with ``overwrite=False``),
+ValueError for bad or conflicting parameters, unusable inputs (the message
+names the file and extension) and inputs that do not overlap, MemoryError
+before anything is allocated when the job cannot fit, RuntimeError when a
+step fails.  Non-critical problems are logged as warnings and processing
+goes on.  Inputs are opened read-only; only ``update_inputs=True`` writes
+MDRIZSKY and the CR flags back (after copying them to ``OrIg_files/`` with
+``preserve=True``).
+"""
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import numpy as np
+from astropy.io import fits
+
+from . import products
+from .backends import get_backend
+from .bitflags import good_pixel_mask
+from .blot import blot_image
+from .config import build_configobj
+from .crmask import driz_cr
+from .exposure import Exposure, load_exposures
+from .inputs import OutputName, expand_input, output_name
+from .median import create_median
+from .memory import available_bytes
+from .outframe import orientation, output_frame, pixel_scale
+from .params import Parameters, resolve_parameters, step_switches
+from .resample import CTX_PLANE_BITS, Drizzle
+from .sky import brightness_factor, compute_sky
+from .staticmask import create_static_masks
+from .utils import calc_pixmap
+
+__all__ = ["AstroDrizzle", "run", "AstroDrizzleResult", "estimate_memory"]
+
+log = logging.getLogger("gpudrizzle")
+
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
+
+
+class AstroDrizzleResult(NamedTuple):
+    """What a run produced (drizzlepac returns nothing; this is extra).
+
+    Attributes
+    ----------
+    products : list of str
+        Final products written.
+    intermediates : list of str
+        Intermediate files written (``clean=False``).
+    sky : dict
+        ``(rootname, chip)`` -> MDRIZSKY subtracted (data units).
+    cr_pixels : dict
+        ``(rootname, chip)`` -> number of pixels flagged as cosmic rays.
+    output_wcs : astropy.wcs.WCS
+        Frame of the final product.
+    backend : str
+        Backend that did the work.
+    runfile : str or None
+        Log file.
+    """
+
+    products: list
+    intermediates: list
+    sky: dict
+    cr_pixels: dict
+    output_wcs: object
+    backend: str
+    runfile: object
+
+
+class _ChipState:
+    """Per-chip working data of a run (arrays on the backend)."""
+
+    def __init__(self, index, exposure, chip):
+        self.index = index
+        self.exposure = exposure
+        self.chip = chip
+        self.sky = 0.0
+        self.static = None
+        self.sep_pixmap = None
+        self.crmask = None
+
+    @property
+    def name(self):
+        return self.chip.label
+
+
+# ---------------------------------------------------------------------------
+# parameters
+
+
+def _is_exposure_list(value):
+    return isinstance(value, (list, tuple)) and len(value) > 0 and \
+        all(isinstance(v, Exposure) for v in value)
+
+
+def _resolve(configobj, user):
+    """Parameters from a configobj (path, mapping or Parameters) and user keywords."""
+    if configobj is None:
+        base = None
+    elif isinstance(configobj, (str, os.PathLike)):
+        base = dict(build_configobj(configobj))
+    elif isinstance(configobj, Parameters) or hasattr(configobj, "keys"):
+        base = dict(configobj)
+    else:
+        raise TypeError(f"'configobj' must be a .cfg file name, a mapping or Parameters; "
+                        f"got {type(configobj).__name__}")
+    if base is not None:
+        base.pop("_task_name_", None)
+    return resolve_parameters(user, base=base)
+
+
+def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcsmap=None,
+                 **input_dict):
+    """Run AstroDrizzle on a set of exposures, with drizzlepac's call conventions.
+
+    Parameters
+    ----------
+    input : str, list of str, or list of Exposure, optional
+        Input files (name, wildcard, comma list, ``@list``, ``*_asn.fits``)
+        or in-memory exposures (:meth:`gpudrizzle.exposure.Exposure.from_arrays`);
+        may also be given as ``input=`` in ``input_dict`` or the configobj.
+    mdriztab, editpars : bool
+        Not supported; only False is accepted (ValueError otherwise).
+    configobj : str, mapping or Parameters, optional
+        A drizzlepac ``.cfg`` file or parameters it was loaded into
+        (:func:`gpudrizzle.util.build_configobj`); keywords override it.
+    wcsmap : None
+        Custom WCS mappings are not supported; only None is accepted.
+    **input_dict
+        Any AstroDrizzle parameter by name (``output``, ``final_scale``,
+        ``build``, ``backend``, ...).
+
+    Returns
+    -------
+    AstroDrizzleResult
+    """
+    user = dict(input_dict)
+    exposures = None
+    if input is not None:
+        if "input" in user:
+            raise ValueError("'input' given twice (positionally and as a keyword)")
+        user["input"] = input
+    if _is_exposure_list(user.get("input")):
+        exposures = list(user.pop("input"))
+    user.update(mdriztab=mdriztab, editpars=editpars, wcsmap=wcsmap)
+    params = _resolve(configobj, user)
+    return _Run(params, exposures).execute()
+
+
+def run(configobj, wcsmap=None):
+    """Run AstroDrizzle with parameters from ``configobj`` (drizzlepac's ``run``).
+
+    Parameters
+    ----------
+    configobj : str, mapping or Parameters
+        A ``.cfg`` file name, or parameters (e.g. from
+        :func:`gpudrizzle.util.build_configobj`).
+    wcsmap : None
+        Not supported; only None is accepted.
+
+    Returns
+    -------
+    AstroDrizzleResult
+    """
+    user = {"wcsmap": wcsmap}
+    exposures = None
+    if isinstance(configobj, dict) and _is_exposure_list(configobj.get("input")):
+        configobj = dict(configobj)
+        exposures = list(configobj.pop("input"))
+    params = _resolve(configobj, user)
+    return _Run(params, exposures).execute()
+
+
+# ---------------------------------------------------------------------------
+# memory
+
+
+def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_chips_final):
+    """Bytes the pipeline holds at its peak on the backend.
+
+    Parameters
+    ----------
+    chip_shapes : sequence of (ny, nx)
+        Every input chip.
+    n_exposures : int
+    sep_shape, final_shape : (ny, nx) or None
+        Frames of the separate and final drizzles (None when off).
+    steps : gpudrizzle.params.StepSwitches
+    n_chips_final : int
+        Chips drizzled into the final product (sets the context planes).
+
+    Returns
+    -------
+    int
+    """
+    pix = [int(ny) * int(nx) for ny, nx in chip_shapes]
+    total, largest = sum(pix), max(pix)
+    # kept per chip for the whole run: pixmap onto the separate frame (16 B),
+    # CR mask and static mask share (2 B)
+    keep = (16 if steps.driz_separate else 0) * total + 2 * total
+    # transient per chip: data, weight, variance, DQ, blot, pixmap of the final frame
+    transient = 40 * largest
+    phase_sep = 0
+    if sep_shape is not None and steps.driz_separate:
+        s = int(sep_shape[0]) * int(sep_shape[1])
+        phase_sep = 8 * s * n_exposures + 20 * s
+    phase_final = 0
+    if final_shape is not None and steps.driz_combine:
+        f = int(final_shape[0]) * int(final_shape[1])
+        planes = (max(n_chips_final, 1) - 1) // CTX_PLANE_BITS + 1
+        phase_final = 24 * f + 4 * f * planes + 12 * f
+    return keep + transient + max(phase_sep, phase_final)
+
+
+def _gib(n):
+    return f"{n / 2 ** 30:.2f} GiB"
+
+
+# ---------------------------------------------------------------------------
+# the run
+
+
+@contextmanager
+def _runfile_handler(runfile):
+    """Log of the run written to a temporary file next to ``runfile``, moved into place at the end."""
+    if not runfile:
+        yield None
+        return
+    directory = os.path.dirname(os.path.abspath(runfile))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(runfile)}.", suffix=".tmp",
+                                   dir=directory)
+    except OSError as exc:
+        raise PermissionError(f"cannot write the log file {runfile}: {exc.strerror or exc}") from None
+    os.close(fd)
+    handler = logging.FileHandler(tmp, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.setLevel(logging.DEBUG)
+    old_level = log.level
+    log.addHandler(handler)
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+        handler.close()
+        try:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, runfile)
+        except OSError as exc:  # the run's outcome stands; the log is not critical
+            log.warning("could not write the log file %s: %s", runfile, exc)
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+class _Run:
+    """One AstroDrizzle run: validation, the steps, the products."""
+
+    def __init__(self, params, exposures=None):
+        self.p = params
+        self.given_exposures = exposures
+        self.written = []
+        self.intermediates = []
+
+    # -- entry -----------------------------------------------------------
+    def execute(self):
+        with _runfile_handler(self.p["runfile"]):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    result = self._execute()
+                finally:
+                    for w in caught:
+                        log.warning("%s: %s", w.category.__name__, w.message)
+        return result
+
+    def _execute(self):
+        t0 = time.perf_counter()
+        p = self.p
+        log.info("AstroDrizzle (%s) started", products.software_version())
+        # 1. inputs
+        if self.given_exposures is not None:
+            exposures = self.given_exposures
+            for e in exposures:
+                self._check_exposure_type(e)
+            files = [e.rootname for e in exposures]
+            out = output_name(p["output"], files)
+            if not p["output"]:
+                out = OutputName("final" if len(exposures) > 1 else exposures[0].rootname, "drz")
+        else:
+            if not p["input"]:
+                raise ValueError("no input given: pass 'input' (file names or exposures)")
+            inputs = expand_input(p["input"], p["output"])
+            out = inputs.output
+            exposures = load_exposures(inputs, p)
+        for e in exposures:
+            log.info("input %s: %d chip(s), EXPTIME %.3f s", e.label, len(e.chips), e.exptime)
+        steps = step_switches(p, len(exposures))
+        for note in steps.notes:
+            log.warning(note)
+        self.exposures, self.out, self.steps = exposures, out, steps
+        self.chips = [_ChipState(i, e, c) for i, e in enumerate(exposures) for c in e.chips]
+        if p["skysub"] and p["skyfile"]:
+            raise ValueError(f"'skyfile'={p['skyfile']!r} is not supported by gpudrizzle; "
+                             "use skysub=True with a skymethod, or skyuser with skysub=False")
+
+        # 2. output frames and overlap
+        final_wcs = output_frame(exposures, p, step="final") if steps.driz_combine else None
+        sep_wcs = output_frame(exposures, p, step="driz_sep") if steps.driz_separate else None
+        self.final_wcs, self.sep_wcs = final_wcs, sep_wcs
+        self._check_overlap()
+
+        # 3. where products go; nothing is overwritten by surprise
+        out_dir = os.path.dirname(out.rootname) or "."
+        products.check_writable(out_dir)
+        self.final_names = products.product_names(out, p["build"]) if steps.driz_combine else {}
+        self.inter_names = {} if p["clean"] else products.intermediate_names(
+            out_dir, out, exposures, steps)
+        if not p["context"]:
+            self.final_names.pop("ctx", None)
+        products.check_targets(list(self.final_names.values()) + list(self.inter_names.values()),
+                                p["overwrite"])
+
+        # 4. backend and memory, before any allocation
+        b = get_backend(p["backend"])
+        self.b, self.xp = b, b.xp
+        log.info("backend: %s", b.name)
+        need = estimate_memory([c.chip.shape for c in self.chips], len(exposures),
+                               None if sep_wcs is None else sep_wcs.array_shape,
+                               None if final_wcs is None else final_wcs.array_shape,
+                               steps, len(self.chips))
+        have = available_bytes(b)
+        if need > have:
+            raise MemoryError(
+                f"this AstroDrizzle run needs about {_gib(need)} on the {b.name} backend but only "
+                f"{_gib(have)} is available (inputs: {len(self.chips)} chips; final frame "
+                f"{None if final_wcs is None else final_wcs.array_shape}); process fewer inputs "
+                f"or chips ('group'), use a coarser 'final_scale' or a smaller "
+                f"'final_outnx'/'final_outny', or turn 'driz_separate'/'median' off")
+        log.info("memory estimate: %s of %s available", _gib(need), _gib(have))
+
+        # 5. the steps
+        self._step("static mask", steps.static, self._static_mask)
+        self._step("sky", True, self._sky)
+        singles = self._step("separate drizzle", steps.driz_separate, self._drizzle_separate)
+        median = self._step("median", steps.median, lambda: self._median(singles))
+        del singles
+        self._step("blot and driz_cr", steps.blot, lambda: self._blot_and_cr(median, steps.driz_cr))
+        del median
+        self._step("final drizzle", steps.driz_combine, self._final_drizzle)
+        if p["update_inputs"] and self.given_exposures is None:
+            self._step("update inputs", True, self._update_inputs)
+        elif p["update_inputs"]:
+            log.warning("update_inputs ignored: the inputs are in-memory exposures")
+        log.info("AstroDrizzle finished in %.2f s", time.perf_counter() - t0)
+        sky = {(c.exposure.rootname, c.chip.chip): c.sky for c in self.chips}
+        crs = {(c.exposure.rootname, c.chip.chip): int(self.xp.count_nonzero(c.crmask == 0))
+               for c in self.chips if c.crmask is not None}
+        return AstroDrizzleResult(self.written, self.intermediates, sky, crs, final_wcs, b.name,
+                                  p["runfile"] or None)
+
+    def _check_exposure_type(self, e):
+        if not isinstance(e, Exposure):
+            raise TypeError(f"'input' items must all be Exposure objects; got {type(e).__name__}")
+
+    def _step(self, name, enabled, func):
+        if not enabled:
+            log.info("step %s: skipped", name)
+            return None
+        t = time.perf_counter()
+        log.info("step %s: started", name)
+        try:
+            out = func()
+        except (OSError, MemoryError, RuntimeError):
+            raise
+        except Exception as exc:
+            raise RuntimeError(f"AstroDrizzle step '{name}' failed: {type(exc).__name__}: {exc}") \
+                from exc
+        self.b.synchronize()
+        log.info("step %s: done in %.2f s", name, time.perf_counter() - t)
+        return out
+
+    # -- validation ------------------------------------------------------
+    def _chip_box(self, chip, wcs):
+        """Pixel bounding box (xmin, xmax, ymin, ymax) of a chip's edge in ``wcs``."""
+        ny, nx = chip.shape
+        xs = np.concatenate([np.linspace(-0.5, nx - 0.5, 9), np.full(9, nx - 0.5),
+                             np.linspace(-0.5, nx - 0.5, 9), np.full(9, -0.5)])
+        ys = np.concatenate([np.full(9, -0.5), np.linspace(-0.5, ny - 0.5, 9), np.full(9, ny - 0.5),
+                             np.linspace(-0.5, ny - 0.5, 9)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ra, dec = chip.wcs.all_pix2world(xs, ys, 0)
+            x, y = wcs.all_world2pix(ra, dec, 0)
+        return float(np.nanmin(x)), float(np.nanmax(x)), float(np.nanmin(y)), float(np.nanmax(y))
+
+    def _check_overlap(self):
+        """ValueError when inputs cannot be combined: off the final frame, or disjoint exposures."""
+        frame = self.final_wcs if self.final_wcs is not None else self.sep_wcs
+        if frame is None:
+            return
+        ny, nx = frame.array_shape
+        boxes = {}
+        on_frame = 0
+        for c in self.chips:
+            box = self._chip_box(c.chip, frame)
+            boxes.setdefault(c.index, []).append(box)
+            inside = box[1] >= -0.5 and box[0] <= nx - 0.5 and box[3] >= -0.5 and box[2] <= ny - 0.5
+            if inside:
+                on_frame += 1
+            else:
+                log.warning("%s lies entirely outside the output frame and adds nothing", c.name)
+        if on_frame == 0:
+            raise ValueError("no input overlaps the output frame "
+                             f"({nx} x {ny} pixels); check final_ra/final_dec/final_refimage")
+        if not self.steps.median or len(self.exposures) < 2:
+            return
+
+        def meets(a, b):
+            return a[0] <= b[1] and b[0] <= a[1] and a[2] <= b[3] and b[2] <= a[3]
+
+        for i, own in boxes.items():
+            if not any(meets(a, b) for j, other in boxes.items() if j != i for a in own for b in other):
+                raise ValueError(
+                    f"input {self.exposures[i].label} does not overlap any other input; the "
+                    "median and cosmic-ray steps need overlapping exposures (set median=False, "
+                    "blot=False, driz_cr=False to drizzle disjoint fields)")
+
+    # -- per-chip data ---------------------------------------------------
+    def _dq(self, chip):
+        """DQ on the backend with ``resetbits`` cleared, or None."""
+        if chip.dq is None:
+            return None
+        dq = self.b.asarray(chip.dq, np.int32)
+        if self.p["resetbits"]:
+            dq = dq & np.int32(~int(self.p["resetbits"]) & 0x7FFFFFFF)
+        return dq
+
+    def _good(self, state, bits, with_cr):
+        """Good-pixel mask (float32 0/1) of a chip for a step."""
+        xp = self.xp
+        dq = self._dq(state.chip)
+        good = xp.ones(state.chip.shape, bool) if dq is None else good_pixel_mask(dq, bits, xp)
+        if state.static is not None:
+            good &= state.static.astype(bool)
+        if with_cr and state.crmask is not None:
+            good &= state.crmask.astype(bool)
+        if not bool(good.any()):
+            log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
+        return good.astype(np.float32)
+
+    def _electrons_per_unit(self, chip):
+        """Gain factor turning the chip's data into electrons (per pixel, not per second)."""
+        return 1.0 if chip.units.upper().startswith("ELECTRON") else chip.gain
+
+    def _drizzle_data(self, state):
+        """SCI - sky on the backend, in processing units (``proc_unit``), and its drizzle units."""
+        chip = state.chip
+        data = self.b.asarray(chip.sci, np.float32) - np.float32(state.sky)
+        if self.p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
+            data = data * np.float32(chip.gain)
+        return data, ("cps" if chip.is_rate else "counts")
+
+    def _pix_ratio(self, chip, wcs):
+        return pixel_scale(wcs) / pixel_scale(chip.wcs)
+
+    def _pixmap(self, state, wcs):
+        return calc_pixmap(state.chip.wcs, wcs, state.chip.shape, method="interpolated",
+                           backend=self.b, device_array=True)
+
+    # -- steps -----------------------------------------------------------
+    def _static_mask(self):
+        sigs = [(c.exposure.instrument, c.exposure.detector, c.chip.shape, c.chip.chip)
+                for c in self.chips]
+        masks = create_static_masks([c.chip.sci for c in self.chips], sigs,
+                                    static_sig=self.p["static_sig"], backend=self.b, device_array=True)
+        for c, s in zip(self.chips, sigs):
+            c.static = masks[s]
+            bad = int(c.static.size - self.xp.count_nonzero(c.static))
+            log.info("%s: static mask flags %d pixel(s)", c.name, bad)
+
+    def _sky(self):
+        p = self.p
+        if not p["skysub"]:
+            for c in self.chips:
+                c.sky = self._user_sky(c)
+            return
+        masks, conv = [], []
+        for c in self.chips:
+            dq = self._dq(c.chip)
+            m = None if dq is None else good_pixel_mask(dq, p["sky_bits"], self.xp)
+            if p["use_static"] and c.static is not None:
+                m = c.static.astype(bool) if m is None else (m & c.static.astype(bool))
+            masks.append(m)
+            scale = c.chip.idcscale or pixel_scale(c.chip.wcs)
+            conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))
+        result = compute_sky([c.chip.sci for c in self.chips], [c.index for c in self.chips],
+                             brightness=conv, masks=masks, skymethod=p["skymethod"],
+                             skystat=p["skystat"], skylower=p["skylower"], skyupper=p["skyupper"],
+                             skyclip=p["skyclip"], skylsigma=p["skylsigma"],
+                             skyusigma=p["skyusigma"], skywidth=p["skywidth"], backend=self.b)
+        for c, value, own in zip(self.chips, result.mdrizsky, result.chip_sky):
+            c.sky = float(value)
+            if own is None:
+                log.warning("%s: no usable pixel for the sky; using %g", c.name, c.sky)
+            log.info("%s: MDRIZSKY = %.6g", c.name, c.sky)
+
+    def _user_sky(self, c):
+        """Sky already subtracted by the user (``skyuser`` keyword), else 0."""
+        key = self.p["skyuser"]
+        if not key:
+            return 0.0
+        for h in (c.chip.header, c.exposure.primary_header):
+            if h is not None and key in h:
+                return float(h[key])
+        log.warning("%s: skyuser keyword %s not found; sky taken as 0", c.name, key)
+        return 0.0
+
+    def _drizzle_separate(self):
+        p = self.p
+        shape = self.sep_wcs.array_shape
+        singles_sci, singles_wht = [], []
+        for i, e in enumerate(self.exposures):
+            d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
+                        out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
+            for c in (s for s in self.chips if s.index == i):
+                c.sep_pixmap = self._pixmap(c, self.sep_wcs)
+                data, units = self._drizzle_data(c)
+                weight = self._good(c, p["driz_sep_bits"], with_cr=False) * np.float32(e.exptime)
+                ratio = self._pix_ratio(c.chip, self.sep_wcs)
+                wt_scl = p["driz_sep_wt_scl"]
+                scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
+                d.add_image(data, e.exptime, c.sep_pixmap, iscale=ratio ** 2,
+                            pixel_scale_ratio=ratio, weight_map=weight, wht_scale=scale,
+                            pixfrac=p["driz_sep_pixfrac"], in_units=units)
+            sci, wht = d.out_img, d.out_wht
+            singles_sci.append(sci)
+            singles_wht.append(wht)
+            if ("single_sci", i) in self.inter_names:
+                self._write_intermediate(("single_sci", i), sci, self.sep_wcs, bunit="ELECTRONS/S")
+                self._write_intermediate(("single_wht", i), wht, self.sep_wcs)
+        return singles_sci, singles_wht
+
+    def _exposure_noise(self, i):
+        """(read noise e-, sky e-) of exposure ``i`` for the minmed noise model."""
+        states = [c for c in self.chips if c.index == i]
+        rn = math.sqrt(sum(c.chip.rdnoise ** 2 for c in states) / len(states))
+        e = self.exposures[i]
+        sky = min(c.sky * self._electrons_per_unit(c.chip) * (e.exptime if c.chip.is_rate else 1.0)
+                  for c in states)
+        return rn, sky
+
+    def _median(self, singles):
+        p = self.p
+        sci, wht = singles
+        noise = [self._exposure_noise(i) for i in range(len(self.exposures))]
+        med = create_median(sci, wht, combine_type=p["combine_type"],
+                            combine_nsigma=p["combine_nsigma"], combine_nlow=p["combine_nlow"],
+                            combine_nhigh=p["combine_nhigh"], combine_lthresh=p["combine_lthresh"],
+                            combine_hthresh=p["combine_hthresh"], combine_grow=p["combine_grow"],
+                            combine_maskpt=p["combine_maskpt"],
+                            median_newmasks=p["median_newmasks"],
+                            combine_bufsize=p["combine_bufsize"],
+                            readnoise=[n[0] for n in noise],
+                            exptime=[e.exptime for e in self.exposures],
+                            sky=[n[1] for n in noise], backend=self.b, device_array=True)
+        if "med" in self.inter_names:
+            self._write_intermediate("med", med, self.sep_wcs, bunit="ELECTRONS/S")
+        return med
+
+    def _blot_and_cr(self, median, do_cr):
+        p, xp = self.p, self.xp
+        for c in self.chips:
+            chip, e = c.chip, c.exposure
+            ratio = self._pix_ratio(chip, self.sep_wcs)
+            iscale = (1.0 if chip.is_rate else e.exptime) / ratio ** 2
+            if p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
+                iscale /= chip.gain
+            out = xp.empty(chip.shape, np.float32)
+            blot_image(median, c.sep_pixmap, out_img=out, fillval=0.0, iscale=iscale,
+                       interp=p["blot_interp"], sinscl=p["blot_sinscl"], backend=self.b)
+            sky = c.sky if p["blot_addsky"] else p["blot_skyval"]
+            out += np.float32(sky)
+            key = ("blt", c.index, chip.chip)
+            if key in self.inter_names:
+                self._write_intermediate(key, out, chip.wcs, bunit=chip.units)
+            if not do_cr:
+                continue
+            electrons = chip.units.upper().startswith("ELECTRON")
+            conversion = (1.0 if electrons else chip.gain) * (e.exptime if chip.is_rate else 1.0)
+            res = driz_cr(self.b.asarray(chip.sci, np.float32), out, self._dq(chip),
+                          gain=1.0 if electrons else chip.gain, rdnoise=chip.rdnoise, sky=c.sky,
+                          conversion=conversion, driz_cr_snr=p["driz_cr_snr"],
+                          driz_cr_scale=p["driz_cr_scale"], driz_cr_grow=p["driz_cr_grow"],
+                          driz_cr_ctegrow=p["driz_cr_ctegrow"], cte_dir=chip.cte_dir,
+                          crbit=p["crbit"], driz_cr_corr=False, backend=self.b, device_array=True)
+            c.crmask = res.crmask
+            n = int(xp.count_nonzero(c.crmask == 0))
+            log.info("%s: %d pixel(s) flagged as cosmic rays", c.name, n)
+            key = ("crmask", c.index, chip.chip)
+            if key in self.inter_names:
+                self._write_intermediate(key, c.crmask, chip.wcs)
+            del out
+
+    def _final_weight(self, c, good, ratio):
+        """(weight map, weight scale, variance) of a chip for the final drizzle."""
+        p, xp, chip, e = self.p, self.xp, c.chip, c.exposure
+        kind = p["final_wht_type"]
+        wt_scl = p["final_wt_scl"]
+        scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
+        to_e = self._electrons_per_unit(chip) * (e.exptime if chip.is_rate else 1.0)
+        sci = self.b.asarray(chip.sci, np.float32)
+        if chip.err is not None:
+            var = self.b.asarray(chip.err, np.float32) ** 2
+        else:  # Poisson + read noise, in the data units
+            var = (xp.maximum(sci, 0) * np.float32(to_e) + np.float32(chip.rdnoise ** 2)) \
+                / np.float32(to_e ** 2)
+        if p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
+            var = var * np.float32(chip.gain ** 2)
+        if kind == "EXP":
+            return good * np.float32(e.exptime), scale, var
+        if kind == "ERR":
+            if chip.err is None:
+                log.warning("%s has no ERR array: weighting by exposure time only", chip.label)
+                return good * np.float32(e.exptime), scale, var
+            err = self.b.asarray(chip.err, np.float32)
+            ok = xp.isfinite(err) & (err > 0)
+            w = xp.where(ok, (np.float32(e.exptime) / xp.where(ok, err, 1)) ** 2, 0).astype(np.float32)
+            return w * good, 1.0 / ratio ** 4, var
+        # IVM
+        if chip.ivm is not None:
+            ivm = self.b.asarray(chip.ivm, np.float32)
+        else:
+            dark = chip.darkcurrent or 0.0
+            sky_e = c.sky * to_e
+            ivm = xp.full(chip.shape, 1.0 / max(dark + sky_e + chip.rdnoise ** 2, 1e-30), np.float32)
+        ivm = xp.where(xp.isfinite(ivm) & (ivm > 0), ivm, 0).astype(np.float32)
+        return ivm * good, e.exptime ** 2 / ratio ** 4, var
+
+    def _final_drizzle(self):
+        p, xp = self.p, self.xp
+        wcs = self.final_wcs
+        shape = wcs.array_shape
+        d = Drizzle(kernel=p["final_kernel"], fillval=p["final_fillval"],
+                    fillval2=p["final_fillval"], out_shape=shape,
+                    disable_ctx=not p["context"], max_ctx_id=max(len(self.chips) - 1, 0),
+                    backend=self.b, device_arrays=True)
+        records = []
+        for c in self.chips:
+            chip, e = c.chip, c.exposure
+            good = self._good(c, p["final_bits"], with_cr=True)
+            ratio = self._pix_ratio(chip, wcs)
+            weight, wt_scl, var = self._final_weight(c, good, ratio)
+            data, units = self._drizzle_data(c)
+            pixmap = self._pixmap(c, wcs)
+            d.add_image(data, e.exptime, pixmap, data2=var, iscale=ratio ** 2,
+                        pixel_scale_ratio=ratio, weight_map=weight, wht_scale=wt_scl,
+                        pixfrac=p["final_pixfrac"], in_units=units)
+            del pixmap, weight, var, data
+            fname = os.path.basename(e.filename) if e.filename else e.rootname
+            records.append(products.ChipRecord(
+                data=f"{fname}[sci,{chip.chip}]", rootname=e.rootname, filename=e.filename or "",
+                extver=chip.chip, instrument=e.instrument, detector=e.detector, units=chip.units,
+                exptime=e.exptime, expstart=e.expstart, expend=e.expend, sky=c.sky,
+                wt_scl=wt_scl, mask="", gain=chip.gain,
+                rdnoise=chip.rdnoise, idcscale=chip.idcscale,
+                crval=tuple(float(v) for v in chip.wcs.wcs.crval), orientat=orientation(chip.wcs)))
+        sci = d.out_img
+        wht = d.out_wht
+        var = d.out_img2[0]
+        err = xp.sqrt(xp.maximum(var, 0)) if p["final_fillval"] is None else \
+            xp.where(wht > 0, xp.sqrt(xp.maximum(var, 0)), np.float32(p["final_fillval"]))
+        err = err.astype(np.float32)
+        texptime = float(sum(e.exptime for e in self.exposures))
+        if p["final_units"] == "counts":
+            covered = wht > 0
+            sci = xp.where(covered, sci * np.float32(texptime), sci).astype(np.float32)
+            err = xp.where(covered, err * np.float32(texptime), err).astype(np.float32)
+        if p["final_maskval"] is not None:
+            log.warning("final_maskval=%s is not used: pixels without data get final_fillval",
+                        p["final_maskval"])
+        bunit = self._final_bunit()
+        nz = int(xp.count_nonzero(wht > 0))
+        if nz == 0:
+            raise RuntimeError("the final drizzle received no data: every input pixel was masked "
+                               "or fell outside the output frame")
+        ctx = d.out_ctx
+        host = self.b.to_host
+        names = self.final_names
+        out_names = {k: os.path.basename(v) for k, v in names.items()}
+        if "drz" in names:
+            base = os.path.basename(names["drz"])
+            out_names = {"sci": f"{base}[SCI,1]", "wht": f"{base}[WHT,1]", "ctx": f"{base}[CTX,1]"}
+        primary = products.primary_header(
+            self.exposures[0].primary_header, filename=next(iter(names.values())),
+            rootname=self.out.rootname, records=records, params=p, kernel=p["final_kernel"],
+            pixfrac=p["final_pixfrac"], units=p["final_units"], fillval=p["final_fillval"],
+            out_scale=pixel_scale(wcs), out_names=out_names, runfile=p["runfile"],
+            nextend=0)
+        self.written += products.write_final(
+            names, sci=host(sci), wht=host(wht), ctx=None if ctx is None else host(ctx),
+            err=host(err), wcs=wcs, primary=primary, records=records, bunit=bunit,
+            overwrite=p["overwrite"])
+        for path in self.written:
+            log.info("wrote %s", path)
+
+    def _final_bunit(self):
+        first = self.exposures[0].chips[0]
+        unit = first.units.upper()
+        if self.p["proc_unit"] == "electrons" or unit.startswith("ELECTRON"):
+            base = "ELECTRONS"
+        else:
+            base = unit.split("/")[0]
+        return f"{base}/S" if self.p["final_units"] == "cps" else base
+
+    # -- files -----------------------------------------------------------
+    def _write_intermediate(self, key, array, wcs, bunit=None):
+        path = self.inter_names[key]
+        header = products.image_header(wcs, bunit=bunit)
+        header["ORIGIN"] = products.software_version()
+        products.write_image(path, self.b.to_host(array), header, self.p["overwrite"])
+        self.intermediates.append(path)
+        log.info("wrote %s", path)
+
+    def _update_inputs(self):
+        """MDRIZSKY into every SCI header and ``crbit`` into DQ, as drizzlepac does."""
+        p = self.p
+        for i, e in enumerate(self.exposures):
+            if p["preserve"]:
+                orig = os.path.join(os.path.dirname(os.path.abspath(e.filename)), "OrIg_files")
+                os.makedirs(orig, exist_ok=True)
+                target = os.path.join(orig, os.path.basename(e.filename))
+                if p["overwrite"] or not os.path.exists(target):
+                    shutil.copy2(e.filename, target)
+                    log.info("copied %s to %s", e.filename, target)
+            states = {c.chip.chip: c for c in self.chips if c.index == i}
+            with fits.open(e.filename, mode="update", memmap=False) as hdul:
+                for chip_no, c in states.items():
+                    hdul["SCI", chip_no].header["MDRIZSKY"] = (c.sky, "Sky value computed by AstroDrizzle")
+                    try:
+                        dq_hdu = hdul["DQ", chip_no]
+                    except KeyError:
+                        continue
+                    if dq_hdu.data is None:
+                        continue
+                    dq = dq_hdu.data
+                    if p["resetbits"]:
+                        dq &= np.array(~int(p["resetbits"])).astype(dq.dtype)
+                    if c.crmask is not None:
+                        cr = self.b.to_host(c.crmask) == 0
+                        dq[cr] |= np.array(p["crbit"]).astype(dq.dtype)
+                    dq_hdu.data = dq
+            log.info("updated %s (MDRIZSKY, DQ bit %d)", e.filename, p["crbit"])
