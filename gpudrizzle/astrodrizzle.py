@@ -57,6 +57,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import products
+from .progress import StepProgress, format_timings
 from .backends import get_backend
 from .bitflags import good_pixel_mask
 from .blot import blot_image
@@ -73,7 +74,7 @@ from .sky import brightness_factor, compute_sky
 from .staticmask import create_static_masks
 from .utils import calc_pixmap
 
-__all__ = ["AstroDrizzle", "run", "AstroDrizzleResult", "estimate_memory"]
+__all__ = ["AstroDrizzle", "run", "AstroDrizzleResult", "StepProgress", "estimate_memory"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -99,6 +100,10 @@ class AstroDrizzleResult(NamedTuple):
         Backend that did the work.
     runfile : str or None
         Log file.
+    timings : dict
+        Step name -> wall-clock seconds, in run order (``"initialise"``
+        covers reading the inputs, the output frames and the checks); skipped
+        steps are absent.
     """
 
     products: list
@@ -108,6 +113,7 @@ class AstroDrizzleResult(NamedTuple):
     output_wcs: object
     backend: str
     runfile: object
+    timings: dict = None
 
 
 class _ChipState:
@@ -153,7 +159,7 @@ def _resolve(configobj, user):
 
 
 def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcsmap=None,
-                 **input_dict):
+                 progress=None, **input_dict):
     """Run AstroDrizzle on a set of exposures, with drizzlepac's call conventions.
 
     Parameters
@@ -169,6 +175,10 @@ def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
         (:func:`gpudrizzle.util.build_configobj`); keywords override it.
     wcsmap : None
         Custom WCS mappings are not supported; only None is accepted.
+    progress : callable, optional
+        Called with a :class:`gpudrizzle.progress.StepProgress` when a step
+        starts, after each exposure or chip it finishes, and when it ends
+        (e.g. :class:`gpudrizzle.progress.ProgressBar`).
     **input_dict
         Any AstroDrizzle parameter by name (``output``, ``final_scale``,
         ``build``, ``backend``, ...).
@@ -187,10 +197,10 @@ def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
         exposures = list(user.pop("input"))
     user.update(mdriztab=mdriztab, editpars=editpars, wcsmap=wcsmap)
     params = _resolve(configobj, user)
-    return _Run(params, exposures).execute()
+    return _Run(params, exposures, progress).execute()
 
 
-def run(configobj, wcsmap=None):
+def run(configobj, wcsmap=None, progress=None):
     """Run AstroDrizzle with parameters from ``configobj`` (drizzlepac's ``run``).
 
     Parameters
@@ -200,6 +210,8 @@ def run(configobj, wcsmap=None):
         :func:`gpudrizzle.util.build_configobj`).
     wcsmap : None
         Not supported; only None is accepted.
+    progress : callable, optional
+        As in :func:`AstroDrizzle`.
 
     Returns
     -------
@@ -211,7 +223,7 @@ def run(configobj, wcsmap=None):
         configobj = dict(configobj)
         exposures = list(configobj.pop("input"))
     params = _resolve(configobj, user)
-    return _Run(params, exposures).execute()
+    return _Run(params, exposures, progress).execute()
 
 
 # ---------------------------------------------------------------------------
@@ -301,11 +313,14 @@ def _runfile_handler(runfile):
 class _Run:
     """One AstroDrizzle run: validation, the steps, the products."""
 
-    def __init__(self, params, exposures=None):
+    def __init__(self, params, exposures=None, progress=None):
         self.p = params
         self.given_exposures = exposures
         self.written = []
         self.intermediates = []
+        self.progress = progress
+        self.timings = {}
+        self._current = None  # [step, done, total, start] of the step running
 
     # -- entry -----------------------------------------------------------
     def execute(self):
@@ -383,37 +398,45 @@ class _Run:
                 f"or chips ('group'), use a coarser 'final_scale' or a smaller "
                 f"'final_outnx'/'final_outny', or turn 'driz_separate'/'median' off")
         log.info("memory estimate: %s of %s available", _gib(need), _gib(have))
+        self.timings["initialise"] = time.perf_counter() - t0
 
         # 5. the steps
+        n_exp, n_chips = len(exposures), len(self.chips)
         self._step("static mask", steps.static, self._static_mask)
         self._step("sky", True, self._sky)
-        singles = self._step("separate drizzle", steps.driz_separate, self._drizzle_separate)
+        singles = self._step("separate drizzle", steps.driz_separate, self._drizzle_separate, n_exp)
         median = self._step("median", steps.median, lambda: self._median(singles))
         del singles
-        self._step("blot and driz_cr", steps.blot, lambda: self._blot_and_cr(median, steps.driz_cr))
+        self._step("blot and driz_cr", steps.blot, lambda: self._blot_and_cr(median, steps.driz_cr),
+                   n_chips)
         del median
-        self._step("final drizzle", steps.driz_combine, self._final_drizzle)
+        self._step("final drizzle", steps.driz_combine, self._final_drizzle, n_chips)
         if p["update_inputs"] and self.given_exposures is None:
-            self._step("update inputs", True, self._update_inputs)
+            self._step("update inputs", True, self._update_inputs, n_exp)
         elif p["update_inputs"]:
             log.warning("update_inputs ignored: the inputs are in-memory exposures")
+        for line in format_timings(self.timings).splitlines():
+            log.info(line)
         log.info("AstroDrizzle finished in %.2f s", time.perf_counter() - t0)
         sky = {(c.exposure.rootname, c.chip.chip): c.sky for c in self.chips}
         crs = {(c.exposure.rootname, c.chip.chip): int(self.xp.count_nonzero(c.crmask == 0))
                for c in self.chips if c.crmask is not None}
         return AstroDrizzleResult(self.written, self.intermediates, sky, crs, final_wcs, b.name,
-                                  p["runfile"] or None)
+                                  p["runfile"] or None, dict(self.timings))
 
     def _check_exposure_type(self, e):
         if not isinstance(e, Exposure):
             raise TypeError(f"'input' items must all be Exposure objects; got {type(e).__name__}")
 
-    def _step(self, name, enabled, func):
+    def _step(self, name, enabled, func, total=0):
+        """Run one step: log, time, report progress over ``total`` items (0: not counted)."""
         if not enabled:
             log.info("step %s: skipped", name)
             return None
         t = time.perf_counter()
         log.info("step %s: started", name)
+        self._current = [name, 0, total, t]
+        self._report("", finished=False)
         try:
             out = func()
         except (OSError, MemoryError, RuntimeError):
@@ -422,8 +445,23 @@ class _Run:
             raise RuntimeError(f"AstroDrizzle step '{name}' failed: {type(exc).__name__}: {exc}") \
                 from exc
         self.b.synchronize()
-        log.info("step %s: done in %.2f s", name, time.perf_counter() - t)
+        self.timings[name] = time.perf_counter() - t
+        self._report("", finished=True)
+        self._current = None
+        log.info("step %s: done in %.2f s", name, self.timings[name])
         return out
+
+    def _advance(self, item):
+        """One exposure or chip of the current step is done."""
+        if self._current is not None:
+            self._current[1] += 1
+            self._report(item, finished=False)
+
+    def _report(self, item, finished):
+        if self.progress is None or self._current is None:
+            return
+        name, done, total, start = self._current
+        self.progress(StepProgress(name, done, total, item, time.perf_counter() - start, finished))
 
     # -- validation ------------------------------------------------------
     def _chip_box(self, chip, wcs):
@@ -543,7 +581,8 @@ class _Run:
                              brightness=conv, masks=masks, skymethod=p["skymethod"],
                              skystat=p["skystat"], skylower=p["skylower"], skyupper=p["skyupper"],
                              skyclip=p["skyclip"], skylsigma=p["skylsigma"],
-                             skyusigma=p["skyusigma"], skywidth=p["skywidth"], backend=self.b)
+                             skyusigma=p["skyusigma"], skywidth=p["skywidth"], backend=self.b,
+                             wcs=[c.chip.wcs for c in self.chips])
         for c, value, own in zip(self.chips, result.mdrizsky, result.chip_sky):
             c.sky = float(value)
             if own is None:
@@ -584,6 +623,7 @@ class _Run:
             if ("single_sci", i) in self.inter_names:
                 self._write_intermediate(("single_sci", i), sci, self.sep_wcs, bunit="ELECTRONS/S")
                 self._write_intermediate(("single_wht", i), wht, self.sep_wcs)
+            self._advance(e.label)
         return singles_sci, singles_wht
 
     def _exposure_noise(self, i):
@@ -630,6 +670,7 @@ class _Run:
             if key in self.inter_names:
                 self._write_intermediate(key, out, chip.wcs, bunit=chip.units)
             if not do_cr:
+                self._advance(c.name)
                 continue
             electrons = chip.units.upper().startswith("ELECTRON")
             conversion = (1.0 if electrons else chip.gain) * (e.exptime if chip.is_rate else 1.0)
@@ -646,6 +687,7 @@ class _Run:
             if key in self.inter_names:
                 self._write_intermediate(key, c.crmask, chip.wcs)
             del out
+            self._advance(c.name)
 
     def _final_weight(self, c, good, ratio):
         """(weight map, weight scale, variance) of a chip for the final drizzle."""
@@ -710,6 +752,7 @@ class _Run:
                 wt_scl=wt_scl, mask="", gain=chip.gain,
                 rdnoise=chip.rdnoise, idcscale=chip.idcscale,
                 crval=tuple(float(v) for v in chip.wcs.wcs.crval), orientat=orientation(chip.wcs)))
+            self._advance(c.name)
         sci = d.out_img
         wht = d.out_wht
         var = d.out_img2[0]
@@ -796,3 +839,4 @@ class _Run:
                         dq[cr] |= np.array(p["crbit"]).astype(dq.dtype)
                     dq_hdu.data = dq
             log.info("updated %s (MDRIZSKY, DQ bit %d)", e.filename, p["crbit"])
+            self._advance(e.label)

@@ -1,7 +1,7 @@
-"""AstroDrizzle's sky step for ``skymethod`` localmin and globalmin (MDRIZSKY per chip).
+"""AstroDrizzle's sky step (MDRIZSKY per chip): localmin, globalmin, match, globalmin+match.
 
-drizzlepac 3.11 hands the sky to stsci.skypac's ``skymatch``; for these two
-methods it does, and this module reproduces (numbers and float types):
+drizzlepac 3.11 hands the sky to stsci.skypac's ``skymatch``; this module
+reproduces what it does (numbers and float types):
 
 * per chip, the statistic ``skystat`` of its usable pixels (DQ-good with
   ``sky_bits``, and the static mask with ``use_static``: the caller's
@@ -13,12 +13,25 @@ methods it does, and this module reproduces (numbers and float types):
 * localmin: the smallest brightness over the chips of each exposure;
   globalmin: the smallest over all chips; chips without usable pixels are
   left out (an exposure with none gets 0);
-* MDRIZSKY of each chip = that brightness divided by the chip's factor, in
+* match: for every pair of exposures, every pair of their chips whose
+  footprints on the sky overlap (spherical polygons of the chips' pixel
+  edges at -0.5 and n - 0.5, through the full WCS with distortion; the
+  intersections by ``spherical_geometry``, the library skypac uses) gives
+  each chip's statistic over its usable pixels inside the overlap (the
+  overlap's vertices taken to the chip's pixels with ``all_world2pix``,
+  rounded, and filled with skypac's scan-line rule,
+  :func:`overlap_mask`); the brightness of each exposure in the overlap is
+  the pixel-count weighted mean over its chip pairs.  Each overlapping pair
+  of exposures (i, j) gives one equation ``w (d_i - d_j) = w (s_i - s_j)``
+  (w: the mean of the two pixel counts); the least-squares solution of
+  minimum norm (``numpy.linalg.pinv``, rcond 1e-12) less its smallest value
+  (and at most 0) is the sky of each exposure.  Exposures without any
+  overlap keep MDRIZSKY = 0 (skypac leaves their keyword untouched);
+* globalmin+match: match, then the smallest brightness over all chips of
+  (statistic - matched sky) added to every exposure;
+* MDRIZSKY of each chip = the brightness divided by the chip's factor, in
   the chip's data units.  With ``skystat="median"`` the arithmetic is
-  float32, as numpy does it for skypac on ImageStats' float32 median.
-
-``skymethod`` "match" and "globalmin+match" (sky differences from the
-overlaps of the exposures' footprints on the sky) are not implemented.
+  float32 where skypac's is (numpy on ImageStats' float32 median).
 """
 
 import math
@@ -30,10 +43,11 @@ from . import argcheck
 from .backends import get_backend
 from .imagestats import image_stats
 
-__all__ = ["compute_sky", "brightness_factor", "SkyResult", "SKY_METHODS", "SKY_STATS"]
+__all__ = ["compute_sky", "brightness_factor", "overlap_mask", "SkyResult", "SKY_METHODS",
+           "SKY_STATS"]
 
 #: Supported ``skymethod`` values.
-SKY_METHODS = ("localmin", "globalmin")
+SKY_METHODS = ("localmin", "globalmin", "match", "globalmin+match")
 #: Supported ``skystat`` values.
 SKY_STATS = ("median", "mode", "mean", "midpt")
 
@@ -80,9 +94,148 @@ def brightness_factor(idcscale, *, exptime=None, count_rate=False, photflam=None
     return conv
 
 
+def overlap_mask(shape, x, y, out=None):
+    """Pixels of a chip inside a polygon, by skypac's scan-line rule (``region.Polygon.scan``).
+
+    The vertices are rounded to whole pixels (half to even); each row ``y``
+    from the lowest to the highest vertex crosses the edges that start at or
+    below it and end above it (at the highest row: the edges that end
+    there); the crossings ``ceil(x)``, sorted, are taken in pairs and each
+    pair fills the pixels between them, both ends included, clipped to the
+    chip.  This is skypac's rule with its quirks (an unpaired last crossing
+    is dropped; a span ending left of column -1 follows Python's negative
+    slice rule).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)`` of the chip.
+    x, y : 1-D arrays of float
+        Vertices in 0-based pixel coordinates, closed (last = first), at
+        least 4 (a triangle).
+    out : array (ny, nx) of bool, optional
+        Mask to add the polygon's pixels to (modified in place).
+
+    Returns
+    -------
+    numpy.ndarray (ny, nx) of bool
+        ``out`` (or a new mask) with the polygon's pixels set.
+    """
+    ny, nx = (int(v) for v in shape)
+    vx = np.asarray(x, dtype=np.float64).ravel()
+    vy = np.asarray(y, dtype=np.float64).ravel()
+    if vx.shape != vy.shape or vx.size < 4:
+        raise ValueError(f"'x' and 'y' must hold the same number (>= 4) of vertices; got "
+                         f"{vx.size} and {vy.size}")
+    if not (np.all(np.isfinite(vx)) and np.all(np.isfinite(vy))):
+        raise ValueError("'x' and 'y' must be finite")
+    if out is None:
+        out = np.zeros((ny, nx), dtype=bool)
+    elif tuple(out.shape) != (ny, nx):
+        raise ValueError(f"'out' has shape {tuple(out.shape)}; expected {(ny, nx)}")
+    vx = np.rint(vx).astype(np.int64)
+    vy = np.rint(vy).astype(np.int64)
+    shiftx, shifty = min(0, int(vx.min())), min(0, int(vy.min()))
+    vx -= shiftx
+    vy -= shifty
+    bx, width, top = int(vx.min()), int(vx.max() - vx.min()), int(vy.max())
+    if width <= 0:
+        return out
+    sx, sy, ex, ey = vx[:-1], vy[:-1], vx[1:], vy[1:]
+    slanted = sy != ey
+    sx, sy, ex, ey = sx[slanted], sy[slanted], ex[slanted], ey[slanted]
+    ylo, yhi = np.minimum(sy, ey), np.maximum(sy, ey)
+    nrow = yhi - ylo + (yhi == top)  # active on [ylo, yhi); still active on the last row
+    total = int(nrow.sum())
+    if total == 0:
+        return out
+    edge = np.repeat(np.arange(sx.size), nrow)
+    first = np.cumsum(nrow) - nrow
+    row = ylo[edge] + (np.arange(total) - first[edge])
+    # skypac's line intersection, in its integer / float64 order:
+    # (cross(v, w) / cross(u, v)) * u + start, v = (width, 0) the scan line
+    num = width * (sy[edge] - row)
+    den = -((ey - sy)[edge] * width)
+    xc = np.ceil(num / den * (ex - sx)[edge] + sx[edge]).astype(np.int64)
+    keep = (row + shifty >= 0) & (row + shifty < ny)
+    row, xc = row[keep] + shifty, xc[keep]
+    if row.size < 2:
+        return out
+    order = np.lexsort((xc, row))
+    row, xc = row[order], xc[order]
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    rank = np.arange(row.size) - np.repeat(starts, np.diff(np.r_[starts, row.size]))
+    k = np.flatnonzero((rank[:-1] % 2 == 0) & (row[1:] == row[:-1]))
+    r, x0, x1 = row[k], xc[k] + shiftx, xc[k + 1] + shiftx
+    x0 = np.maximum(x0, 0)
+    stop = np.where(x1 < nx, x1, nx - 1) + 1
+    stop = np.where(stop < 0, np.maximum(stop + nx, 0), np.minimum(stop, nx))  # slice rule
+    x0 = np.minimum(x0, nx)
+    fill = stop > x0
+    if fill.any():
+        diff = np.zeros((ny, nx + 1), dtype=np.int32)
+        np.add.at(diff, (r[fill], x0[fill]), 1)
+        np.add.at(diff, (r[fill], stop[fill]), -1)
+        out |= np.cumsum(diff[:, :nx], axis=1) > 0
+    return out
+
+
+def _times(factor, value):
+    """``factor * value`` in ``value``'s float type (float32 or float64), as numpy 2 does."""
+    if value is None:
+        return None
+    if isinstance(value, np.float32):
+        return np.float32(factor) * value
+    return np.float64(factor) * np.float64(value)
+
+
+def _divide(value, divisor):
+    """``value / divisor`` in ``value``'s float type (python floats: float64)."""
+    if isinstance(value, np.float32):
+        return value / np.float32(divisor)
+    return np.float64(value) / np.float64(divisor)
+
+
+def _accumulate(total, value, npix):
+    """skypac's ``total += value * npix`` from 0.0, in ``value``'s float type."""
+    term = _times(npix, value)
+    if total is None:
+        return term
+    return total + term
+
+
+def _footprint(w, shape):
+    """Spherical polygon of a chip's pixel edges (skypac: ``SphericalPolygon.from_wcs``, 1 step)."""
+    from spherical_geometry.polygon import SphericalPolygon
+
+    ny, nx = shape
+    x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
+    y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
+    ra, dec = w.all_pix2world(x, y, 0)
+    cra, cdec = w.all_pix2world(np.array([-0.5 + nx / 2]), np.array([-0.5 + ny / 2]), 0)
+    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
+        raise ValueError("a chip's footprint corners have no finite sky coordinates")
+    return SphericalPolygon.from_lonlat(ra % 360.0, dec, center=(float(cra[0]) % 360.0,
+                                                                   float(cdec[0])))
+
+
+def _overlap(p1, p2):
+    """Flat polygons (lon, lat) of the intersection of two footprints, and its area."""
+    pts1 = np.sort(list(p1.points)[0], axis=0)
+    pts2 = np.sort(list(p2.points)[0], axis=0)
+    if pts1.shape == pts2.shape and np.allclose(pts1, pts2, rtol=0, atol=1e-8):
+        inter = p1.copy()  # skypac's shortcut for identical footprints
+    else:
+        inter = p1.intersection(p2)
+    radec = [p.to_lonlat() for p in inter if p.points.shape[0] > 3]
+    if not radec:
+        return [], 0.0
+    return radec, inter.area()
+
+
 def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="localmin",
                 skystat="median", skylower=None, skyupper=None, skyclip=5, skylsigma=4.0,
-                skyusigma=4.0, skywidth=0.1, backend=None):
+                skyusigma=4.0, skywidth=0.1, backend=None, wcs=None):
     """Sky values (MDRIZSKY) of the chips of a set of exposures.
 
     Parameters
@@ -90,7 +243,8 @@ def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="loc
     chips : sequence of arrays (ny, nx) of real numbers
         Science data of every chip (not sky-subtracted), any backend.
     exposures : sequence of hashable
-        The exposure of each chip (localmin takes the minimum within one).
+        The exposure of each chip (localmin takes the minimum within one;
+        match solves one sky per exposure, in order of first appearance).
     brightness : sequence of float, optional
         Data-to-brightness factor of each chip (:func:`brightness_factor`);
         default 1 for all.
@@ -98,7 +252,7 @@ def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="loc
         Usable pixels of each chip (True = use), e.g. DQ-good pixels
         (:func:`gpudrizzle.bitflags.good_pixel_mask` with ``sky_bits``) AND
         the static mask; None uses every pixel.
-    skymethod : {"localmin", "globalmin"}
+    skymethod : {"localmin", "globalmin", "match", "globalmin+match"}
     skystat : {"median", "mode", "mean", "midpt"}
     skylower, skyupper : float, optional
         Initial limits of the usable values.
@@ -109,21 +263,24 @@ def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="loc
     skywidth : float
         Histogram bin width in standard deviations (> 0; mode and midpt).
     backend : {"auto", "cuda", "cpu", "numpy"}, Backend or None
+    wcs : sequence of astropy.wcs.WCS, optional
+        Full WCS (with distortion) of each chip, 0-based pixels through
+        ``all_pix2world`` / ``all_world2pix``; required by "match" and
+        "globalmin+match" (footprint overlaps on the sky), unused otherwise.
 
     Returns
     -------
     SkyResult
+        With "match": exposures that overlap no other exposure (or fewer
+        than 2 exposures, where skypac computes nothing) get MDRIZSKY 0.
 
     Raises
     ------
     ValueError
-        For a bad parameter (the message names it), "match" methods, or
-        mismatched lengths or shapes.
+        For a bad parameter (the message names it), a match method without
+        ``wcs``, or mismatched lengths or shapes.
     """
     method = skymethod.strip().lower() if isinstance(skymethod, str) else skymethod
-    if method in ("match", "globalmin+match"):
-        raise ValueError(f"'skymethod' {skymethod!r} is not supported by gpudrizzle; "
-                         f"use one of {list(SKY_METHODS)}")
     if method not in SKY_METHODS:
         raise ValueError(f"'skymethod' must be one of {list(SKY_METHODS)}; got {skymethod!r}")
     stat = skystat.strip().lower() if isinstance(skystat, str) else skystat
@@ -147,50 +304,150 @@ def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="loc
         if m is not None and tuple(m.shape) != tuple(c.shape):
             raise ValueError(f"'masks[{i}]' has shape {tuple(m.shape)}; chips[{i}] has "
                              f"{tuple(c.shape)}")
+    matching = method in ("match", "globalmin+match")
+    if matching:
+        if wcs is None:
+            raise ValueError(f"'wcs' (one astropy.wcs.WCS per chip) is required for "
+                             f"'skymethod' {method!r}")
+        wcs = list(wcs)
+        if len(wcs) != len(chips):
+            raise ValueError(f"'wcs' has {len(wcs)} entries for {len(chips)} chips")
+        for i, w in enumerate(wcs):
+            if not (hasattr(w, "all_pix2world") and hasattr(w, "all_world2pix")):
+                raise ValueError(f"'wcs[{i}]' must be an astropy.wcs.WCS; got "
+                                 f"{type(w).__name__}")
+        try:
+            import spherical_geometry.polygon  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise ValueError(f"'skymethod' {method!r} needs the spherical_geometry "
+                             f"package") from exc
 
     b = get_backend(backend)
     f32 = stat == "median"  # ImageStats' median is a float32; skypac's numpy keeps it so
-    chip_sky, npix, bright = [], [], []
-    for c, m in zip(chips, masks):
+
+    def statistic(c, m, inside=None):
+        """(value, npix) of a chip's usable pixels (within ``inside``); (None, 0) if none."""
         data = b.asarray(c, np.float32)
-        if m is not None:
-            data = data[b.asarray(m, bool)]
-        value, n = None, 0
-        if data.size:
-            try:
-                st = image_stats(data, f"npix,{stat}", lower=lower, upper=upper, nclip=nclip,
-                                 lsig=lsig, usig=usig, binwidth=width, backend=b)
-                value, n = getattr(st, stat), st.npix
-            except ValueError:  # no pixel within the limits: skypac skips the chip
-                value, n = None, 0
-        if value is not None and (n < 1 or (isinstance(value, float) and math.isnan(value))):
-            value = None
+        sel = None if m is None else b.asarray(m, bool)
+        if inside is not None:
+            inside = b.asarray(inside, bool)
+            sel = inside if sel is None else (sel & inside)
+        if sel is not None:
+            data = data[sel]
+        if not data.size:
+            return None, 0
+        try:
+            st = image_stats(data, f"npix,{stat}", lower=lower, upper=upper, nclip=nclip,
+                             lsig=lsig, usig=usig, binwidth=width, backend=b)
+        except ValueError:  # no pixel within the limits: skypac skips the chip
+            return None, 0
+        value, n = getattr(st, stat), int(st.npix)
+        if n < 1 or value is None or math.isnan(float(value)):
+            return None, 0
+        return (np.float32(value) if f32 else np.float64(value)), n
+
+    chip_sky, npix = [], []
+    for c, m in zip(chips, masks):
+        value, n = statistic(c, m)
         chip_sky.append(value)
         npix.append(n)
-    for value, k in zip(chip_sky, conv):
-        if value is None:
-            bright.append(None)
-        elif f32:
-            bright.append(np.float32(k) * np.float32(value))
-        else:
-            bright.append(k * value)
+    # skypac: brightness = conv * (sky - delta) in numpy 2 promotion (a float32 median
+    # stays float32 with delta 0.0, becomes float64 with a float64 delta); spelt out
+    bright = [_times(conv[k], v) for k, v in enumerate(chip_sky)]
 
     def smallest(values):
         values = [v for v in values if v is not None]
         return min(values) if values else 0.0
 
-    if method == "globalmin":
-        common = smallest(bright)
-        target = [common] * len(chips)
-    else:
-        per_exposure = {}
-        for e, v in zip(exposures, bright):
-            per_exposure.setdefault(e, []).append(v)
-        target = [smallest(per_exposure[e]) for e in exposures]
-    mdrizsky = []
-    for t, k in zip(target, conv):
-        if isinstance(t, np.float32):
-            mdrizsky.append(float(t / np.float32(k)))
+    if not matching:
+        if method == "globalmin":
+            common = smallest(bright)
+            target = [common] * len(chips)
         else:
-            mdrizsky.append(float(t / k))
+            per_exposure = {}
+            for e, v in zip(exposures, bright):
+                per_exposure.setdefault(e, []).append(v)
+            target = [smallest(per_exposure[e]) for e in exposures]
+        mdrizsky = [float(_divide(t, k)) for t, k in zip(target, conv)]
+    else:
+        delta = _match_deltas(chips, exposures, masks, conv, wcs, statistic)
+        if method == "match":
+            mdrizsky = [0.0 if d is None else float(d) for d in delta]
+        else:
+            # skypac: minimum over all chips of conv * (sky - matched delta), then added
+            low = smallest([_times(conv[k], v if delta[k] is None or v is None
+                                   else np.float64(v) - delta[k])
+                            for k, v in enumerate(chip_sky)])
+            mdrizsky = [float(_divide(low, k) if d is None else d + np.float64(_divide(low, k)))
+                        for d, k in zip(delta, conv)]
     return SkyResult(mdrizsky, [None if v is None else float(v) for v in chip_sky], npix)
+
+
+def _match_deltas(chips, exposures, masks, conv, wcs, statistic):
+    """Matched sky of every chip (data units), None where skypac finds none (skymatch step 3)."""
+    groups = {}
+    for k, e in enumerate(exposures):
+        groups.setdefault(e, []).append(k)
+    members = list(groups.values())
+    ns = len(members)
+    if ns < 2:  # skypac: "Need at least 2 images for sky matching"
+        return [None] * len(chips)
+    polys = [_footprint(w, tuple(c.shape)) for w, c in zip(wcs, chips)]
+
+    def member_sky(k, radec):
+        inside = np.zeros(tuple(chips[k].shape), dtype=bool)
+        for lon, lat in radec:
+            x, y = wcs[k].all_world2pix(lon, lat, 0)
+            overlap_mask(inside.shape, x, y, out=inside)
+        value, n = statistic(chips[k], masks[k], inside)
+        if value is None:
+            return None, 0
+        return _times(conv[k], value), n
+
+    sky = np.zeros((ns, ns))
+    wght = np.zeros((ns, ns))
+    for i in range(ns):
+        for j in range(i + 1, ns):
+            wsum1, w1, wsum2, w2, area = None, 0, None, 0, 0.0
+            for k1 in members[i]:
+                for k2 in members[j]:
+                    radec, a = _overlap(polys[k1], polys[k2])
+                    if not radec:
+                        continue
+                    area += a
+                    s1, n1 = member_sky(k1, radec)
+                    s2, n2 = member_sky(k2, radec)
+                    if s1 is not None and n1 > 0:
+                        wsum1 = _accumulate(wsum1, s1, n1)
+                        w1 += n1
+                    if s2 is not None and n2 > 0:
+                        wsum2 = _accumulate(wsum2, s2, n2)
+                        w2 += n2
+            if w1 == 0 or w2 == 0 or area == 0.0:
+                continue
+            sky[j, i], wght[j, i] = _divide(wsum1, w1), w1
+            sky[i, j], wght[i, j] = _divide(wsum2, w2), w2
+
+    pairs = [(i, j) for i in range(ns) for j in range(i + 1, ns)
+             if wght[i, j] > 0 and wght[j, i] > 0]
+    deltas = np.full(ns, np.nan)
+    if pairs:
+        wmean = 0.5 * (wght + wght.T)
+        kmat = np.zeros((len(pairs), ns))
+        free = np.zeros(len(pairs))
+        used = np.zeros(ns, dtype=bool)
+        for q, (i, j) in enumerate(pairs):
+            kmat[q, i] = wmean[i, j]
+            kmat[q, j] = -wmean[i, j]
+            free[q] = wmean[i, j] * (sky[j, i] - sky[i, j])
+            used[i] = used[j] = True
+        deltas = np.dot(np.linalg.pinv(kmat, rcond=1.0e-12), free)
+        deltas[~used] = np.nan
+    good = np.isfinite(deltas)
+    deltas[good] -= np.amin(deltas[good], initial=0.0)  # match down
+    out = [None] * len(chips)
+    for g, ks in enumerate(members):
+        if good[g]:
+            for k in ks:
+                out[k] = deltas[g] / conv[k]
+    return out

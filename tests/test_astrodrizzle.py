@@ -404,3 +404,14 @@ def test_step_failure_is_runtime_error(tmp_path, monkeypatch):
     monkeypatch.setattr(astrodrizzle, "create_median", broken)
     _assert_fails(files, RuntimeError, "step 'median' failed.*planted", output=f"{tmp_path}/x")
     assert not os.path.exists(f"{tmp_path}/x_drz_sci.fits")
+
+
+@pytest.mark.parametrize("skymethod", ["match", "globalmin+match"])
+def test_sky_matching_methods_run_end_to_end(tmp_path, skymethod):
+    files = [t.path for t in _write_set(tmp_path)]
+    result = astrodrizzle.AstroDrizzle(files, output=str(tmp_path / "matched"), skymethod=skymethod,
+                                       backend="cpu")
+    skies = list(result.sky.values())
+    assert len(skies) == 6 and np.all(np.isfinite(skies))
+    if skymethod == "match":
+        assert min(skies) == 0.0  # matched down to the lowest exposure

@@ -6,8 +6,9 @@ Run once, in an environment with drizzlepac (not needed by the tests):
     /tmp/dpvenv/bin/python tests/golden/make_golden.py
 
 It writes ``median_golden.npz``, ``crmask_golden.npz``,
-``staticmask_golden.npz``, ``imagestats_golden.npz`` and ``sky_golden.npz``
-beside itself.
+``staticmask_golden.npz``, ``imagestats_golden.npz``, ``sky_golden.npz``
+and ``sky_match_golden.npz`` beside itself (``make_golden.py sky_match``
+writes only the last).
 drizzlepac's own step functions run on small synthetic inputs: the median
 through ``createMedian._median`` (weight means by ImageStats, row sections,
 numcombine and min_med) and the cosmic rays through ``drizCR._driz_cr``
@@ -15,7 +16,10 @@ numcombine and min_med) and the cosmic rays through ``drizCR._driz_cr``
 through ``staticMask.addMember`` (ImageStats mode and clipped sigma), each
 handed a minimal stand-in for its image objects; the sky through
 stsci.skypac's ``skymatch`` (what drizzlepac's sky step calls) on small
-FITS files.  Inputs are quantised to multiples
+FITS files (skymethod match / globalmin+match with a one-line shim: skypac
+1.0.12 calls ``SphericalPolygon.iter_polygons_flat``, which
+spherical_geometry 1.4 no longer has; without it skymatch raises and
+drizzlepac's sky step falls back to localmin / globalmin).  Inputs are quantised to multiples
 of 2**-10 so the files compress well; they are stored with the results.
 """
 
@@ -434,8 +438,111 @@ def run_sky(tmp, chips, exptime, idcscale, rate, case):
     return np.array(out)
 
 
+# ------------------------------------------------------------------ sky: match
+
+SKY_MATCH_CASES = {
+    "match_median": dict(skymethod="match", skystat="median"),
+    "globalmin+match_median": dict(skymethod="globalmin+match", skystat="median"),
+    "match_mean": dict(skymethod="match", skystat="mean"),
+    "globalmin+match_mode": dict(skymethod="globalmin+match", skystat="mode"),
+    "match_midpt_limits": dict(skymethod="match", skystat="midpt", skylower=0.0,
+                               skyupper=500.0, skyclip=3, skylsigma=3.0, skyusigma=3.0,
+                               skywidth=0.3),
+}
+
+
+def sky_match_inputs(seed=909, shape=(40, 50)):
+    """Five exposures of two chips: dithered, one rotated, one with SIP, one far away.
+
+    Returns chips (5, 2, ny, nx), exptime, idcscale (per chip), rate and the
+    SCI headers (5, 2) as strings.
+    """
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    n_exp = 5
+    exptime = np.array([400.0, 500.0, 300.0, 450.0, 350.0])
+    idcscale = np.array([0.050, 0.0505])
+    rate = np.array([False, False, True, False, False])
+    level = np.array([0.25, 0.31, 0.22, 0.28, 0.35])  # e-/s sky of each exposure
+    dx = np.array([0.0, 12.0, -9.0, 6.0, 0.0])  # dithers (pixels)
+    dy = np.array([0.0, 7.0, 15.0, -11.0, 0.0])
+    rot = np.radians([0.0, 0.0, 4.0, -2.5, 0.0])
+    scale = 1.4e-5
+    chips = np.empty((n_exp, 2) + shape, np.float32)
+    headers = np.empty((n_exp, 2), dtype=object)
+    for e in range(n_exp):
+        for c in range(2):
+            sky = level[e] * exptime[e] + 2.0 * c
+            img = sky + rng.normal(0, np.sqrt(sky), shape) + _stars(rng, shape, 4, (1e3, 1e4))
+            hot = rng.random(shape) < 0.02
+            img[hot] += rng.uniform(100, 3000, int(hot.sum()))
+            if rate[e]:
+                img = img / exptime[e]
+            chips[e, c] = _quantise(img)
+            cr, sr = np.cos(rot[e]), np.sin(rot[e])
+            h = fits.ImageHDU(chips[e, c], name="SCI", ver=c + 1).header
+            # chip 2 sits above chip 1 (a 3-pixel gap) in the exposure's frame
+            h.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN",
+                      "CRVAL1": 10.0 + (1.0 if e == 4 else 0.0), "CRVAL2": 20.0,
+                      "CRPIX1": nx / 2 + dx[e], "CRPIX2": ny / 2 + dy[e] - c * (ny + 3),
+                      "CD1_1": -scale * cr, "CD1_2": scale * sr,
+                      "CD2_1": scale * sr, "CD2_2": scale * cr,
+                      "BUNIT": "ELECTRONS/S" if rate[e] else "ELECTRONS",
+                      "IDCSCALE": float(idcscale[c]), "MDRIZSKY": 0.0})
+            if e == 3:  # SIP distortion of a few tenths of a pixel
+                h.update({"CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP",
+                          "A_ORDER": 2, "B_ORDER": 2, "A_2_0": 2.0e-4, "A_1_1": -1.0e-4,
+                          "A_0_2": 1.5e-4, "B_2_0": -1.0e-4, "B_1_1": 2.0e-4,
+                          "B_0_2": 1.0e-4})
+            headers[e, c] = h.tostring()
+    return chips, exptime, idcscale, rate, headers
+
+
+def run_sky_match(tmp, chips, exptime, rate, headers, case):
+    from spherical_geometry.polygon import SphericalPolygon
+    if not hasattr(SphericalPolygon, "iter_polygons_flat"):  # skypac 1.0.12 vs sph. geom. 1.4
+        SphericalPolygon.iter_polygons_flat = SphericalPolygon.__iter__
+    files = []
+    for e in range(chips.shape[0]):
+        ph = fits.PrimaryHDU()
+        ph.header["TELESCOP"] = "OTHER"
+        ph.header["EXPTIME"] = float(exptime[e])
+        hdus = [ph] + [fits.ImageHDU(chips[e, c], header=fits.Header.fromstring(headers[e, c]))
+                       for c in range(chips.shape[1])]
+        name = os.path.join(tmp, f"skym{e}.fits")
+        fits.HDUList(hdus).writeto(name, overwrite=True)
+        files.append(name)
+    p = dict(skylower=None, skyupper=None, skyclip=5, skylsigma=4.0, skyusigma=4.0, skywidth=0.1)
+    p.update(case)
+    skymatch(",".join(files), skymethod=p["skymethod"], skystat=p["skystat"], lower=p["skylower"],
+             upper=p["skyupper"], nclip=p["skyclip"], lsigma=p["skylsigma"],
+             usigma=p["skyusigma"], binwidth=p["skywidth"], skyuser_kwd="MDRIZSKY",
+             units_kwd="BUNIT", readonly=False, subtractsky=False, dq_bits=None, clobber=True,
+             match_down=True, verbose=False, flog=None)
+    out = []
+    for name in files:
+        with fits.open(name) as f:
+            out.append([float(f["SCI", c + 1].header["MDRIZSKY"]) for c in range(chips.shape[1])])
+    return np.array(out)
+
+
+def make_sky_match_golden():
+    with tempfile.TemporaryDirectory() as tmp:
+        chips, exptime, idcscale, rate, headers = sky_match_inputs()
+        arrays = dict(chips=chips, exptime=exptime, idcscale=idcscale, rate=rate,
+                      headers=headers.astype(str))
+        for name, case in SKY_MATCH_CASES.items():
+            arrays[f"mdrizsky/{name}"] = run_sky_match(tmp, chips, exptime, rate, headers, case)
+            arrays[f"params/{name}"] = np.array(json.dumps(case))
+        np.savez_compressed(HERE / "sky_match_golden.npz", **arrays)
+
+
 def main():
     print("drizzlepac", drizzlepac.__version__, "numpy", np.__version__)
+    if sys.argv[1:] == ["sky_match"]:
+        make_sky_match_golden()
+        print("sky_match_golden.npz", (HERE / "sky_match_golden.npz").stat().st_size, "bytes")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         sci, wht, exptime, rdnoise, sky = median_inputs()
         arrays = dict(sci=sci, wht=wht, exptime=exptime, readnoise=rdnoise, sky=sky)
@@ -471,8 +578,9 @@ def main():
             arrays[f"mdrizsky/{name}"] = run_sky(tmp, chips, exptime, idcscale, rate, case)
             arrays[f"params/{name}"] = np.array(json.dumps(case))
         np.savez_compressed(HERE / "sky_golden.npz", **arrays)
+    make_sky_match_golden()
     for f in ("median_golden.npz", "crmask_golden.npz", "staticmask_golden.npz",
-              "imagestats_golden.npz", "sky_golden.npz"):
+              "imagestats_golden.npz", "sky_golden.npz", "sky_match_golden.npz"):
         print(f, (HERE / f).stat().st_size, "bytes")
     return 0
 
