@@ -410,7 +410,7 @@ def test_step_failure_is_runtime_error(tmp_path, monkeypatch):
 def test_sky_matching_methods_run_end_to_end(tmp_path, skymethod):
     files = [t.path for t in _write_set(tmp_path)]
     result = astrodrizzle.AstroDrizzle(files, output=str(tmp_path / "matched"), skymethod=skymethod,
-                                       backend="cpu")
+                                       runfile=str(tmp_path / "run.log"), backend="cpu")
     skies = list(result.sky.values())
     assert len(skies) == 6 and np.all(np.isfinite(skies))
     if skymethod == "match":
