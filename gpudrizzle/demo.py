@@ -1,111 +1,123 @@
-"""Built-in demo: drizzle a synthetic dithered star field and check the result.
+"""Built-in demo: a synthetic dithered HST-like data set through the full AstroDrizzle pipeline.
 
-Run ``python -m gpudrizzle.demo [--size N] [--backend NAME] [--outdir DIR]``.
-Four exposures of the same star field, dithered by sub-pixel offsets and
-slightly rotated, with noise, are drizzled onto a finer grid with the square
-kernel; the demo prints the backend, the time per image and the recovered
-star fluxes, and writes the combined image to ``demo_drz.fits``.
+``gpudrizzle demo [--size small|full] [--outdir DIR]`` (or the alias
+``python -m gpudrizzle.demo``) writes four dithered ACS/WFC-like exposures
+(two chips each, stars on a sky background with Poisson and read noise,
+cosmic-ray tracks, bad columns flagged in DQ, SIP distortion; made by
+:mod:`gpudrizzle.synthetic`, nothing is downloaded), runs every
+AstroDrizzle step on them (static mask, sky, separate drizzle, median,
+blot, cosmic-ray detection, final drizzle) and writes the drizzled product,
+its log, a JSON run report and a quick-look picture.
+
+Sizes (:data:`DEMO_SIZES`): ``small`` has 256 x 512 chips and runs in
+seconds on a laptop; ``full`` has ACS/WFC's real 2048 x 4096 chips
+(about 0.7 GB of inputs), a realistic GPU workload.
 """
 
-import argparse
+import math
 import os
 import sys
-import tempfile
-import time
+from typing import NamedTuple
 
 import numpy as np
 
-from . import Drizzle
+from .synthetic import DEFAULT_SIP, random_stars, write_flt
 
-__all__ = ["make_exposures", "main"]
+__all__ = ["DemoSize", "DEMO_SIZES", "DEMO_POINTING", "write_demo_data", "main"]
+
+#: Sky position (degrees) of the demo field.
+DEMO_POINTING = (150.1, 2.2)
+#: Detector pixels between consecutive dither positions (a four-point box with
+#: half-pixel offsets, as the ACS-WFC-DITHER-BOX pattern uses).
+DEMO_DITHERS = ((0.0, 0.0), (5.0, 1.5), (2.5, 4.5), (-2.5, 3.0))
 
 
-def _render(xo, yo, stars, sigma):
-    """Sum of 2-D Gaussians (flux per unit output area) at output positions (xo, yo).
+class DemoSize(NamedTuple):
+    """Layout of a demo data set.
 
-    Each star is evaluated only on the input pixels within 6 sigma of it.
+    Attributes
+    ----------
+    chip_shape : (int, int)
+        (ny, nx) of each of the two chips.
+    gap : int
+        Pixels between the chips.
+    n_stars : int
+        Stars in the field.
+    cosmic_rays : int
+        Cosmic-ray tracks per chip and exposure.
+    exptime : float
+        Seconds per exposure.
     """
-    img = np.zeros(xo.shape)
-    step_x = xo[0, 1] - xo[0, 0]
-    for sx, sy, flux in stars:
-        # input pixels near the star (the map is nearly linear: use its first row/column)
-        i0 = int((sx - xo[0, 0]) / step_x)
-        j0 = int((sy - yo[0, 0]) / step_x)
-        r = int(8 * sigma / step_x) + 2
-        win = (slice(max(j0 - r, 0), j0 + r), slice(max(i0 - r, 0), i0 + r))
-        r2 = (xo[win] - sx) ** 2 + (yo[win] - sy) ** 2
-        img[win] += flux / (2 * np.pi * sigma**2) * np.exp(-r2 / (2 * sigma**2))
-    return img
+
+    chip_shape: tuple
+    gap: int
+    n_stars: int
+    cosmic_rays: int
+    exptime: float
 
 
-def make_exposures(size=256, n=4, seed=1):
-    """Synthetic dithered exposures of one star field.
+#: ``small``: seconds on 2 CPU cores; ``full``: ACS/WFC's real chip size.
+DEMO_SIZES = {
+    "small": DemoSize((256, 512), 8, 150, 40, 500.0),
+    "full": DemoSize((2048, 4096), 50, 4000, 2500, 500.0),
+}
+
+
+def _scaled_sip(nx):
+    """:data:`gpudrizzle.synthetic.DEFAULT_SIP` scaled so the distortion at the chip
+    edge is as large (relative to the chip) on an ``nx``-wide chip as on a 128-pixel one."""
+    factor = nx / 128.0
+    return {name: value * factor ** (1 - (int(name[2]) + int(name[4])))
+            for name, value in DEFAULT_SIP.items()}
+
+
+def write_demo_data(directory, size="small", seed=2024):
+    """Write the demo's synthetic exposures.
+
+    Parameters
+    ----------
+    directory : path-like
+        Created if missing; receives ``j9dm0{1..4}aq_flt.fits``.
+    size : {"small", "full"}
+        Key of :data:`DEMO_SIZES`.
+    seed : int
+        Seed of the star field, noise and cosmic rays.
 
     Returns
     -------
-    exposures : list of (data (size, size) float32, pixmap (size, size, 2) float64)
-        Each pixmap maps the exposure onto the output frame (output pixels are
-        0.8 input pixels, so the output is 1.25x larger).
-    stars : numpy.ndarray (nstars, 3)
-        Star (x, y, flux) in the output frame.
-    out_shape : tuple of int
+    list of gpudrizzle.synthetic.SyntheticExposure
+        What was written, with the truth (star positions, cosmic-ray masks).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``size``.
     """
+    if size not in DEMO_SIZES:
+        raise ValueError(f"demo size must be one of {', '.join(map(repr, DEMO_SIZES))}; got {size!r}")
+    layout = DEMO_SIZES[size]
+    ny, nx = layout.chip_shape
+    os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(seed)
-    scale = 1.25  # output pixels per input pixel
-    out = int(size * scale) + 8
-    # stars on a jittered grid, 32 output pixels apart, so apertures do not overlap
-    grid = np.arange(24, out - 24, 32.0)
-    gx, gy = np.meshgrid(grid, grid)
-    nstars = gx.size
-    stars = np.column_stack([gx.ravel() + rng.uniform(-4, 4, nstars),
-                             gy.ravel() + rng.uniform(-4, 4, nstars), rng.uniform(2e3, 2e4, nstars)])
-    y, x = np.indices((size, size), dtype=np.float64)
-    exposures = []
-    for k in range(n):
-        dx, dy, rot = rng.uniform(-1, 1), rng.uniform(-1, 1), np.deg2rad(rng.uniform(-0.5, 0.5))
-        xo = scale * (np.cos(rot) * x - np.sin(rot) * y) + 4 + dx
-        yo = scale * (np.sin(rot) * x + np.cos(rot) * y) + 4 + dy
-        # counts per input pixel: the output-frame density times the input pixel's area
-        sky = _render(xo, yo, stars, sigma=1.2 * scale) * scale**2
-        data = rng.poisson(sky + 20.0).astype(np.float32) - 20.0
-        exposures.append((data, np.dstack([xo, yo])))
-    return exposures, stars, (out, out)
+    # stars over the two-chip footprint (0.05 arcsec pixels)
+    radius = 0.05 * 0.5 * math.hypot(nx, 2 * ny + layout.gap)
+    stars = random_stars(DEMO_POINTING, layout.n_stars, rng, radius_arcsec=radius,
+                         rates=(5.0, 400.0))
+    written = []
+    for i, dither in enumerate(DEMO_DITHERS):
+        written.append(write_flt(
+            directory, f"j9dm0{i + 1}aq", pointing=DEMO_POINTING, orient=30.0, dither=dither,
+            chip_shape=layout.chip_shape, gap=layout.gap, exptime=layout.exptime, sky_rate=0.1,
+            stars=stars, cosmic_rays=layout.cosmic_rays, bad_columns=(nx // 3,),
+            sip=_scaled_sip(nx), seed=seed + i + 1, expstart=55000.0 + 0.02 * i))
+    return written
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m gpudrizzle.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1024, help="input image side in pixels (default 1024)")
-    parser.add_argument("--backend", default=None, help="auto (default), cuda, cpu or numpy")
-    parser.add_argument("--outdir", default=".", help="where to write demo_drz.fits")
-    args = parser.parse_args(argv)
-    if args.size < 64:
-        parser.error("--size must be at least 64")
-    exposures, stars, out_shape = make_exposures(args.size)
-    d = Drizzle(kernel="square", out_shape=out_shape, backend=args.backend)
-    print(f"backend: {d.backend.name}; {len(exposures)} exposures of {args.size}x{args.size} "
-          f"-> {out_shape[1]}x{out_shape[0]}")
-    for data, pixmap in exposures:
-        t = time.perf_counter()
-        d.add_image(data, exptime=1.0, pixmap=pixmap, pixel_scale_ratio=0.8, iscale=0.8**2)
-        d.backend.synchronize()
-        print(f"  add_image: {time.perf_counter() - t:.3f} s")
-    img = np.nan_to_num(d.out_img)
-    y, x = np.indices(out_shape)
-    print("  star   x       y     true flux  measured  ratio")
-    for k, (sx, sy, flux) in enumerate(stars[:8]):
-        measured = img[(x - sx) ** 2 + (y - sy) ** 2 < 8**2].sum()
-        print(f"  {k:3d} {sx:7.1f} {sy:7.1f} {flux:10.1f} {measured:10.1f} {measured / flux:6.3f}")
-    from astropy.io import fits
+    """``python -m gpudrizzle.demo [options]``: the same as ``gpudrizzle demo [options]``."""
+    from .cli import main as cli_main
 
-    os.makedirs(args.outdir, exist_ok=True)
-    path = os.path.join(args.outdir, "demo_drz.fits")
-    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(d.out_img, name="SCI"),
-                         fits.ImageHDU(d.out_wht, name="WHT"), fits.ImageHDU(d.out_ctx, name="CTX")])
-    with tempfile.NamedTemporaryFile(dir=args.outdir, suffix=".fits", delete=False) as tmp:
-        hdus.writeto(tmp.name, overwrite=True)
-    os.replace(tmp.name, path)
-    print(f"wrote {path}")
-    return 0
+    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

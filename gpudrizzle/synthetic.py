@@ -1,4 +1,4 @@
-"""Synthetic HST-like exposures written as FITS files, for the tests.
+"""Synthetic HST-like exposures written as FITS files, for the demo and the tests.
 
 :func:`write_flt` writes an ACS (WFC, HRC, SBC) or WFC3 (UVIS, IR) calibrated
 exposure laid out as the HST pipeline writes it: a primary header with the
@@ -32,8 +32,12 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from scipy.special import erf
 
-from gpudrizzle.exposure import PARITY
-from gpudrizzle.outframe import telescope_roll
+from .exposure import PARITY
+from .outframe import telescope_roll
+
+__all__ = ["PIXEL_SCALE", "N_CHIPS", "IDC_REF", "DEFAULT_SIP", "Star", "ChipTruth",
+           "SyntheticExposure", "east_left_cd", "random_stars", "write_flt", "write_dither_set",
+           "write_asn", "write_generic"]
 
 #: Nominal pixel scales (arcsec).
 PIXEL_SCALE = {("ACS", "WFC"): 0.05, ("ACS", "HRC"): 0.025, ("ACS", "SBC"): 0.032,

@@ -18,8 +18,7 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
 def test_demo_runs_small(tmp_path, capsys):
     from gpudrizzle.demo import main
 
-    assert main(["--size", "96", "--outdir", str(tmp_path), "--backend", "numpy"]) == 0
+    assert main(["--size", "small", "--outdir", str(tmp_path), "--backend", "numpy"]) == 0
     out = capsys.readouterr().out
-    ratios = [float(line.split()[-1]) for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert ratios and all(abs(r - 1) < 0.05 for r in ratios)
-    assert (tmp_path / "demo_drz.fits").exists()
+    assert "backend: numpy" in out
+    assert (tmp_path / "demo_drz.fits").exists() and str(tmp_path / "demo_drz.fits") in out

@@ -1,0 +1,357 @@
+"""The ``gpudrizzle`` command.
+
+Sub-commands::
+
+    gpudrizzle run INPUT... [--output NAME] [--config FILE.cfg] [--backend NAME]
+                            [--preview OUT.png] [--report OUT.json] [--<any AstroDrizzle parameter>]
+    gpudrizzle demo [--size small|full] [--outdir DIR] [--backend NAME] [--preview OUT.png]
+    gpudrizzle preview PRODUCT [--output OUT.png] [--inputs DIR]
+    gpudrizzle info [--json]
+
+Every AstroDrizzle parameter of :data:`gpudrizzle.params.PARAMETERS` is an
+option of ``run`` spelled as in :attr:`gpudrizzle.params.Parameter.cli_option`
+(``final_kernel`` -> ``--final-kernel``), with the table's help text and
+default; only the options given on the command line are passed on, so the
+defaults (or a ``--config`` file's values) apply to the rest.  Boolean
+parameters take ``yes``/``no`` (``--build`` alone means ``--build yes``).
+
+Exit status: 0 on success, 2 for usage errors (unknown option, bad
+parameter value), 1 when the run fails (missing or unreadable files, inputs
+that cannot be combined, a step that fails, no matplotlib for ``--preview``).
+Errors are one line on stderr; ``--debug`` adds the traceback.  Progress bars
+go to stderr only when it is a terminal and ``--quiet`` is not given; the
+per-step timing table is printed at the end (and is in the run's log).
+"""
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+import traceback
+
+from .params import PARAMETERS, SECTIONS, resolve_parameters
+
+__all__ = ["main", "build_parser", "CommandLineError"]
+
+log = logging.getLogger("gpudrizzle")
+
+
+class CommandLineError(Exception):
+    """A usage error: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (raises CommandLineError)."""
+
+    def error(self, message):
+        raise CommandLineError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+def _default_text(value):
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _add_parameter_options(parser):
+    """One option per AstroDrizzle parameter (except ``input``), grouped by .cfg section."""
+    groups = {}
+    for section in SECTIONS:
+        title = section or "AstroDrizzle"
+        groups[section] = parser.add_argument_group(f"{title.lower()} parameters"
+                                                    if section else "general parameters")
+    for name, par in PARAMETERS.items():
+        if name == "input":
+            continue
+        help_text = f"{par.help} (default: {_default_text(par.default)})".replace("%", "%%")
+        kwargs = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+        if isinstance(par.default, bool):
+            kwargs.update(nargs="?", const="yes", metavar="yes|no")
+        elif par.choices:
+            kwargs["metavar"] = "{" + ",".join(par.choices) + "}"
+        else:
+            kwargs["metavar"] = name.split("_")[-1].upper()
+        groups[par.section].add_argument(par.cli_option, **kwargs)
+
+
+def _common_options():
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars, no summary; only errors")
+    common.add_argument("-v", "--verbose", action="store_true", help="show the run's log on stderr")
+    common.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    return common
+
+
+def build_parser():
+    """The ``gpudrizzle`` argument parser (sub-commands run, demo, preview, info)."""
+    from . import __version__
+
+    parser = _Parser(prog="gpudrizzle",
+                     description="GPU-accelerated drizzle: AstroDrizzle on GPUs, with CPU fallback.")
+    parser.add_argument("--version", action="version", version=f"gpudrizzle {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+    common = _common_options()
+
+    run = commands.add_parser("run", parents=[common], help="run AstroDrizzle on input files",
+                              description="Run AstroDrizzle (every step) on input exposures.")
+    run.add_argument("inputs", nargs="*", metavar="INPUT",
+                     help=PARAMETERS["input"].help.replace("%", "%%") +
+                     " (default: the --config file's input)")
+    run.add_argument("--config", metavar="FILE.cfg",
+                     help="drizzlepac .cfg parameter file; options given here override it")
+    _add_output_options(run)
+    _add_parameter_options(run)
+    run.set_defaults(handler=_command_run)
+
+    demo = commands.add_parser("demo", parents=[common],
+                               help="drizzle a built-in synthetic HST-like data set",
+                               description="Write four synthetic dithered ACS/WFC-like exposures, "
+                                           "run every AstroDrizzle step, write the product, a "
+                                           "report and a quick-look picture.")
+    demo.add_argument("--size", choices=("small", "full"), default="small",
+                      help="small: 256x512 chips, seconds; full: real 2048x4096 ACS/WFC chips "
+                           "(default: small)")
+    demo.add_argument("--outdir", default="gpudrizzle-demo",
+                      help="where the data and products go (default: ./gpudrizzle-demo)")
+    demo.add_argument("--backend", default=None, metavar="{auto,cuda,cpu,numpy}",
+                      help=PARAMETERS["backend"].help)
+    _add_output_options(demo)
+    demo.set_defaults(handler=_command_demo)
+
+    preview = commands.add_parser("preview", parents=[common],
+                                  help="quick-look PNG of a drizzled product",
+                                  description="Draw the final SCI (zscale, asinh), the weight map "
+                                              "and each input chip with its cosmic rays.")
+    preview.add_argument("product", metavar="PRODUCT",
+                         help="_drz.fits product, or the _drz_sci.fits of a non-built product")
+    preview.add_argument("-o", "--output", metavar="OUT.png",
+                         help="picture to write (default: PRODUCT with .png)")
+    preview.add_argument("--inputs", action="append", default=[], metavar="DIR",
+                         help="directory holding the input exposures (repeatable; default: the "
+                              "product's directory, then the current one)")
+    preview.set_defaults(handler=_command_preview)
+
+    info = commands.add_parser("info", parents=[common],
+                               help="version, backends, GPU and compiler of this machine")
+    info.add_argument("--json", action="store_true", help="print the information as JSON")
+    info.set_defaults(handler=_command_info)
+    return parser
+
+
+def _add_output_options(parser):
+    parser.add_argument("--preview", metavar="OUT.png",
+                        help="also write a quick-look picture (needs gpudrizzle[plot])")
+    parser.add_argument("--report", metavar="OUT.json",
+                        help="JSON run report (default: <product>_report.json)")
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _setup_logging(args):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("gpudrizzle: %(levelname)s: %(message)s"))
+    level = logging.ERROR if args.quiet else (logging.INFO if args.verbose else logging.WARNING)
+    handler.setLevel(level)
+    log.addHandler(handler)
+    if log.getEffectiveLevel() > level:
+        log.setLevel(level)
+    return handler
+
+
+def _with_progress(args, run):
+    """``run(progress)`` with a progress bar on stderr when it is a terminal and not --quiet."""
+    if args.quiet or not sys.stderr.isatty():
+        return run(None)
+    from .progress import ProgressBar
+
+    bar = ProgressBar(sys.stderr)
+    try:
+        return run(bar)
+    finally:
+        bar.close()
+
+
+def _say(args, text=""):
+    if not args.quiet:
+        print(text)
+
+
+def _finish(args, result, user, input_dirs, default_picture=None):
+    """Report, picture and summary after a run."""
+    from .preview import PlottingUnavailable, load_product, write_preview
+    from .progress import format_timings
+    from .report import report_path, run_report, write_report
+
+    report = run_report(result, user)
+    report_file = args.report or (report_path(result.products) if result.products else None)
+    if report_file:
+        write_report(report, report_file)
+    picture = args.preview or default_picture
+    note = None
+    if picture and result.products:
+        try:
+            write_preview(load_product(result.products[0], input_dirs), picture)
+        except PlottingUnavailable as exc:
+            if args.preview:
+                raise
+            picture, note = None, f"quick-look picture skipped: {exc}"
+    _say(args, f"backend: {report['backend']} ({report['device']})")
+    _say(args, format_timings(result.timings))
+    for path in result.products:
+        _say(args, f"product: {path}")
+    if report_file:
+        _say(args, f"report:  {report_file}")
+    if result.runfile:
+        _say(args, f"log:     {result.runfile}")
+    if picture and result.products:
+        _say(args, f"picture: {picture}")
+    if note:
+        _say(args, note)
+
+
+def _check_picture_target(args):
+    """Fail before the run when --preview cannot be honoured."""
+    if args.preview:
+        from .preview import check_plotting
+
+        check_plotting()
+
+
+# ---------------------------------------------------------------------------
+# commands
+
+
+def _command_run(args):
+    from .astrodrizzle import AstroDrizzle
+
+    user = {name: getattr(args, name) for name in PARAMETERS if hasattr(args, name)}
+    if args.inputs:
+        user["input"] = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    elif not args.config:
+        raise CommandLineError("gpudrizzle run: error: no INPUT given (name input files, a "
+                               "wildcard, an @list or an _asn.fits; or give --config)")
+    try:
+        resolve_parameters(user)
+    except ValueError as exc:
+        raise CommandLineError(f"gpudrizzle run: error: {exc}") from None
+    if args.config and not os.path.isfile(args.config):
+        raise FileNotFoundError(f"configuration file not found: {args.config}")
+    _check_picture_target(args)
+    result = _with_progress(args, lambda bar: AstroDrizzle(configobj=args.config, progress=bar,
+                                                           **user))
+    input_dirs = sorted({os.path.dirname(os.path.abspath(p)) for p in args.inputs
+                         if not p.startswith("@")})
+    _finish(args, result, user, input_dirs)
+    return 0
+
+
+def _command_demo(args):
+    from .astrodrizzle import AstroDrizzle
+    from .demo import DEMO_SIZES, write_demo_data
+
+    _check_picture_target(args)
+    outdir = os.path.abspath(args.outdir)
+    data_dir = os.path.join(outdir, "data")
+    layout = DEMO_SIZES[args.size]
+    ny, nx = layout.chip_shape
+    _say(args, f"writing 4 synthetic ACS/WFC-like exposures (2 chips of {nx}x{ny}) to {data_dir}")
+    write_demo_data(data_dir, args.size)
+    inputs = sorted(glob.glob(os.path.join(data_dir, "*_flt.fits")))
+    user = {"output": os.path.join(outdir, "demo"), "build": True, "overwrite": True,
+            "runfile": os.path.join(outdir, "demo.log"), "backend": args.backend}
+    _say(args, "running AstroDrizzle (static mask, sky, separate drizzle, median, blot, "
+               "driz_cr, final drizzle)")
+    result = _with_progress(args, lambda bar: AstroDrizzle(inputs, progress=bar, **user))
+    _finish(args, result, user, [data_dir], default_picture=os.path.join(outdir, "demo_drz.png"))
+    return 0
+
+
+def _command_preview(args):
+    from .preview import load_product, write_preview
+
+    output = args.output or (os.path.splitext(args.product)[0] + ".png")
+    images = load_product(args.product, args.inputs)
+    write_preview(images, output)
+    _say(args, f"picture: {output} ({len(images.inputs)} input chip(s))")
+    return 0
+
+
+def _command_info(args):
+    from .report import system_info
+
+    info = system_info()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"gpudrizzle {info['version']} (Python {info['python']}, {info['platform']})")
+    print("backends (auto takes the first available):")
+    for name, reason in info["backends"].items():
+        print(f"  {name:<6} {'available' if reason is None else 'unavailable: ' + reason}")
+    print(f"default backend: {info['default_backend']}"
+          f"{' (from $GPUDRIZZLE_BACKEND)' if os.environ.get('GPUDRIZZLE_BACKEND') else ''}")
+    gpu = info["gpu"]
+    print(f"GPU: {gpu[0]}, {gpu[1] / 2 ** 30:.1f} GiB" if gpu else "GPU: none seen by CuPy")
+    compiler = info["compiler"]
+    print(f"cpu backend compiler: {compiler[1]} ({compiler[0]})" if isinstance(compiler, tuple)
+          else f"cpu backend compiler: none ({compiler})")
+    print(f"quick-look pictures: matplotlib {info['plotting']}" if info["plotting"]
+          else "quick-look pictures: unavailable (pip install 'gpudrizzle[plot]')")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+
+
+def main(argv=None):
+    """Run the ``gpudrizzle`` command; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success, 1 failure, 2 usage error, 130 interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except CommandLineError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    handler = _setup_logging(args)
+    try:
+        return args.handler(args)
+    except CommandLineError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gpudrizzle: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure is reported as one line (--debug: traceback)
+        if args.debug:
+            traceback.print_exc()
+        user_error = isinstance(exc, (OSError, ValueError, TypeError, MemoryError, RuntimeError))
+        message = str(exc) if user_error else f"{type(exc).__name__}: {exc}"
+        print(f"gpudrizzle {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    finally:
+        log.removeHandler(handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

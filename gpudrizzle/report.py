@@ -1,0 +1,181 @@
+"""What ran where: the JSON run report and the ``gpudrizzle info`` summary.
+
+:func:`run_report` turns an :class:`gpudrizzle.astrodrizzle.AstroDrizzleResult`
+into plain JSON data (backend, device, per-step times, sky values, cosmic-ray
+pixel counts, output frame, files written); :func:`write_report` stores it.
+:func:`system_info` collects the version, every backend's availability (or
+why not), the GPU CuPy sees and the compiler of the ``cpu`` backend.
+"""
+
+import json
+import os
+import platform
+import sys
+
+import numpy as np
+
+from .backends import BACKENDS, backend_status, get_backend
+from .outframe import orientation, pixel_scale
+
+__all__ = ["device_description", "run_report", "write_report", "report_path", "system_info"]
+
+
+def _version():
+    from . import __version__
+
+    return __version__
+
+
+def _gpu():
+    """(name, total bytes) of the current CUDA device, or None when CuPy sees none."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+        device = cupy.cuda.Device()
+        props = cupy.cuda.runtime.getDeviceProperties(device.id)
+        return props["name"].decode(), int(props["totalGlobalMem"])
+    except Exception:  # no CuPy, no driver, no device: all mean "no GPU here"
+        return None
+
+
+def _compiler():
+    """(path, version line) of the cpu backend's compiler, or the reason there is none."""
+    from .backends.cpu import compiler_info
+
+    try:
+        return compiler_info()
+    except RuntimeError as exc:
+        return str(exc)
+
+
+def device_description(backend_name):
+    """Human-readable device of a backend, e.g. ``"NVIDIA H100 80GB HBM3"``.
+
+    Parameters
+    ----------
+    backend_name : {"cuda", "cpu", "numpy"}
+
+    Returns
+    -------
+    str
+    """
+    cores = os.cpu_count() or 1
+    if backend_name == "cuda":
+        return getattr(get_backend("cuda"), "device_name", "CUDA device")
+    if backend_name == "cpu":
+        compiler = _compiler()
+        what = compiler[1] if isinstance(compiler, tuple) else "host compiler"
+        return f"host CPU, {cores} core(s), kernels built by {what}"
+    return f"host CPU, {cores} core(s), numpy reference kernels"
+
+
+def _frame(wcs):
+    if wcs is None:
+        return None
+    ny, nx = wcs.array_shape
+    return {
+        "shape": [int(ny), int(nx)],
+        "ctype": [str(c) for c in wcs.wcs.ctype],
+        "crval": [float(v) for v in wcs.wcs.crval],
+        "crpix": [float(v) for v in wcs.wcs.crpix],
+        "pixel_scale_arcsec": float(pixel_scale(wcs)),
+        "orientation_deg": float(orientation(wcs)),
+    }
+
+
+def _chip_key(key):
+    rootname, chip = key
+    return f"{os.path.basename(rootname)}[sci,{chip}]"
+
+
+def run_report(result, parameters=None):
+    """JSON-ready summary of a run.
+
+    Parameters
+    ----------
+    result : gpudrizzle.astrodrizzle.AstroDrizzleResult
+    parameters : mapping, optional
+        Parameters the user set (recorded as given, converted to strings
+        where JSON cannot hold them).
+
+    Returns
+    -------
+    dict
+        ``software``, ``backend``, ``device``, ``timings_s`` (step ->
+        seconds), ``total_s``, ``sky`` and ``cr_pixels`` (``"root[sci,n]"``
+        -> value), ``output_frame`` (shape, ctype, crval, crpix, pixel scale,
+        orientation), ``products``, ``intermediates``, ``runfile``,
+        ``parameters``.
+    """
+    timings = dict(result.timings or {})
+    return {
+        "software": f"gpudrizzle {_version()}",
+        "backend": result.backend,
+        "device": device_description(result.backend),
+        "timings_s": {k: round(float(v), 6) for k, v in timings.items()},
+        "total_s": round(float(sum(timings.values())), 6),
+        "sky": {_chip_key(k): float(v) for k, v in result.sky.items()},
+        "cr_pixels": {_chip_key(k): int(v) for k, v in result.cr_pixels.items()},
+        "output_frame": _frame(result.output_wcs),
+        "products": list(result.products),
+        "intermediates": list(result.intermediates),
+        "runfile": result.runfile,
+        "parameters": {k: v if isinstance(v, (bool, int, float, str, type(None))) else str(v)
+                       for k, v in (parameters or {}).items()},
+    }
+
+
+def report_path(products):
+    """Default report file of a run: ``<root>_drz_report.json`` next to the first product."""
+    first = products[0]
+    stem = first[:-5] if first.endswith(".fits") else first
+    for kind in ("_sci", "_wht", "_ctx", "_err"):
+        if stem.endswith(kind):
+            stem = stem[: -len(kind)]
+    return stem + "_report.json"
+
+
+def write_report(report, path):
+    """Write a report (from :func:`run_report`) as indented JSON; return ``path``."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
+        f.write("\n")
+    return path
+
+
+def system_info():
+    """What ``gpudrizzle info`` shows.
+
+    Returns
+    -------
+    dict
+        ``version``, ``python``, ``platform``, ``backends`` (name -> None if
+        usable else the reason, in the order ``auto`` tries them),
+        ``default_backend`` (what ``auto``/``$GPUDRIZZLE_BACKEND`` gives, or
+        the error), ``gpu`` ((name, bytes) or None), ``compiler``
+        ((path, version) or the reason), ``plotting`` (matplotlib version or
+        None).
+    """
+    status = backend_status()
+    try:
+        default = get_backend().name
+    except (RuntimeError, ValueError) as exc:
+        default = f"error: {exc}"
+    try:
+        import matplotlib
+
+        plotting = matplotlib.__version__
+    except ImportError:
+        plotting = None
+    return {
+        "version": _version(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "backends": {name: status[name] for name in BACKENDS},
+        "default_backend": default,
+        "gpu": _gpu(),
+        "compiler": _compiler(),
+        "plotting": plotting,
+    }
