@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["add_image", "weighted_mean", "round_half_away", "lanczos_table"]
 
-CHUNK_PIXELS = 1 << 14
+CHUNK_PIXELS = 1 << 16
 LANCZOS_STEP = 0.003
 
 

@@ -260,7 +260,7 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
     h["NEXTEND"] = nextend
     h["FILENAME"] = os.path.basename(filename)
     h["PROD_VER"] = software_version()
-    h["DRIZPARS"] = (runfile, "Logfile for processing")
+    h["DRIZPARS"] = (os.path.basename(runfile or ""), "Logfile for processing")
     h["ROOTNAME"] = os.path.basename(rootname)
     exposures = {}
     for r in records:
