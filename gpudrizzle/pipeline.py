@@ -217,18 +217,8 @@ class Trailer:
 
 
 def _write_text_atomic(path, lines):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(f"{line}\n" for line in lines)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return products.replace_atomic(path, lambda f: f.writelines(f"{line}\n" for line in lines),
+                                   binary=False)
 
 
 # ---------------------------------------------------------------------------

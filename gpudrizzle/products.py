@@ -34,7 +34,7 @@ import numpy as np
 from astropy.io import fits
 
 __all__ = ["ChipRecord", "product_names", "intermediate_names", "check_writable", "check_targets",
-           "write_atomic", "primary_header", "image_header", "hdrtab", "write_final",
+           "write_atomic", "replace_atomic", "primary_header", "image_header", "hdrtab", "write_final",
            "write_image", "software_version", "DRIZ_KEYWORD_COMMENTS"]
 
 #: Comments of the D### keywords (drizzlepac ``outputimage.DRIZ_KEYWORDS``), in order.
@@ -191,6 +191,30 @@ def check_targets(paths, overwrite):
             raise FileExistsError(f"product {p} exists; pass overwrite=True to replace it")
 
 
+def replace_atomic(path, write, *, binary=True):
+    """Create ``path`` by ``write(f)`` on a temporary file in the same directory, then rename.
+
+    A reader never sees a partial file; on any failure the temporary file is
+    removed and ``path`` is left as it was.  ``f`` is opened in binary mode,
+    or as UTF-8 text with ``binary=False``.  Returns ``path``.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
 def write_atomic(hdul, path, overwrite):
     """Write ``hdul`` to ``path`` through a temporary file in the same directory.
 
@@ -204,20 +228,7 @@ def write_atomic(hdul, path, overwrite):
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"product {path} exists; pass overwrite=True to replace it")
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            hdul.writeto(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return replace_atomic(path, hdul.writeto)
 
 
 def _clean_template(header):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .backends import BACKENDS, backend_status, get_backend
 from .outframe import orientation, pixel_scale
+from .products import replace_atomic
 
 __all__ = ["device_description", "run_report", "write_report", "report_path", "system_info"]
 
@@ -139,10 +140,9 @@ def report_path(products):
 
 def write_report(report, path):
     """Write a report (from :func:`run_report`) as indented JSON; return ``path``."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
-        f.write("\n")
-    return path
+    text = json.dumps(report, indent=2,
+                      default=lambda v: v.item() if isinstance(v, np.generic) else str(v)) + "\n"
+    return replace_atomic(path, lambda f: f.write(text), binary=False)
 
 
 def system_info():

@@ -15,3 +15,14 @@ from gpudrizzle.synthetic import (  # noqa: F401  (re-exported for the tests)
     write_flt,
     write_generic,
 )
+
+
+def file_hashes(paths):
+    """SHA-256 of each file: {path: hex digest} (to show inputs are left byte-identical)."""
+    import hashlib
+
+    out = {}
+    for p in paths:
+        with open(p, "rb") as f:
+            out[p] = hashlib.sha256(f.read()).hexdigest()
+    return out

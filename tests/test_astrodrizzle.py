@@ -1,6 +1,5 @@
 """End-to-end AstroDrizzle runs on synthetic HST-like exposures (tests/hstdata.py)."""
 
-import hashlib
 import os
 
 import numpy as np
@@ -11,7 +10,8 @@ from astropy.wcs import WCS
 from gpudrizzle import astrodrizzle
 from gpudrizzle.exposure import Exposure
 
-from hstdata import Star, east_left_cd, write_asn, write_dither_set, write_flt, write_generic
+from hstdata import (Star, east_left_cd, file_hashes, write_asn, write_dither_set, write_flt,
+                     write_generic)
 
 POINTING = (150.1, 2.2)
 ORIENT = 30.0
@@ -33,12 +33,6 @@ def _stars():
     return out
 
 
-def _hashes(paths):
-    out = {}
-    for p in paths:
-        with open(p, "rb") as f:
-            out[p] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 def _write_set(directory, n=3, **kwargs):
@@ -54,7 +48,7 @@ def field(tmp_path_factory):
     d = tmp_path_factory.mktemp("field")
     truth = _write_set(d)
     files = [t.path for t in truth]
-    before = _hashes(files)
+    before = file_hashes(files)
     result = astrodrizzle.AstroDrizzle(f"{d}/*_flt.fits", output=f"{d}/final", backend="numpy",
                                        runfile=f"{d}/astrodrizzle.log")
     return d, truth, files, before, result
@@ -179,7 +173,7 @@ def test_cosmic_rays_removed(field):
 
 def test_inputs_unchanged(field):
     d, truth, files, before, result = field
-    assert _hashes(files) == before
+    assert file_hashes(files) == before
     for f in files:
         assert "MDRIZSKY" not in fits.getheader(f, ("SCI", 1))
 
@@ -188,7 +182,7 @@ def test_overwrite_false_refuses(field):
     d, truth, files, before, result = field
     with pytest.raises(FileExistsError, match="final_drz_sci.fits"):
         astrodrizzle.AstroDrizzle(files, output=f"{d}/final", backend="numpy", runfile="")
-    assert _hashes(files) == before
+    assert file_hashes(files) == before
 
 
 def test_build_true_layout(field, tmp_path):
@@ -205,7 +199,7 @@ def test_build_true_layout(field, tmp_path):
         assert list(hdul["HDRTAB"].data["EXTVER"]) == [1, 2] * 3
         np.testing.assert_array_equal(hdul["SCI"].data, fits.getdata(f"{d}/final_drz_sci.fits"))
         np.testing.assert_array_equal(hdul["ERR"].data, fits.getdata(f"{d}/final_drz_err.fits"))
-    assert _hashes(files) == before
+    assert file_hashes(files) == before
 
 
 def test_cfg_file_and_counts(field, tmp_path):
@@ -300,13 +294,13 @@ def test_in_memory_exposures(tmp_path):
 def test_update_inputs(tmp_path):
     truth = _write_set(tmp_path, n=3)
     files = [t.path for t in truth]
-    before = _hashes(files)
+    before = file_hashes(files)
     res = astrodrizzle.AstroDrizzle(files, output=f"{tmp_path}/upd", update_inputs=True,
                                     backend="numpy", clean=True, runfile="")
     for t in truth:
         root = os.path.basename(t.path)[:-9]
         orig = tmp_path / "OrIg_files" / os.path.basename(t.path)
-        assert _hashes([str(orig)])[str(orig)] == before[t.path]
+        assert file_hashes([str(orig)])[str(orig)] == before[t.path]
         with fits.open(t.path) as hdul:
             for c in t.chips:
                 assert hdul["SCI", c.extver].header["MDRIZSKY"] == pytest.approx(
@@ -322,12 +316,12 @@ def test_update_inputs(tmp_path):
 
 
 def _assert_fails(files, exc, match, **kwargs):
-    before = _hashes([f for f in files if os.path.exists(f)])
+    before = file_hashes([f for f in files if os.path.exists(f)])
     kwargs.setdefault("backend", "numpy")
     kwargs.setdefault("runfile", "")
     with pytest.raises(exc, match=match):
         astrodrizzle.AstroDrizzle(files, **kwargs)
-    assert _hashes(list(before)) == before
+    assert file_hashes(list(before)) == before
 
 
 def test_missing_file(tmp_path):

@@ -1,6 +1,5 @@
 """Pipeline mode (gpudrizzle.pipeline): process() and run_driz() on synthetic HST-like files."""
 
-import hashlib
 import os
 import shutil
 
@@ -9,17 +8,11 @@ from astropy.io import fits
 
 from gpudrizzle import pipeline
 
-from hstdata import write_asn, write_dither_set, write_flt
+from hstdata import file_hashes, write_asn, write_dither_set, write_flt
 
 PERFORM = {"DRIZCORR": "PERFORM"}
 
 
-def _hashes(paths):
-    out = {}
-    for p in paths:
-        with open(p, "rb") as f:
-            out[p] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 def _exposures(directory, n=3, primary_extra=PERFORM, **kwargs):
@@ -47,7 +40,7 @@ def test_process_association(tmp_path):
     truth = _exposures(tmp_path)
     asn = _asn(tmp_path, truth)
     inputs = [t.path for t in truth] + [asn]
-    before = _hashes(inputs)
+    before = file_hashes(inputs)
     result = pipeline.process(asn, backend="numpy")
     drz = f"{tmp_path}/j9dz01011_drz.fits"
     assert result.products == [drz]
@@ -66,7 +59,7 @@ def test_process_association(tmp_path):
     assert "[WARNING ]" in text
     # clean=True: no intermediates; inputs untouched; no temporary files left
     assert not [f for f in os.listdir(tmp_path) if "_single_" in f or "_blt" in f or "_med" in f]
-    assert _hashes(inputs) == before
+    assert file_hashes(inputs) == before
     assert not _leftovers(tmp_path)
 
 
@@ -90,7 +83,7 @@ def text_count(path, phrase):
 
 def test_process_single_exposure(tmp_path):
     truth = _exposures(tmp_path, n=1)
-    before = _hashes([truth[0].path])
+    before = file_hashes([truth[0].path])
     result = pipeline.process(truth[0].path, backend="numpy")
     root = truth[0].path[: -len("_flt.fits")]
     assert result.products == [f"{root}_drz.fits"]
@@ -100,7 +93,7 @@ def test_process_single_exposure(tmp_path):
         assert hdul[0].header["DRIZPARS"] == os.path.basename(result.trailer)
     text = open(result.trailer).read()
     assert "step median: skipped" in text
-    assert _hashes([truth[0].path]) == before
+    assert file_hashes([truth[0].path]) == before
 
 
 def test_raw_name_uses_calibrated_product_and_raw_drizcorr(tmp_path):
@@ -153,12 +146,12 @@ def test_newpath_moves_products_back(tmp_path):
     truth = _exposures(data, n=2)
     asn = _asn(data, truth)
     inputs = [t.path for t in truth] + [asn]
-    before = _hashes(inputs)
+    before = file_hashes(inputs)
     result = pipeline.process(asn, newpath=str(work), backend="numpy")
     assert result.products == [f"{data}/j9dz01011_drz.fits"]
     assert os.path.isfile(result.products[0])
     assert os.listdir(work) == []
-    assert _hashes(inputs) == before
+    assert file_hashes(inputs) == before
     assert sorted(os.listdir(data)) == sorted(
         [os.path.basename(p) for p in inputs] + ["j9dz01011_drz.fits", "j9dz01010.tra"])
 
@@ -200,20 +193,20 @@ def test_missing_association_member(tmp_path):
     roots = [os.path.basename(t.path)[: -len("_flt.fits")] for t in truth]
     asn = write_asn(tmp_path, "j9dz01010", roots + ["j9dz09aq"], "j9dz01011")
     inputs = [t.path for t in truth] + [asn]
-    before = _hashes(inputs)
+    before = file_hashes(inputs)
     with pytest.raises(OSError, match="j9dz09aq"):
         pipeline.process(asn, backend="numpy")
     text = open(f"{tmp_path}/j9dz01010.tra").read()
     assert "[ERROR   ]" in text and "j9dz09aq" in text
     assert not os.path.exists(f"{tmp_path}/j9dz01011_drz.fits")
-    assert _hashes(inputs) == before
+    assert file_hashes(inputs) == before
     assert not _leftovers(tmp_path)
 
 
 def test_run_driz_errors(tmp_path):
     truth = _exposures(tmp_path, n=1)
     path = truth[0].path
-    before = _hashes([path])
+    before = file_hashes([path])
     trl = f"{tmp_path}/r.tra"
     with pytest.raises(OSError):
         pipeline.run_driz([f"{tmp_path}/gone_flt.fits"], trl, [path], backend="numpy")
@@ -224,16 +217,16 @@ def test_run_driz_errors(tmp_path):
         pipeline.run_driz([path], trl, [path], final_pixfrc=0.5)
     with pytest.raises(ValueError, match="final_pixfrc"):
         pipeline.process(path, final_pixfrc=0.5)
-    assert _hashes([path]) == before
+    assert file_hashes([path]) == before
     assert not os.path.exists(f"{tmp_path}/{os.path.basename(path)[:-9]}_drz.fits")
 
 
 def test_failed_run_still_writes_trailer_atomically(tmp_path):
     path = write_flt(tmp_path, "j9zz01aq", exptime=0.0, primary_extra=PERFORM).path
-    before = _hashes([path])
+    before = file_hashes([path])
     with pytest.raises((ValueError, RuntimeError)):
         pipeline.process(path, backend="numpy")
     text = open(f"{tmp_path}/j9zz01aq.tra").read()
     assert "runastrodriz failed" in text
-    assert _hashes([path]) == before
+    assert file_hashes([path]) == before
     assert not _leftovers(tmp_path)
