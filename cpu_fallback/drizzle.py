@@ -134,11 +134,15 @@ class _Drops:
         psr, pixfrac = a["pscale_ratio"], a["pixfrac"]
         if kernel == "square":
             h = 0.5 * pixfrac
+            offsets = ((-h, h), (h, h), (h, -h), (-h, -h))
             if h <= 1.0:
                 xs, ys = _near_corners(a["padded"], j[0], j[-1], a["xmin"], a["xmax"], h)
+                # border pixels: the clamped-cell formula, as the kernels use there
+                edge = np.flatnonzero((i == 0) | (j == 0) | (i == a["in_nx"] - 1) | (j == a["in_ny"] - 1))
+                for c, (dx, dy) in enumerate(offsets):
+                    xs[c][edge], ys[c][edge] = _bilinear(a["pixmap"], i[edge] + dx, j[edge] + dy)
             else:
-                xs, ys = zip(*(_bilinear(a["pixmap"], i + dx, j + dy)
-                               for dx, dy in ((-h, h), (h, h), (h, -h), (-h, -h))))
+                xs, ys = zip(*(_bilinear(a["pixmap"], i + dx, j + dy) for dx, dy in offsets))
             self.qx, self.qy = np.array(xs), np.array(ys)
             with np.errstate(over="ignore", invalid="ignore"):
                 jaco = 0.5 * ((xs[1] - xs[3]) * (ys[0] - ys[2]) - (xs[0] - xs[2]) * (ys[1] - ys[3]))
@@ -267,7 +271,7 @@ def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, 
                 jj = drops.jlo[s] + dj
                 dow, h = drops.weights(kernel, s, ii, jj)
                 hit[s] |= h
-                nz = dow != 0
+                nz = dow.astype(np.float32) != 0  # as drizzle 3.0: single-precision weights
                 src.append(s[nz])
                 out_i.append(ii[nz].astype(np.intp))
                 out_j.append(jj[nz].astype(np.intp))

@@ -33,10 +33,12 @@ struct drizzle_args {
 enum { K_SQUARE = 0, K_TURBO, K_POINT, K_GAUSSIAN, K_LANCZOS2, K_LANCZOS3 };
 
 // Add one contribution of input pixel k to output pixel (ii, jj).
+// As in drizzle 3.0, a weight that is zero in single precision adds nothing
+// (a lanczos tail of 1e-66 sets no context bit).
 template <bool A>
 GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index jj, double dow,
                        double d) {
-    if (dow == 0.0) return;
+    if ((float)dow == 0.0f) return;
     gd_index o = jj * a.out_nx + ii;
     gd_add<A>(&a.acc[2 * o], dow * d);
     gd_add<A>(&a.acc[2 * o + 1], dow);
