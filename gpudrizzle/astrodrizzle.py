@@ -125,7 +125,7 @@ class _ChipState:
         self.chip = chip
         self.sky = 0.0
         self.static = None
-        self.sep_pixmap = None
+        self.sep_pixmap = None  # kept for blot, and for the final drizzle when its frame is the same
         self.crmask = None
 
     @property
@@ -135,6 +135,20 @@ class _ChipState:
 
 # ---------------------------------------------------------------------------
 # parameters
+
+
+def _same_frame(a, b):
+    """True when output WCSs ``a`` and ``b`` are the same frame (so a chip's pixel map into
+    either is the same): same shape and an exactly equal plain celestial WCS."""
+    if a is None or b is None:
+        return False
+    if a is b:
+        return True
+    plain = all(getattr(w, k, None) is None for w in (a, b)
+                for k in ("sip", "cpdis1", "cpdis2", "det2im1", "det2im2"))
+    return (plain and a.array_shape == b.array_shape and a.pixel_bounds == b.pixel_bounds
+            and getattr(a, "bounding_box", None) is None
+            and getattr(b, "bounding_box", None) is None and bool(a.wcs.compare(b.wcs)))
 
 
 def _is_exposure_list(value):
@@ -368,6 +382,8 @@ class _Run:
         final_wcs = output_frame(exposures, p, step="final") if steps.driz_combine else None
         sep_wcs = output_frame(exposures, p, step="driz_sep") if steps.driz_separate else None
         self.final_wcs, self.sep_wcs = final_wcs, sep_wcs
+        # the default frames of both drizzle steps are one frame: map each chip into it once
+        self.reuse_sep_pixmap = steps.driz_combine and _same_frame(sep_wcs, final_wcs)
         self._check_overlap()
 
         # 3. where products go; nothing is overwritten by surprise
@@ -608,15 +624,18 @@ class _Run:
             d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
                         out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
             for c in (s for s in self.chips if s.index == i):
-                c.sep_pixmap = self._pixmap(c, self.sep_wcs)
+                pixmap = self._pixmap(c, self.sep_wcs)
                 data, units = self._drizzle_data(c)
                 weight = self._good(c, p["driz_sep_bits"], with_cr=False) * np.float32(e.exptime)
                 ratio = self._pix_ratio(c.chip, self.sep_wcs)
                 wt_scl = p["driz_sep_wt_scl"]
                 scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
-                d.add_image(data, e.exptime, c.sep_pixmap, iscale=ratio ** 2,
+                d.add_image(data, e.exptime, pixmap, iscale=ratio ** 2,
                             pixel_scale_ratio=ratio, weight_map=weight, wht_scale=scale,
                             pixfrac=p["driz_sep_pixfrac"], in_units=units)
+                if self.steps.blot or self.reuse_sep_pixmap:
+                    c.sep_pixmap = pixmap
+                del pixmap, data, weight
             sci, wht = d.out_img, d.out_wht
             singles_sci.append(sci)
             singles_wht.append(wht)
@@ -664,6 +683,8 @@ class _Run:
             out = xp.empty(chip.shape, np.float32)
             blot_image(median, c.sep_pixmap, out_img=out, fillval=0.0, iscale=iscale,
                        interp=p["blot_interp"], sinscl=p["blot_sinscl"], backend=self.b)
+            if not self.reuse_sep_pixmap:
+                c.sep_pixmap = None
             sky = c.sky if p["blot_addsky"] else p["blot_skyval"]
             out += np.float32(sky)
             key = ("blt", c.index, chip.chip)
@@ -739,7 +760,11 @@ class _Run:
             ratio = self._pix_ratio(chip, wcs)
             weight, wt_scl, var = self._final_weight(c, good, ratio)
             data, units = self._drizzle_data(c)
-            pixmap = self._pixmap(c, wcs)
+            if self.reuse_sep_pixmap and c.sep_pixmap is not None:
+                pixmap = c.sep_pixmap
+            else:
+                pixmap = self._pixmap(c, wcs)
+            c.sep_pixmap = None
             d.add_image(data, e.exptime, pixmap, data2=var, iscale=ratio ** 2,
                         pixel_scale_ratio=ratio, weight_map=weight, wht_scale=wt_scl,
                         pixfrac=p["final_pixfrac"], in_units=units)
