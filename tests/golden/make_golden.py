@@ -406,6 +406,23 @@ def sky_inputs(seed=31, n_exp=3, shape=(50, 60)):
     return chips, exptime, idcscale, rate
 
 
+def _skymatch_mdrizsky(files, nchips, case, **extra):
+    """Run skypac's skymatch on ``files`` with AstroDrizzle's defaults updated by ``case``
+    (plus ``extra`` skymatch arguments); return MDRIZSKY (n_files, nchips) as written."""
+    p = dict(skylower=None, skyupper=None, skyclip=5, skylsigma=4.0, skyusigma=4.0, skywidth=0.1)
+    p.update(case)
+    skymatch(",".join(files), skymethod=p["skymethod"], skystat=p["skystat"], lower=p["skylower"],
+             upper=p["skyupper"], nclip=p["skyclip"], lsigma=p["skylsigma"],
+             usigma=p["skyusigma"], binwidth=p["skywidth"], skyuser_kwd="MDRIZSKY",
+             units_kwd="BUNIT", readonly=False, subtractsky=False, dq_bits=None, clobber=True,
+             verbose=False, flog=None, **extra)
+    out = []
+    for name in files:
+        with fits.open(name) as f:
+            out.append([float(f["SCI", c + 1].header["MDRIZSKY"]) for c in range(nchips)])
+    return np.array(out)
+
+
 def run_sky(tmp, chips, exptime, idcscale, rate, case):
     files = []
     for e in range(chips.shape[0]):
@@ -424,18 +441,7 @@ def run_sky(tmp, chips, exptime, idcscale, rate, case):
         name = os.path.join(tmp, f"sky{e}.fits")
         fits.HDUList(hdus).writeto(name, overwrite=True)
         files.append(name)
-    p = dict(skylower=None, skyupper=None, skyclip=5, skylsigma=4.0, skyusigma=4.0, skywidth=0.1)
-    p.update(case)
-    skymatch(",".join(files), skymethod=p["skymethod"], skystat=p["skystat"], lower=p["skylower"],
-             upper=p["skyupper"], nclip=p["skyclip"], lsigma=p["skylsigma"],
-             usigma=p["skyusigma"], binwidth=p["skywidth"], skyuser_kwd="MDRIZSKY",
-             units_kwd="BUNIT", readonly=False, subtractsky=False, dq_bits=None, clobber=True,
-             verbose=False, flog=None)
-    out = []
-    for name in files:
-        with fits.open(name) as f:
-            out.append([float(f["SCI", c + 1].header["MDRIZSKY"]) for c in range(chips.shape[1])])
-    return np.array(out)
+    return _skymatch_mdrizsky(files, chips.shape[1], case)
 
 
 # ------------------------------------------------------------------ sky: match
@@ -512,18 +518,7 @@ def run_sky_match(tmp, chips, exptime, rate, headers, case):
         name = os.path.join(tmp, f"skym{e}.fits")
         fits.HDUList(hdus).writeto(name, overwrite=True)
         files.append(name)
-    p = dict(skylower=None, skyupper=None, skyclip=5, skylsigma=4.0, skyusigma=4.0, skywidth=0.1)
-    p.update(case)
-    skymatch(",".join(files), skymethod=p["skymethod"], skystat=p["skystat"], lower=p["skylower"],
-             upper=p["skyupper"], nclip=p["skyclip"], lsigma=p["skylsigma"],
-             usigma=p["skyusigma"], binwidth=p["skywidth"], skyuser_kwd="MDRIZSKY",
-             units_kwd="BUNIT", readonly=False, subtractsky=False, dq_bits=None, clobber=True,
-             match_down=True, verbose=False, flog=None)
-    out = []
-    for name in files:
-        with fits.open(name) as f:
-            out.append([float(f["SCI", c + 1].header["MDRIZSKY"]) for c in range(chips.shape[1])])
-    return np.array(out)
+    return _skymatch_mdrizsky(files, chips.shape[1], case, match_down=True)
 
 
 def make_sky_match_golden():
