@@ -65,6 +65,12 @@ GD_DEVICE void gd_count(int* p, int v) {
 }
 #endif
 
+#ifdef __CUDACC__
+GD_DEVICE float gd_inff() { return __int_as_float(0x7f800000); }
+#else
+GD_DEVICE float gd_inff() { return INFINITY; }
+#endif
+
 GD_DEVICE double gd_min(double a, double b) { return a < b ? a : b; }
 GD_DEVICE double gd_max(double a, double b) { return a > b ? a : b; }
 GD_DEVICE bool gd_isnan(double v) { return v != v; }

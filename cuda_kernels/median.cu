@@ -55,7 +55,6 @@ enum { C_MEDIAN = 0, C_MEAN, C_IMEDIAN, C_IMEAN };
 #ifdef __CUDACC__
 #define MD_METHOD __device__ __forceinline__
 #define MD_UNROLL _Pragma("unroll")
-GD_DEVICE float md_inf() { return __int_as_float(0x7f800000); }
 #else
 #define MD_METHOD inline
 #if defined(__clang__)
@@ -63,7 +62,6 @@ GD_DEVICE float md_inf() { return __int_as_float(0x7f800000); }
 #else
 #define MD_UNROLL _Pragma("GCC unroll 32")
 #endif
-GD_DEVICE float md_inf() { return INFINITY; }
 #endif
 
 struct md_band {
@@ -106,7 +104,7 @@ GD_DEVICE md_pixel md_load(const md_band& b, gd_index k, float* v, const double*
     md_pixel p = {0, 0.0f, false, 0.0};
     MD_UNROLL
     for (int i = 0; i < P; ++i) {
-        float x = md_inf();
+        float x = gd_inff();
         if (i < b.n_in) {
             float y = b.data[i * b.pitch + k];
             bool usable = md_usable(b, i, k, y);

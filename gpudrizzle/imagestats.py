@@ -41,6 +41,8 @@ STAT_FIELDS = ("npix", "min", "max", "mean", "stddev", "mode", "median", "midpt"
 
 _F32 = np.float32
 _MIN_WIDTH = 10.0 * float(np.finfo(np.float32).eps)
+_CHUNK = 1024  # values per work item of the moments and histogram kernels
+_HIST_CELLS = 1 << 22  # at most about this many per-chunk histogram cells
 
 
 class ImageStatsResult(NamedTuple):
@@ -58,20 +60,27 @@ class ImageStatsResult(NamedTuple):
     histogram: Optional[np.ndarray]
 
 
-def _compute_mean(xp, x, clipmin, clipmax):
+def _moments(b, x, clipmin, clipmax, mean=0.0):
+    """(count, sum, sum of squared deviations from ``mean``, min, max) of x within the limits."""
+    n = int(x.size)
+    out = b.xp.empty((-(-n // _CHUNK), 5), np.float64)
+    b.moments(x=x, n=n, chunk=_CHUNK, lo=float(clipmin), hi=float(clipmax), mean=float(mean),
+              out=out)
+    parts = b.to_host(out)
+    return (int(parts[:, 0].sum()), float(parts[:, 1].sum()), float(parts[:, 2].sum()),
+            float(parts[:, 3].min()), float(parts[:, 4].max()))
+
+
+def _compute_mean(b, x, x0, clipmin, clipmax):
     """One ImageStats pass: (n, mean, stddev, min, max) as Python ints / floats."""
     lo, hi = _F32(clipmin), _F32(clipmax)
-    keep = (x >= lo) & (x <= hi)
-    n = int(xp.count_nonzero(keep))
+    n, total, _, vmin, vmax = _moments(b, x, lo, hi)
     if n == 0:
         return 0, 0.0, 0.0, float(lo), float(hi)
-    vals = x[keep]
-    mean = _F32(float(xp.sum(vals, dtype=xp.float64)) / n)
-    d = vals - mean
-    sumdiff = float(xp.sum(d * d, dtype=xp.float64))
+    mean = _F32(total / n)
+    sumdiff = _moments(b, x, lo, hi, mean)[2]
     stddev = float(_F32(math.sqrt(sumdiff / (n - 1)))) if n > 1 else math.nan
-    x0 = _F32(float(x[0]))
-    vmin, vmax = _F32(float(vals.min())), _F32(float(vals.max()))
+    vmin, vmax = _F32(vmin), _F32(vmax)
     if np.isnan(x0):
         first_min = first_max = x0
     else:
@@ -81,7 +90,7 @@ def _compute_mean(xp, x, clipmin, clipmax):
     return n, float(mean), stddev, float(mn), float(mx)
 
 
-def _histogram(xp, x, nbins, width, zero):
+def _histogram(b, x, nbins, width, zero):
     """buildHistogram.populate1DHist of the whole image, as a numpy uint32 array."""
     w, lo = _F32(width), _F32(zero)
     if not w > 0:  # all values in one bin of width 0: the C loop keeps none (lo <= v < lo)
@@ -93,10 +102,12 @@ def _histogram(xp, x, nbins, width, zero):
     if include_top:
         edge = _F32(edge * _F32(1.0 - np.finfo(np.float32).eps))
     hi = min(hi, edge)
-    sel = (x >= lo) & ((x <= hi) if include_top else (x < hi))
-    idx = (f * (x[sel] - lo)).astype(xp.int64)
-    counts = xp.bincount(idx, minlength=nbins)[:nbins]
-    return np.asarray(counts.get() if hasattr(counts, "get") else counts).astype(np.uint32)
+    n = int(x.size)
+    chunk = max(_CHUNK, nbins, -(-n * nbins // _HIST_CELLS))  # bounds the per-chunk table
+    hist = b.xp.empty((-(-n // chunk), nbins), np.uint32)
+    b.histogram(x=x, n=n, chunk=chunk, lo=float(lo), hi=float(hi), include_top=int(include_top),
+                f=float(f), nbins=nbins, hist=hist)
+    return b.to_host(hist).sum(axis=0, dtype=np.uint64).astype(np.uint32)
 
 
 def _mode(bins, vmin, hwidth):
@@ -183,16 +194,21 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
     x = b.asarray(image, np.float32).ravel()
     if x.size == 0:
         raise ValueError("'image' has no pixels: not enough data points to compute statistics")
-    finite = x[~xp.isnan(x)]
-    gmin = float(finite.min()) if finite.size else math.nan
-    gmax = float(finite.max()) if finite.size else math.nan
-    lower = gmin if lower is None else float(lower)
-    upper = gmax if upper is None else float(upper)
-    if lower > gmax or upper < gmin or lower > upper:
+    if lower is None or upper is None:  # given limits need no pass: iteration 0 checks them
+        count, _, _, gmin, gmax = _moments(b, x, -math.inf, math.inf)
+        if count == 0:
+            gmin = gmax = math.nan
+        lower = gmin if lower is None else float(lower)
+        upper = gmax if upper is None else float(upper)
+        if lower > gmax or upper < gmin:
+            raise ValueError("the clip limits leave no data points to compute statistics")
+    lower, upper = float(lower), float(upper)
+    if lower > upper:
         raise ValueError("the clip limits leave no data points to compute statistics")
     clipmin, clipmax = lower, upper
+    x0 = _F32(float(b.to_host(x[:1])[0]))
     for it in range(nclip + 1):
-        n, mean, stddev, vmin, vmax = _compute_mean(xp, x, clipmin, clipmax)
+        n, mean, stddev, vmin, vmax = _compute_mean(b, x, x0, clipmin, clipmax)
         if n <= 0:
             raise ValueError(f"no pixel within the clip limits at iteration {it}: "
                              "not enough data points to compute statistics")
@@ -214,7 +230,7 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
         else:
             nbins = int((vmax - vmin) / hwidth) + 1
             dz = float(vmax - vmin) / float(nbins - 1)
-        hist = _histogram(xp, x, nbins, dz, vmin)
+        hist = _histogram(b, x, nbins, dz, vmin)
         if "mode" in names:
             mode = float(_mode(hist, vmin, hwidth))
         if "midpt" in names:

@@ -229,6 +229,28 @@ KERNELS["crmask_grow"] = (
 )
 SOURCE_FILES["crmask.cu"] = ("crmask_tests", "crmask_neighbours", "crmask_grow")
 
+KERNELS["stats_moments"] = (
+    ("x", "float32*"),
+    ("n", "int64"),
+    ("chunk", "int64"),
+    ("lo", "float64"),
+    ("hi", "float64"),
+    ("mean", "float64"),
+    ("out", "float64*"),
+)
+KERNELS["stats_histogram"] = (
+    ("x", "float32*"),
+    ("n", "int64"),
+    ("chunk", "int64"),
+    ("lo", "float64"),
+    ("hi", "float64"),
+    ("include_top", "int32"),
+    ("f", "float64"),
+    ("nbins", "int64"),
+    ("hist", "uint32*"),
+)
+SOURCE_FILES["stats.cu"] = ("stats_moments", "stats_histogram")
+
 _INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
 
 

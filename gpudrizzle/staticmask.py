@@ -21,6 +21,12 @@ from .imagestats import image_stats
 __all__ = ["chip_static_mask", "create_static_masks"]
 
 
+def _float32_above(value):
+    """The smallest float32 >= ``value``: for float32 v, v < it exactly when v < ``value``."""
+    f = np.float32(value)
+    return np.nextafter(f, np.float32(np.inf)) if float(f) < value else f
+
+
 def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False):
     """The static mask of one chip on its own.
 
@@ -51,13 +57,16 @@ def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False):
     data = b.asarray(img, np.float32)
     mask = xp.ones(data.shape, dtype=np.uint8)
     threshold = None
-    if data.size and bool(xp.isfinite(data).any()):
-        finite = data[xp.isfinite(data)]
-        lo, hi = float(finite.min()), float(finite.max())
-        stats = image_stats(data, "mode", lower=lo, upper=hi, nclip=3, backend=b)
+    big = float(np.finfo(np.float32).max)
+    try:
+        finite = image_stats(data, "min,max", lower=-big, upper=big, backend=b)
+    except ValueError:  # no finite pixel
+        finite = None
+    if finite is not None:
+        stats = image_stats(data, "mode", lower=finite.min, upper=finite.max, nclip=3, backend=b)
         if stats.histogram.size >= 2:
             threshold = stats.mode - sig * stats.stddev
-            mask = xp.where(data.astype(np.float64) < threshold, 0, 1).astype(np.uint8)
+            mask = (~(data < _float32_above(threshold))).astype(np.uint8)
     return (mask if device_array else b.to_host(mask)), threshold
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gpudrizzle.backends import get_backend
 from gpudrizzle.imagestats import image_stats
 from gpudrizzle.staticmask import chip_static_mask, create_static_masks
 
@@ -30,6 +31,57 @@ def test_image_stats_match_imagestats(backend, case):
     got = image_stats(image, ",".join(fields), backend=backend, **params)
     for name, want in zip(fields, STATS["results"][case]):
         assert getattr(got, name) == want, (name, getattr(got, name), want)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1024])
+def test_moments_kernel_matches_reference(kernel_backend, rng, chunk):
+    """Chunked clipped moments: host/GPU kernel against the numpy reference, NaN and inf included."""
+    n = int(rng.integers(1, 5000))
+    x = rng.normal(3.0, 2.0, n).astype(np.float32)
+    x[rng.random(n) < 0.05] = np.nan
+    x[rng.random(n) < 0.01] = np.inf
+    x[rng.random(n) < 0.01] = -np.inf
+    x[0] = 3.0  # at least one value within the limits
+    lo, hi, mean = np.float32(rng.normal(0, 1)), np.float32(rng.normal(6, 1)), np.float32(3.1)
+    nchunks = -(-n // chunk)
+    results = []
+    for b in (get_backend("numpy"), kernel_backend):
+        out = b.xp.full((nchunks, 5), np.nan)  # poisoned
+        b.moments(x=b.asarray(x, np.float32), n=n, chunk=chunk, lo=float(lo), hi=float(hi),
+                  mean=float(mean), out=out)
+        results.append(b.to_host(out))
+    ref, got = results
+    np.testing.assert_array_equal(got[:, [0, 3, 4]], ref[:, [0, 3, 4]])
+    np.testing.assert_allclose(got[:, 1:3], ref[:, 1:3], rtol=1e-12, atol=1e-9)
+    keep = (x >= lo) & (x <= hi)
+    assert got[:, 0].sum() == keep.sum()
+    np.testing.assert_allclose(got[:, 1].sum(), x[keep].astype(np.float64).sum(), rtol=1e-12)
+    d = (x[keep] - mean).astype(np.float32)
+    np.testing.assert_allclose(got[:, 2].sum(), (d * d).astype(np.float64).sum(), rtol=1e-12)
+    assert got[:, 3].min() == x[keep].min() and got[:, 4].max() == x[keep].max()
+
+
+@pytest.mark.parametrize("include_top", [0, 1])
+def test_histogram_kernel_matches_reference(kernel_backend, rng, include_top):
+    """Chunked histograms: kernel against the numpy reference and numpy.bincount."""
+    n, chunk, nbins = int(rng.integers(1, 5000)), int(rng.integers(1, 700)), int(rng.integers(1, 90))
+    x = rng.normal(0.0, 1.0, n).astype(np.float32)
+    x[rng.random(n) < 0.05] = np.nan
+    lo, hi = np.float32(-2.0), np.float32(2.0)
+    x[:2] = [lo, hi]  # both edges present
+    f = np.float32(nbins) / (hi - lo)
+    results = []
+    for b in (get_backend("numpy"), kernel_backend):
+        hist = b.xp.full((-(-n // chunk), nbins), 7, np.uint32)  # poisoned
+        b.histogram(x=b.asarray(x, np.float32), n=n, chunk=chunk, lo=float(lo), hi=float(hi),
+                    include_top=include_top, f=float(f), nbins=nbins, hist=hist)
+        results.append(b.to_host(hist))
+    np.testing.assert_array_equal(results[1], results[0])
+    with np.errstate(invalid="ignore"):
+        inside = (x >= lo) & ((x <= hi) if include_top else (x < hi))
+    idx = (f * (x[inside] - lo)).astype(np.int64)
+    want = np.bincount(idx[idx < nbins], minlength=nbins)[:nbins]
+    np.testing.assert_array_equal(results[1].sum(axis=0), want)
 
 
 def test_image_stats_reject_bad_parameters():

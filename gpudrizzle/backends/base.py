@@ -182,6 +182,32 @@ class Backend:
         """
         raise NotImplementedError
 
+    def moments(self, **args):
+        """Clipped moments per chunk of an image (``stats_moments`` of ``stats.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``x`` (n,) float32, ``n``, ``chunk``, scalars ``lo``, ``hi`` and
+            ``mean`` (float32 values); ``out`` (ceil(n / chunk), 5) float64,
+            overwritten with count, sum, sum of squared deviations from
+            ``mean``, min and max of each chunk's values within [lo, hi].
+        """
+        raise NotImplementedError
+
+    def histogram(self, **args):
+        """Histogram per chunk of an image (``stats_histogram`` of ``stats.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``x`` (n,) float32, ``n``, ``chunk``, scalars ``lo``, ``hi``,
+            ``include_top``, ``f`` (float32 values: bin i holds lo <= v < hi,
+            or <= hi with include_top, with int(f * (v - lo)) == i) and
+            ``nbins``; ``hist`` (ceil(n / chunk), nbins) uint32, overwritten.
+        """
+        raise NotImplementedError
+
     def crmask_grow(self, **args):
         """Growth and outputs of the cosmic-ray mask (``crmask_grow`` of ``crmask.cu``).
 
@@ -283,6 +309,12 @@ class KernelBackend(Backend):
 
     def crmask_neighbours(self, **args):
         self.launch("crmask_neighbours", args["nx"] * args["ny"], args)
+
+    def moments(self, **args):
+        self.launch("stats_moments", -(-args["n"] // args["chunk"]), args)
+
+    def histogram(self, **args):
+        self.launch("stats_histogram", -(-args["n"] // args["chunk"]), args)
 
     def crmask_grow(self, **args):
         self.launch("crmask_grow", args["nx"] * args["ny"], args)

@@ -7,6 +7,7 @@ from ..cpu_fallback import crmask as ref_crmask
 from ..cpu_fallback import drizzle as ref_drizzle
 from ..cpu_fallback import median as ref_median
 from ..cpu_fallback import pixmap as ref_pixmap
+from ..cpu_fallback import stats as ref_stats
 from .base import Backend
 
 __all__ = ["NumpyBackend"]
@@ -53,3 +54,9 @@ class NumpyBackend(Backend):
 
     def crmask_grow(self, **args):
         ref_crmask.grow(**args)
+
+    def moments(self, **args):
+        ref_stats.moments(**args)
+
+    def histogram(self, **args):
+        ref_stats.histogram(**args)
