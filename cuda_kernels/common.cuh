@@ -128,6 +128,24 @@ static void gd_parallel_for(gd_index n, Body body) {
 }
 #endif
 
+// Run body(r, c) for every (row, column) of an nrows x ncols block: the
+// same as gd_parallel_for over k = r * ncols + c, without a division per
+// item on the host.
+#ifdef __CUDACC__
+template <class Body>
+__device__ void gd_parallel_rows(gd_index nrows, gd_index ncols, Body body) {
+    gd_parallel_for(nrows * ncols, [&](gd_index k) { body(k / ncols, k % ncols); });
+}
+#else
+template <class Body>
+static void gd_parallel_rows(gd_index nrows, gd_index ncols, Body body) {
+#pragma omp parallel for schedule(static)
+    for (gd_index r = 0; r < nrows; ++r) {
+        for (gd_index c = 0; c < ncols; ++c) body(r, c);
+    }
+}
+#endif
+
 // Geometry of a scatter: which input pixels are visited and how far, in the
 // output frame, one input pixel's contribution can reach (used by the host
 // schedule only).  A drop reaches at most reach_out output pixels beyond the

@@ -249,18 +249,18 @@ GD_KERNEL void pixmap_interp(const double* cubic, const double* jac, const doubl
     a.to_cpdis = pm_decode_kind(tab_data, tab_params, PM_TO_CPDIS);
     a.use_jac = jac != 0 && a.from_cpdis.used;
     a.use_minv = minv != 0 && a.to_cpdis.used;
-    gd_parallel_for(n, [&](gd_index k) {
-        pm_vec p;
-        if (points) {
-            p = pm_load(points + 2 * k);
-        } else {
-            gd_index row = k / nx;
-            p = pm_v((double)(x0 + (k - row * nx)), (double)(y0 + row));
-        }
+    auto map = [&](gd_index k, pm_vec p) {
         pm_vec r = pm_map_point(a, p);
         pm_store(out + 2 * k, r);
         if (nan_count && (gd_isnan(pm_x(r)) || gd_isnan(pm_y(r)))) gd_count(nan_count, 1);
-    });
+    };
+    if (points) {
+        gd_parallel_for(n, [&](gd_index k) { map(k, pm_load(points + 2 * k)); });
+    } else {
+        gd_parallel_rows(n / nx, nx, [&](gd_index row, gd_index col) {
+            map(row * nx + col, pm_v((double)(x0 + col), (double)(y0 + row)));
+        });
+    }
 }
 
 // Offsets of one kind of lookup table (slots slot and slot + 1) at 0-based

@@ -50,6 +50,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -72,7 +73,7 @@ from .params import Parameters, resolve_parameters, step_switches
 from .resample import CTX_PLANE_BITS, Drizzle
 from .sky import brightness_factor, compute_sky
 from .staticmask import create_static_masks
-from .utils import calc_pixmap
+from .pixmap import PixmapPlan
 
 __all__ = ["AstroDrizzle", "run", "AstroDrizzleResult", "StepProgress", "estimate_memory"]
 
@@ -125,7 +126,7 @@ class _ChipState:
         self.chip = chip
         self.sky = 0.0
         self.static = None
-        self.sep_pixmap = None  # kept for blot, and for the final drizzle when its frame is the same
+        self.sep_plan = None  # pixel map plan, kept for blot and a final drizzle into the same frame
         self.crmask = None
 
     @property
@@ -264,11 +265,10 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     """
     pix = [int(ny) * int(nx) for ny, nx in chip_shapes]
     total, largest = sum(pix), max(pix)
-    # kept per chip for the whole run: pixmap onto the separate frame (16 B),
-    # CR mask and static mask share (2 B)
-    keep = (16 if steps.driz_separate else 0) * total + 2 * total
-    # transient per chip: data, weight, variance, DQ, blot, pixmap of the final frame
-    transient = 40 * largest
+    # kept per chip for the whole run: CR mask and static mask share (2 B)
+    keep = 2 * total
+    # one pixel map buffer (16 B); transient per chip: data, weight, variance, DQ, blot
+    transient = 16 * largest + 40 * largest
     phase_sep = 0
     if sep_shape is not None and steps.driz_separate:
         s = int(sep_shape[0]) * int(sep_shape[1])
@@ -334,6 +334,8 @@ class _Run:
         self.intermediates = []
         self.progress = progress
         self.timings = {}
+        self._map_buffers = {}  # chip shape -> the one pixel map buffer of that shape
+        self._writer, self._writes = None, []  # background writes of intermediates: (path, future)
         self._current = None  # [step, done, total, start] of the step running
 
     # -- entry -----------------------------------------------------------
@@ -341,9 +343,11 @@ class _Run:
         with _runfile_handler(self.p["runfile"]):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="gpudrizzle-write")
                 try:
                     result = self._execute()
                 finally:
+                    self._writer.shutdown(wait=True)
                     for w in caught:
                         log.warning("%s: %s", w.category.__name__, w.message)
         return result
@@ -382,8 +386,8 @@ class _Run:
         final_wcs = output_frame(exposures, p, step="final") if steps.driz_combine else None
         sep_wcs = output_frame(exposures, p, step="driz_sep") if steps.driz_separate else None
         self.final_wcs, self.sep_wcs = final_wcs, sep_wcs
-        # the default frames of both drizzle steps are one frame: map each chip into it once
-        self.reuse_sep_pixmap = steps.driz_combine and _same_frame(sep_wcs, final_wcs)
+        # the default frames of both drizzle steps are one frame: plan each chip's map once
+        self.reuse_sep_plan = steps.driz_combine and _same_frame(sep_wcs, final_wcs)
         self._check_overlap()
 
         # 3. where products go; nothing is overwritten by surprise
@@ -427,6 +431,8 @@ class _Run:
                    n_chips)
         del median
         self._step("final drizzle", steps.driz_combine, self._final_drizzle, n_chips)
+        self._map_buffers.clear()
+        self._finish_writes()
         if p["update_inputs"] and self.given_exposures is None:
             self._step("update inputs", True, self._update_inputs, n_exp)
         elif p["update_inputs"]:
@@ -461,14 +467,18 @@ class _Run:
             raise RuntimeError(f"AstroDrizzle step '{name}' failed: {type(exc).__name__}: {exc}") \
                 from exc
         self.b.synchronize()
+        for e in self.exposures:
+            e.release_pages()
         self.timings[name] = time.perf_counter() - t
         self._report("", finished=True)
         self._current = None
         log.info("step %s: done in %.2f s", name, self.timings[name])
         return out
 
-    def _advance(self, item):
-        """One exposure or chip of the current step is done."""
+    def _advance(self, item, exposure=None):
+        """One exposure or chip of the current step is done (``exposure``: its pages can go)."""
+        if exposure is not None:
+            exposure.release_pages()
         if self._current is not None:
             self._current[1] += 1
             self._report(item, finished=False)
@@ -526,27 +536,31 @@ class _Run:
                     "blot=False, driz_cr=False to drizzle disjoint fields)")
 
     # -- per-chip data ---------------------------------------------------
-    def _dq(self, chip):
-        """DQ on the backend with ``resetbits`` cleared, or None."""
+    def _good_dq(self, chip, bits):
+        """Backend bool mask of a chip's pixels whose DQ flags are all in ``bits``, or None."""
         if chip.dq is None:
             return None
-        dq = self.b.asarray(chip.dq, np.int32)
-        if self.p["resetbits"]:
-            dq = dq & np.int32(~int(self.p["resetbits"]) & 0x7FFFFFFF)
-        return dq
+        dq = self.b.asarray(chip.dq, chip.dq.dtype.newbyteorder("="))
+        return good_pixel_mask(dq, bits, self.xp, reset=self.p["resetbits"] or 0)
 
-    def _good(self, state, bits, with_cr):
-        """Good-pixel mask (float32 0/1) of a chip for a step."""
+    def _good(self, state, bits, with_cr, scale):
+        """Weights of a chip for a drizzle step: ``scale`` on good pixels, else 0 (float32)."""
         xp = self.xp
-        dq = self._dq(state.chip)
-        good = xp.ones(state.chip.shape, bool) if dq is None else good_pixel_mask(dq, bits, xp)
+        good = self._good_dq(state.chip, bits)
+        if good is None:
+            good = xp.ones(state.chip.shape, bool)
         if state.static is not None:
-            good &= state.static.astype(bool)
+            xp.logical_and(good, state.static, out=good)
         if with_cr and state.crmask is not None:
-            good &= state.crmask.astype(bool)
+            xp.logical_and(good, state.crmask, out=good)
         if not bool(good.any()):
             log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
-        return good.astype(np.float32)
+        return xp.multiply(good, np.float32(scale), dtype=np.float32)
+
+    def _fresh(self, a):
+        """``a`` as a new float32 backend array that may be changed in place."""
+        x = self.b.asarray(a, np.float32)
+        return x.copy() if isinstance(x, np.ndarray) and np.may_share_memory(x, a) else x
 
     def _electrons_per_unit(self, chip):
         """Gain factor turning the chip's data into electrons (per pixel, not per second)."""
@@ -555,17 +569,24 @@ class _Run:
     def _drizzle_data(self, state):
         """SCI - sky on the backend, in processing units (``proc_unit``), and its drizzle units."""
         chip = state.chip
-        data = self.b.asarray(chip.sci, np.float32) - np.float32(state.sky)
+        data = self._fresh(chip.sci)
+        data -= np.float32(state.sky)
         if self.p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
-            data = data * np.float32(chip.gain)
+            data *= np.float32(chip.gain)
         return data, ("cps" if chip.is_rate else "counts")
 
     def _pix_ratio(self, chip, wcs):
         return pixel_scale(wcs) / pixel_scale(chip.wcs)
 
-    def _pixmap(self, state, wcs):
-        return calc_pixmap(state.chip.wcs, wcs, state.chip.shape, method="interpolated",
-                           backend=self.b, device_array=True)
+    def _plan(self, state, wcs):
+        return PixmapPlan(state.chip.wcs, wcs, state.chip.shape, backend=self.b)
+
+    def _pixmap(self, plan):
+        """Build a chip's pixel map into the map buffer of its shape (one live map per shape)."""
+        buf = self._map_buffers.get(plan.shape)
+        pixmap = plan.build(out=buf).pixmap
+        self._map_buffers[plan.shape] = pixmap
+        return pixmap
 
     # -- steps -----------------------------------------------------------
     def _static_mask(self):
@@ -586,10 +607,9 @@ class _Run:
             return
         masks, conv = [], []
         for c in self.chips:
-            dq = self._dq(c.chip)
-            m = None if dq is None else good_pixel_mask(dq, p["sky_bits"], self.xp)
+            m = self._good_dq(c.chip, p["sky_bits"])
             if p["use_static"] and c.static is not None:
-                m = c.static.astype(bool) if m is None else (m & c.static.astype(bool))
+                m = c.static.astype(bool) if m is None else self.xp.logical_and(m, c.static, out=m)
             masks.append(m)
             scale = c.chip.idcscale or pixel_scale(c.chip.wcs)
             conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))
@@ -624,17 +644,18 @@ class _Run:
             d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
                         out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
             for c in (s for s in self.chips if s.index == i):
-                pixmap = self._pixmap(c, self.sep_wcs)
+                plan = self._plan(c, self.sep_wcs)
+                pixmap = self._pixmap(plan)
                 data, units = self._drizzle_data(c)
-                weight = self._good(c, p["driz_sep_bits"], with_cr=False) * np.float32(e.exptime)
+                weight = self._good(c, p["driz_sep_bits"], with_cr=False, scale=e.exptime)
                 ratio = self._pix_ratio(c.chip, self.sep_wcs)
                 wt_scl = p["driz_sep_wt_scl"]
                 scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
                 d.add_image(data, e.exptime, pixmap, iscale=ratio ** 2,
                             pixel_scale_ratio=ratio, weight_map=weight, wht_scale=scale,
                             pixfrac=p["driz_sep_pixfrac"], in_units=units)
-                if self.steps.blot or self.reuse_sep_pixmap:
-                    c.sep_pixmap = pixmap
+                if self.steps.blot or self.reuse_sep_plan:
+                    c.sep_plan = plan
                 del pixmap, data, weight
             sci, wht = d.out_img, d.out_wht
             singles_sci.append(sci)
@@ -642,7 +663,7 @@ class _Run:
             if ("single_sci", i) in self.inter_names:
                 self._write_intermediate(("single_sci", i), sci, self.sep_wcs, bunit="ELECTRONS/S")
                 self._write_intermediate(("single_wht", i), wht, self.sep_wcs)
-            self._advance(e.label)
+            self._advance(e.label, e)
         return singles_sci, singles_wht
 
     def _exposure_noise(self, i):
@@ -681,21 +702,21 @@ class _Run:
             if p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
                 iscale /= chip.gain
             out = xp.empty(chip.shape, np.float32)
-            blot_image(median, c.sep_pixmap, out_img=out, fillval=0.0, iscale=iscale,
+            blot_image(median, self._pixmap(c.sep_plan), out_img=out, fillval=0.0, iscale=iscale,
                        interp=p["blot_interp"], sinscl=p["blot_sinscl"], backend=self.b)
-            if not self.reuse_sep_pixmap:
-                c.sep_pixmap = None
+            if not self.reuse_sep_plan:
+                c.sep_plan = None
             sky = c.sky if p["blot_addsky"] else p["blot_skyval"]
             out += np.float32(sky)
             key = ("blt", c.index, chip.chip)
             if key in self.inter_names:
                 self._write_intermediate(key, out, chip.wcs, bunit=chip.units)
             if not do_cr:
-                self._advance(c.name)
+                self._advance(c.name, c.exposure)
                 continue
             electrons = chip.units.upper().startswith("ELECTRON")
             conversion = (1.0 if electrons else chip.gain) * (e.exptime if chip.is_rate else 1.0)
-            res = driz_cr(self.b.asarray(chip.sci, np.float32), out, self._dq(chip),
+            res = driz_cr(self.b.asarray(chip.sci, np.float32), out, None,
                           gain=1.0 if electrons else chip.gain, rdnoise=chip.rdnoise, sky=c.sky,
                           conversion=conversion, driz_cr_snr=p["driz_cr_snr"],
                           driz_cr_scale=p["driz_cr_scale"], driz_cr_grow=p["driz_cr_grow"],
@@ -708,29 +729,31 @@ class _Run:
             if key in self.inter_names:
                 self._write_intermediate(key, c.crmask, chip.wcs)
             del out
-            self._advance(c.name)
+            self._advance(c.name, c.exposure)
 
-    def _final_weight(self, c, good, ratio):
+    def _final_weight(self, c, ratio):
         """(weight map, weight scale, variance) of a chip for the final drizzle."""
         p, xp, chip, e = self.p, self.xp, c.chip, c.exposure
         kind = p["final_wht_type"]
         wt_scl = p["final_wt_scl"]
         scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
         to_e = self._electrons_per_unit(chip) * (e.exptime if chip.is_rate else 1.0)
-        sci = self.b.asarray(chip.sci, np.float32)
         if chip.err is not None:
-            var = self.b.asarray(chip.err, np.float32) ** 2
+            var = self._fresh(chip.err)
+            var *= var
         else:  # Poisson + read noise, in the data units
+            sci = self.b.asarray(chip.sci, np.float32)
             var = (xp.maximum(sci, 0) * np.float32(to_e) + np.float32(chip.rdnoise ** 2)) \
                 / np.float32(to_e ** 2)
         if p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
-            var = var * np.float32(chip.gain ** 2)
+            var *= np.float32(chip.gain ** 2)
+        if kind == "ERR" and chip.err is None:
+            log.warning("%s has no ERR array: weighting by exposure time only", chip.label)
+            kind = "EXP"
         if kind == "EXP":
-            return good * np.float32(e.exptime), scale, var
+            return self._good(c, p["final_bits"], with_cr=True, scale=e.exptime), scale, var
+        good = self._good(c, p["final_bits"], with_cr=True, scale=1.0)
         if kind == "ERR":
-            if chip.err is None:
-                log.warning("%s has no ERR array: weighting by exposure time only", chip.label)
-                return good * np.float32(e.exptime), scale, var
             err = self.b.asarray(chip.err, np.float32)
             ok = xp.isfinite(err) & (err > 0)
             w = xp.where(ok, (np.float32(e.exptime) / xp.where(ok, err, 1)) ** 2, 0).astype(np.float32)
@@ -756,15 +779,13 @@ class _Run:
         records = []
         for c in self.chips:
             chip, e = c.chip, c.exposure
-            good = self._good(c, p["final_bits"], with_cr=True)
             ratio = self._pix_ratio(chip, wcs)
-            weight, wt_scl, var = self._final_weight(c, good, ratio)
+            weight, wt_scl, var = self._final_weight(c, ratio)
             data, units = self._drizzle_data(c)
-            if self.reuse_sep_pixmap and c.sep_pixmap is not None:
-                pixmap = c.sep_pixmap
-            else:
-                pixmap = self._pixmap(c, wcs)
-            c.sep_pixmap = None
+            plan = c.sep_plan if self.reuse_sep_plan and c.sep_plan is not None \
+                else self._plan(c, wcs)
+            pixmap = self._pixmap(plan)
+            c.sep_plan = None
             d.add_image(data, e.exptime, pixmap, data2=var, iscale=ratio ** 2,
                         pixel_scale_ratio=ratio, weight_map=weight, wht_scale=wt_scl,
                         pixfrac=p["final_pixfrac"], in_units=units)
@@ -777,7 +798,7 @@ class _Run:
                 wt_scl=wt_scl, mask="", gain=chip.gain,
                 rdnoise=chip.rdnoise, idcscale=chip.idcscale,
                 crval=tuple(float(v) for v in chip.wcs.wcs.crval), orientat=orientation(chip.wcs)))
-            self._advance(c.name)
+            self._advance(c.name, c.exposure)
         sci = d.out_img
         wht = d.out_wht
         var = d.out_img2[0]
@@ -828,12 +849,22 @@ class _Run:
 
     # -- files -----------------------------------------------------------
     def _write_intermediate(self, key, array, wcs, bunit=None):
+        """Write an intermediate product in the background; ``array`` must not change after."""
         path = self.inter_names[key]
         header = products.image_header(wcs, bunit=bunit)
         header["ORIGIN"] = products.software_version()
-        products.write_image(path, self.b.to_host(array), header, self.p["overwrite"])
-        self.intermediates.append(path)
-        log.info("wrote %s", path)
+        data = self.b.to_host(array).view()
+        data.flags.writeable = False  # the writer then byte-swaps a copy, not the array in use
+        self._writes.append((path, self._writer.submit(
+            products.write_image, path, data, header, self.p["overwrite"], durable=False)))
+
+    def _finish_writes(self):
+        """Wait for the background writes; the first failure is raised."""
+        pending, self._writes = self._writes, []
+        for path, done in pending:
+            done.result()
+            self.intermediates.append(path)
+            log.info("wrote %s", path)
 
     def _update_inputs(self):
         """MDRIZSKY into every SCI header and ``crbit`` into DQ, as drizzlepac does."""

@@ -113,17 +113,19 @@ def interpret_bit_flags(value, name="bits"):
     raise ValueError(f"'{name}' must be bit flags (int, '4,8', '4+8', '~4', None); got {value!r}")
 
 
-def good_pixel_mask(dq, bits, xp=np):
+def good_pixel_mask(dq, bits, xp=np, reset=0):
     """True where a DQ value holds only acceptable flags.
 
     Parameters
     ----------
-    dq : array of integers, any shape (numpy or backend array), or None
+    dq : array of integers, any shape (numpy or backend array; any byte order), or None
         Data-quality flags; None means "no DQ array" (all good).
     bits : int
         Acceptable flags from :func:`interpret_bit_flags`.
     xp : module
         Array module of ``dq`` (``numpy`` or ``cupy``).
+    reset : int
+        Flags ignored as if cleared first (AstroDrizzle's ``resetbits``).
 
     Returns
     -------
@@ -131,8 +133,12 @@ def good_pixel_mask(dq, bits, xp=np):
     """
     if dq is None:
         return None
-    bad = ~int(bits)
+    bad = ~int(bits) & ~int(reset)
     if bad == 0:
         return xp.ones(dq.shape, dtype=bool)
-    # Compare in 64-bit so that unsigned 16-bit DQ and negative masks combine exactly.
+    width = 8 * dq.dtype.itemsize
+    # In the DQ's own type when that equals the test on sign-extended 64-bit values.
+    if dq.dtype.kind == "u" or (bad >> (width - 1)) & 1 or 0 <= bad < 1 << width:
+        native = np.array(bad & ((1 << width) - 1), dtype=f"u{dq.dtype.itemsize}")
+        return (dq & native.view(dq.dtype.newbyteorder("="))) == 0
     return (dq.astype(xp.int64) & bad) == 0

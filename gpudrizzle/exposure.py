@@ -43,6 +43,7 @@ keyword, shape mismatches, or every pixel flagged.
 
 import logging
 import math
+import mmap
 import numbers
 import os
 import warnings
@@ -188,6 +189,30 @@ class Exposure:
     @property
     def label(self):
         return self.filename or self.rootname
+
+    def release_pages(self):
+        """Drop the pages of the memory-mapped input file from this process's memory.
+
+        The arrays stay valid: their pages are read again (from the
+        operating system's file cache) when next used.  A pipeline calls
+        this after each step so that the inputs it has read do not add up
+        in its resident memory.  Arrays not backed by a file map are left
+        alone.
+        """
+        if not hasattr(mmap, "MADV_DONTNEED"):  # pragma: no cover - non-Linux
+            return
+        maps = {}
+        for c in self.chips:
+            for a in (c.sci, c.err, c.dq, c.time, c.ivm):
+                while a is not None and not isinstance(a, mmap.mmap):
+                    a = getattr(a, "base", None)
+                if a is not None:
+                    maps[id(a)] = a
+        for m in maps.values():
+            try:
+                m.madvise(mmap.MADV_DONTNEED)
+            except (ValueError, OSError):  # closed map, or the system refused: nothing lost
+                pass
 
     @property
     def is_hst(self):

@@ -75,6 +75,7 @@ __all__ = [
     "EXACT_INVERSE_TOL",
     "PixmapAccuracyWarning",
     "PixmapResult",
+    "PixmapPlan",
     "compute_pixmap",
     "exact_pixmap_values",
 ]
@@ -476,15 +477,13 @@ class _Interpolator:
                             **self.args)
         return self.backend.to_host(out)
 
-    def full(self, shape):
-        """The whole (ny, nx, 2) map as a backend array, and how many of its pixels are NaN."""
-        ny, nx = shape
-        xp = self.backend.xp
-        out = xp.empty((ny, nx, 2), dtype=np.float64)
-        count = xp.zeros(1, dtype=np.int32)
+    def full(self, out):
+        """Fill the whole map ``out`` (ny, nx, 2); return how many of its pixels are NaN."""
+        ny, nx = out.shape[:2]
+        count = self.backend.xp.zeros(1, dtype=np.int32)
         self.backend.pixmap(points=None, nx=nx, x0=0, y0=0, n=nx * ny, out=out, nan_count=count,
                             **self.args)
-        return out, int(self.backend.to_host(count)[0])
+        return int(self.backend.to_host(count)[0])
 
 
 def _sample_error(approx, exact):
@@ -589,27 +588,81 @@ def compute_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="i
         When the tolerance cannot be met by interpolation and the map was
         evaluated exactly instead.
     """
-    stepsize, tolerance = _parse_args(method, stepsize, tolerance, disable_bbox)
-    _check_wcs("wcs_from", wcs_from)
-    _check_wcs("wcs_to", wcs_to)
-    bbox_from, bbox_to = _plain_bbox(wcs_from), _plain_bbox(wcs_to)
-    shape = _pixmap_shape(wcs_from, shape, bbox_from)
-    backend = get_backend(backend)
-    frames = _Frames(wcs_from, wcs_to)
-
-    with _bboxes_disabled(wcs_from, wcs_to):
-        if method == "exact":
-            result = PixmapResult(backend.asarray(_exact_map(frames, shape), np.float64),
-                                  "exact", None, math.nan, shape[0] * shape[1])
-        else:
-            result = _interpolated(backend, frames, shape, stepsize or DEFAULT_STEPSIZE, tolerance)
-    _apply_bboxes(backend, result.pixmap, bbox_from, bbox_to, disable_bbox)
+    result = PixmapPlan(wcs_from, wcs_to, shape, disable_bbox, method=method, stepsize=stepsize,
+                        tolerance=tolerance, backend=backend).build()
     if not device_array:
-        result = result._replace(pixmap=backend.to_host(result.pixmap))
+        result = result._replace(pixmap=get_backend(backend).to_host(result.pixmap))
     return result
 
 
-def _interpolated(backend, frames, shape, step, tolerance):
+class PixmapPlan:
+    """Everything :func:`compute_pixmap` decides before it fills the map.
+
+    Making the plan evaluates the transform at the grid nodes and runs the
+    accuracy check (all on the host, small); :meth:`build` then fills a
+    whole map on the backend with no further WCS evaluation (except the
+    pixels that come out NaN).  A pipeline keeps the plan, a few hundred
+    kilobytes, instead of the map, and builds the map again when needed.
+
+    Parameters are those of :func:`compute_pixmap` (without
+    ``device_array``); the map is always a backend array.
+    """
+
+    def __init__(self, wcs_from, wcs_to, shape=None, disable_bbox="to", *,
+                 method="interpolated", stepsize=None, tolerance=1e-4, backend=None):
+        stepsize, tolerance = _parse_args(method, stepsize, tolerance, disable_bbox)
+        _check_wcs("wcs_from", wcs_from)
+        _check_wcs("wcs_to", wcs_to)
+        self.bbox_from, self.bbox_to = _plain_bbox(wcs_from), _plain_bbox(wcs_to)
+        self.shape = _pixmap_shape(wcs_from, shape, self.bbox_from)
+        self.disable_bbox = disable_bbox
+        self.backend = get_backend(backend)
+        self.frames = _Frames(wcs_from, wcs_to)
+        self.interp, self.stepsize, self.max_error = None, None, math.nan
+        if method == "interpolated":
+            with self._evaluating():
+                self.interp, self.stepsize, self.max_error = _plan_grid(
+                    self.backend, self.frames, self.shape, stepsize or DEFAULT_STEPSIZE, tolerance)
+
+    def _evaluating(self):
+        return _bboxes_disabled(self.frames.wcs_from, self.frames.wcs_to)
+
+    def build(self, out=None):
+        """Fill the map.
+
+        Parameters
+        ----------
+        out : backend array (ny, nx, 2) float64, optional
+            Where to write it (e.g. the buffer of an earlier map that is no
+            longer needed); default a new array.
+
+        Returns
+        -------
+        PixmapResult
+            ``.pixmap`` is ``out`` (or a new backend array).
+        """
+        b, shape = self.backend, self.shape
+        if out is not None and (tuple(out.shape) != shape + (2,) or out.dtype != np.float64):
+            raise ValueError(f"'out' must be a float64 array of shape {shape + (2,)}; got "
+                             f"{out.dtype} {tuple(out.shape)}")
+        if out is None:
+            out = b.xp.empty(shape + (2,), np.float64)
+        with self._evaluating():
+            if self.interp is None:
+                out[...] = b.asarray(_exact_map(self.frames, shape), np.float64)
+                method, n_exact = "exact", shape[0] * shape[1]
+            else:
+                n_nan = self.interp.full(out)
+                n_exact = _fill_nans(b, out, self.frames, shape) if n_nan else 0
+                method = "interpolated"
+                log.info("pixel map: stepsize %g, max check error %.3g px, %d pixels exact",
+                         self.stepsize, self.max_error, n_exact)
+        _apply_bboxes(b, out, self.bbox_from, self.bbox_to, self.disable_bbox)
+        return PixmapResult(out, method, self.stepsize, self.max_error, n_exact)
+
+
+def _plan_grid(backend, frames, shape, step, tolerance):
+    """(interpolator, step, check error) meeting ``tolerance``, or (None, None, error) for exact."""
     tab_data, tab_params = _pack_tables(frames.tables())
     if tab_data is not None:
         tab_data = backend.asarray(tab_data, np.float64)
@@ -620,17 +673,12 @@ def _interpolated(backend, frames, shape, step, tolerance):
         sx, sy = grid.samples(shape)
         error = _sample_error(interp.at_points(sx, sy), frames.exact(sx, sy))
         if error <= tolerance:
-            break
+            return interp, step, error
         if step / 2 < MIN_REFINED_STEPSIZE:
             warnings.warn(
                 f"pixel map: interpolation error {error:.3g} px exceeds tolerance {tolerance:g} px "
                 f"even with stepsize {step:g}; evaluating all {shape[0] * shape[1]} pixels exactly",
-                PixmapAccuracyWarning, stacklevel=3)
-            return PixmapResult(backend.asarray(_exact_map(frames, shape), np.float64),
-                                "exact", None, error, shape[0] * shape[1])
+                PixmapAccuracyWarning, stacklevel=4)
+            return None, None, error
         log.info("pixel map: error %.3g px > %g px at stepsize %g; halving", error, tolerance, step)
         step /= 2
-    out, n_nan = interp.full(shape)
-    n_exact = _fill_nans(backend, out, frames, shape) if n_nan else 0
-    log.info("pixel map: stepsize %g, max check error %.3g px, %d pixels exact", step, error, n_exact)
-    return PixmapResult(out, "interpolated", step, error, n_exact)

@@ -191,12 +191,14 @@ def check_targets(paths, overwrite):
             raise FileExistsError(f"product {p} exists; pass overwrite=True to replace it")
 
 
-def replace_atomic(path, write, *, binary=True):
+def replace_atomic(path, write, *, binary=True, durable=True):
     """Create ``path`` by ``write(f)`` on a temporary file in the same directory, then rename.
 
     A reader never sees a partial file; on any failure the temporary file is
     removed and ``path`` is left as it was.  ``f`` is opened in binary mode,
-    or as UTF-8 text with ``binary=False``.  Returns ``path``.
+    or as UTF-8 text with ``binary=False``.  ``durable`` flushes the file to
+    disk before the rename, so that it survives a system crash whole (scratch
+    files such as pipeline intermediates skip that).  Returns ``path``.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -205,7 +207,8 @@ def replace_atomic(path, write, *, binary=True):
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -215,8 +218,10 @@ def replace_atomic(path, write, *, binary=True):
     return path
 
 
-def write_atomic(hdul, path, overwrite):
+def write_atomic(hdul, path, overwrite, durable=True):
     """Write ``hdul`` to ``path`` through a temporary file in the same directory.
+
+    ``durable``: see :func:`replace_atomic`.
 
     Raises
     ------
@@ -228,7 +233,7 @@ def write_atomic(hdul, path, overwrite):
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"product {path} exists; pass overwrite=True to replace it")
-    return replace_atomic(path, hdul.writeto)
+    return replace_atomic(path, hdul.writeto, durable=durable)
 
 
 def _clean_template(header):
@@ -346,9 +351,10 @@ def hdrtab(records):
     return fits.BinTableHDU.from_columns(cols, name="HDRTAB")
 
 
-def write_image(path, data, header, overwrite):
-    """One image as the primary HDU of ``path`` (atomically)."""
-    return write_atomic(fits.HDUList([fits.PrimaryHDU(data=data, header=header)]), path, overwrite)
+def write_image(path, data, header, overwrite, durable=True):
+    """One image as the primary HDU of ``path`` (atomically; ``durable``: see :func:`replace_atomic`)."""
+    return write_atomic(fits.HDUList([fits.PrimaryHDU(data=data, header=header)]), path, overwrite,
+                        durable)
 
 
 def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, overwrite):

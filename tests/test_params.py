@@ -253,6 +253,21 @@ def test_good_pixel_rule():
     assert good_pixel_mask(signed, 0).tolist() == [True, False]
 
 
+@pytest.mark.parametrize("dtype", ["<i2", ">i2", "<u2", ">u2", ">i4", "<u4", "i1", "u1"])
+def test_good_pixel_mask_equals_64_bit_rule(rng, dtype):
+    """Every DQ type and byte order, resetbits included, as the sign-extended 64-bit test."""
+    info = np.iinfo(np.dtype(dtype))
+    dq = rng.integers(info.min, info.max, 500, endpoint=True).astype(dtype)
+    width = 8 * np.dtype(dtype).itemsize
+    flags = [0, 4, 12, 1 << (width - 1), (1 << (width - 1)) | 4, ~4, ~(1 << (width - 1)),
+             int(rng.integers(0, 1 << width)), ALL_FLAGS]
+    for bits in flags:
+        for reset in (0, 4096, 1 << (width - 1)):
+            want = (dq.astype(np.int64) & (~bits & ~reset)) == 0
+            np.testing.assert_array_equal(good_pixel_mask(dq, bits, reset=reset), want,
+                                          err_msg=f"bits={bits} reset={reset}")
+
+
 def test_resetbits_blank_means_nothing():
     assert resolve_parameters(resetbits="").resetbits == 0
     assert resolve_parameters(resetbits=None).resetbits == 0
