@@ -34,6 +34,7 @@ enum { PM_FROM_D2IM = 0, PM_FROM_CPDIS = 2, PM_TO_D2IM = 4, PM_TO_CPDIS = 6, PM_
 #define PM_TAB_STRIDE 9
 #define PM_MAX_ITER 50
 #define PM_CONVERGED 1e-11
+#define PM_RUN 64  // pixels of a row mapped by one work item
 
 // Coefficients per cell: the bicubic, 16 monomials t_y^m t_x^n (index
 // 4 m + n) of (x, y); a bilinear 2x2 matrix, 4 terms (1, t_x, t_y, t_x t_y)
@@ -178,30 +179,37 @@ struct pm_args {
     bool use_jac, use_minv;  // from / to cpdis tables apply (with their matrices)
 };
 
-// Map one pixel at 0-based position p.
-GD_DEVICE pm_vec pm_map_point(const pm_args& a, pm_vec p) {
-    // The cell is chosen from p; det2im moves d = p + D by far less than a
-    // cell, which only shifts the local coordinates.
-    double tx, ty;
-    gd_index ci = pm_cell((pm_x(p) - a.cx0) * a.inv_step, a.ncx, &tx);
-    gd_index cj = pm_cell((pm_y(p) - a.cy0) * a.inv_step, a.ncy, &ty);
-    gd_index cell = cj * a.ncx + ci;
-    pm_vec d = p;
-    if (a.from_d2im.used) {
-        pm_vec off = pm_offsets(a.from_d2im, pm_x(p), pm_y(p));
-        d = p + off;
-        tx += pm_x(off) * a.inv_step;
-        ty += pm_y(off) * a.inv_step;
-    }
-    // The cell polynomial, its sums split in halves (Estrin's scheme) for
-    // short dependency chains.
+// The cell and local coordinates (tx, ty) of position p.
+GD_DEVICE gd_index pm_locate(const pm_args& a, pm_vec p, double* tx, double* ty) {
+    gd_index ci = pm_cell((pm_x(p) - a.cx0) * a.inv_step, a.ncx, tx);
+    gd_index cj = pm_cell((pm_y(p) - a.cy0) * a.inv_step, a.ncy, ty);
+    return cj * a.ncx + ci;
+}
+
+// q0 + q1 t + q2 t^2 + q3 t^3, its sums split in halves (Estrin's scheme)
+// for short dependency chains.
+GD_DEVICE pm_vec pm_poly(pm_vec q0, pm_vec q1, pm_vec q2, pm_vec q3, double t) {
+    return (q0 + q1 * t) + (q2 + q3 * t) * (t * t);
+}
+
+// Monomial t_y^m t_x^n of a cell's coefficients c.
+GD_DEVICE pm_vec pm_coef(const double* c, int m, int n) { return pm_load(c + 2 * (4 * m + n)); }
+
+// The cell polynomial at (tx, ty): in tx first, then in ty.
+GD_DEVICE pm_vec pm_smooth(const pm_args& a, gd_index cell, double tx, double ty) {
     const double* c = a.cubic + PM_CUBIC_COEFFS * cell;
-    double tx2 = tx * tx, ty2 = ty * ty;
-    pm_vec r0 = (pm_load(c) + pm_load(c + 2) * tx) + (pm_load(c + 4) + pm_load(c + 6) * tx) * tx2;
-    pm_vec r1 = (pm_load(c + 8) + pm_load(c + 10) * tx) + (pm_load(c + 12) + pm_load(c + 14) * tx) * tx2;
-    pm_vec r2 = (pm_load(c + 16) + pm_load(c + 18) * tx) + (pm_load(c + 20) + pm_load(c + 22) * tx) * tx2;
-    pm_vec r3 = (pm_load(c + 24) + pm_load(c + 26) * tx) + (pm_load(c + 28) + pm_load(c + 30) * tx) * tx2;
-    pm_vec s = (r0 + r1 * ty) + (r2 + r3 * ty) * ty2;
+    pm_vec r[4];
+    for (int m = 0; m < 4; ++m) {
+        r[m] = pm_poly(pm_coef(c, m, 0), pm_coef(c, m, 1), pm_coef(c, m, 2), pm_coef(c, m, 3), tx);
+    }
+    return pm_poly(r[0], r[1], r[2], r[3], ty);
+}
+
+// Everything after the smooth map s at pixel d (detector position after
+// det2im) of the cell: "from" cpdis tables, then the inversion of the "to"
+// tables.
+GD_DEVICE pm_vec pm_finish(const pm_args& a, gd_index cell, double tx, double ty, pm_vec d,
+                           pm_vec s) {
     if (a.use_jac) {
         pm_vec off = pm_offsets(a.from_cpdis, pm_x(d), pm_y(d));
         s = s + pm_apply(a.jac + PM_MATRIX_COEFFS * cell, tx, ty, off);
@@ -225,9 +233,54 @@ GD_DEVICE pm_vec pm_map_point(const pm_args& a, pm_vec p) {
     return pm_nan2();  // not converged (or NaN): the host evaluates it exactly
 }
 
+// Map one pixel at 0-based position p.
+GD_DEVICE pm_vec pm_map_point(const pm_args& a, pm_vec p) {
+    // The cell is chosen from p; det2im moves d = p + D by far less than a
+    // cell, which only shifts the local coordinates.
+    double tx, ty;
+    gd_index cell = pm_locate(a, p, &tx, &ty);
+    pm_vec d = p;
+    if (a.from_d2im.used) {
+        pm_vec off = pm_offsets(a.from_d2im, pm_x(p), pm_y(p));
+        d = p + off;
+        tx += pm_x(off) * a.inv_step;
+        ty += pm_y(off) * a.inv_step;
+    }
+    return pm_finish(a, cell, tx, ty, d, pm_smooth(a, cell, tx, ty));
+}
+
+// Map the pixels (x0 + c, y) for c in [c0, c1) of one row.  Without "from"
+// det2im tables every pixel of a row has the same ty, so the cell
+// polynomial is reduced to a cubic in tx once per cell.
+GD_DEVICE void pm_map_run(const pm_args& a, double y, gd_index x0, gd_index c0, gd_index c1,
+                          double* out, int* nan_count) {
+    gd_index last = -1;
+    pm_vec q[4];
+    for (gd_index col = c0; col < c1; ++col, out += 2) {
+        pm_vec p = pm_v((double)(x0 + col), y), r;
+        if (a.from_d2im.used) {
+            r = pm_map_point(a, p);
+        } else {
+            double tx, ty;
+            gd_index cell = pm_locate(a, p, &tx, &ty);
+            if (cell != last) {
+                const double* c = a.cubic + PM_CUBIC_COEFFS * cell;
+                for (int n = 0; n < 4; ++n) {
+                    q[n] = pm_poly(pm_coef(c, 0, n), pm_coef(c, 1, n), pm_coef(c, 2, n),
+                                   pm_coef(c, 3, n), ty);
+                }
+                last = cell;
+            }
+            r = pm_finish(a, cell, tx, ty, p, pm_poly(q[0], q[1], q[2], q[3], tx));
+        }
+        pm_store(out, r);
+        if (nan_count && (gd_isnan(pm_x(r)) || gd_isnan(pm_y(r)))) gd_count(nan_count, 1);
+    }
+}
+
 // The pixel map: out[k] = (x, y) in the "to" frame of "from" pixel k, where
 // pixel k is points[k] (0-based x, y) when points is given, else the pixel
-// (x0 + k % nx, y0 + k / nx) of a row-major block nx wide.  nan_count, when
+// (x0 + k % nx, y0 + k / nx) of a row-major block nx wide (n a multiple of nx).  nan_count, when
 // given, is increased by the number of NaN results.
 GD_KERNEL void pixmap_interp(const double* cubic, const double* jac, const double* minv,
                              gd_index ncx, gd_index ncy, double cx0, double cy0, double step,
@@ -249,16 +302,17 @@ GD_KERNEL void pixmap_interp(const double* cubic, const double* jac, const doubl
     a.to_cpdis = pm_decode_kind(tab_data, tab_params, PM_TO_CPDIS);
     a.use_jac = jac != 0 && a.from_cpdis.used;
     a.use_minv = minv != 0 && a.to_cpdis.used;
-    auto map = [&](gd_index k, pm_vec p) {
-        pm_vec r = pm_map_point(a, p);
-        pm_store(out + 2 * k, r);
-        if (nan_count && (gd_isnan(pm_x(r)) || gd_isnan(pm_y(r)))) gd_count(nan_count, 1);
-    };
     if (points) {
-        gd_parallel_for(n, [&](gd_index k) { map(k, pm_load(points + 2 * k)); });
-    } else {
-        gd_parallel_rows(n / nx, nx, [&](gd_index row, gd_index col) {
-            map(row * nx + col, pm_v((double)(x0 + col), (double)(y0 + row)));
+        gd_parallel_for(n, [&](gd_index k) {
+            pm_vec r = pm_map_point(a, pm_load(points + 2 * k));
+            pm_store(out + 2 * k, r);
+            if (nan_count && (gd_isnan(pm_x(r)) || gd_isnan(pm_y(r)))) gd_count(nan_count, 1);
+        });
+    } else {  // runs of PM_RUN pixels along rows
+        gd_index runs = (nx + PM_RUN - 1) / PM_RUN;
+        gd_parallel_rows(n / nx, runs, [&](gd_index row, gd_index run) {
+            gd_index c0 = run * PM_RUN, c1 = c0 + PM_RUN < nx ? c0 + PM_RUN : nx;
+            pm_map_run(a, (double)(y0 + row), x0, c0, c1, out + 2 * (row * nx + c0), nan_count);
         });
     }
 }
