@@ -87,31 +87,40 @@ GD_DEVICE quad_edge make_edge(double x1, double y1, double x2, double y2) {
     return e;
 }
 
+// The part of an edge within one output column [sx, sx + 1] (relative to
+// the column): its signed width w there (positive for edges running towards
+// +x; 0 when the edge does not cross the column) and its rises ta, tb from
+// its left end to where it enters and leaves the column.
+struct edge_span {
+    double w, ta, tb;
+};
+
+GD_DEVICE edge_span edge_in_column(const quad_edge& e, double sx) {
+    edge_span s = {0.0, 0.0, 0.0};
+    double xl = e.xl - sx, xr = e.xr - sx;
+    if (!(xl < 1.0 && xr > 0.0 && xl != xr)) return s;
+    double xa = gd_max(xl, 0.0), xb = gd_min(xr, 1.0);
+    s.w = e.sgn * (xb - xa);
+    s.ta = e.slope * (xa - xl);
+    s.tb = e.slope * (xb - xl);
+    return s;
+}
+
 // Signed area between the edge and the bottom of the unit square
-// [sx, sx+1] x [sy, sy+1], counted only inside that square: positive for
-// edges running towards +x.  Summed over the edges of a polygon it gives the
+// [sx, sx+1] x [sy, sy+1], counted only inside that square (s: the edge in
+// the square's column).  Summed over the edges of a polygon it gives the
 // polygon's overlap with the square, with the sign of the polygon's
 // orientation.  Coordinates are taken relative to the square and the
 // cases of an edge wholly below or above the square are exact, so that a
 // drop that only touches a pixel's corner region sums to exactly zero there
 // (as drizzle 3.0's boxer does) instead of a rounding residue.
-GD_DEVICE double edge_area(const quad_edge& e, double sx, double sy) {
-    double xl = e.xl - sx, xr = e.xr - sx;
-    if (!(xl < 1.0 && xr > 0.0 && xl != xr)) return 0.0;
-    double xa = gd_max(xl, 0.0), xb = gd_min(xr, 1.0), yl = e.yl - sy;
-    double ya = yl + e.slope * (xa - xl), yb = yl + e.slope * (xb - xl);
+GD_DEVICE double edge_area(const quad_edge& e, const edge_span& s, double sy) {
+    if (s.w == 0.0) return 0.0;
+    double yl = e.yl - sy, ya = yl + s.ta, yb = yl + s.tb;
     if (ya <= 0.0 && yb <= 0.0) return 0.0;
-    if (ya >= 1.0 && yb >= 1.0) return e.sgn * (xb - xa);
+    if (ya >= 1.0 && yb >= 1.0) return s.w;
     // integral of clip(y, 0, 1) = integral of max(y, 0) - integral of max(y - 1, 0)
-    return e.sgn * (xb - xa) * (positive_mean(ya, yb) - positive_mean(ya - 1.0, yb - 1.0));
-}
-
-// Overlap of a quadrilateral (its four edges) with output pixel (ii, jj),
-// signed by the quadrilateral's orientation.
-GD_DEVICE double quad_overlap(const quad_edge* e, gd_index ii, gd_index jj) {
-    double sx = (double)ii - 0.5, sy = (double)jj - 0.5;
-    return edge_area(e[0], sx, sy) + edge_area(e[1], sx, sy) + edge_area(e[2], sx, sy) +
-           edge_area(e[3], sx, sy);
+    return s.w * (positive_mean(ya, yb) - positive_mean(ya - 1.0, yb - 1.0));
 }
 
 // Interpolate the pixel map in the cell whose lower-left node is p00, at
@@ -182,9 +191,15 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         if (!out_range(ymin, ymax, a.out_ny, &jlo, &jhi)) return false;
         quad_edge e[4];
         for (int c = 0; c < 4; ++c) e[c] = make_edge(x[c], y[c], x[(c + 1) & 3], y[(c + 1) & 3]);
-        for (gd_index jj = jlo; jj <= jhi; ++jj) {
-            for (gd_index ii = ilo; ii <= ihi; ++ii) {
-                double over = quad_overlap(e, ii, jj);
+        // overlap with output pixel (ii, jj): the edges' areas, each edge's
+        // part in column ii found once for all rows
+        for (gd_index ii = ilo; ii <= ihi; ++ii) {
+            edge_span s[4];
+            for (int c = 0; c < 4; ++c) s[c] = edge_in_column(e[c], (double)ii - 0.5);
+            for (gd_index jj = jlo; jj <= jhi; ++jj) {
+                double sy = (double)jj - 0.5;
+                double over = edge_area(e[0], s[0], sy) + edge_area(e[1], s[1], sy) +
+                              edge_area(e[2], s[2], sy) + edge_area(e[3], s[3], sy);
                 if (over != 0.0) {
                     hit = true;
                     deposit<A>(a, k, ii, jj, over * w, d);
