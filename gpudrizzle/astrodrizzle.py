@@ -640,9 +640,10 @@ class _Run:
         p = self.p
         shape = self.sep_wcs.array_shape
         singles_sci, singles_wht = [], []
+        d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
+                    out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
         for i, e in enumerate(self.exposures):
-            d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
-                        out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
+            d.reset()  # one set of output sums for every exposure
             for c in (s for s in self.chips if s.index == i):
                 plan = self._plan(c, self.sep_wcs)
                 pixmap = self._pixmap(plan)

@@ -156,6 +156,7 @@ class Drizzle:
         self._texptime = exptime
         self._disable_ctx = bool(disable_ctx)
         self._ctx_id = None if disable_ctx else int(begin_ctx_id)
+        self._begin_ctx_id = self._ctx_id
         self._max_ctx_id = None if disable_ctx else int(max_ctx_id)
         self._device_arrays = bool(device_arrays)
         self._backend = get_backend(backend)
@@ -199,6 +200,29 @@ class Drizzle:
                 base2[m] = b.asarray(item, np.float32)
                 w2d2[m] = xp.where(w2 != 0, base2[m].astype(np.float64) * w2, 0.0)
         acc["w2d2"], acc["base2"] = w2d2, base2
+
+    def reset(self):
+        """Forget every image added, keeping the memory of the output sums.
+
+        Afterwards the object is as if newly made with the same settings
+        and no ``out_*`` arrays to continue from (total exposure time 0,
+        context IDs from ``begin_ctx_id``), without allocating (and so
+        without the operating system clearing) another output frame; for
+        drizzling images one after another onto separate products of one
+        shape.
+        """
+        self._texptime = 0.0
+        self._ctx_id = self._begin_ctx_id
+        self._init = dict(img=None, wht=None, ctx=None, dq=None, img2=None)
+        acc = self._acc
+        if acc is None:
+            return
+        acc["base"] = None
+        for key in ("sums", "ctx", "dq", "w2d2"):
+            if acc[key] is not None:
+                acc[key].fill(0)
+        if acc["w2d2"] is not None:
+            acc["base2"] = [None] * acc["w2d2"].shape[0]
 
     # -- properties -----------------------------------------------------
     @property
@@ -422,7 +446,9 @@ class Drizzle:
                 acc["ctx"] = xp.concatenate([acc["ctx"], extra])
             ctx_plane, ctx_bit = acc["ctx"][plane], self._ctx_id % CTX_PLANE_BITS
             self._ctx_id += 1
-        if items2 is not None:
+        if items2 is not None and n2 == 1 and items2[0] is not None:
+            stack2 = b.asarray(items2[0], np.float32)[None]  # no copy needed
+        elif items2 is not None:
             stack2 = xp.zeros((n2, ny, nx), np.float32)
             for m, item in enumerate(items2):
                 if item is not None:

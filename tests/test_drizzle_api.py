@@ -156,6 +156,30 @@ def test_continue_from_earlier_products(backend, rng):
     assert rest.total_exptime == whole.total_exptime == 30.0
 
 
+def test_reset_starts_afresh_in_the_same_memory(backend, rng):
+    """After reset(), a Drizzle that continued from earlier products gives a fresh object's results."""
+    (d1, p1, r1), (d2, p2, r2) = _image(rng, centre=(30, 28)), _image(rng, centre=(29, 31))
+    dq = rng.integers(0, 9, SHAPE).astype(np.uint32)
+    fresh = Drizzle(out_shape=(60, 60), max_ctx_id=40, begin_ctx_id=3, backend=backend)
+    fresh.add_image(d2, 5.0, p2, pixel_scale_ratio=r2, data2=d2 * 0.1, dq=dq)
+    reused = Drizzle(out_img=fresh.out_img + 1, out_wht=fresh.out_wht, out_ctx=fresh.out_ctx,
+                     out_img2=fresh.out_img2, exptime=7.0, max_ctx_id=40, begin_ctx_id=3,
+                     fillval=None, backend=backend)
+    for _ in range(35):  # past the first context plane
+        reused.add_image(d1, 2.0, p1, pixel_scale_ratio=r1, data2=d1 * 0.1, dq=dq * 2)
+    sums = reused._acc["sums"]
+    reused.reset()
+    assert reused.total_exptime == 0.0 and reused.ctx_id == 3
+    reused.add_image(d2, 5.0, p2, pixel_scale_ratio=r2, data2=d2 * 0.1, dq=dq)
+    assert reused._acc["sums"] is sums
+    np.testing.assert_array_equal(reused.out_img, fresh.out_img)  # NaN where no weight, as fresh
+    np.testing.assert_array_equal(reused.out_img2[0], fresh.out_img2[0])
+    np.testing.assert_array_equal(reused.out_wht, fresh.out_wht)
+    np.testing.assert_array_equal(reused.out_ctx[:fresh.out_ctx.shape[0]], fresh.out_ctx)
+    assert not reused.out_ctx[fresh.out_ctx.shape[0]:].any()
+    np.testing.assert_array_equal(reused.out_dq, fresh.out_dq)
+
+
 def test_inputs_are_never_modified(backend, rng):
     data, pixmap, ratio = _image(rng)
     weight = rng.uniform(0, 1, SHAPE).astype(np.float32)
