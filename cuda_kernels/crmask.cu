@@ -47,8 +47,8 @@ GD_KERNEL void crmask_tests(const float* sci, const float* blot, gd_index nx, gd
                             float* deriv) {
     const float cf = (float)conversion, g = (float)gain, bg = (float)backg, r2 = (float)rn2;
     const float s1 = (float)snr1, s2 = (float)snr2, m1 = (float)scale1, m2 = (float)scale2;
-    gd_parallel_for(nx * ny, [&](gd_index p) {
-        gd_index r = p / nx, c = p % nx;
+    gd_parallel_rows(ny, nx, [&](gd_index r, gd_index c) {
+        gd_index p = r * nx + c;
         float b = rd_fmul(blot[p], cf);
         double d = 0.0;
         d = cr_neighbour_step(d, (double)b, blot, p - 1, c > 0, cf);
@@ -68,8 +68,8 @@ GD_KERNEL void crmask_tests(const float* sci, const float* blot, gd_index nx, gd
 
 GD_KERNEL void crmask_neighbours(const unsigned char* tests, gd_index nx, gd_index ny,
                                  unsigned char* cr) {
-    gd_parallel_for(nx * ny, [&](gd_index p) {
-        gd_index r = p / nx, c = p % nx;
+    gd_parallel_rows(ny, nx, [&](gd_index r, gd_index c) {
+        gd_index p = r * nx + c;
         bool good = (tests[p] & 2) != 0;
         if (!good) {
             gd_index r0 = r > 0 ? r - 1 : 0, r1 = r < ny - 1 ? r + 1 : ny - 1;
@@ -88,8 +88,8 @@ GD_KERNEL void crmask_grow(const unsigned char* cr, const float* sci, const floa
                            double conversion, unsigned int crbit, unsigned int* dq, float* cor,
                            unsigned int* cor_dq, unsigned char* crmask) {
     const float cf = (float)conversion;
-    gd_parallel_for(nx * ny, [&](gd_index p) {
-        gd_index r = p / nx, c = p % nx;
+    gd_parallel_rows(ny, nx, [&](gd_index r, gd_index c) {
+        gd_index p = r * nx + c;
         gd_index lo = grow / 2, hi = (grow - 1) / 2;
         gd_index r0 = r - lo < 0 ? 0 : r - lo, r1 = r + hi > ny - 1 ? ny - 1 : r + hi;
         gd_index c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi > nx - 1 ? nx - 1 : c + hi;

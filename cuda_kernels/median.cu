@@ -498,8 +498,8 @@ GD_KERNEL void combine_minmed_select(const float* med, const float* mn, const fl
                                      const double* rms, const int* flags, gd_index nx,
                                      gd_index nrows, gd_index row0, gd_index nout, int grow,
                                      double nsig1, double nsig2, float* out) {
-    gd_parallel_for(nout * nx, [&](gd_index k) {
-        gd_index r = row0 + k / nx, c = k % nx, p = r * nx + c;
+    gd_parallel_rows(nout, nx, [&](gd_index kr, gd_index c) {
+        gd_index k = kr * nx + c, r = row0 + kr, p = r * nx + c;
         if (flags[p] & 2) {
             out[k] = 0.0f;
             return;
