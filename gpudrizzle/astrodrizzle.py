@@ -802,10 +802,10 @@ class _Run:
             self._advance(c.name, c.exposure)
         sci = d.out_img
         wht = d.out_wht
-        var = d.out_img2[0]
-        err = xp.sqrt(xp.maximum(var, 0)) if p["final_fillval"] is None else \
-            xp.where(wht > 0, xp.sqrt(xp.maximum(var, 0)), np.float32(p["final_fillval"]))
-        err = err.astype(np.float32)
+        err = d.out_img2[0]  # the propagated variance, a new array: made the error in place
+        xp.sqrt(xp.maximum(err, np.float32(0), out=err), out=err)
+        if p["final_fillval"] is not None:
+            err[wht <= 0] = np.float32(p["final_fillval"])
         texptime = float(sum(e.exptime for e in self.exposures))
         if p["final_units"] == "counts":
             covered = wht > 0

@@ -192,11 +192,11 @@ class Drizzle:
 
     def _allocate2(self, n, items=None):
         b, xp, acc = self._backend, self._backend.xp, self._acc
-        w2 = acc["sums"][..., 1] ** 2
         w2d2 = xp.zeros((n,) + self._out_shape, np.float64)
         base2 = [None] * n
         for m, item in enumerate(items or []):
             if item is not None:
+                w2 = acc["sums"][..., 1] ** 2
                 base2[m] = b.asarray(item, np.float32)
                 w2d2[m] = xp.where(w2 != 0, base2[m].astype(np.float64) * w2, 0.0)
         acc["w2d2"], acc["base2"] = w2d2, base2
