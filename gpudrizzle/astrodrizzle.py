@@ -67,7 +67,7 @@ from .crmask import driz_cr
 from .exposure import Exposure, load_exposures
 from .inputs import OutputName, expand_input, output_name
 from .median import create_median
-from .memory import available_bytes
+from .memory import available_bytes, reuse_freed_host_memory
 from .outframe import orientation, output_frame, pixel_scale
 from .params import Parameters, resolve_parameters, step_switches
 from .resample import CTX_PLANE_BITS, Drizzle
@@ -345,7 +345,8 @@ class _Run:
                 warnings.simplefilter("always")
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="gpudrizzle-write")
                 try:
-                    result = self._execute()
+                    with reuse_freed_host_memory():
+                        result = self._execute()
                 finally:
                     self._writer.shutdown(wait=True)
                     for w in caught:

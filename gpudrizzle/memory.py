@@ -1,12 +1,17 @@
-"""How much memory a step may use on a backend, and how to copy rows onto it."""
+"""How much memory a step may use on a backend, how to copy rows onto it, and reuse of host memory."""
 
+import contextlib
+import ctypes
 import os
 
 import numpy as np
 
-__all__ = ["available_bytes", "copy_rows"]
+__all__ = ["available_bytes", "copy_rows", "reuse_freed_host_memory"]
 
 _FALLBACK_BYTES = 2 << 30
+# glibc mallopt parameters and defaults
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_GLIBC_DEFAULT_THRESHOLD = 128 * 1024
 
 
 def _host_available():
@@ -55,3 +60,33 @@ def copy_rows(backend, dst, src):
         dst[...] = src
     else:
         dst[...] = backend.xp.asarray(np.asarray(src, dtype=dst.dtype))
+
+
+@contextlib.contextmanager
+def reuse_freed_host_memory(largest=1 << 30):
+    """Within the block, freed host arrays up to ``largest`` bytes are kept for reuse.
+
+    glibc returns every block above 32 MiB to the system when it is freed,
+    and the system must clear the pages of the next one before use; a
+    pipeline that makes and drops chip-sized arrays spends much of its time
+    there.  With glibc (Linux) this raises the allocator's mmap and trim
+    thresholds for the block and afterwards restores glibc's defaults and
+    hands the unused memory back (``malloc_trim``).  Elsewhere it does
+    nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt, trim = libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        yield
+        return
+    mallopt.argtypes, trim.argtypes = [ctypes.c_int, ctypes.c_int], [ctypes.c_size_t]
+    largest = min(int(largest), 2 ** 31 - 1)
+    mallopt(_M_MMAP_THRESHOLD, largest)
+    mallopt(_M_TRIM_THRESHOLD, largest)
+    try:
+        yield
+    finally:
+        mallopt(_M_MMAP_THRESHOLD, _GLIBC_DEFAULT_THRESHOLD)
+        mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT_THRESHOLD)
+        trim(0)
