@@ -68,6 +68,11 @@ class CudaBackend(KernelBackend):
         grid = min(math.ceil(n / BLOCK), self._sm_count * 32)
         self._function(name)((grid,), (BLOCK,), tuple(values))
 
+    def asarray(self, a, dtype):
+        if isinstance(a, np.ndarray):  # host data (e.g. big-endian FITS): converted on the host
+            a = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("="))
+        return super().asarray(a, dtype)
+
     def to_host(self, a):
         return self.xp.asnumpy(a)
 
