@@ -134,15 +134,18 @@ GD_DEVICE double blot_window(const blot_args& a, gd_index i0, gd_index j0, const
 // cubic (W = 4) or quintic (W = 6) central-difference interpolation.
 template <int W>
 GD_DEVICE void blot_everett(double s, double* w) {
+    // products with the reciprocals: a division by a constant costs as much
+    // as the rest of the weights together
+    const double sixth = 1.0 / 6.0, twentieth = 1.0 / 20.0;
     double t = 1.0 - s;
-    double cs = s * (s * s - 1.0) / 6.0, ct = t * (t * t - 1.0) / 6.0;
+    double cs = s * (s * s - 1.0) * sixth, ct = t * (t * t - 1.0) * sixth;
     if (W == 4) {
         w[0] = ct;
         w[1] = t - 2.0 * ct + cs;
         w[2] = s + ct - 2.0 * cs;
         w[3] = cs;
     } else {
-        double qs = cs * (s * s - 4.0) / 20.0, qt = ct * (t * t - 4.0) / 20.0;
+        double qs = cs * (s * s - 4.0) * twentieth, qt = ct * (t * t - 4.0) * twentieth;
         w[0] = qt;
         w[1] = ct - 4.0 * qt + qs;
         w[2] = t - 2.0 * ct + 6.0 * qt + cs - 4.0 * qs;

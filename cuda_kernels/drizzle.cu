@@ -28,9 +28,31 @@ struct drizzle_args {
     int ctx_bit;            // bit number (0-31) set in the context plane
     const double* lut;      // (nlut,) lanczos window every 0.003 (lanczos kernels)
     gd_index nlut;
+    // per-kernel constants, computed once per call (kernel_constants)
+    double pfo;   // half-width of a turbo / gaussian / lanczos drop, in output pixels
+    double kfac;  // turbo: area scale; gaussian: exponent factor; lanczos: 1 / table step
+    double knorm; // gaussian: normalisation
 };
 
 enum { K_SQUARE = 0, K_TURBO, K_POINT, K_GAUSSIAN, K_LANCZOS2, K_LANCZOS3 };
+
+// The drop size and scale constants of kernel KIND (drizzle 3.0's formulas).
+template <int KIND>
+GD_DEVICE void kernel_constants(drizzle_args& a) {
+    double r = a.pscale_ratio, f = a.pixfrac;
+    a.pfo = a.kfac = a.knorm = 0.0;
+    if (KIND == K_TURBO) {
+        a.pfo = 0.5 * f / r;
+        a.kfac = r * r / (f * f);
+    } else if (KIND == K_GAUSSIAN) {
+        a.pfo = gd_max(2.5 * f / 2.3548 / r, 1.2 / r);
+        a.kfac = 2.3548 * 2.3548 * r * r / (2.0 * f * f);
+        a.knorm = a.kfac / 3.14159265358979323846;
+    } else if (KIND == K_LANCZOS2 || KIND == K_LANCZOS3) {
+        a.pfo = (KIND == K_LANCZOS2 ? 2 : 3) / r;
+        a.kfac = r / 0.003;
+    }
+}
 
 // Add one contribution of input pixel k to output pixel (ii, jj).
 // As in drizzle 3.0, a weight that is zero in single precision adds nothing
@@ -218,8 +240,7 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         return true;
     }
     if (KIND == K_TURBO) {
-        double pfo = 0.5 * a.pixfrac / a.pscale_ratio;
-        double scale = a.pscale_ratio * a.pscale_ratio / (a.pixfrac * a.pixfrac);
+        double pfo = a.pfo, scale = a.kfac;
         if (!out_range(ox - pfo, ox + pfo, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(oy - pfo, oy + pfo, a.out_ny, &jlo, &jhi)) return false;
         for (gd_index jj = jlo; jj <= jhi; ++jj) {
@@ -235,10 +256,7 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         return hit;
     }
     if (KIND == K_GAUSSIAN) {
-        double pfo = gd_max(2.5 * a.pixfrac / 2.3548 / a.pscale_ratio, 1.2 / a.pscale_ratio);
-        double efac = 2.3548 * 2.3548 * a.pscale_ratio * a.pscale_ratio /
-                      (2.0 * a.pixfrac * a.pixfrac);
-        double es = efac / 3.14159265358979323846;
+        double pfo = a.pfo, efac = a.kfac, es = a.knorm;
         if (!out_range(ox - pfo, ox + pfo, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(oy - pfo, oy + pfo, a.out_ny, &jlo, &jhi)) return false;
         for (gd_index jj = jlo; jj <= jhi; ++jj) {
@@ -251,8 +269,7 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         return true;
     }
     // lanczos2 / lanczos3: pixfrac is not used
-    const int order = KIND == K_LANCZOS2 ? 2 : 3;
-    double pfo = order / a.pscale_ratio, sdp = a.pscale_ratio / 0.003;
+    double pfo = a.pfo, sdp = a.kfac;
     double l = gd_max(gd_floor(ox - pfo) + 1.0, 0.0), hx = gd_min(gd_floor(ox + pfo), a.out_nx - 1.0);
     double b = gd_max(gd_floor(oy - pfo) + 1.0, 0.0), hy = gd_min(gd_floor(oy + pfo), a.out_ny - 1.0);
     if (!(l <= hx && b <= hy)) return false;
@@ -276,14 +293,7 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
 // corners, which the schedule bounds from the neighbouring map nodes).
 template <int KIND>
 GD_DEVICE double drop_reach(const drizzle_args& a) {
-    switch (KIND) {
-        case K_TURBO: return 0.5 * a.pixfrac / a.pscale_ratio + 1.0;
-        case K_GAUSSIAN:
-            return gd_max(2.5 * a.pixfrac / 2.3548 / a.pscale_ratio, 1.2 / a.pscale_ratio) + 1.0;
-        case K_LANCZOS2: return 2.0 / a.pscale_ratio + 1.0;
-        case K_LANCZOS3: return 3.0 / a.pscale_ratio + 1.0;
-        default: return 1.0;
-    }
+    return (KIND == K_SQUARE || KIND == K_POINT ? 0.0 : a.pfo) + 1.0;
 }
 
 #define DRIZZLE_PARAMS                                                                      \
@@ -298,7 +308,9 @@ template <int KIND>
 GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     drizzle_args a = {data,   weight, pixmap, data2,        ndata2,  dq,      in_nx,
                       in_ny,  out_nx, out_ny, iscale,       pscale_ratio, pixfrac, wht_scale,
-                      acc,    acc_w2d2, out_dq,   ctx,          ctx_bit,   lut,       nlut};
+                      acc,    acc_w2d2, out_dq,   ctx,          ctx_bit,   lut,       nlut,
+                      0.0,    0.0,      0.0};
+    kernel_constants<KIND>(a);
     // square drops: corners interpolated between map nodes up to ceil(h) + 1
     // pixels away and extrapolated up to h past the borders, h = pixfrac / 2
     int reach_in = KIND == K_SQUARE ? (int)ceil(0.5 * pixfrac) + 1 : 0;
