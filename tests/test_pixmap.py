@@ -22,6 +22,7 @@ from gpudrizzle.distortion import LookupTable, split_wcs
 from gpudrizzle.kernels import PIXMAP_TABLE_SLOTS
 from gpudrizzle.pixmap import (
     PixmapAccuracyWarning,
+    PixmapPlan,
     _Grid,
     _pack_tables,
     compute_pixmap,
@@ -300,6 +301,22 @@ def test_uvis_full_chip_to_north_up(shared_data, kernel_backend, rng, chip):
     smooth = split_wcs(w).smooth
     plain = exact_pixmap_values(smooth, out, x, y)
     assert np.abs(plain - exact).max() > 100 * TOL
+
+
+def test_plan_builds_the_same_map_again_into_a_buffer(shared_data, kernel_backend):
+    """A kept plan rebuilds compute_pixmap's map exactly, into a reused (poisoned) buffer."""
+    w = uvis_wcs(shared_data, 2)
+    out = north_up(w, (2047.5, 1025.0), crpix=(2400.0, 2400.0))
+    want = compute_pixmap(w, out, UVIS_SHAPE, backend=kernel_backend).pixmap
+    plan = PixmapPlan(w, out, UVIS_SHAPE, backend=kernel_backend)
+    buf = kernel_backend.xp.full(UVIS_SHAPE + (2,), np.nan)
+    for _ in range(2):
+        res = plan.build(out=buf)
+        assert res.pixmap is buf and res.method == "interpolated"
+        np.testing.assert_array_equal(kernel_backend.to_host(buf), want)
+        buf[...] = -1.0  # poison again
+    with pytest.raises(ValueError, match="'out'"):
+        plan.build(out=kernel_backend.xp.empty(UVIS_SHAPE[::-1] + (2,)))
 
 
 @pytest.mark.parametrize("variant", UVIS_VARIANTS[1:])
