@@ -7,7 +7,7 @@ and results are those of :meth:`gpudrizzle.backends.Backend.moments`.
 
 import numpy as np
 
-__all__ = ["moments", "histogram"]
+__all__ = ["moments", "histogram", "pick"]
 
 _F = np.float32
 
@@ -34,12 +34,26 @@ def moments(x, n, chunk, lo, hi, mean, out):
     out[:, 4] = np.where(keep, v, -np.inf).max(axis=1)
 
 
-def histogram(x, n, chunk, lo, hi, include_top, f, nbins, hist):
-    """Counts of each chunk's values per bin int(f * (v - lo)), float32 arithmetic."""
+def _bins(x, n, chunk, lo, hi, include_top, f, nbins):
+    """Bin of every value (rows of ``chunk``), -1 outside the histogram, float32 arithmetic."""
     v = _chunks(x, n, chunk)
     with np.errstate(invalid="ignore", over="ignore"):
         inside = (v >= _F(lo)) & ((v <= _F(hi)) if include_top else (v < _F(hi)))
         idx = np.where(inside, _F(f) * (v - _F(lo)), np.inf)
-    row, col = np.nonzero(idx < nbins)
-    flat = row * nbins + idx[row, col].astype(np.int64)
+    return v, np.where(idx < nbins, idx, -1).astype(np.int64)
+
+
+def histogram(x, n, chunk, lo, hi, include_top, f, nbins, hist):
+    """Counts of each chunk's values per bin int(f * (v - lo)), float32 arithmetic."""
+    _, idx = _bins(x, n, chunk, lo, hi, include_top, f, nbins)
+    row, col = np.nonzero(idx >= 0)
+    flat = row * nbins + idx[row, col]
     hist[...] = np.bincount(flat, minlength=hist.size).reshape(hist.shape)
+
+
+def pick(x, n, chunk, lo, hi, include_top, f, nbins, bin, offsets, out):
+    """The values of bin ``bin``, chunk by chunk from ``offsets``, in order."""
+    v, idx = _bins(x, n, chunk, lo, hi, include_top, f, nbins)
+    for b in range(v.shape[0]):
+        values = v[b][idx[b] == bin]
+        out[offsets[b]:offsets[b] + values.size] = values

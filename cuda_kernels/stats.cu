@@ -13,6 +13,10 @@
 // stats_histogram: hist[nbins b + i] = number of the chunk's values v with
 // lo <= v < hi (v <= hi when include_top) and i = int(f * (v - lo)) < nbins,
 // in float32 arithmetic (stsci.imagestats' populate1DHist).
+//
+// stats_pick: the values of one bin of that histogram, in order: chunk b
+// writes its values of bin `bin` from out[offsets[b]] on (offsets: the
+// counts of that bin in the chunks before b).
 #include "rounding.cuh"
 
 GD_DEVICE gd_index st_end(gd_index b, gd_index chunk, gd_index n) {
@@ -44,6 +48,14 @@ GD_KERNEL void stats_moments(const float* x, gd_index n, gd_index chunk, double 
     });
 }
 
+// Bin of value v: int(f * (v - lo)) in float32 arithmetic when lo <= v < hi
+// (v <= hi with include_top) and the bin is below nbins, else -1.
+GD_DEVICE gd_index st_bin(float v, float lo, float hi, int include_top, float f, gd_index nbins) {
+    if (!(v >= lo && (include_top ? v <= hi : v < hi))) return -1;
+    float i = rd_fmul(f, rd_fadd(v, -lo));
+    return (double)i < (double)nbins ? (gd_index)i : -1;
+}
+
 GD_KERNEL void stats_histogram(const float* x, gd_index n, gd_index chunk, double lo, double hi,
                                int include_top, double f, gd_index nbins, unsigned int* hist) {
     const float flo = (float)lo, fhi = (float)hi, ff = (float)f;
@@ -51,10 +63,20 @@ GD_KERNEL void stats_histogram(const float* x, gd_index n, gd_index chunk, doubl
         unsigned int* h = hist + nbins * b;
         for (gd_index i = 0; i < nbins; ++i) h[i] = 0;
         for (gd_index k = b * chunk, end = st_end(b, chunk, n); k < end; ++k) {
-            float v = x[k];
-            if (!(v >= flo && (include_top ? v <= fhi : v < fhi))) continue;
-            float i = rd_fmul(ff, rd_fadd(v, -flo));
-            if ((double)i < (double)nbins) h[(gd_index)i] += 1;
+            gd_index i = st_bin(x[k], flo, fhi, include_top, ff, nbins);
+            if (i >= 0) h[i] += 1;
+        }
+    });
+}
+
+GD_KERNEL void stats_pick(const float* x, gd_index n, gd_index chunk, double lo, double hi,
+                          int include_top, double f, gd_index nbins, gd_index bin,
+                          const gd_index* offsets, float* out) {
+    const float flo = (float)lo, fhi = (float)hi, ff = (float)f;
+    gd_parallel_for((n + chunk - 1) / chunk, [&](gd_index b) {
+        float* o = out + offsets[b];
+        for (gd_index k = b * chunk, end = st_end(b, chunk, n); k < end; ++k) {
+            if (st_bin(x[k], flo, fhi, include_top, ff, nbins) == bin) *o++ = x[k];
         }
     });
 }

@@ -110,6 +110,39 @@ def _histogram(b, x, nbins, width, zero):
     return b.to_host(hist).sum(axis=0, dtype=np.uint64).astype(np.uint32)
 
 
+def _median_within(b, x, lo, hi, n):
+    """numpy.median of the ``n`` values of x within [lo, hi] (float32 limits), as a float.
+
+    The values are binned (bin = int(f * (v - lo)), monotonic in v), the
+    bins holding the middle ranks are found from the counts, and only their
+    values are gathered and partitioned.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return float(np.median(b.to_host(x[(x <= hi) & (x >= lo)])))
+    nbins = 4096
+    f = _F32(nbins - 1) / _F32(hi - lo)  # f * (hi - lo) stays below nbins
+    size = int(x.size)
+    chunk = max(_CHUNK, nbins, -(-size * nbins // _HIST_CELLS))
+    geometry = dict(x=x, n=size, chunk=chunk, lo=float(lo), hi=float(hi), include_top=1,
+                    f=float(f), nbins=nbins)
+    table = b.xp.empty((-(-size // chunk), nbins), np.uint32)
+    b.histogram(hist=table, **geometry)
+    table = b.to_host(table).astype(np.int64)
+    below = np.concatenate([[0], np.cumsum(table.sum(axis=0))])  # values in bins < i
+    if below[-1] != n:  # cannot happen for float32 limits; keep numpy's answer then
+        return float(np.median(b.to_host(x[(x <= hi) & (x >= lo)])))
+    middle = []
+    for rank in sorted({(n - 1) // 2, n // 2}):
+        i = int(np.searchsorted(below, rank, side="right")) - 1
+        offsets = np.concatenate([[0], np.cumsum(table[:-1, i])])
+        out = b.xp.empty(int(table[:, i].sum()), np.float32)
+        b.pick(bin=i, offsets=b.asarray(offsets, np.int64), out=out, **geometry)
+        middle.append(np.partition(b.to_host(out), rank - below[i])[rank - below[i]])
+    if len(middle) == 1:
+        return float(middle[0])
+    return float(np.median(np.array(middle, np.float32)))  # numpy's float32 mean of the two
+
+
 def _mode(bins, vmin, hwidth):
     nbins = bins.size
     if nbins == 1:
@@ -218,10 +251,9 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
     median = mode = midpt = hist = None
     if "median" in names:
         if nclip > 0:
-            kept = x[(x <= _F32(clipmax)) & (x >= _F32(clipmin))]
+            median = _median_within(b, x, _F32(clipmin), _F32(clipmax), n)
         else:
-            kept = x[~xp.isnan(x)]
-        median = float(xp.median(kept))
+            median = float(xp.median(x[~xp.isnan(x)]))
     if "mode" in names or "midpt" in names:
         hwidth = binwidth * stddev
         drange = vmax - vmin

@@ -249,7 +249,12 @@ KERNELS["stats_histogram"] = (
     ("nbins", "int64"),
     ("hist", "uint32*"),
 )
-SOURCE_FILES["stats.cu"] = ("stats_moments", "stats_histogram")
+KERNELS["stats_pick"] = KERNELS["stats_histogram"][:-1] + (
+    ("bin", "int64"),
+    ("offsets", "int64*"),
+    ("out", "float32*"),
+)
+SOURCE_FILES["stats.cu"] = ("stats_moments", "stats_histogram", "stats_pick")
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
 

@@ -82,6 +82,45 @@ def test_histogram_kernel_matches_reference(kernel_backend, rng, include_top):
     idx = (f * (x[inside] - lo)).astype(np.int64)
     want = np.bincount(idx[idx < nbins], minlength=nbins)[:nbins]
     np.testing.assert_array_equal(results[1].sum(axis=0), want)
+    # the values of one bin, chunk by chunk, in order
+    table = results[0].astype(np.int64)
+    target = int(np.argmax(table.sum(axis=0)))
+    offsets = np.concatenate([[0], np.cumsum(table[:-1, target])])
+    picked = []
+    for b in (get_backend("numpy"), kernel_backend):
+        out = b.xp.full(int(table[:, target].sum()), np.nan, np.float32)  # poisoned
+        b.pick(x=b.asarray(x, np.float32), n=n, chunk=chunk, lo=float(lo), hi=float(hi),
+               include_top=include_top, f=float(f), nbins=nbins, bin=target,
+               offsets=b.asarray(offsets, np.int64), out=out)
+        picked.append(b.to_host(out))
+    sel = np.zeros(n, bool)
+    sel[np.flatnonzero(inside)[idx == target]] = True
+    np.testing.assert_array_equal(picked[0], x[sel])
+    np.testing.assert_array_equal(picked[1], x[sel])
+
+
+@pytest.mark.parametrize("kind", ["normal", "integers", "constant", "odd", "wide"])
+def test_clipped_median_is_numpys(backend, rng, kind):
+    """The median of the clipped values, found through histogram bins, is numpy.median's."""
+    n = int(rng.integers(2000, 40000)) | (1 if kind == "odd" else 0)
+    x = {"normal": lambda: rng.normal(100.0, 7.0, n),
+         "integers": lambda: rng.integers(90, 110, n).astype(float),  # many equal values
+         "constant": lambda: np.full(n, 3.25),
+         "odd": lambda: rng.standard_cauchy(n),
+         "wide": lambda: rng.normal(0, 1e30, n)}[kind]().astype(np.float32)
+    x[rng.random(n) < 0.01] = np.nan
+    got = image_stats(x, "median", nclip=3, lsig=2.5, usig=2.5, backend=backend)
+    lo, hi = -np.inf, np.inf  # the clip limits, as ImageStats iterates them
+    for it in range(4):
+        keep = (x >= np.float32(lo)) & (x <= np.float32(hi))
+        vals = x[keep]
+        mean = np.float32(vals.astype(np.float64).sum() / vals.size)
+        d = (vals - mean).astype(np.float32)
+        with np.errstate(over="ignore"):
+            std = float(np.float32(np.sqrt((d * d).astype(np.float64).sum() / (vals.size - 1))))
+        if it < 3:
+            lo, hi = max(np.nanmin(x), mean - 2.5 * std), min(np.nanmax(x), mean + 2.5 * std)
+    assert got.median == float(np.median(vals)), (got.median, float(np.median(vals)))
 
 
 def test_image_stats_reject_bad_parameters():

@@ -208,6 +208,19 @@ class Backend:
         """
         raise NotImplementedError
 
+    def pick(self, **args):
+        """The values of one histogram bin (``stats_pick`` of ``stats.cu``).
+
+        Parameters
+        ----------
+        **args
+            Those of :meth:`histogram` without ``hist``, plus ``bin``,
+            ``offsets`` (ceil(n / chunk),) int64 (where each chunk's values
+            go) and ``out`` float32, overwritten with the values of ``bin``
+            in order.
+        """
+        raise NotImplementedError
+
     def crmask_grow(self, **args):
         """Growth and outputs of the cosmic-ray mask (``crmask_grow`` of ``crmask.cu``).
 
@@ -315,6 +328,9 @@ class KernelBackend(Backend):
 
     def histogram(self, **args):
         self.launch("stats_histogram", -(-args["n"] // args["chunk"]), args)
+
+    def pick(self, **args):
+        self.launch("stats_pick", -(-args["n"] // args["chunk"]), args)
 
     def crmask_grow(self, **args):
         self.launch("crmask_grow", args["nx"] * args["ny"], args)

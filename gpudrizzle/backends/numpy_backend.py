@@ -60,3 +60,6 @@ class NumpyBackend(Backend):
 
     def histogram(self, **args):
         ref_stats.histogram(**args)
+
+    def pick(self, **args):
+        ref_stats.pick(**args)
