@@ -52,7 +52,7 @@ class ImageStatsResult(NamedTuple):
     min: float
     max: float
     mean: float
-    stddev: float
+    stddev: Optional[float]  # None unless needed (stddev, mode, midpt or nclip > 0)
     mode: Optional[float]
     median: Optional[float]
     midpt: Optional[float]
@@ -71,15 +71,20 @@ def _moments(b, x, clipmin, clipmax, mean=0.0):
             float(parts[:, 3].min()), float(parts[:, 4].max()))
 
 
-def _compute_mean(b, x, x0, clipmin, clipmax):
-    """One ImageStats pass: (n, mean, stddev, min, max) as Python ints / floats."""
+def _compute_mean(b, x, x0, clipmin, clipmax, with_stddev=True):
+    """One ImageStats pass: (n, mean, stddev, min, max) as Python ints / floats.
+
+    ``with_stddev=False`` skips the second pass over the data (stddev None).
+    """
     lo, hi = _F32(clipmin), _F32(clipmax)
     n, total, _, vmin, vmax = _moments(b, x, lo, hi)
     if n == 0:
         return 0, 0.0, 0.0, float(lo), float(hi)
     mean = _F32(total / n)
-    sumdiff = _moments(b, x, lo, hi, mean)[2]
-    stddev = float(_F32(math.sqrt(sumdiff / (n - 1)))) if n > 1 else math.nan
+    stddev = None
+    if with_stddev:
+        sumdiff = _moments(b, x, lo, hi, mean)[2]
+        stddev = float(_F32(math.sqrt(sumdiff / (n - 1)))) if n > 1 else math.nan
     vmin, vmax = _F32(vmin), _F32(vmax)
     if np.isnan(x0):
         first_min = first_max = x0
@@ -240,8 +245,9 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
         raise ValueError("the clip limits leave no data points to compute statistics")
     clipmin, clipmax = lower, upper
     x0 = _F32(float(b.to_host(x[:1])[0]))
+    with_stddev = nclip > 0 or not {"stddev", "mode", "midpt"}.isdisjoint(names)
     for it in range(nclip + 1):
-        n, mean, stddev, vmin, vmax = _compute_mean(b, x, x0, clipmin, clipmax)
+        n, mean, stddev, vmin, vmax = _compute_mean(b, x, x0, clipmin, clipmax, with_stddev)
         if n <= 0:
             raise ValueError(f"no pixel within the clip limits at iteration {it}: "
                              "not enough data points to compute statistics")
