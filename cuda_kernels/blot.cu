@@ -238,7 +238,7 @@ GD_DEVICE void blot_kernel(BLOT_PARAMS) {
     blot_args a = {data, in_nx, in_ny, sinscl, lut, nlut};
     float fill = (float)fillval;
     double xlim = (double)in_nx, ylim = (double)in_ny;
-    gd_parallel_for(out_nx * out_ny, [&](gd_index k) {
+    gd_parallel_for(out_nx * out_ny, [=](gd_index k) {
         double x = pixmap[2 * k], y = pixmap[2 * k + 1];
         if (x >= 0.0 && x < xlim && y >= 0.0 && y < ylim) {  // false for NaN
             out[k] = (float)(blot_value<INTERP>(a, x, y) * iscale);

@@ -121,10 +121,16 @@ __device__ void gd_parallel_for(gd_index n, Body body) {
     }
 }
 #else
+// Each thread runs a private copy of the body: with values captured by copy
+// ([=]) its fields stay in registers, since no output store can alias them.
 template <class Body>
 static void gd_parallel_for(gd_index n, Body body) {
-#pragma omp parallel for schedule(static)
-    for (gd_index k = 0; k < n; ++k) body(k);
+#pragma omp parallel
+    {
+        Body own = body;
+#pragma omp for schedule(static)
+        for (gd_index k = 0; k < n; ++k) own(k);
+    }
 }
 #endif
 
@@ -141,7 +147,8 @@ template <class Body>
 static void gd_parallel_rows(gd_index nrows, gd_index ncols, Body body) {
 #pragma omp parallel for schedule(static)
     for (gd_index r = 0; r < nrows; ++r) {
-        for (gd_index c = 0; c < ncols; ++c) body(r, c);
+        Body row_body = body;  // private copy, as in gd_parallel_for
+        for (gd_index c = 0; c < ncols; ++c) row_body(r, c);
     }
 }
 #endif

@@ -34,10 +34,13 @@
 // conversion again; cor_dq (optional) = 0 where good, else crbit.
 #include "rounding.cuh"
 
-GD_DEVICE double cr_neighbour_step(double d, double b, const float* blot, gd_index q, bool inside,
-                                   float cf) {
-    double n = inside ? (double)rd_fmul(blot[q], cf) : 0.0;
-    double x = fabs(b - n);
+// One neighbour of the derivative.  In float32: the float32 difference of
+// two float32 values is their exact difference rounded, and rounding keeps
+// order, so the maximum equals numpy's float64 maximum rounded to float32.
+GD_DEVICE float cr_neighbour_step(float d, float b, const float* blot, gd_index q, bool inside,
+                                  float cf) {
+    float n = inside ? rd_fmul(blot[q], cf) : 0.0f;
+    float x = fabsf(rd_fadd(b, -n));
     return (x > d || gd_isnan(x)) ? x : d;  // numpy.maximum: NaN wins
 }
 
@@ -47,15 +50,14 @@ GD_KERNEL void crmask_tests(const float* sci, const float* blot, gd_index nx, gd
                             float* deriv) {
     const float cf = (float)conversion, g = (float)gain, bg = (float)backg, r2 = (float)rn2;
     const float s1 = (float)snr1, s2 = (float)snr2, m1 = (float)scale1, m2 = (float)scale2;
-    gd_parallel_rows(ny, nx, [&](gd_index r, gd_index c) {
+    gd_parallel_rows(ny, nx, [=](gd_index r, gd_index c) {
         gd_index p = r * nx + c;
         float b = rd_fmul(blot[p], cf);
-        double d = 0.0;
-        d = cr_neighbour_step(d, (double)b, blot, p - 1, c > 0, cf);
-        d = cr_neighbour_step(d, (double)b, blot, p + 1, c < nx - 1, cf);
-        d = cr_neighbour_step(d, (double)b, blot, p - nx, r > 0, cf);
-        d = cr_neighbour_step(d, (double)b, blot, p + nx, r < ny - 1, cf);
-        float D = (float)d;
+        float D = 0.0f;
+        D = cr_neighbour_step(D, b, blot, p - 1, c > 0, cf);
+        D = cr_neighbour_step(D, b, blot, p + 1, c < nx - 1, cf);
+        D = cr_neighbour_step(D, b, blot, p - nx, r > 0, cf);
+        D = cr_neighbour_step(D, b, blot, p + nx, r < ny - 1, cf);
         float in = rd_fmul(sci[p], cf);
         float t1 = fabsf(in - b);
         float ta = sqrtf(rd_fadd(rd_fmul(g, fabsf(rd_fadd(b, bg))), r2));
@@ -68,7 +70,7 @@ GD_KERNEL void crmask_tests(const float* sci, const float* blot, gd_index nx, gd
 
 GD_KERNEL void crmask_neighbours(const unsigned char* tests, gd_index nx, gd_index ny,
                                  unsigned char* cr) {
-    gd_parallel_rows(ny, nx, [&](gd_index r, gd_index c) {
+    gd_parallel_rows(ny, nx, [=](gd_index r, gd_index c) {
         gd_index p = r * nx + c;
         bool good = (tests[p] & 2) != 0;
         if (!good) {
@@ -88,7 +90,7 @@ GD_KERNEL void crmask_grow(const unsigned char* cr, const float* sci, const floa
                            double conversion, unsigned int crbit, unsigned int* dq, float* cor,
                            unsigned int* cor_dq, unsigned char* crmask) {
     const float cf = (float)conversion;
-    gd_parallel_rows(ny, nx, [&](gd_index r, gd_index c) {
+    gd_parallel_rows(ny, nx, [=](gd_index r, gd_index c) {
         gd_index p = r * nx + c;
         gd_index lo = grow / 2, hi = (grow - 1) / 2;
         gd_index r0 = r - lo < 0 ? 0 : r - lo, r1 = r + hi > ny - 1 ? ny - 1 : r + hi;

@@ -343,7 +343,7 @@ DRIZZLE_ENTRY(drizzle_lanczos3, K_LANCZOS3)
 // is w2d2 / sum(dow)^2 instead.
 GD_KERNEL void drizzle_mean(const double* acc, const double* w2d2, const float* base,
                             double fill, gd_index n, float* out) {
-    gd_parallel_for(n, [&](gd_index k) {
+    gd_parallel_for(n, [=](gd_index k) {
         double w = acc[2 * k + 1], total = acc[2 * k];
         if (w2d2) {
             w *= w;

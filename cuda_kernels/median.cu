@@ -322,7 +322,7 @@ GD_DEVICE void md_add_weight(md_weights& s, float wi, double rate) {
 template <class Finish>
 GD_DEVICE void md_host_blocks(const md_band& b, gd_index npix, const double* rn2,
                               const double* sky_rate, Finish finish) {
-    gd_parallel_for((npix + MD_BLOCK - 1) / MD_BLOCK, [&](gd_index blk) {
+    gd_parallel_for((npix + MD_BLOCK - 1) / MD_BLOCK, [=](gd_index blk) {
         float vals[MD_BLOCK * MD_HOST_BUFFER];
         md_pixel p[MD_BLOCK];
         md_weights s[MD_BLOCK];
@@ -369,7 +369,7 @@ GD_DEVICE void combine_kernel(COMBINE_PARAMS) {
         return;
     }
 #endif
-    gd_parallel_for(npix, [&](gd_index k) {
+    gd_parallel_for(npix, [=](gd_index k) {
         float r;
         if (b.n_in <= 4) {
             r = md_combine_small<KIND, 4>(b, k, nlow, nhigh);
@@ -400,7 +400,7 @@ COMBINE_ENTRY(combine_imean, C_IMEAN)
 
 GD_KERNEL void combine_sum(const float* data, gd_index n_in, gd_index npix, gd_index pitch,
                            float* out) {
-    gd_parallel_for(npix, [&](gd_index k) {
+    gd_parallel_for(npix, [=](gd_index k) {
         float s = 0.0f;
         for (gd_index i = 0; i < n_in; ++i) {
             float x = data[i * pitch + k];
@@ -472,7 +472,7 @@ GD_KERNEL void combine_minmed_stats(float* data, const float* wht, const double*
         return;
     }
 #endif
-    gd_parallel_for(npix, [&](gd_index k) {
+    gd_parallel_for(npix, [=](gd_index k) {
         md_weights s = {0.0f, 0.0};
         for (gd_index i = 0; i < n_in; ++i) md_add_weight(s, wht[i * pitch + k], sky_rate[i]);
         float vmed, vmin;
@@ -498,7 +498,7 @@ GD_KERNEL void combine_minmed_select(const float* med, const float* mn, const fl
                                      const double* rms, const int* flags, gd_index nx,
                                      gd_index nrows, gd_index row0, gd_index nout, int grow,
                                      double nsig1, double nsig2, float* out) {
-    gd_parallel_rows(nout, nx, [&](gd_index kr, gd_index c) {
+    gd_parallel_rows(nout, nx, [=](gd_index kr, gd_index c) {
         gd_index k = kr * nx + c, r = row0 + kr, p = r * nx + c;
         if (flags[p] & 2) {
             out[k] = 0.0f;

@@ -303,14 +303,14 @@ GD_KERNEL void pixmap_interp(const double* cubic, const double* jac, const doubl
     a.use_jac = jac != 0 && a.from_cpdis.used;
     a.use_minv = minv != 0 && a.to_cpdis.used;
     if (points) {
-        gd_parallel_for(n, [&](gd_index k) {
+        gd_parallel_for(n, [=](gd_index k) {
             pm_vec r = pm_map_point(a, pm_load(points + 2 * k));
             pm_store(out + 2 * k, r);
             if (nan_count && (gd_isnan(pm_x(r)) || gd_isnan(pm_y(r)))) gd_count(nan_count, 1);
         });
     } else {  // runs of PM_RUN pixels along rows
         gd_index runs = (nx + PM_RUN - 1) / PM_RUN;
-        gd_parallel_rows(n / nx, runs, [&](gd_index row, gd_index run) {
+        gd_parallel_rows(n / nx, runs, [=](gd_index row, gd_index run) {
             gd_index c0 = run * PM_RUN, c1 = c0 + PM_RUN < nx ? c0 + PM_RUN : nx;
             pm_map_run(a, (double)(y0 + row), x0, c0, c1, out + 2 * (row * nx + c0), nan_count);
         });
@@ -324,7 +324,7 @@ GD_KERNEL void pixmap_lookup(const double* tab_data, const double* tab_params, i
                              const double* points, gd_index n, double* out) {
     bool valid = slot >= 0 && slot < PM_NSLOTS && slot % 2 == 0;
     pm_kind kind = pm_decode_kind(tab_data, valid ? tab_params : 0, valid ? slot : 0);
-    gd_parallel_for(n, [&](gd_index k) {
+    gd_parallel_for(n, [=](gd_index k) {
         pm_vec r = valid ? pm_offsets(kind, points[2 * k], points[2 * k + 1]) : pm_nan2();
         pm_store(out + 2 * k, r);
     });

@@ -26,7 +26,7 @@ GD_DEVICE gd_index st_end(gd_index b, gd_index chunk, gd_index n) {
 GD_KERNEL void stats_moments(const float* x, gd_index n, gd_index chunk, double lo, double hi,
                              double mean, double* out) {
     const float flo = (float)lo, fhi = (float)hi, fmean = (float)mean;
-    gd_parallel_for((n + chunk - 1) / chunk, [&](gd_index b) {
+    gd_parallel_for((n + chunk - 1) / chunk, [=](gd_index b) {
         double count = 0.0, sum = 0.0, sumsq = 0.0;
         float vmin = gd_inff(), vmax = -gd_inff();
         for (gd_index k = b * chunk, end = st_end(b, chunk, n); k < end; ++k) {
@@ -59,7 +59,7 @@ GD_DEVICE gd_index st_bin(float v, float lo, float hi, int include_top, float f,
 GD_KERNEL void stats_histogram(const float* x, gd_index n, gd_index chunk, double lo, double hi,
                                int include_top, double f, gd_index nbins, unsigned int* hist) {
     const float flo = (float)lo, fhi = (float)hi, ff = (float)f;
-    gd_parallel_for((n + chunk - 1) / chunk, [&](gd_index b) {
+    gd_parallel_for((n + chunk - 1) / chunk, [=](gd_index b) {
         unsigned int* h = hist + nbins * b;
         for (gd_index i = 0; i < nbins; ++i) h[i] = 0;
         for (gd_index k = b * chunk, end = st_end(b, chunk, n); k < end; ++k) {
@@ -73,7 +73,7 @@ GD_KERNEL void stats_pick(const float* x, gd_index n, gd_index chunk, double lo,
                           int include_top, double f, gd_index nbins, gd_index bin,
                           const gd_index* offsets, float* out) {
     const float flo = (float)lo, fhi = (float)hi, ff = (float)f;
-    gd_parallel_for((n + chunk - 1) / chunk, [&](gd_index b) {
+    gd_parallel_for((n + chunk - 1) / chunk, [=](gd_index b) {
         float* o = out + offsets[b];
         for (gd_index k = b * chunk, end = st_end(b, chunk, n); k < end; ++k) {
             if (st_bin(x[k], flo, fhi, include_top, ff, nbins) == bin) *o++ = x[k];
