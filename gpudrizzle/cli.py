@@ -347,6 +347,8 @@ def main(argv=None):
             traceback.print_exc()
         user_error = isinstance(exc, (OSError, ValueError, TypeError, MemoryError, RuntimeError))
         message = str(exc) if user_error else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, FileExistsError):
+            message += " (on the command line: --overwrite yes)"
         print(f"gpudrizzle {args.command}: error: {message}", file=sys.stderr)
         return 1
     finally:

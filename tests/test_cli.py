@@ -194,7 +194,7 @@ def test_existing_product_is_a_failure(demo, tmp_path):
     inputs = sorted((outdir / "data").glob("*_flt.fits"))
     proc = gpudrizzle("run", *inputs, "--output", outdir / "demo", "--build", "--runfile", "",
                       cwd=tmp_path)
-    _single_error_line(proc, 1, "exists")
+    _single_error_line(proc, 1, "exists", "--overwrite yes")
 
 
 # ---------------------------------------------------------------------------
