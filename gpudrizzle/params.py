@@ -412,7 +412,8 @@ _TABLE = [
     Parameter("restore", False, STATE, _boolean, "Copy the inputs back from OrIg_files/ before processing"),
     Parameter("preserve", True, STATE, _boolean,
               "Copy inputs to OrIg_files/ before they are updated (only with update_inputs)"),
-    Parameter("overwrite", False, STATE, _boolean, "Overwrite existing copies in OrIg_files/"),
+    Parameter("overwrite", False, STATE, _boolean,
+              "Replace existing products, intermediates and copies in OrIg_files/"),
     Parameter("clean", False, STATE, _boolean, "Delete intermediate files at the end"),
     # -- step 1 -------------------------------------------------------------
     Parameter("static", True, STEP1, _boolean, "Create a static bad-pixel mask from the data"),
