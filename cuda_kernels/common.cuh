@@ -234,11 +234,12 @@ static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index
 
 template <bool A, class Body>
 static void gd_run_tile(const gd_scatter_geom& g, gd_index tx0, gd_index tx1, gd_index ty0,
-                        gd_index ty1, Body& body) {
+                        gd_index ty1, const Body& body) {
+    Body own = body;  // private copy, as in gd_parallel_for
     for (gd_index j = ty0; j <= ty1; ++j) {
         int miss = 0;
         for (gd_index i = tx0; i <= tx1; ++i) {
-            if (!body(i, j, gd_atomic<A>())) ++miss;
+            if (!own(i, j, gd_atomic<A>())) ++miss;
         }
         if (miss) gd_count(&g.line_miss[j - g.y0], miss);
     }

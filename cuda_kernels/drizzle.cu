@@ -317,7 +317,7 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     double extrap = KIND == K_SQUARE ? 0.5 * pixfrac : 0.0;
     gd_scatter_geom g = {pixmap, in_nx, in_ny, xmin, xmax, ymin, ymax,
                          reach_in, extrap, drop_reach<KIND>(a), line_miss};
-    gd_scatter(g, [&](gd_index i, gd_index j, auto atomic) {
+    gd_scatter(g, [=](gd_index i, gd_index j, auto atomic) {
         return drop<KIND, decltype(atomic)::value>(a, i, j);
     });
 }
