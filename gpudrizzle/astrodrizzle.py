@@ -541,7 +541,7 @@ class _Run:
         """Backend bool mask of a chip's pixels whose DQ flags are all in ``bits``, or None."""
         if chip.dq is None:
             return None
-        dq = self.b.asarray(chip.dq, chip.dq.dtype.newbyteorder("="))
+        dq = self._operand(chip.dq, chip.dq.dtype.newbyteorder("="))
         return good_pixel_mask(dq, bits, self.xp, reset=self.p["resetbits"] or 0)
 
     def _good(self, state, bits, with_cr, scale):
@@ -558,10 +558,13 @@ class _Run:
             log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
         return xp.multiply(good, np.float32(scale), dtype=np.float32)
 
-    def _fresh(self, a):
-        """``a`` as a new float32 backend array that may be changed in place."""
-        x = self.b.asarray(a, np.float32)
-        return x.copy() if isinstance(x, np.ndarray) and np.may_share_memory(x, a) else x
+    def _operand(self, a, dtype):
+        """An input array as an operand of backend array operations (their results are new).
+
+        On the host the array itself: numpy operations read any byte order
+        (FITS data are big-endian) in the same pass; on a device a copy.
+        """
+        return a if self.xp is np else self.b.asarray(a, dtype)
 
     def _electrons_per_unit(self, chip):
         """Gain factor turning the chip's data into electrons (per pixel, not per second)."""
@@ -570,8 +573,8 @@ class _Run:
     def _drizzle_data(self, state):
         """SCI - sky on the backend, in processing units (``proc_unit``), and its drizzle units."""
         chip = state.chip
-        data = self._fresh(chip.sci)
-        data -= np.float32(state.sky)
+        data = self.xp.subtract(self._operand(chip.sci, np.float32), np.float32(state.sky),
+                                dtype=np.float32)
         if self.p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
             data *= np.float32(chip.gain)
         return data, ("cps" if chip.is_rate else "counts")
@@ -741,8 +744,7 @@ class _Run:
         scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
         to_e = self._electrons_per_unit(chip) * (e.exptime if chip.is_rate else 1.0)
         if chip.err is not None:
-            var = self._fresh(chip.err)
-            var *= var
+            var = self.xp.square(self._operand(chip.err, np.float32), dtype=np.float32)
         else:  # Poisson + read noise, in the data units
             sci = self.b.asarray(chip.sci, np.float32)
             var = (xp.maximum(sci, 0) * np.float32(to_e) + np.float32(chip.rdnoise ** 2)) \
