@@ -803,9 +803,10 @@ class _Run:
                 rdnoise=chip.rdnoise, idcscale=chip.idcscale,
                 crval=tuple(float(v) for v in chip.wcs.wcs.crval), orientat=orientation(chip.wcs)))
             self._advance(c.name, c.exposure)
-        sci = d.out_img
-        wht = d.out_wht
+        self._map_buffers.clear()
+        sci, wht, ctx = d.out_img, d.out_wht, d.out_ctx
         err = d.out_img2[0]  # the propagated variance, a new array: made the error in place
+        del d  # the output sums are no longer needed
         xp.sqrt(xp.maximum(err, np.float32(0), out=err), out=err)
         if p["final_fillval"] is not None:
             err[wht <= 0] = np.float32(p["final_fillval"])
@@ -822,7 +823,6 @@ class _Run:
         if nz == 0:
             raise RuntimeError("the final drizzle received no data: every input pixel was masked "
                                "or fell outside the output frame")
-        ctx = d.out_ctx
         host = self.b.to_host
         names = self.final_names
         out_names = {k: os.path.basename(v) for k, v in names.items()}
