@@ -550,10 +550,11 @@ class _Run:
         good = self._good_dq(state.chip, bits)
         if good is None:
             good = xp.ones(state.chip.shape, bool)
+        # static and CR masks hold 0 or 1 (uint8): read as bool without a copy
         if state.static is not None:
-            xp.logical_and(good, state.static, out=good)
+            xp.logical_and(good, state.static.view(bool), out=good)
         if with_cr and state.crmask is not None:
-            xp.logical_and(good, state.crmask, out=good)
+            xp.logical_and(good, state.crmask.view(bool), out=good)
         if not bool(good.any()):
             log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
         return xp.multiply(good, np.float32(scale), dtype=np.float32)
@@ -613,7 +614,8 @@ class _Run:
         for c in self.chips:
             m = self._good_dq(c.chip, p["sky_bits"])
             if p["use_static"] and c.static is not None:
-                m = c.static.astype(bool) if m is None else self.xp.logical_and(m, c.static, out=m)
+                static = c.static.view(bool)
+                m = static if m is None else self.xp.logical_and(m, static, out=m)
             masks.append(m)
             scale = c.chip.idcscale or pixel_scale(c.chip.wcs)
             conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))

@@ -139,6 +139,8 @@ def good_pixel_mask(dq, bits, xp=np, reset=0):
     width = 8 * dq.dtype.itemsize
     # In the DQ's own type when that equals the test on sign-extended 64-bit values.
     if dq.dtype.kind == "u" or (bad >> (width - 1)) & 1 or 0 <= bad < 1 << width:
-        native = np.array(bad & ((1 << width) - 1), dtype=f"u{dq.dtype.itemsize}")
-        return (dq & native.view(dq.dtype.newbyteorder("="))) == 0
+        mask = np.array(bad & ((1 << width) - 1), dtype=f"u{dq.dtype.itemsize}")
+        if not dq.dtype.isnative:  # test the stored bytes against the mask in their order
+            dq, mask = dq.view(dq.dtype.newbyteorder("=")), mask.byteswap()
+        return (dq & mask.view(dq.dtype)) == 0
     return (dq.astype(xp.int64) & bad) == 0

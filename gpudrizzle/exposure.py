@@ -500,8 +500,10 @@ def _check_flags(exposure, bits, resetbits):
     for c in exposure.chips:
         if c.dq is None:
             return
-        dq = c.dq if not resetbits else (c.dq.astype(np.int64) & ~int(resetbits))
-        if not good_pixel_mask(dq, bits).any():
+        # a few rows at a time: the first good pixel ends the search
+        rows = max(1, (1 << 20) // max(c.dq.shape[1], 1))
+        if not any(good_pixel_mask(c.dq[r:r + rows], bits, reset=resetbits or 0).any()
+                   for r in range(0, c.dq.shape[0], rows)):
             empty.append(c)
     if not empty:
         return
