@@ -70,10 +70,10 @@ from .median import create_median
 from .memory import available_bytes, reuse_freed_host_memory
 from .outframe import orientation, output_frame, pixel_scale
 from .params import Parameters, resolve_parameters, step_switches
+from .pixmap import PixmapPlan
 from .resample import CTX_PLANE_BITS, Drizzle
 from .sky import brightness_factor, compute_sky
 from .staticmask import create_static_masks
-from .pixmap import PixmapPlan
 
 __all__ = ["AstroDrizzle", "run", "AstroDrizzleResult", "StepProgress", "estimate_memory"]
 
@@ -267,8 +267,8 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     total, largest = sum(pix), max(pix)
     # kept per chip for the whole run: CR mask and static mask share (2 B)
     keep = 2 * total
-    # one pixel map buffer (16 B); transient per chip: data, weight, variance, DQ, blot
-    transient = 16 * largest + 40 * largest
+    # transient per chip: the pixel map buffer (16 B), data, weight, variance, DQ, blot (40 B)
+    transient = 56 * largest
     phase_sep = 0
     if sep_shape is not None and steps.driz_separate:
         s = int(sep_shape[0]) * int(sep_shape[1])

@@ -66,10 +66,10 @@ def copy_rows(backend, dst, src):
 def reuse_freed_host_memory(largest=1 << 30):
     """Within the block, freed host arrays up to ``largest`` bytes are kept for reuse.
 
-    glibc returns every block above 32 MiB to the system when it is freed,
-    and the system must clear the pages of the next one before use; a
-    pipeline that makes and drops chip-sized arrays spends much of its time
-    there.  With glibc (Linux) this raises the allocator's mmap and trim
+    glibc gives blocks above its mmap threshold (at most 32 MiB) straight
+    back to the system when they are freed, and the system must clear the
+    pages of the next one before use; a pipeline that makes and drops
+    chip-sized arrays spends much of its time there.  With glibc (Linux) this raises the allocator's mmap and trim
     thresholds for the block and afterwards restores glibc's defaults and
     hands the unused memory back (``malloc_trim``).  Elsewhere it does
     nothing.

@@ -1,0 +1,43 @@
+"""Host memory reuse around a pipeline run (glibc only)."""
+
+import ctypes
+import sys
+
+import numpy as np
+import pytest
+
+from gpudrizzle.memory import reuse_freed_host_memory
+
+
+def _resident_bytes():
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def _glibc():
+    try:
+        ctypes.CDLL(None).malloc_trim  # noqa: B018
+        return sys.platform.startswith("linux")
+    except (OSError, AttributeError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc(), reason="needs Linux with glibc (mallopt, /proc)")
+def test_freed_blocks_are_kept_in_the_block_and_returned_after():
+    size = 256 << 20
+    with reuse_freed_host_memory():
+        a = np.ones(size // 8)  # touched: resident
+        before_free = _resident_bytes()
+        del a
+        kept = _resident_bytes()
+        b = np.ones(size // 8)  # reuses the kept block
+        assert _resident_bytes() < before_free + size // 2
+        del b
+    after = _resident_bytes()
+    assert kept > before_free - size // 4, "the freed block should stay resident in the block"
+    assert after < kept - size // 2, "the memory should be handed back after the block"
+    # and default behaviour again: a freed large block leaves at once
+    c = np.ones(size // 8)
+    touched = _resident_bytes()
+    del c
+    assert _resident_bytes() < touched - size // 2
