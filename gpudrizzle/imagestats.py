@@ -2,9 +2,10 @@
 
 AstroDrizzle's static mask (and its sky step, through stsci.skypac) take a
 mode, a median or a mean of sigma-clipped pixel values from ``ImageStats``;
-:func:`image_stats` reproduces its numbers, rounding included, with array
-operations of the backend's module (NumPy or CuPy), so the pixels stay on
-the device and only a few scalars come back per iteration.
+:func:`image_stats` reproduces its numbers, rounding included, with the
+kernels of ``cuda_kernels/stats.cu`` (clipped moments, histograms, the values
+of one bin) on the backend, so the pixels stay on the device and only
+per-chunk sums come back per pass.
 
 What ``ImageStats`` does, and is reproduced here:
 
@@ -108,15 +109,20 @@ def _histogram(b, x, nbins, width, zero):
         edge = _F32(edge * _F32(1.0 - np.finfo(np.float32).eps))
     hi = min(hi, edge)
     n = int(x.size)
-    chunk = max(_CHUNK, nbins, -(-n * nbins // _HIST_CELLS))  # bounds the per-chunk table
+    chunk = _hist_chunk(n, nbins)
     hist = b.xp.empty((-(-n // chunk), nbins), np.uint32)
     b.histogram(x=x, n=n, chunk=chunk, lo=float(lo), hi=float(hi), include_top=int(include_top),
                 f=float(f), nbins=nbins, hist=hist)
     return b.to_host(hist).sum(axis=0, dtype=np.uint64).astype(np.uint32)
 
 
-def _median_within(b, x, lo, hi, n):
-    """numpy.median of the ``n`` values of x within [lo, hi] (float32 limits), as a float.
+def _hist_chunk(n, nbins):
+    """Values per work item of the histogram kernels: bounds the per-chunk table."""
+    return max(_CHUNK, nbins, -(-n * nbins // _HIST_CELLS))
+
+
+def _median_within(b, x, lo, hi):
+    """numpy.median of the values of x within [lo, hi] (float32 limits), as a float.
 
     The values are binned (bin = int(f * (v - lo)), monotonic in v), the
     bins holding the middle ranks are found from the counts, and only their
@@ -125,17 +131,15 @@ def _median_within(b, x, lo, hi, n):
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return float(np.median(b.to_host(x[(x <= hi) & (x >= lo)])))
     nbins = 4096
-    f = _F32(nbins - 1) / _F32(hi - lo)  # f * (hi - lo) stays below nbins
+    f = _F32(nbins - 1) / _F32(hi - lo)  # f * (v - lo) stays below nbins for v <= hi
     size = int(x.size)
-    chunk = max(_CHUNK, nbins, -(-size * nbins // _HIST_CELLS))
-    geometry = dict(x=x, n=size, chunk=chunk, lo=float(lo), hi=float(hi), include_top=1,
-                    f=float(f), nbins=nbins)
-    table = b.xp.empty((-(-size // chunk), nbins), np.uint32)
+    geometry = dict(x=x, n=size, chunk=_hist_chunk(size, nbins), lo=float(lo), hi=float(hi),
+                    include_top=1, f=float(f), nbins=nbins)
+    table = b.xp.empty((-(-size // geometry["chunk"]), nbins), np.uint32)
     b.histogram(hist=table, **geometry)
     table = b.to_host(table).astype(np.int64)
     below = np.concatenate([[0], np.cumsum(table.sum(axis=0))])  # values in bins < i
-    if below[-1] != n:  # cannot happen for float32 limits; keep numpy's answer then
-        return float(np.median(b.to_host(x[(x <= hi) & (x >= lo)])))
+    n = int(below[-1])
     middle = []
     for rank in sorted({(n - 1) // 2, n // 2}):
         i = int(np.searchsorted(below, rank, side="right")) - 1
@@ -257,7 +261,7 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
     median = mode = midpt = hist = None
     if "median" in names:
         if nclip > 0:
-            median = _median_within(b, x, _F32(clipmin), _F32(clipmax), n)
+            median = _median_within(b, x, _F32(clipmin), _F32(clipmax))
         else:
             median = float(xp.median(x[~xp.isnan(x)]))
     if "mode" in names or "midpt" in names:
