@@ -352,3 +352,8 @@ GD_KERNEL void drizzle_mean(const double* acc, const double* w2d2, const float* 
         out[k] = w != 0.0 ? (float)(total / w) : (base ? base[k] : (float)fill);
     });
 }
+
+// The sums of weights as float32: out[k] = acc[2 k + 1].
+GD_KERNEL void drizzle_weight(const double* acc, gd_index n, float* out) {
+    gd_parallel_for(n, [=](gd_index k) { out[k] = (float)acc[2 * k + 1]; });
+}

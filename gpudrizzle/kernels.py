@@ -69,9 +69,11 @@ _MEAN_ARGS = (
 #: kernel name -> tuple of (argument name, kind)
 KERNELS = {f"drizzle_{k}": _DRIZZLE_ARGS for k in DRIZZLE_KERNELS}
 KERNELS["drizzle_mean"] = _MEAN_ARGS
+KERNELS["drizzle_weight"] = (("acc", "float64*"), ("n", "int64"), ("out", "float32*"))
 
 #: source file -> kernel names it defines
-SOURCE_FILES = {"drizzle.cu": tuple(f"drizzle_{k}" for k in DRIZZLE_KERNELS) + ("drizzle_mean",)}
+SOURCE_FILES = {"drizzle.cu": tuple(f"drizzle_{k}" for k in DRIZZLE_KERNELS)
+                + ("drizzle_mean", "drizzle_weight")}
 
 #: Blot interpolants, in the order of the ``I_*`` enum of ``blot.cu``.
 BLOT_INTERPOLANTS = ("nearest", "linear", "poly3", "poly5", "lanczos3", "lanczos5", "sinc")

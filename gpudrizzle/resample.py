@@ -281,7 +281,12 @@ class Drizzle:
     @property
     def out_wht(self):
         """Output weight (ny, nx) float32."""
-        return self._out(lambda: self._acc["sums"][..., 1].astype(np.float32))
+        def make():
+            out = self._backend.xp.empty(self._out_shape, np.float32)
+            self._backend.weight(self._acc["sums"], out)
+            return out
+
+        return self._out(make)
 
     @property
     def out_ctx(self):

@@ -100,6 +100,9 @@ def test_mean_kernel_matches_numpy(kernel_backend, rng):
             outs.append(b.to_host(out))
         np.testing.assert_allclose(outs[0], outs[1], rtol=1e-7, equal_nan=True)
         assert not np.isnan(outs[0][acc[..., 1] != 0]).any()
+    wht = kernel_backend.asarray(np.full((37, 41), np.nan, np.float32), np.float32)
+    kernel_backend.weight(kernel_backend.asarray(acc, np.float64), wht)
+    np.testing.assert_array_equal(kernel_backend.to_host(wht), acc[..., 1].astype(np.float32))
 
 
 def test_large_image_uses_parallel_tiles(kernel_backend, rng):

@@ -63,6 +63,10 @@ class Backend:
         """
         raise NotImplementedError
 
+    def weight(self, acc, out):
+        """The sums of weights ``acc[..., 1]`` (ny, nx, 2 float64) as float32 into ``out`` (ny, nx)."""
+        raise NotImplementedError
+
     def blot(self, interp, **args):
         """Resample a source image onto the pixels of another frame by interpolation.
 
@@ -294,6 +298,9 @@ class KernelBackend(Backend):
     def mean(self, acc, w2d2, base, fill, out):
         args = dict(acc=acc, w2d2=w2d2, base=base, fill=fill, n=out.size, out=out)
         self.launch("drizzle_mean", out.size, args)
+
+    def weight(self, acc, out):
+        self.launch("drizzle_weight", out.size, dict(acc=acc, n=out.size, out=out))
 
     def drizzle(self, kernel, **args):
         box = (args["xmax"] - args["xmin"] + 1) * (args["ymax"] - args["ymin"] + 1)

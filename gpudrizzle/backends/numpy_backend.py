@@ -28,6 +28,9 @@ class NumpyBackend(Backend):
     def mean(self, acc, w2d2, base, fill, out):
         ref_drizzle.weighted_mean(acc, w2d2, base, fill, out)
 
+    def weight(self, acc, out):
+        out[...] = acc[..., 1]
+
     def pixmap(self, **args):
         ref_pixmap.interpolate(**args)
 
