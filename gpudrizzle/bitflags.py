@@ -142,5 +142,5 @@ def good_pixel_mask(dq, bits, xp=np, reset=0):
         mask = np.array(bad & ((1 << width) - 1), dtype=f"u{dq.dtype.itemsize}")
         if not dq.dtype.isnative:  # test the stored bytes against the mask in their order
             dq, mask = dq.view(dq.dtype.newbyteorder("=")), mask.byteswap()
-        return (dq & mask.view(dq.dtype)) == 0
+        return (dq & mask.view(dq.dtype)[()]) == 0  # a scalar, for numpy and cupy alike
     return (dq.astype(xp.int64) & bad) == 0
