@@ -11,8 +11,22 @@ import re
 
 import numpy as np
 
-__all__ = ["real", "integer", "boolean", "number_pair", "per_input", "array_like", "image",
+__all__ = ["within", "real", "integer", "boolean", "number_pair", "per_input", "array_like", "image",
            "image_stack"]
+
+
+def within(name, v, value, *, minimum=None, above=None, maximum=None):
+    """``v`` after checking ``minimum <= v``, ``v > above`` and ``v <= maximum`` (those given).
+
+    ``value`` is what the user gave, shown in the message.
+    """
+    if minimum is not None and v < minimum:
+        raise ValueError(f"'{name}' must be >= {minimum}; got {value!r}")
+    if above is not None and not v > above:
+        raise ValueError(f"'{name}' must be > {above}; got {value!r}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"'{name}' must be <= {maximum}; got {value!r}")
+    return v
 
 
 def real(name, value, *, minimum=None, above=None, allow_none=False, allow_nan=False):
@@ -30,23 +44,14 @@ def real(name, value, *, minimum=None, above=None, allow_none=False, allow_nan=F
         return v
     if not math.isfinite(v):
         raise ValueError(f"'{name}' must be finite; got {value!r}")
-    if minimum is not None and v < minimum:
-        raise ValueError(f"'{name}' must be >= {minimum}; got {value!r}")
-    if above is not None and not v > above:
-        raise ValueError(f"'{name}' must be > {above}; got {value!r}")
-    return v
+    return within(name, v, value, minimum=minimum, above=above)
 
 
 def integer(name, value, *, minimum=None, maximum=None):
     """``int(value)`` after checking it is an integer (not a bool) within limits."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"'{name}' must be an integer; got {value!r}")
-    v = int(value)
-    if minimum is not None and v < minimum:
-        raise ValueError(f"'{name}' must be >= {minimum}; got {value!r}")
-    if maximum is not None and v > maximum:
-        raise ValueError(f"'{name}' must be <= {maximum}; got {value!r}")
-    return v
+    return within(name, int(value), value, minimum=minimum, maximum=maximum)
 
 
 def boolean(name, value):

@@ -39,6 +39,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .argcheck import within
 from .bitflags import ALL_FLAGS, interpret_bit_flags
 from .kernels import BLOT_INTERPOLANTS, DRIZZLE_KERNELS
 from .median import COMBINE_TYPES
@@ -124,13 +125,7 @@ def _real(minimum=None, above=None, maximum=None, optional=False):
         if optional and _is_none_word(value):
             return None
         v = _number(name, value, "a real number" + (" or None" if optional else ""))
-        if minimum is not None and v < minimum:
-            raise ValueError(f"'{name}' must be >= {minimum}; got {value!r}")
-        if above is not None and not v > above:
-            raise ValueError(f"'{name}' must be > {above}; got {value!r}")
-        if maximum is not None and v > maximum:
-            raise ValueError(f"'{name}' must be <= {maximum}; got {value!r}")
-        return v
+        return within(name, v, value, minimum=minimum, above=above, maximum=maximum)
     return parse
 
 
@@ -142,12 +137,7 @@ def _integer(minimum=None, maximum=None, optional=False):
         v = _number(name, value, kind)
         if v != int(v):
             raise ValueError(f"'{name}' must be {kind}; got {value!r}")
-        v = int(v)
-        if minimum is not None and v < minimum:
-            raise ValueError(f"'{name}' must be >= {minimum}; got {value!r}")
-        if maximum is not None and v > maximum:
-            raise ValueError(f"'{name}' must be <= {maximum}; got {value!r}")
-        return v
+        return within(name, int(v), value, minimum=minimum, maximum=maximum)
     return parse
 
 
@@ -199,11 +189,7 @@ def _instrument_value(minimum=None, above=None):
             v = sum(nonzero) / len(nonzero) if nonzero else 0.0
         else:
             v = _number(name, value, "a number")
-        if minimum is not None and v < minimum:
-            raise ValueError(f"'{name}' must be >= {minimum}; got {value!r}")
-        if above is not None and not v > above:
-            raise ValueError(f"'{name}' must be > {above}; got {value!r}")
-        return v
+        return within(name, v, value, minimum=minimum, above=above)
     return parse
 
 
