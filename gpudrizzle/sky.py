@@ -138,7 +138,7 @@ def overlap_mask(shape, x, y, out=None):
     shiftx, shifty = min(0, int(vx.min())), min(0, int(vy.min()))
     vx -= shiftx
     vy -= shifty
-    bx, width, top = int(vx.min()), int(vx.max() - vx.min()), int(vy.max())
+    width, top = int(vx.max() - vx.min()), int(vy.max())
     if width <= 0:
         return out
     sx, sy, ex, ey = vx[:-1], vy[:-1], vx[1:], vy[1:]
