@@ -19,6 +19,7 @@ __all__ = [
     "BLOT_INTERPOLANTS",
     "PIXMAP_TABLE_SLOTS",
     "PIXMAP_TABLE_STRIDE",
+    "BLOCK_KERNELS",
     "load_source",
     "sources_digest",
 ]
@@ -257,6 +258,10 @@ KERNELS["stats_pick"] = KERNELS["stats_histogram"][:-1] + (
     ("out", "float32*"),
 )
 SOURCE_FILES["stats.cu"] = ("stats_moments", "stats_histogram", "stats_pick")
+
+#: Kernels whose work item is a whole thread block (``KernelBackend.launch``'s
+#: ``n`` counts blocks: one block per chunk), rather than a single thread.
+BLOCK_KERNELS = frozenset()
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
 

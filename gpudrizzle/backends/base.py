@@ -267,7 +267,8 @@ class KernelBackend(Backend):
         name : str
             Kernel entry name, a key of :data:`gpudrizzle.kernels.KERNELS`.
         n : int
-            Number of work items (threads on a GPU).
+            Number of work items: threads on a GPU, or thread blocks for
+            the kernels of :data:`gpudrizzle.kernels.BLOCK_KERNELS`.
         args : dict
             Every argument of the kernel by name.
         """

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..kernels import SOURCE_FILES, load_source
+from ..kernels import BLOCK_KERNELS, SOURCE_FILES, load_source
 from .base import KernelBackend
 
 __all__ = ["CudaBackend", "unavailable_reason"]
@@ -65,7 +65,10 @@ class CudaBackend(KernelBackend):
     def _call(self, name, n, values):
         if n <= 0:
             return
-        grid = min(math.ceil(n / BLOCK), self._sm_count * 32)
+        if name in BLOCK_KERNELS:  # one block per work item
+            grid = n
+        else:  # one thread per work item, grid-stride beyond 32 blocks per SM
+            grid = min(math.ceil(n / BLOCK), self._sm_count * 32)
         self._function(name)((grid,), (BLOCK,), tuple(values))
 
     def asarray(self, a, dtype):
