@@ -138,7 +138,7 @@ def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="p
             )
         if out_img.dtype != np.float32:
             raise TypeError(f"'out_img' must be a float32 array; got dtype {out_img.dtype}")
-        if not out_img.flags.writeable:
+        if isinstance(out_img, np.ndarray) and not out_img.flags.writeable:
             raise ValueError("'out_img' must be writable")
 
     src = b.asarray(data, np.float32)

@@ -173,7 +173,8 @@ def driz_cr(sci, blot, dq=None, *, gain=1.0, rdnoise=0.0, sky=0.0, conversion=1.
     xp = b.xp
     ny, nx = shape
     img, model = b.asarray(sci, np.float32), b.asarray(blot, np.float32)
-    dq_work = None if dq is None else xp.array(xp.asarray(dq), dtype=np.uint32, order="C")
+    # a private copy: the kernel updates it in place (converted from any byte order)
+    dq_work = None if dq is None else b.asarray(dq, np.uint32).copy()
     tests = xp.empty(shape, np.uint8)
     cr = xp.empty(shape, np.uint8)
     crmask = xp.empty(shape, np.uint8)
@@ -188,7 +189,7 @@ def driz_cr(sci, blot, dq=None, *, gain=1.0, rdnoise=0.0, sky=0.0, conversion=1.
                       ny=ny, grow=grow, ctegrow=ctegrow, cte_dir=int(cte_dir),
                       conversion=conversion, crbit=crbit, dq=dq_work, cor=cor, cor_dq=cor_dq,
                       crmask=crmask)
-    out_dq = None if dq is None else dq_work.astype(dq.dtype)
+    out_dq = None if dq is None else dq_work.astype(np.dtype(dq.dtype).newbyteorder("="))
     out_cor_dq = None if cor_dq is None else cor_dq.astype(cor_dtype)
     result = CRResult(crmask, out_dq, cor, out_cor_dq)
     if device_array:

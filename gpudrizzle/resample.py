@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from . import argcheck
-from .backends import get_backend
+from .backends import get_backend, host_array, is_device_array
 from .cpu_fallback.drizzle import lanczos_table
 from .kernels import DRIZZLE_KERNELS
 from .utils import pixel_scale_ratio_from_pixmap
@@ -45,10 +45,18 @@ def _parse_fillval(fillval, have_array):
         raise ValueError(f"fill value must be a number, 'NaN' or 'INDEF'; got {fillval!r}") from None
 
 
+def _given(a, dtype):
+    """An ``out_*`` array as given: a device (CuPy) array stays on the device, else numpy."""
+    if is_device_array(a):
+        return a.astype(dtype, copy=False)
+    return np.asarray(a, dtype=dtype)
+
+
 def _int_dq(name, dq):
-    dq = np.asarray(dq)
+    if not is_device_array(dq):
+        dq = np.asarray(dq)
     if dq.dtype.kind not in "iu" or dq.dtype.itemsize > 4:
-        t = np.min_scalar_type(dq) if dq.size else dq.dtype
+        t = np.min_scalar_type(host_array(dq)) if dq.size else dq.dtype
         if t.kind not in "iu" or t.itemsize > 4:
             raise TypeError(f"'{name}' must be of an integer type with itemsize of 4 bytes or less.")
     return dq.astype(np.uint32, copy=False)
@@ -112,17 +120,17 @@ class Drizzle:
                 "Exposure time must be 0.0 for the first resampling "
                 "(when no output resampled images have been provided)."
             )
-        img = None if out_img is None else np.asarray(out_img, dtype=np.float32)
-        wht = None if out_wht is None else np.asarray(out_wht, dtype=np.float32)
+        img = None if out_img is None else _given(out_img, np.float32)
+        wht = None if out_wht is None else _given(out_wht, np.float32)
         ctx = None
         if out_ctx is not None and not disable_ctx:
-            ctx = np.asarray(out_ctx, dtype=np.int32)
+            ctx = _given(out_ctx, np.int32)
             if ctx.ndim == 2:
                 ctx = ctx[None]
             elif ctx.ndim != 3:
                 raise ValueError("'out_ctx' must be either a 2D or 3D array.")
         if exptime == 0.0 and (
-            (ctx is not None and ctx.any()) or (wht is not None and np.any(wht > 0))
+            (ctx is not None and bool(ctx.any())) or (wht is not None and bool((wht > 0).any()))
         ):
             raise ValueError(
                 "Inconsistent exposure time and context and/or weight images: "
@@ -132,8 +140,8 @@ class Drizzle:
         if out_img2 is None:
             img2 = None
         else:
-            items = [out_img2] if isinstance(out_img2, np.ndarray) else list(out_img2)
-            img2 = [None if x is None else np.asarray(x, dtype=np.float32) for x in items]
+            items = [out_img2] if hasattr(out_img2, "shape") else list(out_img2)
+            img2 = [None if x is None else _given(x, np.float32) for x in items]
         shapes = {a.shape for a in (img, wht, dq) if a is not None}
         shapes |= {a.shape for a in (img2 or []) if a is not None}
         if ctx is not None:
@@ -145,7 +153,7 @@ class Drizzle:
                 "Inconsistent data shapes specified: 'out_shape' and/or out_img, out_img2, "
                 f"out_wht, out_ctx, out_dq have different shapes: {sorted(shapes)}."
             )
-        if wht is not None and ctx is not None and np.any((wht > 0) != (ctx.any(axis=0))):
+        if wht is not None and ctx is not None and bool(((wht > 0) != ctx.any(axis=0)).any()):
             raise ValueError(
                 "Inconsistent values of supplied 'out_wht' and 'out_ctx' arrays. Pixels with "
                 "non-zero context values must have positive weights and vice-versa."
@@ -373,7 +381,7 @@ class Drizzle:
             pixel_scale_ratio = argcheck.real("pixel_scale_ratio", pixel_scale_ratio, above=0.0)
         if in_units not in ("cps", "counts"):
             raise ValueError(f"'in_units' must be 'cps' or 'counts'; got {in_units!r}")
-        data = np.asarray(data) if not isinstance(data, self._backend.xp.ndarray) else data
+        data = data if isinstance(data, self._backend.xp.ndarray) else host_array(data)
         if data.ndim != 2 or data.size == 0:
             raise ValueError(f"'data' must be a non-empty 2D array; got shape {data.shape}")
         ny, nx = data.shape

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from .backends import host_array, is_device_array
 from .pixmap import compute_pixmap
 
 __all__ = [
@@ -66,8 +67,9 @@ def decode_context(context, x, y):
 
     Parameters
     ----------
-    context : numpy.ndarray, shape (np, ny, nx), integer
-        Context image as in :attr:`gpudrizzle.Drizzle.out_ctx`.
+    context : array (np, ny, nx) of integers
+        Context image as in :attr:`gpudrizzle.Drizzle.out_ctx` (numpy, or
+        a device array: only the requested pixels are copied from it).
     x, y : int or 1-D sequence of int
         Pixel coordinates.
 
@@ -76,7 +78,8 @@ def decode_context(context, x, y):
     list of numpy.ndarray
         One array of image indices per (x, y) pair.
     """
-    context = np.asarray(context)
+    if not is_device_array(context):
+        context = np.asarray(context)
     if context.ndim != 3:
         raise ValueError("'context' must be a 3D array.")
     x = np.atleast_1d(x)
@@ -87,11 +90,15 @@ def decode_context(context, x, y):
         raise ValueError("Coordinates must be scalars or 1D arrays.")
     if not (np.issubdtype(x.dtype, np.integer) and np.issubdtype(y.dtype, np.integer)):
         raise ValueError("Pixel coordinates must be integer values")
+    ny, nx = context.shape[1:]
+    if np.any((x < -nx) | (x >= nx)) or np.any((y < -ny) | (y >= ny)):  # as numpy indexing
+        raise IndexError(f"pixel coordinates outside the context image of {nx} x {ny} pixels")
     nbits = 8 * context.dtype.itemsize
     bits = np.arange(nbits, dtype=np.uint64)
+    picked = host_array(context[:, y, x]) if x.size else np.zeros((context.shape[0], 0), np.int64)
     result = []
-    for xi, yi in zip(x, y):
-        planes = context[:, yi, xi].astype(np.int64) & ((1 << nbits) - 1)
+    for k in range(x.size):
+        planes = picked[:, k].astype(np.int64) & ((1 << nbits) - 1)
         set_bits = (planes[:, None].astype(np.uint64) >> bits) & np.uint64(1)
         result.append(np.flatnonzero(set_bits.ravel()))
     return result

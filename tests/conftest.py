@@ -1,11 +1,13 @@
 """Shared fixtures: backends to run on, fresh random generators, the shared WCS data."""
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gpudrizzle import backends
 from gpudrizzle.backends import get_backend
 
 #: ../shared/data beside the repository root
@@ -18,20 +20,45 @@ def _cuda_reason():
     return unavailable_reason()
 
 
-@pytest.fixture(params=["numpy", "cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
-def backend(request):
-    """Every backend that can run here (cuda skipped without a device)."""
-    if request.param == "cuda" and _cuda_reason():
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """The strict CuPy emulation (tests/fakecupy.py) installed as ``cupy``, counters reset.
+
+    Backends made before or inside the test are forgotten on both sides, so
+    no other test sees a backend on the emulated device.
+    """
+    import fakecupy
+
+    backends._cached.cache_clear()
+    monkeypatch.setitem(sys.modules, "cupy", fakecupy)
+    fakecupy.reset_counters()
+    yield fakecupy
+    backends._cached.cache_clear()
+
+
+def _get(request, name):
+    if name == "cuda-emulated":
+        request.getfixturevalue("fake_cupy")
+        return get_backend("cuda")
+    if name == "cuda" and _cuda_reason():
         pytest.skip(_cuda_reason())
-    return get_backend(request.param)
+    return get_backend(name)
 
 
-@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+_CUDA = pytest.param("cuda", marks=pytest.mark.gpu)
+_EMULATED = pytest.param("cuda-emulated", marks=pytest.mark.emulated_gpu)
+
+
+@pytest.fixture(params=["numpy", "cpu", _EMULATED, _CUDA])
+def backend(request):
+    """Every backend that can run here (cuda skipped without a device; its emulation always)."""
+    return _get(request, request.param)
+
+
+@pytest.fixture(params=["cpu", _EMULATED, _CUDA])
 def kernel_backend(request):
     """Backends that run the compiled kernels (compared against numpy)."""
-    if request.param == "cuda" and _cuda_reason():
-        pytest.skip(_cuda_reason())
-    return get_backend(request.param)
+    return _get(request, request.param)
 
 
 @pytest.fixture

@@ -8,10 +8,13 @@ cannot run raises RuntimeError with the reason.
 import functools
 import logging
 import os
+import sys
+
+import numpy as np
 
 from .base import Backend
 
-__all__ = ["BACKENDS", "Backend", "get_backend", "backend_status"]
+__all__ = ["BACKENDS", "Backend", "get_backend", "backend_status", "host_array", "is_device_array"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -93,3 +96,16 @@ def backend_status():
         except RuntimeError as exc:
             status[name] = str(exc)
     return status
+
+
+def is_device_array(a):
+    """True for a CuPy array (device memory: no implicit conversion to numpy)."""
+    cupy = sys.modules.get("cupy")  # never imported here: an array of it implies it is loaded
+    return cupy is not None and isinstance(a, cupy.ndarray)
+
+
+def host_array(a):
+    """``a`` as a numpy array: CuPy arrays are copied from the device, others as ``numpy.asarray``."""
+    if is_device_array(a):
+        return sys.modules["cupy"].asnumpy(a)
+    return np.asarray(a)
