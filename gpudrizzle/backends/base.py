@@ -19,7 +19,14 @@ class Backend:
     xp = np
 
     def asarray(self, a, dtype):
-        """Return ``a`` as a C-contiguous backend array of ``dtype`` (no copy if possible)."""
+        """Return ``a`` as a C-contiguous backend array of ``dtype`` (no copy if possible).
+
+        On the host backends a device (CuPy) array is copied to the host.
+        """
+        if self.xp is np:
+            from . import host_array
+
+            a = host_array(a)
         return self.xp.ascontiguousarray(self.xp.asarray(a, dtype=dtype))
 
     def to_host(self, a):
