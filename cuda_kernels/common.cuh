@@ -303,3 +303,207 @@ static void gd_scatter(const gd_scatter_geom& g, Body body) {
     }
 }
 #endif
+
+// ===========================================================================
+// Block-level primitives: one thread block per work item.
+//
+// Kernels listed in gpudrizzle.kernels.BLOCK_KERNELS are launched with one
+// block of GD_BLOCK threads per work item (the cuda backend's BLOCK, which
+// must equal GD_BLOCK).  gd_parallel_blocks(nblocks, body) runs
+// body(blk, b) for every work item b; inside it, the block's methods spread
+// a range of values over the block's GD_BLOCK "slots" (threads): slot t
+// takes values begin + t, begin + t + GD_BLOCK, ... so a warp reads
+// consecutive values (coalesced loads on a GPU).
+//
+//   blk.reduce(begin, end, init, acc, comb): each slot folds its values into
+//       its own state (acc(state, k), values in index order), then the
+//       GD_BLOCK states are combined in a fixed tree (comb(a, b): a <- a + b,
+//       slot t with slot t + w for w = GD_BLOCK / 2, ..., 1).  Every thread
+//       gets the result.  The order of operations does not depend on
+//       scheduling, and the host runs the very same order, so floating-point
+//       results are the same on both sides and from run to run.
+//   blk.histogram(begin, end, nbins, row, bin_of): row[0..nbins) = counts of
+//       bin_of(k) (a bin, or < 0 for none) over the range.
+//   blk.select(begin, end, pred, emit): emit(k, pos) for every k with
+//       pred(k), pos = its rank among them in index order; returns their count.
+//   blk.leader(): true in one thread of the block (for writing results).
+//
+// On CUDA the block uses shared memory, __syncthreads and warp votes; every
+// thread of the block must call the methods (they hold barriers), which
+// gd_parallel_blocks guarantees as long as body does not return early in
+// some threads only.  On the host a whole block runs in one OpenMP thread,
+// the blocks spread over the threads, and nothing is shared.
+// ===========================================================================
+
+#define GD_BLOCK 256                  // threads per block (cuda.py BLOCK)
+#define GD_WARPS (GD_BLOCK / 32)
+#define GD_SHARED_BINS 4096           // histograms up to this many bins count in shared memory
+
+#ifdef __CUDACC__
+#define GD_BLOCK_KERNEL extern "C" __global__ __launch_bounds__(GD_BLOCK)
+#else
+#define GD_BLOCK_KERNEL extern "C"
+#endif
+
+#ifdef __CUDACC__
+struct gd_block {
+    int t;  // this thread's slot
+
+    __device__ bool leader() const { return t == 0; }
+
+    template <class S, class Acc, class Comb>
+    __device__ S reduce(gd_index begin, gd_index end, S init, Acc acc, Comb comb) const {
+        __shared__ __align__(16) unsigned char raw[GD_BLOCK * sizeof(S)];
+        S* buf = reinterpret_cast<S*>(raw);
+        S s = init;
+        for (gd_index k = begin + t; k < end; k += GD_BLOCK) acc(s, k);
+        buf[t] = s;
+        __syncthreads();
+        for (int w = GD_BLOCK / 2; w >= 32; w >>= 1) {
+            if (t < w) comb(buf[t], buf[t + w]);
+            __syncthreads();
+        }
+        if (t < 32) {  // the last steps within warp 0
+            for (int w = 16; w > 0; w >>= 1) {
+                if (t < w) comb(buf[t], buf[t + w]);
+                __syncwarp();
+            }
+        }
+        __syncthreads();
+        S r = buf[0];
+        __syncthreads();  // buf may be reused by the next call
+        return r;
+    }
+
+    template <class BinOf>
+    __device__ void histogram(gd_index begin, gd_index end, gd_index nbins, unsigned int* row,
+                              BinOf bin_of) const {
+        if (nbins <= 0) return;
+        if (nbins > GD_SHARED_BINS) {  // count straight into the block's own row
+            for (gd_index i = t; i < nbins; i += GD_BLOCK) row[i] = 0;
+            __syncthreads();
+            for (gd_index k = begin + t; k < end; k += GD_BLOCK) {
+                gd_index i = bin_of(k);
+                if (i >= 0) atomicAdd(row + i, 1u);
+            }
+            __syncthreads();
+            return;
+        }
+        // Small tables: one copy per warp (or per group of warps) spreads
+        // the atomics of a peaked histogram over several copies.
+        __shared__ unsigned int sh[GD_SHARED_BINS];
+        const int nb = (int)nbins;
+        const int copies = GD_SHARED_BINS / nb < GD_WARPS ? GD_SHARED_BINS / nb : GD_WARPS;
+        for (int i = t; i < copies * nb; i += GD_BLOCK) sh[i] = 0;
+        __syncthreads();
+        unsigned int* mine = sh + ((t >> 5) % copies) * nb;
+        for (gd_index k = begin + t; k < end; k += GD_BLOCK) {
+            gd_index i = bin_of(k);
+            if (i >= 0) atomicAdd(mine + i, 1u);
+        }
+        __syncthreads();
+        for (int i = t; i < nb; i += GD_BLOCK) {
+            unsigned int c = 0;
+            for (int j = 0; j < copies; ++j) c += sh[j * nb + i];
+            row[i] = c;
+        }
+        __syncthreads();  // sh may be reused by the next call
+    }
+
+    template <class Pred, class Emit>
+    __device__ gd_index select(gd_index begin, gd_index end, Pred pred, Emit emit) const {
+        __shared__ int warp_hits[GD_WARPS];
+        const int lane = t & 31, warp = t >> 5;
+        const unsigned int below = (1u << lane) - 1u;  // lanes before this one
+        gd_index done = 0;
+        // rounds of GD_BLOCK values; the bounds are the same in every thread
+        for (gd_index base = begin; base < end; base += GD_BLOCK) {
+            gd_index k = base + t;
+            bool hit = k < end && pred(k);
+            unsigned int mask = __ballot_sync(0xffffffffu, hit);
+            if (lane == 0) warp_hits[warp] = __popc(mask);
+            __syncthreads();
+            int before = 0, total = 0;
+            for (int w = 0; w < GD_WARPS; ++w) {
+                int c = warp_hits[w];
+                before += w < warp ? c : 0;
+                total += c;
+            }
+            if (hit) emit(k, done + before + __popc(mask & below));
+            done += total;
+            __syncthreads();  // warp_hits is rewritten in the next round
+        }
+        return done;
+    }
+};
+
+template <class Body>
+__device__ void gd_parallel_blocks(gd_index nblocks, Body body) {
+    gd_block blk = {(int)threadIdx.x};
+    for (gd_index b = blockIdx.x; b < nblocks; b += gridDim.x) body(blk, b);
+}
+#else
+struct gd_block {
+    bool leader() const { return true; }
+
+    // The same slots and tree as on CUDA, one slot after the other.
+    template <class S, class Acc, class Comb>
+    S reduce(gd_index begin, gd_index end, S init, Acc acc, Comb comb) const {
+        S buf[GD_BLOCK];
+        // four slots at a time: four independent chains over adjacent values
+        for (int t = 0; t < GD_BLOCK; t += 4) {
+            S s0 = init, s1 = init, s2 = init, s3 = init;
+            gd_index k = begin + t;
+            for (; k + 3 < end; k += GD_BLOCK) {
+                acc(s0, k);
+                acc(s1, k + 1);
+                acc(s2, k + 2);
+                acc(s3, k + 3);
+            }
+            if (k < end) acc(s0, k);
+            if (k + 1 < end) acc(s1, k + 1);
+            if (k + 2 < end) acc(s2, k + 2);
+            buf[t] = s0;
+            buf[t + 1] = s1;
+            buf[t + 2] = s2;
+            buf[t + 3] = s3;
+        }
+        for (int w = GD_BLOCK / 2; w > 0; w >>= 1) {
+            for (int t = 0; t < w; ++t) comb(buf[t], buf[t + w]);
+        }
+        return buf[0];
+    }
+
+    template <class BinOf>
+    void histogram(gd_index begin, gd_index end, gd_index nbins, unsigned int* row,
+                   BinOf bin_of) const {
+        for (gd_index i = 0; i < nbins; ++i) row[i] = 0;
+        for (gd_index k = begin; k < end; ++k) {
+            gd_index i = bin_of(k);
+            if (i >= 0) row[i] += 1;
+        }
+    }
+
+    template <class Pred, class Emit>
+    gd_index select(gd_index begin, gd_index end, Pred pred, Emit emit) const {
+        gd_index done = 0;
+        for (gd_index k = begin; k < end; ++k) {
+            if (pred(k)) emit(k, done++);
+        }
+        return done;
+    }
+};
+
+// Blocks spread over the OpenMP threads; each thread runs a private copy of
+// the body, as in gd_parallel_for.
+template <class Body>
+static void gd_parallel_blocks(gd_index nblocks, Body body) {
+#pragma omp parallel
+    {
+        Body own = body;
+        const gd_block blk = {};
+#pragma omp for schedule(static)
+        for (gd_index b = 0; b < nblocks; ++b) own(blk, b);
+    }
+}
+#endif

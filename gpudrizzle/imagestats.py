@@ -42,7 +42,7 @@ STAT_FIELDS = ("npix", "min", "max", "mean", "stddev", "mode", "median", "midpt"
 
 _F32 = np.float32
 _MIN_WIDTH = 10.0 * float(np.finfo(np.float32).eps)
-_CHUNK = 1024  # values per work item of the moments and histogram kernels
+_CHUNK = 4096  # values per work item (one thread block) of the moments and histogram kernels
 _HIST_CELLS = 1 << 22  # at most about this many per-chunk histogram cells
 
 

@@ -261,7 +261,7 @@ SOURCE_FILES["stats.cu"] = ("stats_moments", "stats_histogram", "stats_pick")
 
 #: Kernels whose work item is a whole thread block (``KernelBackend.launch``'s
 #: ``n`` counts blocks: one block per chunk), rather than a single thread.
-BLOCK_KERNELS = frozenset()
+BLOCK_KERNELS = frozenset({"stats_moments", "stats_histogram", "stats_pick"})
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"\s*$', re.MULTILINE)
 
