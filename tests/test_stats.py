@@ -4,6 +4,8 @@ Clipped moments, histograms, the values of one bin, and the clipped median
 built from them (the ImageStats goldens themselves are in test_staticmask.py).
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,104 @@ def test_clipped_median_is_numpys(backend, rng, kind):
         if it < 3:
             lo, hi = max(np.nanmin(x), mean - 2.5 * std), min(np.nanmax(x), mean + 2.5 * std)
     assert got.median == float(np.median(vals)), (got.median, float(np.median(vals)))
+
+
+def _block_size():
+    """GD_BLOCK of common.cuh: the threads of one block of the stats kernels."""
+    from gpudrizzle.kernels import load_source
+
+    m = re.search(r"^#define GD_BLOCK (\d+)", load_source("stats.cu"), re.MULTILINE)
+    return int(m.group(1))
+
+
+def test_block_size_is_the_cuda_launch_block():
+    """The kernels' GD_BLOCK is the block size the cuda backend launches them with."""
+    from gpudrizzle.backends import cuda
+    from gpudrizzle.kernels import BLOCK_KERNELS
+
+    assert {"stats_moments", "stats_histogram", "stats_pick"} <= BLOCK_KERNELS
+    assert _block_size() == cuda.BLOCK
+
+
+def _tree_sum(parts):
+    """Sum of the per-slot partial sums in the kernels' fixed tree (slot t += slot t + w)."""
+    parts = parts.copy()
+    w = parts.size // 2
+    while w:
+        parts[:w] += parts[w:2 * w]
+        w //= 2
+    return parts[0]
+
+
+@pytest.mark.parametrize("chunk", [1, 100, 255, 256, 257, 1000, 4096])
+def test_moments_sums_in_the_block_order(kernel_backend, rng, chunk):
+    """Chunk sums are folded per slot (values t, t + B, ...) and combined in a fixed tree.
+
+    The host and the GPU run that same order, so their sums agree exactly,
+    whatever the chunk size relative to the block (n below a block included).
+    """
+    B = _block_size()
+    n = int(rng.integers(1, 3 * chunk + 2)) if chunk > 1 else 300
+    x = rng.normal(0.0, 1e3, n).astype(np.float32)
+    x[rng.random(n) < 0.1] = np.nan
+    lo, hi, mean = -1500.0, 2000.0, np.float32(0.3)
+    nchunks = -(-n // chunk)
+    out = kernel_backend.xp.full((nchunks, 5), np.nan)
+    kernel_backend.moments(x=kernel_backend.asarray(x, np.float32), n=n, chunk=chunk, lo=lo,
+                           hi=hi, mean=float(mean), out=out)
+    got = kernel_backend.to_host(out)
+    for b in range(nchunks):
+        v = x[b * chunk:(b + 1) * chunk]
+        keep = (v >= np.float32(lo)) & (v <= np.float32(hi))
+        d = (v - mean).astype(np.float32)
+        vals = np.where(keep, v, 0).astype(np.float64)
+        sq = np.where(keep, d * d, 0).astype(np.float64)
+        slot_sum, slot_sq = np.zeros(B), np.zeros(B)
+        for start in range(0, v.size, B):  # one round of the block's slots, in order
+            m = min(B, v.size - start)
+            slot_sum[:m] += vals[start:start + m]
+            slot_sq[:m] += sq[start:start + m]
+        assert got[b, 0] == keep.sum()
+        assert got[b, 1] == _tree_sum(slot_sum), (b, got[b, 1], _tree_sum(slot_sum))
+        assert got[b, 2] == _tree_sum(slot_sq), (b, got[b, 2], _tree_sum(slot_sq))
+
+
+@pytest.mark.parametrize("nbins", [1, 3, 600, 4096, 4097, 6000])
+def test_histogram_and_pick_across_block_rounds(kernel_backend, rng, nbins):
+    """Histograms with few bins (per-warp tables), many (past the shared table) and
+    chunks not a multiple of the block; the picked values of a bin with many
+    duplicates keep their order."""
+    n = int(rng.integers(3000, 20000))
+    chunk = int(rng.choice([257, 1000, 3 * _block_size(), 5000]))
+    x = rng.integers(0, min(nbins, 50) + 1, n).astype(np.float32)  # many equal values
+    x[rng.random(n) < 0.05] = np.nan
+    x += rng.choice([0.0, 0.25], n).astype(np.float32)  # two values per bin, interleaved
+    lo, hi = np.float32(0.0), np.float32(nbins)
+    f = np.float32(1.0)
+    geometry = dict(n=n, chunk=chunk, lo=float(lo), hi=float(hi), include_top=0, f=float(f),
+                    nbins=nbins)
+    nchunks = -(-n // chunk)
+    tables = []
+    for b in (get_backend("numpy"), kernel_backend):
+        hist = b.xp.full((nchunks, nbins), 7, np.uint32)  # poisoned
+        b.histogram(x=b.asarray(x, np.float32), hist=hist, **geometry)
+        tables.append(b.to_host(hist))
+    np.testing.assert_array_equal(tables[1], tables[0])
+    table = tables[0].astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        binned = np.where((x >= lo) & (x < hi), np.floor(x), -1)
+    for target in {0, int(np.argmax(table.sum(axis=0))), nbins - 1}:
+        offsets = np.concatenate([[0], np.cumsum(table[:-1, target])])
+        out = kernel_backend.xp.full(int(table[:, target].sum()), np.nan, np.float32)
+        kernel_backend.pick(x=kernel_backend.asarray(x, np.float32), bin=target,
+                            offsets=kernel_backend.asarray(offsets, np.int64), out=out, **geometry)
+        np.testing.assert_array_equal(kernel_backend.to_host(out), x[binned == target])
+
+
+def test_image_stats_of_images_smaller_than_a_block(backend):
+    """Images of a few pixels (one partial block) give numpy's numbers."""
+    for n in (1, 2, 31, 255, 257):
+        x = (np.arange(n, dtype=np.float32) * np.float32(0.37)) - np.float32(3.0)
+        got = image_stats(x, "npix,min,max,mean", backend=backend)
+        assert got.npix == n and got.min == x.min() and got.max == x.max()
+        assert got.mean == float(np.float32(x.astype(np.float64).sum() / n))
