@@ -128,6 +128,7 @@ class _ChipState:
         self.static = None
         self.sep_plan = None  # pixel map plan, kept for blot and a final drizzle into the same frame
         self.crmask = None
+        self.device = {}  # "sci", "err", "dq", "ivm" -> the chip's array on the device, kept for the run
 
     @property
     def name(self):
@@ -245,7 +246,8 @@ def run(configobj, wcsmap=None, progress=None):
 # memory
 
 
-def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_chips_final):
+def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_chips_final,
+                    resident_bytes=0):
     """Bytes the pipeline holds at its peak on the backend.
 
     Parameters
@@ -258,6 +260,9 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     steps : gpudrizzle.params.StepSwitches
     n_chips_final : int
         Chips drizzled into the final product (sets the context planes).
+    resident_bytes : int
+        Input arrays kept on the backend for the whole run (a device keeps
+        every chip's SCI, ERR and DQ).
 
     Returns
     -------
@@ -266,7 +271,7 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     pix = [int(ny) * int(nx) for ny, nx in chip_shapes]
     total, largest = sum(pix), max(pix)
     # kept per chip for the whole run: CR mask and static mask share (2 B)
-    keep = 2 * total
+    keep = 2 * total + int(resident_bytes)
     # transient per chip: the pixel map buffer (16 B), data, weight, variance, DQ, blot (40 B)
     transient = 56 * largest
     phase_sep = 0
@@ -406,11 +411,24 @@ class _Run:
         b = get_backend(p["backend"])
         self.b, self.xp = b, b.xp
         log.info("backend: %s", b.name)
-        need = estimate_memory([c.chip.shape for c in self.chips], len(exposures),
-                               None if sep_wcs is None else sep_wcs.array_shape,
-                               None if final_wcs is None else final_wcs.array_shape,
-                               steps, len(self.chips))
+        shapes = [c.chip.shape for c in self.chips]
+        frames = (len(exposures), None if sep_wcs is None else sep_wcs.array_shape,
+                  None if final_wcs is None else final_wcs.array_shape, steps, len(self.chips))
+        need = estimate_memory(shapes, *frames)
         have = available_bytes(b)
+        # on a device every chip's arrays are uploaded once and kept, when they fit
+        self.resident = False
+        if b.xp is not np:
+            resident = sum(self._device_bytes(c) for c in self.chips)
+            with_resident = estimate_memory(shapes, *frames, resident_bytes=resident)
+            self.resident = with_resident <= have
+            if self.resident:
+                need = with_resident
+                log.info("chip arrays kept on the device: %s", _gib(resident))
+            else:
+                log.warning("the chips' SCI/ERR/DQ (%s) do not fit on the device with the rest "
+                            "of the run (%s of %s available): each step uploads them again",
+                            _gib(resident), _gib(with_resident), _gib(have))
         if need > have:
             raise MemoryError(
                 f"this AstroDrizzle run needs about {_gib(need)} on the {b.name} backend but only "
@@ -433,6 +451,8 @@ class _Run:
         del median
         self._step("final drizzle", steps.driz_combine, self._final_drizzle, n_chips)
         self._map_buffers.clear()
+        for c in self.chips:
+            c.device.clear()
         self._finish_writes()
         if p["update_inputs"] and self.given_exposures is None:
             self._step("update inputs", True, self._update_inputs, n_exp)
@@ -537,17 +557,48 @@ class _Run:
                     "blot=False, driz_cr=False to drizzle disjoint fields)")
 
     # -- per-chip data ---------------------------------------------------
-    def _good_dq(self, chip, bits):
+    _DEVICE_TYPES = {"sci": np.float32, "err": np.float32, "ivm": np.float32, "dq": None}
+
+    def _device_bytes(self, state):
+        """Bytes of a chip's arrays on a device (float32 SCI, ERR, IVM; DQ in its own type)."""
+        total = 0
+        for key, dtype in self._DEVICE_TYPES.items():
+            a = getattr(state.chip, key)
+            if a is not None:
+                total += a.size * (a.dtype.itemsize if dtype is None else np.dtype(dtype).itemsize)
+        return total
+
+    def _chip(self, state, key):
+        """A chip's ``"sci"``, ``"err"``, ``"ivm"`` or ``"dq"`` array as a backend operand, or None.
+
+        On the host backends the input array itself (numpy operations read
+        FITS's big-endian data in the same pass).  On a device a copy in
+        native byte order (float32; DQ in its own integer type), uploaded
+        once per run and kept while the memory plan allows
+        (``self.resident``), else uploaded at each use.
+        """
+        a = getattr(state.chip, key)
+        if a is None or self.xp is np:
+            return a
+        if key in state.device:
+            return state.device[key]
+        dtype = self._DEVICE_TYPES[key] or a.dtype.newbyteorder("=")
+        arr = self.b.asarray(a, dtype)
+        if self.resident:
+            state.device[key] = arr
+        return arr
+
+    def _good_dq(self, state, bits):
         """Backend bool mask of a chip's pixels whose DQ flags are all in ``bits``, or None."""
-        if chip.dq is None:
+        dq = self._chip(state, "dq")
+        if dq is None:
             return None
-        dq = self._operand(chip.dq, chip.dq.dtype.newbyteorder("="))
         return good_pixel_mask(dq, bits, self.xp, reset=self.p["resetbits"] or 0)
 
     def _good(self, state, bits, with_cr, scale):
         """Weights of a chip for a drizzle step: ``scale`` on good pixels, else 0 (float32)."""
         xp = self.xp
-        good = self._good_dq(state.chip, bits)
+        good = self._good_dq(state, bits)
         if good is None:
             good = xp.ones(state.chip.shape, bool)
         # static and CR masks hold 0 or 1 (uint8): read as bool without a copy
@@ -559,14 +610,6 @@ class _Run:
             log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
         return xp.multiply(good, np.float32(scale), dtype=np.float32)
 
-    def _operand(self, a, dtype):
-        """An input array as an operand of backend array operations (their results are new).
-
-        On the host the array itself: numpy operations read any byte order
-        (FITS data are big-endian) in the same pass; on a device a copy.
-        """
-        return a if self.xp is np else self.b.asarray(a, dtype)
-
     def _electrons_per_unit(self, chip):
         """Gain factor turning the chip's data into electrons (per pixel, not per second)."""
         return 1.0 if chip.units.upper().startswith("ELECTRON") else chip.gain
@@ -574,7 +617,7 @@ class _Run:
     def _drizzle_data(self, state):
         """SCI - sky on the backend, in processing units (``proc_unit``), and its drizzle units."""
         chip = state.chip
-        data = self.xp.subtract(self._operand(chip.sci, np.float32), np.float32(state.sky),
+        data = self.xp.subtract(self._chip(state, "sci"), np.float32(state.sky),
                                 dtype=np.float32)
         if self.p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
             data *= np.float32(chip.gain)
@@ -597,7 +640,7 @@ class _Run:
     def _static_mask(self):
         sigs = [(c.exposure.instrument, c.exposure.detector, c.chip.shape, c.chip.chip)
                 for c in self.chips]
-        masks = create_static_masks([c.chip.sci for c in self.chips], sigs,
+        masks = create_static_masks([self._chip(c, "sci") for c in self.chips], sigs,
                                     static_sig=self.p["static_sig"], backend=self.b, device_array=True)
         for c, s in zip(self.chips, sigs):
             c.static = masks[s]
@@ -612,14 +655,14 @@ class _Run:
             return
         masks, conv = [], []
         for c in self.chips:
-            m = self._good_dq(c.chip, p["sky_bits"])
+            m = self._good_dq(c, p["sky_bits"])
             if p["use_static"] and c.static is not None:
                 static = c.static.view(bool)
                 m = static if m is None else self.xp.logical_and(m, static, out=m)
             masks.append(m)
             scale = c.chip.idcscale or pixel_scale(c.chip.wcs)
             conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))
-        result = compute_sky([c.chip.sci for c in self.chips], [c.index for c in self.chips],
+        result = compute_sky([self._chip(c, "sci") for c in self.chips], [c.index for c in self.chips],
                              brightness=conv, masks=masks, skymethod=p["skymethod"],
                              skystat=p["skystat"], skylower=p["skylower"], skyupper=p["skyupper"],
                              skyclip=p["skyclip"], skylsigma=p["skylsigma"],
@@ -723,7 +766,7 @@ class _Run:
                 continue
             electrons = chip.units.upper().startswith("ELECTRON")
             conversion = (1.0 if electrons else chip.gain) * (e.exptime if chip.is_rate else 1.0)
-            res = driz_cr(self.b.asarray(chip.sci, np.float32), out, None,
+            res = driz_cr(self._chip(c, "sci"), out, None,
                           gain=1.0 if electrons else chip.gain, rdnoise=chip.rdnoise, sky=c.sky,
                           conversion=conversion, driz_cr_snr=p["driz_cr_snr"],
                           driz_cr_scale=p["driz_cr_scale"], driz_cr_grow=p["driz_cr_grow"],
@@ -746,9 +789,9 @@ class _Run:
         scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
         to_e = self._electrons_per_unit(chip) * (e.exptime if chip.is_rate else 1.0)
         if chip.err is not None:
-            var = self.xp.square(self._operand(chip.err, np.float32), dtype=np.float32)
+            var = self.xp.square(self._chip(c, "err"), dtype=np.float32)
         else:  # Poisson + read noise, in the data units
-            sci = self.b.asarray(chip.sci, np.float32)
+            sci = self._chip(c, "sci")
             var = (xp.maximum(sci, 0) * np.float32(to_e) + np.float32(chip.rdnoise ** 2)) \
                 / np.float32(to_e ** 2)
         if p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
@@ -760,13 +803,13 @@ class _Run:
             return self._good(c, p["final_bits"], with_cr=True, scale=e.exptime), scale, var
         good = self._good(c, p["final_bits"], with_cr=True, scale=1.0)
         if kind == "ERR":
-            err = self.b.asarray(chip.err, np.float32)
+            err = self._chip(c, "err")
             ok = xp.isfinite(err) & (err > 0)
             w = xp.where(ok, (np.float32(e.exptime) / xp.where(ok, err, 1)) ** 2, 0).astype(np.float32)
             return w * good, 1.0 / ratio ** 4, var
         # IVM
         if chip.ivm is not None:
-            ivm = self.b.asarray(chip.ivm, np.float32)
+            ivm = self._chip(c, "ivm")
         else:
             dark = chip.darkcurrent or 0.0
             sky_e = c.sky * to_e

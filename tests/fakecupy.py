@@ -94,6 +94,7 @@ class Counters:
     syncs: int = 0  # value copies back to the host (each waits for the device)
     stream_syncs: int = 0  # explicit Stream/Device synchronize()
     launches: list = field(default_factory=list)  # (kernel, grid, block)
+    copies: list = field(default_factory=list)  # ("h2d" or "d2h", bytes, "file:line" of the caller)
 
 
 counters = Counters()
@@ -106,15 +107,39 @@ def reset_counters():
     return counters
 
 
+def _caller():
+    """file:line of the innermost caller outside this module and the backends (where a copy
+    was asked for)."""
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename == __file__
+                                 or "backends" in Path(frame.f_code.co_filename).parts):
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+
+
 def _h2d(a):
     counters.h2d_bytes += a.nbytes
     counters.h2d_copies += 1
+    counters.copies.append(("h2d", a.nbytes, _caller()))
 
 
 def _d2h(a):
     counters.d2h_bytes += a.nbytes
     counters.d2h_copies += 1
     counters.syncs += 1
+    counters.copies.append(("d2h", a.nbytes, _caller()))
+
+
+def copy_summary():
+    """{(direction, caller): [copies, bytes]} of the copies counted so far."""
+    out = {}
+    for direction, nbytes, where in counters.copies:
+        entry = out.setdefault((direction, where), [0, 0])
+        entry[0] += 1
+        entry[1] += nbytes
+    return out
 
 
 # ---------------------------------------------------------------------------
