@@ -113,7 +113,7 @@ def _histogram(b, x, nbins, width, zero):
     hist = b.xp.empty((-(-n // chunk), nbins), np.uint32)
     b.histogram(x=x, n=n, chunk=chunk, lo=float(lo), hi=float(hi), include_top=int(include_top),
                 f=float(f), nbins=nbins, hist=hist)
-    return b.to_host(hist).sum(axis=0, dtype=np.uint64).astype(np.uint32)
+    return b.to_host(hist.sum(axis=0, dtype=np.uint64)).astype(np.uint32)  # added up on the device
 
 
 def _hist_chunk(n, nbins):
@@ -135,17 +135,20 @@ def _median_within(b, x, lo, hi):
     size = int(x.size)
     geometry = dict(x=x, n=size, chunk=_hist_chunk(size, nbins), lo=float(lo), hi=float(hi),
                     include_top=1, f=float(f), nbins=nbins)
-    table = b.xp.empty((-(-size // geometry["chunk"]), nbins), np.uint32)
+    xp = b.xp
+    table = xp.empty((-(-size // geometry["chunk"]), nbins), np.uint32)
     b.histogram(hist=table, **geometry)
-    table = b.to_host(table).astype(np.int64)
-    below = np.concatenate([[0], np.cumsum(table.sum(axis=0))])  # values in bins < i
+    # only the totals per bin come back; the chunks' counts of a bin stay on the device
+    counts = b.to_host(table.sum(axis=0, dtype=np.int64))
+    below = np.concatenate([[0], np.cumsum(counts)])  # values in bins < i
     n = int(below[-1])
     middle = []
     for rank in sorted({(n - 1) // 2, n // 2}):
         i = int(np.searchsorted(below, rank, side="right")) - 1
-        offsets = np.concatenate([[0], np.cumsum(table[:-1, i])])
-        out = b.xp.empty(int(table[:, i].sum()), np.float32)
-        b.pick(bin=i, offsets=b.asarray(offsets, np.int64), out=out, **geometry)
+        offsets = xp.concatenate([xp.zeros(1, np.int64),  # where each chunk's values go
+                                  xp.cumsum(table[:-1, i], dtype=np.int64)])
+        out = xp.empty(int(counts[i]), np.float32)
+        b.pick(bin=i, offsets=offsets, out=out, **geometry)
         middle.append(np.partition(b.to_host(out), rank - below[i])[rank - below[i]])
     if len(middle) == 1:
         return float(middle[0])
