@@ -6,8 +6,9 @@ plus ``--ptxas-options=-v``; no GPU needed.  Usage::
     python benchmarks/ptxas_report.py                 # sm_80 and sm_90, cuda-bindings' NVRTC
     python benchmarks/ptxas_report.py --arch 75 90 --lib 12   # libnvrtc.so.12 from its wheel
 
-Kernels over the budget the tests hold (spills, stack > 128 B, or more than
-128 registers for drizzle_* and blot_*) are marked with ``!``.
+Kernels over the budget the tests hold (``nvrtc.budget_violations``: spills,
+stack > 128 B, more than 128 registers for drizzle_* and blot_*) are marked
+with ``!``; the exit status is 1 when there is one.
 """
 
 import argparse
@@ -16,34 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from gpudrizzle.backends import nvrtc
 from gpudrizzle.kernels import SOURCE_FILES
-
-STACK_BUDGET = 128
-REGISTER_BUDGET = 128
-REGISTER_BUDGET_PREFIXES = ("drizzle_", "blot_")
-
-
-def over_budget(u):
-    """Reasons kernel usage ``u`` breaks the budget (empty when within it)."""
-    why = []
-    if u.spill_stores or u.spill_loads:
-        why.append("spills")
-    if u.stack > STACK_BUDGET:
-        why.append(f"stack > {STACK_BUDGET}")
-    if u.kernel.startswith(REGISTER_BUDGET_PREFIXES) and u.registers > REGISTER_BUDGET:
-        why.append(f"registers > {REGISTER_BUDGET}")
-    return why
-
-
-def table(usages):
-    """The usages as a text table, one kernel and architecture a line."""
-    lines = [f"{'kernel':<24} {'arch':<7} {'regs':>5} {'stack':>6} {'spill st':>9} "
-             f"{'spill ld':>9}"]
-    for u in usages:
-        mark = "  ! " + ", ".join(over_budget(u)) if over_budget(u) else ""
-        lines.append(f"{u.kernel:<24} {u.arch:<7} {u.registers:>5} {u.stack:>6} "
-                     f"{u.spill_stores:>9} {u.spill_loads:>9}{mark}")
-    return "\n".join(lines)
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,8 +40,8 @@ def main(argv=None):
         reports = pool.map(lambda job: nvrtc.ptxas_report(*job, compiler=compiler), jobs)
         usages = [u for rep in reports for u in sorted(rep)]
     usages.sort(key=lambda u: (u.kernel, u.arch))
-    print(table(usages))
-    return 1 if any(over_budget(u) for u in usages) else 0
+    print(nvrtc.usage_table(usages))
+    return 1 if any(nvrtc.budget_violations(u) for u in usages) else 0
 
 
 if __name__ == "__main__":

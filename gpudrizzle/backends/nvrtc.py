@@ -39,6 +39,8 @@ __all__ = [
     "ptxas_report",
     "parse_ptxas_log",
     "ResourceUsage",
+    "budget_violations",
+    "usage_table",
     "CompileResult",
     "BindingsNVRTC",
     "CtypesNVRTC",
@@ -434,3 +436,37 @@ def ptxas_report(source, arch, compiler=None):
     if not usage:
         raise RuntimeError(f"no ptxas resource report in the NVRTC log of {source}:\n{res.log}")
     return usage
+
+
+#: Resource budget of every kernel: no spills, at most STACK_BUDGET bytes of
+#: stack frame; the drizzle and blot kernels (atomics-bound and
+#: latency-bound scatter/gather) at most REGISTER_BUDGET registers, so that
+#: at least 2 blocks of 256 threads fit on an SM (25% occupancy or more).
+STACK_BUDGET = 128
+REGISTER_BUDGET = 128
+REGISTER_BUDGET_PREFIXES = ("drizzle_", "blot_")
+
+
+def budget_violations(u):
+    """How :class:`ResourceUsage` ``u`` breaks the budget (an empty list when it does not)."""
+    why = []
+    if u.spill_stores or u.spill_loads:
+        why.append("spills")
+    if u.stack > STACK_BUDGET:
+        why.append(f"stack > {STACK_BUDGET}")
+    if u.kernel.startswith(REGISTER_BUDGET_PREFIXES) and u.registers > REGISTER_BUDGET:
+        why.append(f"registers > {REGISTER_BUDGET}")
+    return why
+
+
+def usage_table(usages):
+    """Resource usages as a text table, a line per kernel and architecture; ``!`` marks
+    those over budget."""
+    lines = [f"{'kernel':<24} {'arch':<7} {'regs':>5} {'stack':>6} {'spill st':>9} "
+             f"{'spill ld':>9}"]
+    for u in usages:
+        why = budget_violations(u)
+        mark = "  ! " + ", ".join(why) if why else ""
+        lines.append(f"{u.kernel:<24} {u.arch:<7} {u.registers:>5} {u.stack:>6} "
+                     f"{u.spill_stores:>9} {u.spill_loads:>9}{mark}")
+    return "\n".join(lines)
