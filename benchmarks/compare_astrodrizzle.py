@@ -2,6 +2,7 @@
 
     python benchmarks/compare_astrodrizzle.py [--size 4096] [--workdir DIR]
         [--anchor-python /tmp/dpvenv/bin/python] [--num-cores 2] [--backend auto]
+        [--json FILE]
 
 Writes 4 dithered ACS/WFC-like exposures (2 chips of ``size/2 x size``
 pixels each; 4096 gives the real 4096x2048 chips) with the synthetic HST
@@ -12,7 +13,12 @@ with otherwise default parameters in a child process per tool: drizzlepac
 with ``--anchor-python`` (skipped with a message when that interpreter or
 drizzlepac is missing), gpudrizzle with this interpreter.  Wall time is
 measured around each child and peak RSS comes from ``os.wait4`` (the
-child's own ``getrusage``).
+child's own ``getrusage``).  ``--backend`` takes a comma list (e.g.
+``cuda,cpu``): gpudrizzle runs once per backend, the first one is compared
+with drizzlepac, and the per-step times of every run are printed.  The
+FITS input/output floor is measured apart, in this process: reading every
+input's SCI, ERR and DQ pixels with astropy and writing the first run's
+product again.
 
 Products compared (pixels where both final SCI values are finite):
 
@@ -59,8 +65,10 @@ else:
     from gpudrizzle import astrodrizzle
     extra = {"backend": backend}
 t = time.perf_counter()
-astrodrizzle.AstroDrizzle(input=files, output="final", build=True, num_cores=cores, **extra)
+result = astrodrizzle.AstroDrizzle(input=files, output="final", build=True, num_cores=cores, **extra)
 print("ELAPSED", time.perf_counter() - t)
+if module != "drizzlepac":
+    print("TIMINGS", json.dumps(result.timings))
 """
 
 
@@ -131,6 +139,30 @@ def run_child(python, module, files, cwd, cores, backend):
         raise RuntimeError(f"{module} failed (exit {proc.returncode}):\n{out[-4000:]}")
     inner = [float(line.split()[1]) for line in out.splitlines() if line.startswith("ELAPSED")]
     return wall, inner[-1] if inner else float("nan"), usage.ru_maxrss / 1024.0, out
+
+
+def step_times(out):
+    """The per-step times a gpudrizzle child printed ({} for drizzlepac)."""
+    lines = [line for line in out.splitlines() if line.startswith("TIMINGS ")]
+    return json.loads(lines[-1][len("TIMINGS "):]) if lines else {}
+
+
+def fits_io_times(files, product):
+    """(seconds to read every input's SCI/ERR/DQ pixels, seconds to write ``product`` again)."""
+    t = time.perf_counter()
+    for f in files:
+        with fits.open(f, memmap=False) as hdul:
+            for h in hdul:
+                if h.name in ("SCI", "ERR", "DQ") and h.data is not None:
+                    np.ascontiguousarray(h.data, dtype=h.data.dtype.newbyteorder("="))
+    read = time.perf_counter() - t
+    with fits.open(product, memmap=False) as hdul:
+        hdul.readall()
+        t = time.perf_counter()
+        hdul.writeto(str(product) + ".rewrite.fits", overwrite=True)
+        write = time.perf_counter() - t
+    os.remove(str(product) + ".rewrite.fits")
+    return read, write
 
 
 def has_drizzlepac(python):
@@ -216,15 +248,20 @@ def main(argv=None):
     ap.add_argument("--anchor-python", default="/tmp/dpvenv/bin/python",
                     help="interpreter with drizzlepac 3.11 installed")
     ap.add_argument("--num-cores", type=int, default=2)
-    ap.add_argument("--backend", default="auto", help="gpudrizzle backend")
+    ap.add_argument("--backend", default="auto",
+                    help="gpudrizzle backend, or a comma list of backends to run in turn")
+    ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
 
     import tempfile
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="compare_astrodrizzle."))
-    data, dp_dir, gd_dir = work / "data", work / "drizzlepac", work / "gpudrizzle"
-    for d in (data, dp_dir, gd_dir):
+    backends = [b for b in args.backend.split(",") if b]
+    data, dp_dir = work / "data", work / "drizzlepac"
+    gd_dirs = {b: work / f"gpudrizzle-{b}" for b in backends}
+    gd_dir = gd_dirs[backends[0]]
+    for d in (data, dp_dir, *gd_dirs.values()):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
@@ -233,12 +270,14 @@ def main(argv=None):
     print(f"wrote {len(files)} exposures of 2 x {args.size // 2}x{args.size} in "
           f"{time.perf_counter() - t:.1f} s ({work})")
     names = [Path(f).name for f in files]
-    for d in (dp_dir, gd_dir):
+    for d in (dp_dir, *gd_dirs.values()):
         for f in files:
             shutil.copy(f, d)
 
     rows = []
-    gd = run_child(sys.executable, "gpudrizzle", names, gd_dir, args.num_cores, args.backend)
+    runs = {b: run_child(sys.executable, "gpudrizzle", names, gd_dirs[b], args.num_cores, b)
+            for b in backends}
+    gd = runs[backends[0]]
     dp = None
     if has_drizzlepac(args.anchor_python):
         dp = run_child(args.anchor_python, "drizzlepac", names, dp_dir, args.num_cores, "")
@@ -252,8 +291,22 @@ def main(argv=None):
         rows.append(("speed-up (wall)", f"{dp[0] / gd[0]:.2f}x"))
         rows.append(("peak RSS ratio gpudrizzle/drizzlepac", f"{gd[2] / dp[2]:.2f}"))
         rows += compare_products(dp_dir, gd_dir, names)
+    for b in backends[1:]:
+        rows.append((f"gpudrizzle {b} wall / in-task (s)", f"{runs[b][0]:.2f} / {runs[b][1]:.2f}"))
+        rows.append((f"speed-up {backends[0]} vs {b} (wall)", f"{runs[b][0] / gd[0]:.2f}x"))
+    steps = {b: step_times(runs[b][3]) for b in backends}
+    for name in steps[backends[0]]:
+        rows.append((f"step {name} (s, {' / '.join(backends)})",
+                     " / ".join(f"{steps[b].get(name, float('nan')):.3f}" for b in backends)))
+    read, write = fits_io_times([str(data / n) for n in names], gd_dir / "final_drz.fits")
+    rows.append(("FITS read of the inputs' SCI/ERR/DQ (s)", f"{read:.2f}"))
+    rows.append(("FITS write of the product (s)", f"{write:.2f}"))
     print_table(f"AstroDrizzle, {N_EXPOSURES} exposures x 2 chips of {args.size // 2}x{args.size}, "
                 f"build=True, num_cores={args.num_cores}", rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "steps": steps,
+                       "wall": {b: runs[b][0] for b in backends}}, f, indent=1)
     if not args.keep and args.workdir is None:
         shutil.rmtree(work)
     return 0
