@@ -93,8 +93,18 @@ class Counters:
     d2h_copies: int = 0
     syncs: int = 0  # value copies back to the host (each waits for the device)
     stream_syncs: int = 0  # explicit Stream/Device synchronize()
-    launches: list = field(default_factory=list)  # (kernel, grid, block)
+    launches: list = field(default_factory=list)  # Launch of every kernel call
     copies: list = field(default_factory=list)  # ("h2d" or "d2h", bytes, "file:line" of the caller)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel call: its name, grid and block, and its scalar arguments by name."""
+
+    kernel: str
+    grid: tuple
+    block: tuple
+    scalars: dict
 
 
 counters = Counters()
@@ -665,7 +675,8 @@ class RawKernel:
             raise TypeError(f"{self.name} takes {len(self._params)} arguments "
                             f"({', '.join(p.name for p in self._params)}); got {len(args)}")
         values = [self._argument(k, p, v) for k, (p, v) in enumerate(zip(self._params, args))]
-        counters.launches.append((self.name, grid, block))
+        scalars = {p.name: v.item() for p, v in zip(self._params, args) if not p.pointer}
+        counters.launches.append(Launch(self.name, grid, block, scalars))
         if self._host is None:
             fn = getattr(_host_library(), self.name)
             fn.argtypes = [ctypes.c_void_p if p.pointer else _CTYPES[p.dtype]
