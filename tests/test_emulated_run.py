@@ -88,3 +88,27 @@ def test_run_options_on_the_emulated_device(demo_files, fake_cupy, tmp_path):
     for name in ref:
         np.testing.assert_allclose(got[name], ref[name], rtol=1e-6, equal_nan=True)
     assert result.intermediates
+
+
+def test_chips_that_do_not_fit_on_the_device_are_uploaded_per_step(
+        demo_files, cpu_products, fake_cupy, monkeypatch, tmp_path, caplog):
+    """Device memory for the run but not for keeping every chip: a warning, the same products."""
+    real = astrodrizzle.estimate_memory
+    plain = {}
+
+    def estimate(*args, resident_bytes=0, **kw):
+        need = real(*args, resident_bytes=resident_bytes, **kw)
+        if not resident_bytes:
+            plain["need"] = need
+        return need
+
+    monkeypatch.setattr(astrodrizzle, "estimate_memory", estimate)
+    monkeypatch.setattr(astrodrizzle, "available_bytes", lambda backend: plain["need"])
+    counters = fake_cupy.reset_counters()
+    with caplog.at_level("WARNING", logger="gpudrizzle"):
+        result, got = _run(demo_files, tmp_path, "cuda")
+    assert "do not fit on the device" in caplog.text
+    _, ref = cpu_products
+    np.testing.assert_array_equal(got["WHT"], ref["WHT"])
+    np.testing.assert_allclose(got["SCI"], ref["SCI"], rtol=1e-6, equal_nan=True)
+    assert counters.h2d_bytes > 1.2 * _input_bytes(demo_files)  # uploaded again per step
