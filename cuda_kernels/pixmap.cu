@@ -127,23 +127,50 @@ GD_DEVICE pm_vec pm_table(const pm_tab& tb, double x, double y) {
 }
 
 // The tables of one kind: the main slot and the (rarely used) second one.
+// The host keeps them decoded.  On CUDA only where they are is kept and each
+// use decodes them again from tab_params (cached loads), so that eight
+// decoded tables do not hold registers through a whole run of pixels (254
+// registers otherwise).  Same values either way.
 struct pm_kind {
-    pm_tab main, second;
-    bool used;
+#ifdef __CUDACC__
+    const double* data;
+    const double* params;
+    int slot;
+#else
+    pm_tab tab[2];
+#endif
+    bool used, second;
 };
 
 GD_DEVICE pm_kind pm_decode_kind(const double* data, const double* params, int slot) {
     pm_kind k;
-    k.main = pm_decode(data, params, slot);
-    k.second = pm_decode(data, params, slot + 1);
-    k.used = k.main.nx > 0 || k.second.nx > 0;
+    pm_tab main = pm_decode(data, params, slot), second = pm_decode(data, params, slot + 1);
+#ifdef __CUDACC__
+    k.data = data;
+    k.params = params;
+    k.slot = slot;
+#else
+    k.tab[0] = main;
+    k.tab[1] = second;
+#endif
+    k.second = second.nx > 0;
+    k.used = main.nx > 0 || k.second;
     return k;
+}
+
+// Table `which` (0: main, 1: second) of a kind.
+GD_DEVICE pm_tab pm_kind_table(const pm_kind& k, int which) {
+#ifdef __CUDACC__
+    return pm_decode(k.data, k.params, k.slot + which);
+#else
+    return k.tab[which];
+#endif
 }
 
 // Offsets of one kind of table at 0-based (x, y).
 GD_DEVICE pm_vec pm_offsets(const pm_kind& k, double x, double y) {
-    pm_vec r = pm_table(k.main, x, y);
-    if (k.second.nx > 0) r = r + pm_table(k.second, x, y);
+    pm_vec r = pm_table(pm_kind_table(k, 0), x, y);
+    if (k.second) r = r + pm_table(pm_kind_table(k, 1), x, y);
     return r;
 }
 

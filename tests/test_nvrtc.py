@@ -342,3 +342,23 @@ def test_a_new_enough_gpu_is_accepted(monkeypatch):
 def test_no_cupy_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
     assert "gpudrizzle[cuda12]" in cuda_backend.unavailable_reason()
+
+
+# ---------------------------------------------------------------------------
+# launch size
+
+
+def test_pixmap_launches_one_work_item_per_run(monkeypatch):
+    """pixmap_interp maps runs of PM_RUN pixels along rows: the launch counts runs."""
+    from gpudrizzle.backends.base import KernelBackend
+
+    seen = []
+    backend = object.__new__(KernelBackend)
+    monkeypatch.setattr(backend, "launch", lambda name, n, args: seen.append((name, n)),
+                        raising=False)
+    run = int(re.search(r"^#define PM_RUN (\d+)", nvrtc.load_source("pixmap.cu"), re.M)[1])
+    backend.pixmap(points=None, nx=4096, n=4096 * 2051)
+    backend.pixmap(points=None, nx=100, n=100 * 3)
+    backend.pixmap(points="given", nx=0, n=77)
+    assert seen == [("pixmap_interp", 2051 * 4096 // run), ("pixmap_interp", 3 * -(-100 // run)),
+                    ("pixmap_interp", 77)]

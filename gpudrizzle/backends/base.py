@@ -318,7 +318,17 @@ class KernelBackend(Backend):
         self.launch(f"blot_{interp}", args["out_nx"] * args["out_ny"], args)
 
     def pixmap(self, **args):
-        self.launch("pixmap_interp", args["n"], args)
+        # Work items: one per point, or one per run of PM_RUN pixels of a row.
+        n = args["n"]
+        if args["points"] is None and n > 0 and args["nx"] > 0:
+            import re
+
+            from ..kernels import load_source
+
+            run = int(re.search(r"^#define PM_RUN (\d+)", load_source("pixmap.cu"), re.M).group(1))
+            nx = int(args["nx"])
+            n = (n // nx) * -(-nx // run)
+        self.launch("pixmap_interp", n, args)
 
     def pixmap_lookup(self, **args):
         self.launch("pixmap_lookup", args["n"], args)
