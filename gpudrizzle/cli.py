@@ -284,6 +284,11 @@ def _command_preview(args):
     return 0
 
 
+def _cuda_version(v):
+    """CUDA's version integer (12080) as text ("12.8")."""
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
 def _command_info(args):
     from .report import system_info
 
@@ -297,8 +302,20 @@ def _command_info(args):
         print(f"  {name:<6} {'available' if reason is None else 'unavailable: ' + reason}")
     print(f"default backend: {info['default_backend']}"
           f"{' (from $GPUDRIZZLE_BACKEND)' if os.environ.get('GPUDRIZZLE_BACKEND') else ''}")
-    gpu = info["gpu"]
-    print(f"GPU: {gpu[0]}, {gpu[1] / 2 ** 30:.1f} GiB" if gpu else "GPU: none seen by CuPy")
+    gpu, dev = info["gpu"], info["cuda_device"]
+    if dev:
+        cc = dev["compute_capability"]
+        print(f"GPU: {dev['name']}, compute capability {cc[:-1]}.{cc[-1]}, "
+              f"{dev['total_memory'] / 2 ** 30:.1f} GiB ({dev['free_memory'] / 2 ** 30:.1f} GiB free), "
+              f"CUDA runtime {_cuda_version(dev['runtime_version'])}, "
+              f"driver {_cuda_version(dev['driver_version'])}")
+    else:
+        print(f"GPU: {gpu[0]}, {gpu[1] / 2 ** 30:.1f} GiB" if gpu else "GPU: none seen by CuPy")
+    nv = info["nvrtc"]
+    print(f"NVRTC (cuda backend kernels): {nv['version']}" if nv["version"]
+          else f"NVRTC (cuda backend kernels): unavailable ({nv['reason']})")
+    cache = info["kernel_cache"]
+    print(f"kernel cache: {cache['host']} (host library), {cache['cubin']} (cubins)")
     compiler = info["compiler"]
     print(f"cpu backend compiler: {compiler[1]} ({compiler[0]})" if isinstance(compiler, tuple)
           else f"cpu backend compiler: none ({compiler})")

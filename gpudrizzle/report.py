@@ -29,16 +29,40 @@ def _version():
 
 def _gpu():
     """(name, total bytes) of the current CUDA device, or None when CuPy sees none."""
+    info = _gpu_details()
+    return None if info is None else (info["name"], info["total_memory"])
+
+
+def _gpu_details():
+    """:func:`gpudrizzle.backends.cuda.device_info` of the current device, or None."""
     try:
         import cupy
 
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return None
-        device = cupy.cuda.Device()
-        props = cupy.cuda.runtime.getDeviceProperties(device.id)
-        return props["name"].decode(), int(props["totalGlobalMem"])
+        from .backends.cuda import device_info
+
+        return device_info()
     except Exception:  # no CuPy, no driver, no device: all mean "no GPU here"
         return None
+
+
+def _nvrtc():
+    """NVRTC version the cuda backend compiles with (``"13.5"``), or why there is none."""
+    from .backends import nvrtc
+
+    try:
+        return {"version": nvrtc.nvrtc_version(), "reason": None}
+    except Exception as exc:  # RuntimeError from nvrtc_version, or a broken install
+        return {"version": None, "reason": str(exc)}
+
+
+def _kernel_cache():
+    """Where compiled kernels are kept: host library directory and cubin directory."""
+    from .backends.cpu import cache_dir
+    from .backends.nvrtc import cubin_dir
+
+    return {"host": str(cache_dir()), "cubin": str(cubin_dir())}
 
 
 def _compiler():
@@ -154,9 +178,13 @@ def system_info():
         ``version``, ``python``, ``platform``, ``backends`` (name -> None if
         usable else the reason, in the order ``auto`` tries them),
         ``default_backend`` (what ``auto``/``$GPUDRIZZLE_BACKEND`` gives, or
-        the error), ``gpu`` ((name, bytes) or None), ``compiler``
-        ((path, version) or the reason), ``plotting`` (matplotlib version or
-        None).
+        the error), ``gpu`` ((name, bytes) or None), ``cuda_device``
+        (None, or ``name``, ``compute_capability``, ``total_memory``,
+        ``free_memory``, ``multiprocessors``, ``runtime_version``,
+        ``driver_version``), ``nvrtc`` (``version`` or None, ``reason``
+        or None), ``kernel_cache`` (``host`` and ``cubin`` directories),
+        ``compiler`` ((path, version) or the reason), ``plotting``
+        (matplotlib version or None).
     """
     status = backend_status()
     try:
@@ -176,6 +204,9 @@ def system_info():
         "backends": {name: status[name] for name in BACKENDS},
         "default_backend": default,
         "gpu": _gpu(),
+        "cuda_device": _gpu_details(),
+        "nvrtc": _nvrtc(),
+        "kernel_cache": _kernel_cache(),
         "compiler": _compiler(),
         "plotting": plotting,
     }
