@@ -364,12 +364,12 @@ def test_pixmap_launches_one_work_item_per_run(monkeypatch):
                     ("pixmap_interp", 77)]
 
 
-def test_info_shows_nvrtc_and_the_kernel_cache(monkeypatch, tmp_path):
+def test_info_shows_nvrtc_and_the_kernel_cache(monkeypatch):
+    from gpudrizzle.backends.cpu import cache_dir
     from gpudrizzle.report import system_info
 
-    monkeypatch.setenv("GPUDRIZZLE_CACHE_DIR", str(tmp_path))
     info = system_info()
     assert info["nvrtc"] == {"version": nvrtc.nvrtc_version(), "reason": None}
-    assert info["kernel_cache"] == {"host": str(tmp_path), "cubin": str(tmp_path / "cubin")}
+    assert info["kernel_cache"] == {"host": str(cache_dir()), "cubin": str(cache_dir() / "cubin")}
     monkeypatch.setattr(nvrtc, "_compiler", lambda: (_ for _ in ()).throw(ImportError("none")))
     assert "cuda-bindings" in system_info()["nvrtc"]["reason"]
