@@ -6,7 +6,9 @@ behaves like CuPy where code written for numpy would go wrong on a GPU:
 * device arrays are not numpy arrays: ``numpy.asarray(a)`` raises TypeError
   as CuPy's ``__array__`` does, numpy arrays are refused as operands (only
   ``asarray``/``array``/indexing/assignment move host data, and each move is
-  counted), ``flags`` has CuPy's fields only, big-endian dtypes are refused;
+  counted), ``flags`` has CuPy's fields only, big-endian dtypes are refused
+  (``astype``, ``view``, creation; ``asarray`` swaps big-endian host data to
+  native order as CuPy documents, ``set`` and assignment refuse them);
 * only CuPy's public API exists: every name and every keyword argument is
   checked against ``cupy_api/cupy_api.txt`` (made from a real CuPy by
   ``cupy_api/make_cupy_api.py``);
@@ -165,12 +167,15 @@ def _check_dtype(dtype):
     return dtype
 
 
-def _from_host(a, dtype=None, copy=True):
-    """A device copy of host data (counted)."""
+def _from_host(a, dtype=None):
+    """A device copy of host data (counted).  As CuPy's ``array``/``asarray`` do, big-endian
+    host data are swapped to native order on the host; a big-endian ``dtype`` is refused."""
     a = np.asarray(a)
-    _check_dtype(a.dtype)
     if dtype is not None:
         _check_dtype(dtype)
+    else:
+        dtype = a.dtype.newbyteorder("=")
+    _check_dtype(dtype)
     out = np.array(a, dtype=dtype, copy=True)
     _h2d(out)
     return ndarray._wrap(out)
