@@ -171,6 +171,7 @@ class Drizzle:
         self._init = dict(img=img, wht=wht, ctx=ctx, dq=dq, img2=img2)
         self._out_shape = shapes.pop() if shapes else None
         self._acc = None
+        self._ncoadds = 0
         if self._out_shape is not None:
             self._allocate(self._out_shape)
 
@@ -220,6 +221,7 @@ class Drizzle:
         shape.
         """
         self._texptime = 0.0
+        self._ncoadds = 0
         self._ctx_id = self._begin_ctx_id
         self._init = dict(img=None, wht=None, ctx=None, dq=None, img2=None)
         acc = self._acc
@@ -375,6 +377,8 @@ class Drizzle:
         # -- validation, before any allocation on the backend --
         exptime = argcheck.real("exptime", exptime, above=0.0)
         iscale = argcheck.real("iscale", iscale)
+        if not iscale > 0.0:
+            raise ValueError(f"Argument 'iscale' must be positive and finite; got {iscale!r}")
         wht_scale = argcheck.real("wht_scale", wht_scale, above=0.0)
         pixfrac = argcheck.real("pixfrac", pixfrac, above=0.0)
         if pixel_scale_ratio is not None:
@@ -392,8 +396,11 @@ class Drizzle:
                 f"'pixmap' shape {tuple(pixmap.shape)} is not consistent with 'data' shape "
                 f"{data.shape}: expected {(ny, nx, 2)}."
             )
-        if weight_map is not None and tuple(weight_map.shape) != data.shape:
-            raise ValueError("'weight_map' shape is not consistent with 'data' shape.")
+        if weight_map is not None:
+            if not isinstance(weight_map, self._backend.xp.ndarray):
+                weight_map = host_array(argcheck.array_like("weight_map", weight_map))
+            if tuple(weight_map.shape) != data.shape:
+                raise ValueError("'weight_map' shape is not consistent with 'data' shape.")
         if dq is not None:
             if tuple(np.shape(dq)) != data.shape:
                 raise ValueError("'dq' shape is not consistent with 'data' shape.")
@@ -414,6 +421,10 @@ class Drizzle:
         if self._acc is None and self._init["img2"] is not None and n2 != len(self._init["img2"]):
             raise ValueError("Mismatch between the number of 'out_img2' images and the number "
                              "of 'data2' inputs.")
+        if n2 is not None and not have2 and self._ncoadds > 0:
+            raise ValueError(f"Mismatch between the number of 'out_img2' images and the number "
+                             f"of 'data2' inputs: {self._ncoadds} image(s) were added without "
+                             f"'data2', so 'out_img2' would leave them out.")
         kernel = self._kernel.lower()
         if pixfrac <= 0.001:
             warnings.warn("Kernel reset to 'point' due to input 'pixfrac' being too small.",
@@ -431,6 +442,10 @@ class Drizzle:
         ymin = 0 if ymin is None or ymin < 0 else int(ymin)
         xmax = nx - 1 if xmax is None or xmax > nx - 1 else int(xmax)
         ymax = ny - 1 if ymax is None or ymax > ny - 1 else int(ymax)
+        if xmin > xmax or ymin > ymax:
+            raise ValueError(
+                f"No valid pixels in the box of input pixels: 'xmin'..'xmax' is {xmin}..{xmax} and "
+                f"'ymin'..'ymax' is {ymin}..{ymax} within 'data' of shape {data.shape}.")
         if in_units == "counts":
             iscale /= exptime
 
@@ -488,6 +503,7 @@ class Drizzle:
             lut=lut, nlut=0 if lut is None else lut.size,
         )
         self._texptime += exptime
+        self._ncoadds += 1
         misses = b.to_host(line_miss)
         return int(misses.sum()), int(np.count_nonzero(misses == xmax - xmin + 1))
 

@@ -1,0 +1,63 @@
+"""Faults in numbers and in the drizzle / array API (issue 11): each is a clear error or a
+correct result, never a silent wrong one.  Test names carry the defect number."""
+
+import numpy as np
+import pytest
+
+from gpudrizzle.resample import Drizzle
+
+
+def _identity(ny=20, nx=20):
+    y, x = np.indices((ny, nx), dtype=np.float64)
+    return np.dstack([x, y])
+
+
+def _ones(ny=20, nx=20):
+    return np.ones((ny, nx), np.float32)
+
+
+# -- defect 13: add_image arguments --------------------------------------------------------
+
+
+def test_defect13_weight_map_as_list(backend):
+    """A nested list as ``weight_map`` is accepted as drizzle 3.0 accepts it."""
+    d = Drizzle(out_shape=(20, 20), backend=backend)
+    weights = (2.0 * np.ones((20, 20))).tolist()
+    d.add_image(_ones(), 1.0, _identity(), weight_map=weights)
+    np.testing.assert_allclose(d.out_wht[2:-2, 2:-2], 2.0)
+    np.testing.assert_allclose(d.out_img[2:-2, 2:-2], 1.0)
+
+
+@pytest.mark.parametrize("box", [dict(xmin=50, xmax=10), dict(ymin=15, ymax=3),
+                                 dict(xmin=25), dict(ymax=-3)])
+def test_defect13_empty_box_raises(backend, box):
+    """An input box with no pixels is a ValueError naming the box, not a silent no-op."""
+    d = Drizzle(out_shape=(20, 20), backend=backend)
+    with pytest.raises(ValueError, match="No valid pixels.*'xmin'..'xmax'"):
+        d.add_image(_ones(), 1.0, _identity(), **box)
+    assert d.total_exptime == 0.0
+
+
+# -- defect 18: data2 given after images without it ----------------------------------------
+
+
+def test_defect18_data2_after_images_without_it(backend):
+    """``out_img2`` would leave out the images added before the first ``data2``: refused."""
+    d = Drizzle(out_shape=(20, 20), backend=backend)
+    d.add_image(_ones(), 1.0, _identity())
+    with pytest.raises(ValueError, match="Mismatch between the number of 'out_img2' images"):
+        d.add_image(_ones(), 1.0, _identity(), data2=_ones())
+    d.reset()
+    d.add_image(_ones(), 1.0, _identity(), data2=_ones())  # fine after a reset
+    with pytest.raises(ValueError, match="Mismatch"):
+        d.add_image(_ones(), 1.0, _identity())
+
+
+# -- defect 19: iscale must be positive ------------------------------------------------------
+
+
+@pytest.mark.parametrize("iscale", [-1.0, 0.0, np.inf])
+def test_defect19_iscale_positive_and_finite(backend, iscale):
+    d = Drizzle(out_shape=(20, 20), backend=backend)
+    with pytest.raises(ValueError, match="'iscale' must be"):
+        d.add_image(_ones(), 1.0, _identity(), iscale=iscale)
