@@ -5,7 +5,7 @@
 #
 # installs gpudrizzle into the machine's python3 (no network needed: wheels of the
 # packages that machine lacks may be carried in .whl/, see benchmarks/gpu_wheels.sh),
-# then, each part under its own time limit (about 8 minutes in all, first
+# then, each part under its own time limit (7.5 minutes in all at most, first
 # compilation included):
 #   1. `gpudrizzle info` (device, compute capability, NVRTC, kernel caches);
 #   2. `pytest -m gpu`: every backend test on the real device;
@@ -45,11 +45,11 @@ part() {  # part NAME LIMIT_S COMMAND...: run, log to $OUT/NAME.log, record stat
     echo "$name $rc $((SECONDS - t0))" >>"$OUT/status"
 }
 rm -f "$OUT/status"
-part info 60 "$PY" -c "import sys; from gpudrizzle.cli import main; sys.exit(main(['info']))"
-part pytest_gpu 240 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
-part kernels 120 "$PY" benchmarks/compare_drizzle.py --size "$SIZE" --backends cuda \
+part info 30 "$PY" -c "import sys; from gpudrizzle.cli import main; sys.exit(main(['info']))"
+part pytest_gpu 180 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
+part kernels 90 "$PY" benchmarks/compare_drizzle.py --size "$SIZE" --backends cuda \
     --anchor cpu --repeat 3 --json "$OUT/kernels.json"
-part astrodrizzle 240 "$PY" benchmarks/compare_astrodrizzle.py --size "$SIZE" \
+part astrodrizzle 150 "$PY" benchmarks/compare_astrodrizzle.py --size "$SIZE" \
     --backend cuda,cpu --num-cores "$CORES" --anchor-python none --json "$OUT/astrodrizzle.json"
 
 "$PY" - "$OUT" <<'EOF'
