@@ -11,6 +11,7 @@ Python can read one, lets the fake refuse keyword arguments CuPy does not take.
 """
 
 import inspect
+import re
 
 import cupy
 
@@ -41,10 +42,44 @@ def kind_of(obj):
 
 
 def signature_of(obj):
+    """The call signature, from Python, else from the first line of a compiled method's
+    docstring (``_ndarray_base.sum(self, axis=None, ...) -> ...``), without ``self``."""
     try:
-        return str(inspect.signature(obj)).replace(" ", "")
+        params = inspect.signature(obj).parameters.values()
     except (TypeError, ValueError):
-        return "-"
+        pass
+    else:  # names and defaults (annotations dropped); keyword-only after a bare *
+        out, star = [], False
+        for p in params:
+            if p.name == "self":
+                continue
+            if p.kind is p.KEYWORD_ONLY and not star:
+                out.append("*")
+                star = True
+            prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+            star = star or p.kind is p.VAR_POSITIONAL
+            default = "" if p.default is p.empty else f"={p.default!r}"
+            out.append(prefix + p.name + default.replace(" ", ""))
+        return "(" + ",".join(out) + ")"
+    name = getattr(obj, "__name__", "")
+    for line in (obj.__doc__ or "").splitlines():
+        m = re.match(rf"\s*(?:[\w.]+\.)?{re.escape(name)}(\(.*\))", line)
+        if m:
+            return _compact(m.group(1).replace("\\", ""))
+    return "-"
+
+
+def _compact(sig):
+    """A docstring's ``(self, int device, x=1) -> T`` as ``(device,x=1)``: no self, no C
+    types, no spaces, no return type."""
+    head = sig.partition("->")[0].strip()
+    params = []
+    for p in head[1:-1].split(","):
+        name, eq, default = p.partition("=")
+        words = name.split()
+        if words and words[-1] != "self":
+            params.append(words[-1] + eq + default.strip().replace(" ", ""))
+    return "(" + ",".join(params) + ")"
 
 
 def main():
