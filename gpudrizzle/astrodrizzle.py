@@ -47,17 +47,16 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
 
-from . import products
+from . import files, products
 from .progress import StepProgress, format_timings
 from .backends import get_backend
 from .bitflags import good_pixel_mask
@@ -290,43 +289,33 @@ def _gib(n):
     return f"{n / 2 ** 30:.2f} GiB"
 
 
+def _memory_advice(steps):
+    """What a run that does not fit can change, naming only the steps that are on."""
+    advice = ["process fewer inputs or chips ('group')"]
+    if steps.driz_combine:
+        advice.append("use a coarser 'final_scale' or a smaller 'final_outnx'/'final_outny'")
+    on = [name for name, enabled in (("driz_separate", steps.driz_separate),
+                                     ("median", steps.median)) if enabled]
+    if on:
+        advice.append(f"turn {'/'.join(repr(n) for n in on)} off")
+    return ", ".join(advice[:-1]) + (" or " if len(advice) > 1 else "") + advice[-1]
+
+
 # ---------------------------------------------------------------------------
 # the run
 
 
-@contextmanager
-def _runfile_handler(runfile):
-    """Log of the run written to a temporary file next to ``runfile``, moved into place at the end."""
+def _runfile(runfile):
+    """The run's log (:class:`gpudrizzle.files.LogFile`), or nothing without a ``runfile``."""
     if not runfile:
-        yield None
-        return
-    directory = os.path.dirname(os.path.abspath(runfile))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(runfile)}.", suffix=".tmp",
-                                   dir=directory)
-    except OSError as exc:
-        raise PermissionError(f"cannot write the log file {runfile}: {exc.strerror or exc}") from None
-    os.close(fd)
-    handler = logging.FileHandler(tmp, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-    handler.setLevel(logging.DEBUG)
-    old_level = log.level
-    log.addHandler(handler)
-    if log.getEffectiveLevel() > logging.INFO:
-        log.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(old_level)
-        handler.close()
-        try:
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, runfile)
-        except OSError as exc:  # the run's outcome stands; the log is not critical
-            log.warning("could not write the log file %s: %s", runfile, exc)
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        return nullcontext()
+    return files.LogFile(runfile, log, logging.INFO, _LOG_FORMAT, kind="log file")
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning of a library, as one record of the run's log (its lines joined)."""
+    text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    log.warning("%s: %s", category.__name__, text)
 
 
 class _Run:
@@ -345,17 +334,17 @@ class _Run:
 
     # -- entry -----------------------------------------------------------
     def execute(self):
-        with _runfile_handler(self.p["runfile"]):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="gpudrizzle-write")
-                try:
-                    with reuse_freed_host_memory():
-                        result = self._execute()
-                finally:
-                    self._writer.shutdown(wait=True)
-                    for w in caught:
-                        log.warning("%s: %s", w.category.__name__, w.message)
+        with _runfile(self.p["runfile"]) as logfile, warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _log_warning  # in order, one record each
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="gpudrizzle-write")
+            try:
+                with reuse_freed_host_memory():
+                    result = self._execute()
+            finally:
+                self._writer.shutdown(wait=True)
+        if logfile is not None and logfile.error is not None:
+            result = result._replace(runfile=None)  # warned about; the products stand
         return result
 
     def _execute(self):
@@ -404,8 +393,9 @@ class _Run:
             out_dir, out, exposures, steps)
         if not p["context"]:
             self.final_names.pop("ctx", None)
-        products.check_targets(list(self.final_names.values()) + list(self.inter_names.values()),
-                                p["overwrite"])
+        products.check_targets(self.final_names.values(), p["overwrite"])
+        # intermediates are not products: an earlier run's are replaced, as drizzlepac does
+        products.check_targets(self.inter_names.values(), True, kind="intermediate file")
 
         # 4. backend and memory, before any allocation
         b = get_backend(p["backend"])
@@ -433,9 +423,8 @@ class _Run:
             raise MemoryError(
                 f"this AstroDrizzle run needs about {_gib(need)} on the {b.name} backend but only "
                 f"{_gib(have)} is available (inputs: {len(self.chips)} chips; final frame "
-                f"{None if final_wcs is None else final_wcs.array_shape}); process fewer inputs "
-                f"or chips ('group'), use a coarser 'final_scale' or a smaller "
-                f"'final_outnx'/'final_outny', or turn 'driz_separate'/'median' off")
+                f"{None if final_wcs is None else final_wcs.array_shape}); "
+                f"{_memory_advice(steps)}")
         log.info("memory estimate: %s of %s available", _gib(need), _gib(have))
         self.timings["initialise"] = time.perf_counter() - t0
 
@@ -905,7 +894,8 @@ class _Run:
         data = self.b.to_host(array).view()
         data.flags.writeable = False  # the writer then byte-swaps a copy, not the array in use
         self._writes.append((path, self._writer.submit(
-            products.write_image, path, data, header, self.p["overwrite"], durable=False)))
+            products.write_image, path, data, header, True, durable=False,
+            kind="intermediate file")))
 
     def _finish_writes(self):
         """Wait for the background writes; the first failure is raised."""

@@ -16,8 +16,13 @@ defaults (or a ``--config`` file's values) apply to the rest.  Boolean
 parameters take ``yes``/``no`` (``--build`` alone means ``--build yes``).
 
 Exit status: 0 on success, 2 for usage errors (unknown option, bad
-parameter value), 1 when the run fails (missing or unreadable files, inputs
-that cannot be combined, a step that fails, no matplotlib for ``--preview``).
+parameter value, on the command line or in the ``--config`` file), 1 when
+the run fails (missing or unreadable files, inputs that cannot be combined,
+a step that fails, a full disk, no matplotlib for ``--preview``), 130 after
+SIGINT (Ctrl-C) and 143 after SIGTERM (what batch systems send), as shells
+report them; an interrupted run removes its temporary files and keeps its
+log.  A log file that cannot be written (full disk) is one warning, not a
+failure: the exit status is about the products.
 Errors are one line on stderr; ``--debug`` adds the traceback.  Progress bars
 go to stderr only when it is a terminal and ``--quiet`` is not given; the
 per-step timing table is printed at the end (and is in the run's log).
@@ -31,6 +36,7 @@ import os
 import sys
 import traceback
 
+from . import files
 from .params import PARAMETERS, SECTIONS, resolve_parameters
 
 __all__ = ["main", "build_parser", "CommandLineError"]
@@ -217,12 +223,25 @@ def _finish(args, result, user, input_dirs, default_picture=None):
         _say(args, note)
 
 
-def _check_picture_target(args):
-    """Fail before the run when --preview cannot be honoured."""
+def _check_output_targets(args):
+    """Fail before the run when --preview or --report cannot be honoured."""
+    if args.report:
+        files.check_target(args.report, "report")
     if args.preview:
         from .preview import check_plotting
 
+        files.check_target(args.preview, "picture")
         check_plotting()
+
+
+def _load_config(path):
+    """The parameters of a ``--config`` file; a bad value in it is a usage error (exit 2)."""
+    from .config import build_configobj
+
+    try:
+        return build_configobj(path)
+    except ValueError as exc:
+        raise CommandLineError(f"gpudrizzle run: error: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -238,15 +257,13 @@ def _command_run(args):
     elif not args.config:
         raise CommandLineError("gpudrizzle run: error: no INPUT given (name input files, a "
                                "wildcard, an @list or an _asn.fits; or give --config)")
+    config = _load_config(args.config) if args.config else None
     try:
-        resolve_parameters(user)
+        resolve_parameters(user, base=None if config is None else dict(config))
     except ValueError as exc:
         raise CommandLineError(f"gpudrizzle run: error: {exc}") from None
-    if args.config and not os.path.isfile(args.config):
-        raise FileNotFoundError(f"configuration file not found: {args.config}")
-    _check_picture_target(args)
-    result = _with_progress(args, lambda bar: AstroDrizzle(configobj=args.config, progress=bar,
-                                                           **user))
+    _check_output_targets(args)
+    result = _with_progress(args, lambda bar: AstroDrizzle(configobj=config, progress=bar, **user))
     input_dirs = sorted({os.path.dirname(os.path.abspath(p)) for p in args.inputs
                          if not p.startswith("@")})
     _finish(args, result, user, input_dirs)
@@ -257,7 +274,7 @@ def _command_demo(args):
     from .astrodrizzle import AstroDrizzle
     from .demo import DEMO_SIZES, write_demo_data
 
-    _check_picture_target(args)
+    _check_output_targets(args)
     outdir = os.path.abspath(args.outdir)
     data_dir = os.path.join(outdir, "data")
     layout = DEMO_SIZES[args.size]
@@ -338,7 +355,7 @@ def main(argv=None):
     Returns
     -------
     int
-        0 success, 1 failure, 2 usage error, 130 interrupted.
+        0 success, 1 failure, 2 usage error, 130 (SIGINT) or 143 (SIGTERM) interrupted.
     """
     parser = build_parser()
     try:
@@ -350,14 +367,19 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 0
     handler = _setup_logging(args)
     try:
-        return args.handler(args)
+        with files.handle_signals():
+            return args.handler(args)
     except CommandLineError as exc:
         if args.debug:
             traceback.print_exc()
         print(exc, file=sys.stderr)
         return 2
+    except files.Interrupted as exc:
+        print(f"gpudrizzle {args.command}: interrupted by {exc}; nothing unfinished was kept",
+              file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
-        print("gpudrizzle: interrupted", file=sys.stderr)
+        print(f"gpudrizzle {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # every failure is reported as one line (--debug: traceback)
         if args.debug:

@@ -51,14 +51,13 @@ import glob
 import logging
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager, nullcontext
 from typing import NamedTuple
 
 from astropy.io import fits
 
-from . import products
+from . import files, products
 from .astrodrizzle import AstroDrizzle
 from .inputs import ASN_MEMBER_SUFFIXES, check_file, read_asn_table, rootname_of
 from .params import resolve_parameters
@@ -144,13 +143,13 @@ def trailer_name(in_file):
 # trailer
 
 
-class Trailer:
+class Trailer(files.LogFile):
     """The log of the ``gpudrizzle`` loggers, appended to a trailer file atomically.
 
     Used as a context manager: on entry the existing trailer (if any) is
     copied into a temporary file beside it and a log handler writes into that
-    copy; on exit the copy replaces the trailer with :func:`os.replace`, so
-    readers see either the old or the complete new trailer.
+    copy; on exit the copy replaces the trailer, so readers see either the
+    old or the complete new trailer (:class:`gpudrizzle.files.LogFile`).
 
     Parameters
     ----------
@@ -163,11 +162,8 @@ class Trailer:
     _active = {}
 
     def __init__(self, path, level=logging.INFO):
-        self.path = os.fspath(path)
-        self.level = level
-        self._tmp = None
-        self._handler = None
-        self._old_level = None
+        super().__init__(path, _ROOT_LOGGER, level, _TRAILER_FORMAT, append=True, kind="trailer")
+        self.path = self.target
 
     @classmethod
     def open(cls, path, level=logging.INFO):
@@ -177,48 +173,17 @@ class Trailer:
         return cls(path, level)
 
     def __enter__(self):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp",
-                                       dir=directory)
-        except OSError as exc:
-            raise PermissionError(f"cannot write the trailer {self.path}: "
-                                  f"{exc.strerror or exc}") from None
-        os.close(fd)
-        self._tmp = tmp
-        if os.path.isfile(self.path):
-            shutil.copyfile(self.path, tmp)
-        handler = logging.FileHandler(tmp, mode="a", encoding="utf-8")
-        handler.setFormatter(logging.Formatter(_TRAILER_FORMAT))
-        handler.setLevel(self.level)
-        self._handler = handler
-        self._old_level = _ROOT_LOGGER.level
-        _ROOT_LOGGER.addHandler(handler)
-        if _ROOT_LOGGER.getEffectiveLevel() > self.level:
-            _ROOT_LOGGER.setLevel(self.level)
+        super().__enter__()
         Trailer._active[os.path.abspath(self.path)] = self
         return self
 
     def __exit__(self, exc_type, exc, tb):
         Trailer._active.pop(os.path.abspath(self.path), None)
-        _ROOT_LOGGER.removeHandler(self._handler)
-        _ROOT_LOGGER.setLevel(self._old_level)
-        self._handler.flush()
-        self._handler.close()
-        try:
-            os.chmod(self._tmp, 0o644)
-            os.replace(self._tmp, self.path)
-        except OSError:
-            if os.path.exists(self._tmp):
-                os.remove(self._tmp)
-            if exc_type is None:
-                raise
-        return False
+        return super().__exit__(exc_type, exc, tb)
 
 
 def _write_text_atomic(path, lines):
-    return products.replace_atomic(path, lambda f: f.writelines(f"{line}\n" for line in lines),
-                                   binary=False)
+    return files.write_text(path, "".join(f"{line}\n" for line in lines), kind="manifest")
 
 
 # ---------------------------------------------------------------------------
@@ -243,7 +208,7 @@ def _set_drizpars(path, trlfile):
             return
         hdul.readall()
         hdul[0].header["DRIZPARS"] = (value, "Logfile for processing")
-        products.write_atomic(hdul, path, overwrite=True)
+        products.write_fits(hdul, path, overwrite=True)
 
 
 def run_driz(inlist, trlfile, calfiles, mode="default-pipeline", verify_alignment=True,
@@ -448,31 +413,11 @@ def _working_directory(newpath, in_file, trlfile):
             if copied.get(f) == (st.st_size, st.st_mtime_ns):
                 os.remove(f)
                 continue
-            _move_atomic(f, os.path.join(origdir, os.path.basename(f)))
+            files.move(f, os.path.join(origdir, os.path.basename(f)))
         try:
             os.rmdir(workdir)
         except OSError as exc:
             log.warning("could not remove the working directory %s: %s", workdir, exc)
-
-
-def _move_atomic(src, dst):
-    """Move ``src`` to ``dst``; across file systems through a temporary file beside ``dst``."""
-    try:
-        os.replace(src, dst)
-        return
-    except OSError:
-        pass
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dst)}.", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(dst)))
-    os.close(fd)
-    try:
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    os.remove(src)
 
 
 def _skipped_services(options):

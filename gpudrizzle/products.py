@@ -19,22 +19,28 @@ per drizzled chip as drizzlepac's ``addDrizKeywords`` writes it (VER, GEOM,
 DATA, DEXP, OUDA, OUWE, OUCO, MASK, WTSC, KERN, PIXF, COEF, OUUN, FVAL, WKEY,
 SCAL, ISCL).
 
-Every file is written to a temporary file in its target directory and moved
-into place with :func:`os.replace`, so a reader never sees a partial product
-and a failure leaves no file behind.  An existing product is replaced only
-with ``overwrite=True``; otherwise :class:`FileExistsError` names it.
+File names go into the headers ASCII-safe (:func:`ascii_name`): FITS
+headers hold ASCII only.
+
+Every file is written by :mod:`gpudrizzle.files`: to a temporary file in its
+target directory, published with a rename, so a reader never sees a partial
+product and a failure leaves no file behind.  The final products of a run
+are published together, once all of them are written.  An existing product
+is replaced only with ``overwrite=True``; otherwise :class:`FileExistsError`
+names it (also when a concurrent run created it first).
 """
 
 import os
-import tempfile
 import time
 from typing import NamedTuple, Optional
 
 import numpy as np
 from astropy.io import fits
 
+from . import files
+
 __all__ = ["ChipRecord", "product_names", "intermediate_names", "check_writable", "check_targets",
-           "write_atomic", "replace_atomic", "primary_header", "image_header", "hdrtab", "write_final",
+           "write_fits", "ascii_name", "primary_header", "image_header", "hdrtab", "write_final",
            "write_image", "software_version", "DRIZ_KEYWORD_COMMENTS"]
 
 #: Comments of the D### keywords (drizzlepac ``outputimage.DRIZ_KEYWORDS``), in order.
@@ -174,66 +180,59 @@ def check_writable(directory):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"output directory does not exist: {directory}")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".gpudrizzle-probe-", dir=directory)
+        probe = files.Temporary(os.path.join(directory, "gpudrizzle-probe"), "product")
     except OSError as exc:
         raise PermissionError(f"cannot write products into {os.path.abspath(directory)}: "
                               f"{exc.strerror or exc}") from None
-    os.close(fd)
-    os.remove(probe)
+    probe.discard()
 
 
-def check_targets(paths, overwrite):
-    """FileExistsError naming the first existing path when ``overwrite`` is False."""
-    if overwrite:
-        return
-    for p in paths:
-        if os.path.exists(p):
-            raise FileExistsError(f"product {p} exists; pass overwrite=True to replace it")
+def check_targets(paths, overwrite, kind="product"):
+    """OSError naming the first path that cannot be written, before any work.
 
+    Parameters
+    ----------
+    paths : sequence of str
+    overwrite : bool
+        False: an existing path is a :class:`FileExistsError`.
+    kind : str
+        What the files are, for the message.
 
-def replace_atomic(path, write, *, binary=True, durable=True):
-    """Create ``path`` by ``write(f)`` on a temporary file in the same directory, then rename.
-
-    A reader never sees a partial file; on any failure the temporary file is
-    removed and ``path`` is left as it was.  ``f`` is opened in binary mode,
-    or as UTF-8 text with ``binary=False``.  ``durable`` flushes the file to
-    disk before the rename, so that it survives a system crash whole (scratch
-    files such as pipeline intermediates skip that).  Returns ``path``.
+    Raises
+    ------
+    IsADirectoryError
+        A path is a directory (whatever ``overwrite``).
+    FileExistsError
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-            write(f)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    for p in paths:
+        files.check_target(p, kind)
+        if not overwrite and os.path.exists(p):
+            raise FileExistsError(f"{kind} {p} exists; pass overwrite=True to replace it")
 
 
-def write_atomic(hdul, path, overwrite, durable=True):
-    """Write ``hdul`` to ``path`` through a temporary file in the same directory.
+def write_fits(hdul, path, overwrite, durable=True, kind="product"):
+    """Write ``hdul`` to ``path`` through a temporary file beside it (:mod:`gpudrizzle.files`).
 
-    ``durable``: see :func:`replace_atomic`.
+    ``durable``: flushed to the disk before it is published (scratch files
+    such as pipeline intermediates skip that).  Returns ``path``.
 
     Raises
     ------
     FileExistsError
-        ``path`` exists and ``overwrite`` is False.
+        ``path`` exists and ``overwrite`` is False (also when another
+        process created it meanwhile).
     OSError
-        The file cannot be written (the temporary file is removed).
+        The file cannot be written (``No space left on device while writing
+        <path>`` on a full disk); the temporary file is removed.
     """
-    path = os.fspath(path)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"product {path} exists; pass overwrite=True to replace it")
-    return replace_atomic(path, hdul.writeto, durable=durable)
+    with files.writing(path, overwrite, durable, kind) as tmp:
+        hdul.writeto(tmp, overwrite=True)
+    return os.fspath(path)
+
+
+def ascii_name(name):
+    """``name`` as FITS headers can hold it: non-ASCII characters as ``\\xe9``-style escapes."""
+    return os.fspath(name).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def _clean_template(header):
@@ -274,10 +273,10 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
     h = _clean_template(template)
     h["DATE"] = (time.strftime("%Y-%m-%d"), "date this file was written (yyyy-mm-dd)")
     h["NEXTEND"] = nextend
-    h["FILENAME"] = os.path.basename(filename)
+    h["FILENAME"] = ascii_name(os.path.basename(filename))
     h["PROD_VER"] = software_version()
-    h["DRIZPARS"] = (os.path.basename(runfile or ""), "Logfile for processing")
-    h["ROOTNAME"] = os.path.basename(rootname)
+    h["DRIZPARS"] = (ascii_name(os.path.basename(runfile or "")), "Logfile for processing")
+    h["ROOTNAME"] = ascii_name(os.path.basename(rootname))
     exposures = {}
     for r in records:
         exposures.setdefault(r.filename or r.rootname, r)
@@ -297,9 +296,11 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
     h["NDRIZIM"] = (len(records), "Drizzle, No. images drizzled onto output")
     for n, r in enumerate(records, start=1):
         values = {
-            "VER": software_version(), "GEOM": "wcs", "DATA": r.data, "DEXP": r.exptime,
-            "OUDA": out_names.get("sci", ""), "OUWE": out_names.get("wht", ""),
-            "OUCO": out_names.get("ctx", ""), "MASK": r.mask, "WTSC": r.wt_scl,
+            "VER": software_version(), "GEOM": "wcs", "DATA": ascii_name(r.data),
+            "DEXP": r.exptime, "OUDA": ascii_name(out_names.get("sci", "")),
+            "OUWE": ascii_name(out_names.get("wht", "")),
+            "OUCO": ascii_name(out_names.get("ctx", "")), "MASK": ascii_name(r.mask),
+            "WTSC": r.wt_scl,
             "KERN": kernel, "PIXF": pixfrac, "COEF": "SIP" if params["coeffs"] else "",
             "OUUN": units, "FVAL": "INDEF" if fillval is None else fillval,
             "WKEY": params["wcskey"] or "", "SCAL": out_scale,
@@ -330,8 +331,8 @@ def image_header(wcs, *, extname=None, bunit=None, extra=None):
 def hdrtab(records):
     """HDRTAB: one row per input chip with the keywords of :data:`_HDRTAB_KEYWORDS`."""
     values = {
-        "ROOTNAME": [r.rootname for r in records],
-        "FILENAME": [os.path.basename(r.filename or "") for r in records],
+        "ROOTNAME": [ascii_name(os.path.basename(r.rootname)) for r in records],
+        "FILENAME": [ascii_name(os.path.basename(r.filename or "")) for r in records],
         "EXTNAME": ["SCI"] * len(records),
         "EXTVER": [r.extver for r in records],
         "INSTRUME": [r.instrument for r in records],
@@ -351,14 +352,17 @@ def hdrtab(records):
     return fits.BinTableHDU.from_columns(cols, name="HDRTAB")
 
 
-def write_image(path, data, header, overwrite, durable=True):
-    """One image as the primary HDU of ``path`` (atomically; ``durable``: see :func:`replace_atomic`)."""
-    return write_atomic(fits.HDUList([fits.PrimaryHDU(data=data, header=header)]), path, overwrite,
-                        durable)
+def write_image(path, data, header, overwrite, durable=True, kind="product"):
+    """One image as the primary HDU of ``path`` (atomically; see :func:`write_fits`)."""
+    return write_fits(fits.HDUList([fits.PrimaryHDU(data=data, header=header)]), path, overwrite,
+                      durable, kind)
 
 
 def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, overwrite):
     """Write the final products with the layout chosen by ``names`` (:func:`product_names`).
+
+    Every file is written before any is published, so a failure (a full
+    disk, an interruption) leaves the earlier products, if any, as they were.
 
     Parameters
     ----------
@@ -381,7 +385,6 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
     """
     if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
         ctx = ctx[0]
-    written = []
     if "drz" in names:
         hdus = [fits.PrimaryHDU(header=primary)]
         hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit)))
@@ -391,15 +394,17 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
         hdus.append(fits.ImageHDU(err, header=image_header(wcs, extname="ERR", bunit=bunit)))
         hdus.append(hdrtab(records))
         hdus[0].header["NEXTEND"] = len(hdus) - 1
-        written.append(write_atomic(fits.HDUList(hdus), names["drz"], overwrite))
-        return written
+        return [write_fits(fits.HDUList(hdus), names["drz"], overwrite)]
+    images = {}
     for kind, data, unit in (("sci", sci, bunit), ("wht", wht, None), ("ctx", ctx, None),
                              ("err", err, bunit)):
         if data is None:
             continue
         h = primary.copy()
-        h["FILENAME"] = os.path.basename(names[kind])
+        h["FILENAME"] = ascii_name(os.path.basename(names[kind]))
         h["NEXTEND"] = 0
         h.update(image_header(wcs, bunit=unit))
-        written.append(write_image(names[kind], data, h, overwrite))
-    return written
+        images[names[kind]] = fits.HDUList([fits.PrimaryHDU(data=data, header=h)])
+    writers = {path: (lambda tmp, hdul=hdul: hdul.writeto(tmp, overwrite=True))
+               for path, hdul in images.items()}
+    return files.write_together(writers, overwrite=overwrite, kind="product")

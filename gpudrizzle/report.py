@@ -16,7 +16,7 @@ import numpy as np
 
 from .backends import BACKENDS, backend_status, get_backend
 from .outframe import orientation, pixel_scale
-from .products import replace_atomic
+from .files import write_text
 
 __all__ = ["device_description", "run_report", "write_report", "report_path", "system_info"]
 
@@ -166,7 +166,7 @@ def write_report(report, path):
     """Write a report (from :func:`run_report`) as indented JSON; return ``path``."""
     text = json.dumps(report, indent=2,
                       default=lambda v: v.item() if isinstance(v, np.generic) else str(v)) + "\n"
-    return replace_atomic(path, lambda f: f.write(text), binary=False)
+    return write_text(path, text, kind="report")
 
 
 def system_info():

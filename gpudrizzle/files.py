@@ -1,0 +1,598 @@
+"""Writing files: products, intermediates, logs, reports and moved files, one way.
+
+Every file gpudrizzle writes is first written to a temporary file beside its
+target and then published with a rename, so a reader never sees a partial
+file and a failure leaves the target as it was:
+
+* temporary names are ``.<name>.gd-<host>-<pid>-<token>.tmp``: hidden, next to
+  the target, and naming the process that writes them.  A temporary file whose
+  process is gone (killed with SIGKILL, a crashed node) is *stale*; the first
+  time a process writes into a directory it removes the stale temporary files
+  of its own host there (:func:`remove_stale`);
+* every live temporary file is registered; :func:`handle_signals` turns
+  SIGINT and SIGTERM into :class:`Interrupted`, and the registered files are
+  removed when the program unwinds or exits (:func:`remove_live_temporaries`);
+* publishing replaces the target (``overwrite=True``) or refuses to clobber
+  it (``overwrite=False``: :func:`os.link`, so of two concurrent writers
+  exactly one succeeds and the other gets :class:`FileExistsError`);
+* products are flushed to the disk (``durable=True``: the file and its
+  directory are fsync'ed) before they are published;
+* files get the mode ``0o666 & ~umask``, as any program's new files do;
+* a full disk is reported as ``No space left on device while writing
+  <path>`` (:class:`OSError` with errno ENOSPC), whatever library wrote.
+
+:class:`LogFile` keeps a run's log the same way: written into a temporary
+file during the run, published at the end even when the run fails.  A log
+that cannot be written (full disk) is a warning, given once, not a failure
+of the run.
+"""
+
+import atexit
+import errno
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import threading
+from contextlib import contextmanager
+
+__all__ = ["Temporary", "writing", "write_text", "move", "check_target", "remove_stale",
+           "remove_live_temporaries", "no_space_error", "LogFile", "Interrupted",
+           "handle_signals"]
+
+log = logging.getLogger("gpudrizzle")
+
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+_STALE_NAME = re.compile(r"^\.(?P<target>.+)\.gd-(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-"
+                         r"[0-9a-f]{8}\.tmp$")
+_NO_SPACE = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+# what astropy says when it re-raises a full disk's error without its errno
+_NO_SPACE_TEXT = ("No space left on device", "Not enough space on disk")
+_NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
+
+_lock = threading.Lock()
+_live = set()     # temporary files of this process not yet published or removed
+_swept = set()    # directories whose stale temporary files this process removed
+
+
+# ---------------------------------------------------------------------------
+# stale and live temporary files
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale(directory):
+    """Remove the temporary files in ``directory`` left by dead processes of this host.
+
+    Parameters
+    ----------
+    directory : str
+
+    Returns
+    -------
+    list of str
+        The files removed.
+    """
+    removed = []
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return removed
+    for name in names:
+        m = _STALE_NAME.match(name)
+        if m is None or m["host"] != _HOST:
+            continue
+        pid = int(m["pid"])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            os.remove(path)
+        except FileNotFoundError:  # another process removed it first
+            continue
+        except OSError as exc:
+            log.warning("could not remove the stale temporary file %s: %s", path, exc.strerror)
+            continue
+        log.info("removed %s, left by process %d, which is gone", path, pid)
+        removed.append(path)
+    return removed
+
+
+def _sweep_once(directory):
+    key = os.path.abspath(directory)
+    with _lock:
+        if key in _swept:
+            return
+        _swept.add(key)
+    remove_stale(directory)
+
+
+def remove_live_temporaries():
+    """Remove every temporary file of this process that is still unpublished (signals, exit)."""
+    with _lock:
+        paths = list(_live)
+        _live.clear()
+    for path in paths:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+atexit.register(remove_live_temporaries)
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+def _error(cls, code, message):
+    """``cls(message)`` carrying ``errno`` ``code``; its text is the message alone."""
+    exc = cls(message)
+    exc.errno, exc.strerror = code, os.strerror(code) if code else None
+    return exc
+
+
+def no_space_error(exc, target):
+    """``exc`` as ``No space left on device while writing <target>`` when a full disk caused it.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error raised while writing (astropy re-raises disk errors without
+        their errno; the original is then found among the chained errors).
+    target : str
+        The file being written (not its temporary file).
+
+    Returns
+    -------
+    OSError or None
+        None when ``exc`` is not about disk space.
+    """
+    seen, first = set(), exc
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            return _error(OSError, exc.errno, f"{_NO_SPACE[exc.errno]} while writing {target}")
+        if isinstance(exc, OSError) and any(m in str(exc) for m in _NO_SPACE_TEXT):
+            return _error(OSError, errno.ENOSPC, f"No space left on device while writing {target}")
+        exc = exc.__cause__ or exc.__context__
+    if isinstance(first, OSError) and _disk_full(os.path.dirname(os.path.abspath(target))):
+        return _error(OSError, errno.ENOSPC, f"No space left on device while writing {target}")
+    return None
+
+
+def _disk_full(directory):
+    """True when the file system of ``directory`` has no block left for this user."""
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _rethrow(exc, target):
+    """Raise ``exc`` turned into the full-disk message when that is its cause."""
+    full = no_space_error(exc, target)
+    if full is not None:
+        raise full from None
+    raise exc
+
+
+def check_target(path, kind="file"):
+    """OSError unless ``path`` could be created: its directory exists and it is not a directory.
+
+    Parameters
+    ----------
+    path : str
+    kind : str
+        What the file is, for the message (``"product"``, ``"log file"``, ...).
+
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise _error(IsADirectoryError, errno.EISDIR, f"{kind} {path} is a directory; give a "
+                     "file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise _error(FileNotFoundError, errno.ENOENT, f"the directory of the {kind} {path} "
+                     "does not exist")
+
+
+# ---------------------------------------------------------------------------
+# temporary files
+
+
+class Temporary:
+    """A temporary file beside ``path``, published onto it or discarded.
+
+    Created at once (an empty file, mode ``0o666 & ~umask``) and registered
+    as live until :meth:`publish` or :meth:`discard`.
+
+    Parameters
+    ----------
+    path : str
+        The target.
+    kind : str
+        What the target is, for messages (``"product"``, ``"log file"``, ...).
+
+    Attributes
+    ----------
+    target, path : str
+        The target and the temporary file (absolute).
+
+    Raises
+    ------
+    OSError
+        The target is a directory, its directory does not exist or refuses
+        new files; the message names the target.
+    """
+
+    def __init__(self, path, kind="file"):
+        self.target = os.path.abspath(os.fspath(path))
+        self.kind = kind
+        check_target(path, kind)
+        directory = os.path.dirname(self.target)
+        _sweep_once(directory)
+        prefix = f".{os.path.basename(self.target)}.gd-{_HOST}-{os.getpid()}-"
+        while True:
+            tmp = os.path.join(directory, f"{prefix}{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise _error(type(exc), exc.errno, f"cannot write the {kind} {path}: "
+                                                   f"{exc.strerror or exc}") from None
+            os.close(fd)
+            break
+        self.path = tmp
+        with _lock:
+            _live.add(tmp)
+
+    def publish(self, overwrite=True, durable=True):
+        """Move the temporary file onto the target.
+
+        Parameters
+        ----------
+        overwrite : bool
+            Replace an existing target; else :class:`FileExistsError` (the
+            check and the creation are one step, safe against a concurrent
+            writer).
+        durable : bool
+            Flush the file and the directory entry to the disk first.
+
+        Raises
+        ------
+        FileExistsError, IsADirectoryError, OSError
+            The temporary file is removed.
+        """
+        try:
+            if os.path.isdir(self.target):
+                raise _error(IsADirectoryError, errno.EISDIR, f"{self.kind} {self.target} is a "
+                                                              "directory; give a file name")
+            if durable:
+                _fsync(self.path)
+            if overwrite:
+                os.replace(self.path, self.target)
+            else:
+                self._publish_new()
+            if durable:
+                _fsync(os.path.dirname(self.target), directory=True)
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OSError):
+                _rethrow(exc, self.target)
+            raise
+        with _lock:
+            _live.discard(self.path)
+        return self.target
+
+    def _publish_new(self):
+        try:
+            os.link(self.path, self.target)
+        except FileExistsError:
+            raise self._exists() from None
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise
+            # no hard links on this file system: claim the name, then fill it
+            try:
+                os.close(os.open(self.target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                raise self._exists() from None
+            os.replace(self.path, self.target)
+            return
+        os.remove(self.path)
+
+    def _exists(self):
+        return _error(FileExistsError, errno.EEXIST, f"{self.kind} {self.target} exists; pass "
+                                                     "overwrite=True to replace it")
+
+    def discard(self):
+        """Remove the temporary file (no error when it is gone already)."""
+        with _lock:
+            _live.discard(self.path)
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def _fsync(path, directory=False):
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:  # some file systems cannot sync a directory; the file is what counts
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def writing(path, overwrite=True, durable=True, kind="file"):
+    """Context: the temporary file's name to write into; published when the block ends well.
+
+    Parameters
+    ----------
+    path : str
+        Target.
+    overwrite, durable : bool
+        See :meth:`Temporary.publish`.
+    kind : str
+        What the target is, for messages.
+
+    Yields
+    ------
+    str
+        The temporary file (exists, empty); write it by name.
+
+    Raises
+    ------
+    OSError
+        A full disk as ``No space left on device while writing <path>``; the
+        temporary file is removed and the target left as it was.
+    """
+    tmp = Temporary(path, kind)
+    try:
+        yield tmp.path
+    except OSError as exc:
+        full = no_space_error(exc, tmp.target)  # before the space is given back
+        tmp.discard()
+        if full is not None:
+            raise full from None
+        raise
+    except BaseException:
+        tmp.discard()
+        raise
+    tmp.publish(overwrite=overwrite, durable=durable)
+
+
+def write_together(writers, overwrite=True, durable=True, kind="file"):
+    """Write several files, publishing them only once every one is written.
+
+    Parameters
+    ----------
+    writers : dict
+        Target path -> ``write(tmp)``, which writes the file named ``tmp``.
+    overwrite, durable : bool
+        See :meth:`Temporary.publish`.  With ``overwrite=False`` a target
+        found to exist at publication undoes the ones this call published.
+    kind : str
+        What the targets are, for messages.
+
+    Returns
+    -------
+    list of str
+        The targets, in the order of ``writers``.
+    """
+    temporaries = []
+    try:
+        for path, write in writers.items():
+            tmp = Temporary(path, kind)
+            temporaries.append(tmp)
+            try:
+                write(tmp.path)
+            except OSError as exc:
+                full = no_space_error(exc, tmp.target)  # before the space is given back
+                if full is not None:
+                    raise full from None
+                raise
+    except BaseException:
+        for tmp in temporaries:
+            tmp.discard()
+        raise
+    published = []
+    try:
+        for tmp in temporaries:
+            tmp.publish(overwrite=overwrite, durable=durable)
+            published.append(tmp.target)
+    except BaseException:
+        for tmp in temporaries:
+            tmp.discard()
+        if not overwrite:  # the files this call created, which did not exist before it
+            for target in published:
+                os.remove(target)
+        raise
+    return [os.fspath(p) for p in writers]
+
+
+def write_text(path, text, overwrite=True, durable=True, kind="file"):
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file; return ``path``."""
+    with writing(path, overwrite, durable, kind) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    return os.fspath(path)
+
+
+def move(src, dst, kind="file"):
+    """Move ``src`` onto ``dst`` (replacing it); across file systems through a temporary file."""
+    try:
+        os.replace(src, dst)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            _rethrow(exc, dst)
+    with writing(dst, overwrite=True, durable=True, kind=kind) as tmp:
+        shutil.copy2(src, tmp)
+    os.remove(src)
+
+
+# ---------------------------------------------------------------------------
+# logs
+
+
+class _LogHandler(logging.FileHandler):
+    """A file handler that reports its first failure once and then stays quiet."""
+
+    def __init__(self, path, owner):
+        super().__init__(path, mode="a", encoding="utf-8")
+        self.owner = owner
+
+    def emit(self, record):
+        if self.owner.error is None:
+            super().emit(record)
+
+    def handleError(self, record):
+        self.owner.failed(sys.exc_info()[1])
+
+
+class LogFile:
+    """A log written into a temporary file beside ``path``, published when the context ends.
+
+    Published also when the block fails (the log tells why).  When the log
+    cannot be written (a full disk), one warning says so, logging to it
+    stops, its temporary file is removed and the old file at ``path`` (if
+    any) is left as it was; the work goes on.
+
+    Parameters
+    ----------
+    path : str
+    logger : logging.Logger
+        Logger whose records are written.
+    level : int
+        Lowest level written; the logger is lowered to it for the block.
+    fmt : str
+        :class:`logging.Formatter` format.
+    append : bool
+        Start from the existing file's text (a trailer), else from nothing.
+    kind : str
+        What the file is, for messages (``"log file"``, ``"trailer"``).
+
+    Raises
+    ------
+    OSError
+        On entry: ``path`` is a directory, its directory does not exist or
+        refuses new files.
+    """
+
+    def __init__(self, path, logger, level, fmt, append=False, kind="log file"):
+        self.target = os.fspath(path)
+        self.logger, self.level, self.fmt = logger, level, fmt
+        self.append, self.kind = append, kind
+        self.error = None
+        self._tmp = self._handler = self._old_level = None
+
+    def __enter__(self):
+        self._tmp = Temporary(self.target, self.kind)
+        self._handler = _LogHandler(self._tmp.path, self)
+        self._handler.setFormatter(logging.Formatter(self.fmt))
+        self._handler.setLevel(self.level)
+        if self.append and os.path.isfile(self.target):
+            try:
+                shutil.copyfile(self.target, self._tmp.path)
+            except OSError as exc:
+                self.failed(exc)
+        self._old_level = self.logger.level
+        self.logger.addHandler(self._handler)
+        if self.logger.getEffectiveLevel() > self.level:
+            self.logger.setLevel(self.level)
+        return self
+
+    def failed(self, exc):
+        """The log cannot be written: warn once, stop writing it."""
+        if self.error is not None:
+            return
+        self.error = exc if exc is not None else OSError("write failed")
+        full = no_space_error(self.error, self.target)
+        reason = (full or self.error).strerror or str(self.error)
+        log.warning("could not write the %s %s: %s; the run goes on without it", self.kind,
+                    self.target, reason)
+
+    def __exit__(self, exc_type, exc, tb):
+        self.logger.removeHandler(self._handler)
+        self.logger.setLevel(self._old_level)
+        try:
+            self._handler.close()
+        except OSError as err:
+            self.failed(err)
+        if self.error is not None:
+            self._tmp.discard()
+            return False
+        try:
+            self._tmp.publish(overwrite=True, durable=False)
+        except OSError as err:
+            self.failed(err)
+        return False
+
+
+# ---------------------------------------------------------------------------
+# signals
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (:func:`handle_signals`).
+
+    Attributes
+    ----------
+    signum : int
+    exit_status : int
+        ``128 + signum`` (130, 143), as shells report a process ended by it.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_status = 128 + signum
+
+
+@contextmanager
+def handle_signals(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Context: SIGINT and SIGTERM raise :class:`Interrupted`; live temporary files removed after.
+
+    Only in the main thread (elsewhere Python cannot install handlers and
+    the block runs unchanged).  After the first signal the others are
+    ignored until the block has unwound, so that the cleanup is not cut
+    short; the previous handlers are then put back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum, frame):
+        for s in signums:
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in signums}
+    try:
+        yield
+    finally:
+        remove_live_temporaries()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
