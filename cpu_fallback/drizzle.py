@@ -94,26 +94,25 @@ def _positive_mean(p, q):
 
 
 def _edges(x1, y1, x2, y2):
-    """Edges ordered by x: left end (xl, yl), right end xr, slope, and -1 where reversed."""
-    flip = x1 > x2
-    xl, xr = np.where(flip, x2, x1), np.where(flip, x1, x2)
-    yl, yr = np.where(flip, y2, y1), np.where(flip, y1, y2)
+    """Edges from (x1, y1) to (x2, y2): both ends and the slope (0 where vertical)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(xr > xl, (yr - yl) / (xr - xl), 0.0)
-    return xl, xr, yl, slope, np.where(flip, -1.0, 1.0)
+        slope = np.where(x2 != x1, (y2 - y1) / (x2 - x1), 0.0)
+    return x1, x2, y1, y2, slope
 
 
-def _segment_area(xl, xr, yl, slope, sgn, sx, sy):
+def _segment_area(x1, x2, y1, y2, slope, sx, sy):
     """Signed area between each edge and the bottom of the unit square at (sx, sy),
-    counted inside the square; wholly-below and wholly-above edges are exact."""
-    xl, xr, yl = xl - sx, xr - sx, yl - sy
-    live = (xl < 1.0) & (xr > 0.0) & (xl != xr)
-    xa, xb = np.maximum(xl, 0.0), np.minimum(xr, 1.0)
-    ya, yb = yl + slope * (xa - xl), yl + slope * (xb - xl)
+    counted inside the square; wholly-below and wholly-above edges are exact, and a
+    part of an edge that ends at an end of the edge takes that end's own height."""
+    x1, x2 = x1 - sx, x2 - sx
+    live = (np.minimum(x1, x2) < 1.0) & (np.maximum(x1, x2) > 0.0) & (x1 != x2)
+    xa, xb = np.clip(x1, 0.0, 1.0), np.clip(x2, 0.0, 1.0)
+    ya = np.where(xa == x1, y1, y1 + slope * (xa - x1)) - sy
+    yb = np.where(xb == x2, y2, y1 + slope * (xb - x1)) - sy
     partial = (xb - xa) * (_positive_mean(ya, yb) - _positive_mean(ya - 1.0, yb - 1.0))
     area = np.where((ya >= 1.0) & (yb >= 1.0), xb - xa, partial)
     area = np.where((ya <= 0.0) & (yb <= 0.0), 0.0, area)
-    return np.where(live, sgn * area, 0.0)
+    return np.where(live, area, 0.0)
 
 
 def _box(lo, hi, n):

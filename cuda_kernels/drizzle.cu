@@ -92,39 +92,38 @@ GD_DEVICE double positive_mean(double p, double q) {
     return p > 0.0 ? 0.5 * p * p / (p - q) : 0.5 * q * q / (q - p);
 }
 
-// One edge of a drop's quadrilateral, ordered by x: from (xl, yl) to
-// (xr, yr); sgn is -1 when the edge runs towards -x.
+// One edge of a drop's quadrilateral, from (x1, y1) to (x2, y2) in the
+// polygon's order, with its slope dy/dx (0 for a vertical edge).
 struct quad_edge {
-    double xl, yl, xr, slope, sgn;
+    double x1, y1, x2, y2, slope;
 };
 
 GD_DEVICE quad_edge make_edge(double x1, double y1, double x2, double y2) {
-    quad_edge e;
-    e.sgn = x1 > x2 ? -1.0 : 1.0;
-    e.xl = x1 > x2 ? x2 : x1;
-    e.xr = x1 > x2 ? x1 : x2;
-    e.yl = x1 > x2 ? y2 : y1;
-    double yr = x1 > x2 ? y1 : y2;
-    e.slope = e.xr > e.xl ? (yr - e.yl) / (e.xr - e.xl) : 0.0;
+    quad_edge e = {x1, y1, x2, y2, x2 != x1 ? (y2 - y1) / (x2 - x1) : 0.0};
     return e;
 }
 
-// The part of an edge within one output column [sx, sx + 1] (relative to
-// the column): its signed width w there (positive for edges running towards
-// +x; 0 when the edge does not cross the column) and its rises ta, tb from
-// its left end to where it enters and leaves the column.
+// The part of an edge within one output column [sx, sx + 1]: its signed
+// width w there (from its x1 side to its x2 side, so positive for edges
+// running towards +x; 0 when the edge does not cross the column) and its
+// heights ya, yb where it enters and leaves the column.  Where the part
+// ends at an end of the edge, the height is that end's own y, not one
+// recomputed through the slope: an end lying exactly on a pixel border
+// stays exactly on it, so a drop that only shares that border with a pixel
+// gives it exactly zero area (a rounding residue there would make a pixel
+// of weight 1e-31 that drizzle 3.0 leaves empty, its issue #187).
 struct edge_span {
-    double w, ta, tb;
+    double w, ya, yb;
 };
 
 GD_DEVICE edge_span edge_in_column(const quad_edge& e, double sx) {
     edge_span s = {0.0, 0.0, 0.0};
-    double xl = e.xl - sx, xr = e.xr - sx;
-    if (!(xl < 1.0 && xr > 0.0 && xl != xr)) return s;
-    double xa = gd_max(xl, 0.0), xb = gd_min(xr, 1.0);
-    s.w = e.sgn * (xb - xa);
-    s.ta = e.slope * (xa - xl);
-    s.tb = e.slope * (xb - xl);
+    double x1 = e.x1 - sx, x2 = e.x2 - sx;
+    if (!(gd_min(x1, x2) < 1.0 && gd_max(x1, x2) > 0.0 && x1 != x2)) return s;
+    double xa = gd_min(gd_max(x1, 0.0), 1.0), xb = gd_min(gd_max(x2, 0.0), 1.0);
+    s.w = xb - xa;
+    s.ya = xa == x1 ? e.y1 : e.y1 + e.slope * (xa - x1);
+    s.yb = xb == x2 ? e.y2 : e.y1 + e.slope * (xb - x1);
     return s;
 }
 
@@ -132,13 +131,13 @@ GD_DEVICE edge_span edge_in_column(const quad_edge& e, double sx) {
 // [sx, sx+1] x [sy, sy+1], counted only inside that square (s: the edge in
 // the square's column).  Summed over the edges of a polygon it gives the
 // polygon's overlap with the square, with the sign of the polygon's
-// orientation.  Coordinates are taken relative to the square and the
-// cases of an edge wholly below or above the square are exact, so that a
-// drop that only touches a pixel's corner region sums to exactly zero there
-// (as drizzle 3.0's boxer does) instead of a rounding residue.
-GD_DEVICE double edge_area(const quad_edge& e, const edge_span& s, double sy) {
+// orientation.  Heights are taken relative to the square and the cases of
+// an edge wholly below or above the square are exact, so that a drop that
+// only touches a pixel's corner region or border sums to exactly zero
+// there (as drizzle 3.0's boxer does) instead of a rounding residue.
+GD_DEVICE double edge_area(const edge_span& s, double sy) {
     if (s.w == 0.0) return 0.0;
-    double yl = e.yl - sy, ya = yl + s.ta, yb = yl + s.tb;
+    double ya = s.ya - sy, yb = s.yb - sy;
     if (ya <= 0.0 && yb <= 0.0) return 0.0;
     if (ya >= 1.0 && yb >= 1.0) return s.w;
     // integral of clip(y, 0, 1) = integral of max(y, 0) - integral of max(y - 1, 0)
@@ -163,7 +162,7 @@ GD_DEVICE double pixel_overlap(const quad_edge* e, const edge_span*, double sx, 
         if (c == 1) ec = e[1];
         if (c == 2) ec = e[2];
         if (c == 3) ec = e[3];
-        double t = edge_area(ec, edge_in_column(ec, sx), sy);
+        double t = edge_area(edge_in_column(ec, sx), sy);
         over = c ? over + t : t;
     }
     return over;
@@ -173,9 +172,8 @@ GD_DEVICE void column_spans(const quad_edge* e, double sx, edge_span* s) {
     for (int c = 0; c < 4; ++c) s[c] = edge_in_column(e[c], sx);
 }
 
-GD_DEVICE double pixel_overlap(const quad_edge* e, const edge_span* s, double, double sy) {
-    return edge_area(e[0], s[0], sy) + edge_area(e[1], s[1], sy) + edge_area(e[2], s[2], sy) +
-           edge_area(e[3], s[3], sy);
+GD_DEVICE double pixel_overlap(const quad_edge*, const edge_span* s, double, double sy) {
+    return edge_area(s[0], sy) + edge_area(s[1], sy) + edge_area(s[2], sy) + edge_area(s[3], sy);
 }
 #endif
 

@@ -61,3 +61,20 @@ def test_defect19_iscale_positive_and_finite(backend, iscale):
     d = Drizzle(out_shape=(20, 20), backend=backend)
     with pytest.raises(ValueError, match="'iscale' must be"):
         d.add_image(_ones(), 1.0, _identity(), iscale=iscale)
+
+
+# -- defect 17: zero-area sliver on a shared border ------------------------------------------
+
+
+def test_defect17_zero_area_sliver_leaves_pixel_empty(backend):
+    """drizzle's test_resample_edge_sgarea_bug (its issue #187): the drop of input pixel
+    (0, 0) only shares the border y = 1.5 with output pixel (0, 2), which must stay empty
+    (weight exactly 0, value NaN) instead of getting a weight of 1e-31 and the value 42."""
+    pixmap = np.array([[[0.31887051, 1], [1.01898591, 1], [1.71909665, 1]],
+                       [[0.31591881, 0], [1.0160342312345672, 0], [1.716145, 0]]])
+    d = Drizzle(kernel="square", out_shape=(4, 4), backend=backend)
+    d.add_image(np.full((2, 3), 42, np.float32), 1.0, pixmap)
+    assert d.out_wht[2, 0] == 0.0
+    assert np.isnan(d.out_img[2, 0])
+    assert np.all(d.out_wht[2:] == 0.0) and np.isnan(d.out_img[2:]).all()
+    np.testing.assert_allclose(d.out_img[:2, :3], 42.0, rtol=1e-6)
