@@ -15,10 +15,12 @@ behaves like CuPy where code written for numpy would go wrong on a GPU:
 * ``RawModule(path=cubin)`` reads the kernel names from the cubin, and a
   launch checks every argument against the kernel's C prototype (parsed
   from the preprocessed kernel source: pointer element types, exact scalar
-  widths, C-contiguous arrays), then runs the host build of the same kernel
-  on the arrays' memory; ``RawModule(code=...)`` is refused, because CuPy
-  compiles it with ``-ftz=true`` appended and the results would not be
-  those of the host build;
+  widths, C-contiguous arrays), then runs the kernel's CUDA code (the
+  ``__CUDACC__`` branch of its source, compiled for the host with the shims of
+  ``cuda_on_host/cuda_shim.h``) over exactly the launched grid and block, on
+  the arrays' memory: a grid too small for the work leaves it undone, as on a
+  GPU; ``RawModule(code=...)`` is refused, because CuPy compiles it with
+  ``-ftz=true`` appended and the results would differ from the host build's;
 * counters of host->device and device->host bytes, of synchronisations
   that copy a value back (``bool``, ``int``, ``float``, ``.item()``,
   ``.get()``, ``asnumpy``, ``tolist``) and of every launch (grid, block).
@@ -28,9 +30,12 @@ Array arithmetic runs on numpy underneath, so results equal the host's.
 
 import ctypes
 import functools
+import hashlib
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -572,9 +577,11 @@ class Param:
     name: str
     dtype: np.dtype  # element type for pointers
     pointer: bool
+    decl: str = field(default="", compare=False)  # the C declaration, as in the source
 
 
 def _parse_type(decl, typedefs):
+    text = " ".join(decl.split())
     decl = decl.replace("__restrict__", " ").replace("const", " ")
     pointer = "*" in decl
     words = decl.replace("*", " ").split()
@@ -582,7 +589,22 @@ def _parse_type(decl, typedefs):
     base = typedefs.get(base, base)
     if base not in _C_TYPES:
         raise ValueError(f"fakecupy: kernel parameter type {base!r} of {name!r} not understood")
-    return Param(name, _C_TYPES[base], pointer)
+    return Param(name, _C_TYPES[base], pointer, text)
+
+
+def _parse_prototypes(source_text):
+    """{kernel: tuple of Param} of the ``extern "C" __global__`` entries of one expanded
+    source, preprocessed as NVRTC sees it (``__CUDACC__`` defined)."""
+    text = subprocess.run(["g++", "-E", "-P", "-x", "c++", "-D__CUDACC__", "-"],
+                          input=source_text, capture_output=True, text=True,
+                          check=True).stdout
+    typedefs = {m.group(2): " ".join(m.group(1).split())
+                for m in re.finditer(r"typedef\s+([\w ]+?)\s+(\w+)\s*;", text)}
+    protos = {}
+    for m in re.finditer(r'extern\s+"C"\s+__global__\s+(?:\w+(?:\([^)]*\))?\s+)*?void\s+(\w+)\s*\(([^)]*)\)', text):
+        params = tuple(_parse_type(p, typedefs) for p in m.group(2).split(",") if p.strip())
+        protos[m.group(1)] = params
+    return protos
 
 
 @functools.lru_cache(maxsize=None)
@@ -592,22 +614,152 @@ def prototypes():
 
     protos = {}
     for source in SOURCE_FILES:
-        text = subprocess.run(["g++", "-E", "-P", "-x", "c++", "-D__CUDACC__", "-"],
-                              input=load_source(source), capture_output=True, text=True,
-                              check=True).stdout
-        typedefs = {m.group(2): " ".join(m.group(1).split())
-                    for m in re.finditer(r"typedef\s+([\w ]+?)\s+(\w+)\s*;", text)}
-        for m in re.finditer(r'extern\s+"C"\s+__global__\s+(?:\w+(?:\([^)]*\))?\s+)*?void\s+(\w+)\s*\(([^)]*)\)', text):
-            params = tuple(_parse_type(p, typedefs) for p in m.group(2).split(",") if p.strip())
-            protos[m.group(1)] = params
+        protos.update(_parse_prototypes(load_source(source)))
     return protos
 
 
-@functools.lru_cache(maxsize=None)
-def _host_library():
-    from gpudrizzle.backends.cpu import build_library
+# ---------------------------------------------------------------------------
+# the kernels' CUDA code, compiled for the host
 
-    return ctypes.CDLL(str(build_library()))
+CUDA_ON_HOST = Path(__file__).parent / "cuda_on_host"
+SHIM = CUDA_ON_HOST / "cuda_shim.h"
+#: flags of the CUDA-on-host build: no contraction of a * b + c, as NVRTC's --fmad=false
+CUDA_ON_HOST_FLAGS = ("-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-fopenmp",
+                      "-shared", "-fPIC")
+
+
+def _launcher(kernel, params):
+    """The C entry ``emu_<kernel>(grid, block, <the kernel's parameters>)`` that runs the
+    kernel over a grid of ``grid`` blocks of ``block`` threads."""
+    from gpudrizzle.kernels import BLOCK_KERNELS
+
+    run = "emu_run_blocks" if kernel in BLOCK_KERNELS else "emu_run_threads"
+    decls = "".join(f", {p.decl}" for p in params)
+    names = ", ".join(p.name for p in params)
+    return (f'extern "C" void emu_{kernel}(unsigned int emu_grid, unsigned int emu_block'
+            f'{decls}) {{\n'
+            f'    {run}("{kernel}", emu_grid, emu_block, [=] {{ {kernel}({names}); }});\n'
+            f'}}\n')
+
+
+def cuda_on_host_units(sources=None):
+    """{file name: C++ text} of the translation units of the CUDA-on-host build.
+
+    ``sources`` maps kernel source names to their expanded text (default: every
+    source, as :func:`gpudrizzle.kernels.load_source` gives it); a test may pass a
+    changed copy of one.  Each unit is the shim, the source with ``__CUDACC__``
+    defined, and a launcher per kernel of the source; ``emu_runtime.cpp`` holds
+    the shim's error state.
+    """
+    from gpudrizzle.kernels import SOURCE_FILES, load_source
+
+    if sources is None:
+        sources = {name: load_source(name) for name in SOURCE_FILES}
+    units = {"emu_runtime.cpp": '#define EMU_RUNTIME 1\n#include "cuda_shim.h"\n'}
+    for name, text in sources.items():
+        launchers = "".join(_launcher(k, p) for k, p in _parse_prototypes(text).items())
+        units[f"{Path(name).stem}_cuda.cpp"] = (f'#include "cuda_shim.h"\n#line 1 "{name}"\n'
+                                                f'{text}\n// launchers\n{launchers}')
+    return units
+
+
+def build_cuda_on_host(sources=None):
+    """Build (or find in the cache) the CUDA-on-host library of ``sources`` (see
+    :func:`cuda_on_host_units`) and return its path.
+
+    Cached under ``$GPUDRIZZLE_CACHE_DIR/cuda_on_host/`` by a hash of the units, the
+    shim, the flags and the compiler's version; units compile in parallel; the
+    library is written to a temporary file and renamed into place.
+    """
+    from gpudrizzle.backends.cpu import cache_dir, compiler_info
+
+    cxx, version = compiler_info()
+    units = cuda_on_host_units(sources)
+    h = hashlib.sha256()
+    for part in [SHIM.read_text(), " ".join(CUDA_ON_HOST_FLAGS), version, sys.platform,
+                 *(f"{k}\n{v}" for k, v in sorted(units.items()))]:
+        h.update(part.encode())
+        h.update(b"\0")
+    target = cache_dir() / "cuda_on_host" / f"cuda_on_host_{h.hexdigest()[:20]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        jobs = []
+        for name, text in units.items():
+            src = Path(tmp) / name
+            src.write_text(text, encoding="utf-8")
+            cmd = [cxx, *CUDA_ON_HOST_FLAGS, f"-I{CUDA_ON_HOST}", "-c", str(src), "-o",
+                   str(src.with_suffix(".o"))]
+            jobs.append((cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                               stderr=subprocess.STDOUT, text=True)))
+        for cmd, job in jobs:
+            log = job.communicate()[0]
+            if job.returncode != 0:
+                raise RuntimeError(f"fakecupy: {' '.join(cmd)} failed:\n{log}")
+        out = Path(tmp) / target.name
+        cmd = [cxx, *CUDA_ON_HOST_FLAGS, *(str(Path(tmp) / Path(n).with_suffix(".o"))
+                                           for n in units), "-o", str(out)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"fakecupy: {' '.join(cmd)} failed:\n{res.stderr}")
+        os.replace(out, target)
+    return target
+
+
+class CudaOnHost:
+    """A loaded CUDA-on-host library: ``launch(kernel, grid, block, values)``."""
+
+    def __init__(self, path, protos):
+        self.path = Path(path)
+        self._lib = ctypes.CDLL(str(path))
+        self._lib.emu_take_error.restype = ctypes.c_char_p
+        self._lib.emu_take_error.argtypes = []
+        self._protos = protos
+        self._functions = {}
+
+    def function(self, kernel):
+        """The ctypes entry ``emu_<kernel>``, argument types set."""
+        fn = self._functions.get(kernel)
+        if fn is None:
+            if kernel not in self._protos:
+                raise RuntimeError(f"fakecupy: {kernel} is not in {self.path.name}")
+            fn = getattr(self._lib, f"emu_{kernel}")
+            fn.argtypes = [ctypes.c_uint, ctypes.c_uint] + [
+                ctypes.c_void_p if p.pointer else _CTYPES[p.dtype] for p in self._protos[kernel]]
+            fn.restype = None
+            self._functions[kernel] = fn
+        return fn
+
+    def launch(self, kernel, grid, block, values):
+        """Run ``kernel`` over ``grid`` blocks of ``block`` threads; raises RuntimeError for
+        what would hang or fail on a GPU (a barrier that cannot open, ...)."""
+        self._lib.emu_take_error()  # nothing left over from an earlier launch
+        self.function(kernel)(grid, block, *values)
+        error = self._lib.emu_take_error()
+        if error:
+            raise RuntimeError(f"fakecupy: {error.decode()}")
+
+
+def cuda_on_host(sources=None):
+    """A :class:`CudaOnHost` of ``sources`` (default: every kernel source, built once per
+    session)."""
+    if sources is None:
+        return _default_cuda_on_host()
+    protos = {}
+    for text in sources.values():
+        protos.update(_parse_prototypes(text))
+    return CudaOnHost(build_cuda_on_host(sources), protos)
+
+
+@functools.lru_cache(maxsize=None)
+def _default_cuda_on_host():
+    return CudaOnHost(build_cuda_on_host(), prototypes())
+
+
+def _cuda_library():
+    """The library launches run on (a test may replace it, e.g. with a planted defect)."""
+    return _default_cuda_on_host()
 
 
 def _elf_functions(data):
@@ -638,12 +790,12 @@ def _elf_functions(data):
 
 
 class RawKernel:
-    """A kernel of a loaded module; a call checks the arguments and runs the host build."""
+    """A kernel of a loaded module; a call checks the arguments and runs the kernel's CUDA
+    code over the launched grid and block."""
 
     def __init__(self, name, params):
         self.name = name
         self._params = params
-        self._host = None
 
     def _argument(self, k, p, v):
         where = f"{self.name} argument {k} ({p.name})"
@@ -674,6 +826,12 @@ class RawKernel:
                              "positive integer (CUDA_ERROR_INVALID_VALUE)")
         if int(np.prod(block)) > 1024:
             raise ValueError(f"{self.name}: block {block} has more than 1024 threads")
+        if grid[0] >= 1 << 31 or any(int(g) > 65535 for g in grid[1:]):
+            raise ValueError(f"{self.name}: grid {grid} exceeds CUDA's limits "
+                             "(CUDA_ERROR_INVALID_VALUE)")
+        if any(int(g) != 1 for g in grid[1:] + block[1:]):
+            raise NotImplementedError(f"fakecupy: {self.name}: only 1-D launches are emulated "
+                                      f"(grid {grid}, block {block})")
         if not isinstance(args, tuple):
             raise TypeError(f"{self.name}: kernel arguments must be a tuple")
         if len(args) != len(self._params):
@@ -682,13 +840,7 @@ class RawKernel:
         values = [self._argument(k, p, v) for k, (p, v) in enumerate(zip(self._params, args))]
         scalars = {p.name: v.item() for p, v in zip(self._params, args) if not p.pointer}
         counters.launches.append(Launch(self.name, grid, block, scalars))
-        if self._host is None:
-            fn = getattr(_host_library(), self.name)
-            fn.argtypes = [ctypes.c_void_p if p.pointer else _CTYPES[p.dtype]
-                           for p in self._params]
-            fn.restype = None
-            self._host = fn
-        self._host(*values)
+        _cuda_library().launch(self.name, int(grid[0]), int(block[0]), values)
 
 
 class RawModule:

@@ -207,123 +207,28 @@ def test_image_stats_of_images_smaller_than_a_block(backend):
 
 
 # The CUDA side of the block primitives (shared memory, barriers, warp votes)
-# run by host threads: each block of a launch is GD_BLOCK std::threads, with
-# barriers for __syncthreads / __syncwarp and a vote built on them.  This
-# runs the very code a GPU runs (the __CUDACC__ branch of common.cuh), so its
-# results can be checked against the host build on any machine.
-_CUDA_ON_THREADS = r"""
-#define __CUDACC__ 1
-#include <atomic>
-#include <barrier>
-#include <cstring>
-#include <memory>
-#include <thread>
-#include <vector>
-#include <math.h>
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __shared__ static
-#define __launch_bounds__(n)
-#define __align__(n) __attribute__((aligned(n)))
-struct emu_dim3 { unsigned int x, y, z; };
-static thread_local emu_dim3 threadIdx, blockIdx;
-static emu_dim3 blockDim, gridDim;
-static std::barrier<>* emu_block;
-static std::barrier<>* emu_warp[64];
-static unsigned int emu_votes[2048];
-inline void __syncthreads() { emu_block->arrive_and_wait(); }
-inline void __syncwarp(unsigned int = 0xffffffffu) { emu_warp[threadIdx.x / 32]->arrive_and_wait(); }
-inline unsigned int __ballot_sync(unsigned int, int p) {
-    emu_votes[threadIdx.x] = p != 0;
-    __syncwarp();
-    unsigned int m = 0, w0 = threadIdx.x & ~31u;
-    for (unsigned int i = 0; i < 32; ++i) m |= emu_votes[w0 + i] << i;
-    __syncwarp();
-    return m;
-}
-inline int __popc(unsigned int v) { return __builtin_popcount(v); }
-inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
-inline float __fmul_rn(float a, float b) { return a * b; }
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline double __dmul_rn(double a, double b) { return a * b; }
-inline double __dadd_rn(double a, double b) { return a + b; }
-template <class T> T atomicAdd(T* p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
-template <class T> T atomicOr(T* p, T v) { return std::atomic_ref<T>(*p).fetch_or(v); }
-"""
-
-_CUDA_LAUNCHERS = r"""
-template <class F>
-static void emu_launch(unsigned int grid, unsigned int block, F f) {
-    blockDim = {block, 1, 1};
-    gridDim = {grid, 1, 1};
-    for (unsigned int b = 0; b < grid; ++b) {
-        std::barrier<> all(block);
-        std::vector<std::unique_ptr<std::barrier<>>> warps;
-        for (unsigned int w = 0; w < block / 32; ++w) {
-            warps.emplace_back(new std::barrier<>(32));
-            emu_warp[w] = warps.back().get();
-        }
-        emu_block = &all;
-        std::vector<std::thread> threads;
-        for (unsigned int t = 0; t < block; ++t) {
-            threads.emplace_back([=] {
-                threadIdx = {t, 0, 0};
-                blockIdx = {b, 0, 0};
-                f();
-            });
-        }
-        for (auto& th : threads) th.join();
-    }
-}
-extern "C" void emu_moments(unsigned int grid, const float* x, gd_index n, gd_index chunk,
-                            double lo, double hi, double mean, double* out) {
-    emu_launch(grid, GD_BLOCK, [=] { stats_moments(x, n, chunk, lo, hi, mean, out); });
-}
-extern "C" void emu_histogram(unsigned int grid, const float* x, gd_index n, gd_index chunk,
-                              double lo, double hi, int top, double f, gd_index nbins,
-                              unsigned int* hist) {
-    emu_launch(grid, GD_BLOCK, [=] { stats_histogram(x, n, chunk, lo, hi, top, f, nbins, hist); });
-}
-extern "C" void emu_pick(unsigned int grid, const float* x, gd_index n, gd_index chunk,
-                         double lo, double hi, int top, double f, gd_index nbins, gd_index bin,
-                         const gd_index* offsets, float* out) {
-    emu_launch(grid, GD_BLOCK, [=] {
-        stats_pick(x, n, chunk, lo, hi, top, f, nbins, bin, offsets, out);
-    });
-}
-"""
+# run on the host: the stats kernels' __CUDACC__ branch compiled with the
+# shims of tests/cuda_on_host/cuda_shim.h, each block of a launch run as
+# GD_BLOCK fibers that wait for each other at __syncthreads / __syncwarp (the
+# build the CuPy emulation launches, see fakecupy.cuda_on_host).  This runs the
+# very code a GPU runs, so its results can be checked against the host build
+# on any machine.
 
 
 @pytest.fixture(scope="module")
-def cuda_on_threads(tmp_path_factory):
-    """The stats kernels' CUDA code built for host threads (ctypes library)."""
-    import ctypes
-    import shutil
-    import subprocess
+def cuda_on_host():
+    """The kernels' CUDA code built for the host: ``launch(kernel, grid, block, values)``."""
+    import fakecupy
 
-    from gpudrizzle.kernels import load_source
+    return fakecupy.cuda_on_host()
 
-    cxx = shutil.which("g++") or shutil.which("clang++")
-    if cxx is None:
-        pytest.skip("no C++ compiler")
-    d = tmp_path_factory.mktemp("cuda_on_threads")
-    src = d / "stats_threads.cpp"
-    src.write_text(_CUDA_ON_THREADS + load_source("stats.cu") + _CUDA_LAUNCHERS)
-    lib = d / "stats_threads.so"
-    res = subprocess.run([cxx, "-std=c++20", "-O1", "-ffp-contract=off", "-pthread", "-shared",
-                          "-fPIC", str(src), "-o", str(lib)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    so = ctypes.CDLL(str(lib))
-    P, I, D, U = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_uint
-    so.emu_moments.argtypes = [U, P, I, I, D, D, D, P]
-    so.emu_histogram.argtypes = [U, P, I, I, D, D, ctypes.c_int, D, I, P]
-    so.emu_pick.argtypes = [U, P, I, I, D, D, ctypes.c_int, D, I, I, P, P]
-    return so
+
+def _emu(lib, kernel, grid, *values):
+    lib.launch(kernel, grid, 256, values)  # GD_BLOCK threads, as the cuda backend's BLOCK
 
 
 @pytest.mark.parametrize("chunk", [100, 256, 700, 3000])
-def test_cuda_block_code_matches_the_host_build(cuda_on_threads, rng, chunk):
+def test_cuda_block_code_matches_the_host_build(cuda_on_host, rng, chunk):
     """Moments, histograms (shared per-warp tables and global rows) and ordered picks of
     the CUDA code equal the host build's, bit for bit; grids smaller than the number of
     chunks stride over them."""
@@ -336,7 +241,8 @@ def test_cuda_block_code_matches_the_host_build(cuda_on_threads, rng, chunk):
     grid = int(rng.integers(1, nchunks + 1))
     ptr = x.ctypes.data
     got, want = np.full((nchunks, 5), np.nan), np.full((nchunks, 5), np.nan)
-    cuda_on_threads.emu_moments(grid, ptr, n, chunk, 4.0, 16.0, 10.25, got.ctypes.data)
+    _emu(cuda_on_host, "stats_moments", grid, ptr, n, chunk, 4.0, 16.0, 10.25,
+         got.ctypes.data)
     cpu.moments(x=x, n=n, chunk=chunk, lo=4.0, hi=16.0, mean=10.25, out=want)
     np.testing.assert_array_equal(got, want)
     for nbins in (40, 5000):
@@ -345,7 +251,7 @@ def test_cuda_block_code_matches_the_host_build(cuda_on_threads, rng, chunk):
         args = (chunk, float(lo), float(hi), 1, float(f), nbins)
         got = np.full((nchunks, nbins), 7, np.uint32)
         want = np.full((nchunks, nbins), 7, np.uint32)
-        cuda_on_threads.emu_histogram(grid, ptr, n, *args, got.ctypes.data)
+        _emu(cuda_on_host, "stats_histogram", grid, ptr, n, *args, got.ctypes.data)
         cpu.histogram(x=x, n=n, chunk=chunk, lo=float(lo), hi=float(hi), include_top=1,
                       f=float(f), nbins=nbins, hist=want)
         np.testing.assert_array_equal(got, want)
@@ -354,8 +260,8 @@ def test_cuda_block_code_matches_the_host_build(cuda_on_threads, rng, chunk):
         offsets = np.concatenate([[0], np.cumsum(table[:-1, target])]).astype(np.int64)
         picked = np.full(int(table[:, target].sum()), np.nan, np.float32)
         ref = np.full(picked.size, np.nan, np.float32)
-        cuda_on_threads.emu_pick(grid, ptr, n, *args, target, offsets.ctypes.data,
-                                 picked.ctypes.data)
+        _emu(cuda_on_host, "stats_pick", grid, ptr, n, *args, target, offsets.ctypes.data,
+             picked.ctypes.data)
         cpu.pick(x=x, n=n, chunk=chunk, lo=float(lo), hi=float(hi), include_top=1, f=float(f),
                  nbins=nbins, bin=target, offsets=offsets, out=ref)
         np.testing.assert_array_equal(picked, ref)
