@@ -5,6 +5,7 @@ directory and loaded with ctypes.  Several processes may build at the same
 time: each writes its own temporary file and renames it into place.
 """
 
+import atexit
 import ctypes
 import functools
 import hashlib
@@ -35,13 +36,98 @@ _CTYPES = {
 }
 
 
-def cache_dir():
-    """Directory for built libraries: $GPUDRIZZLE_CACHE_DIR, else the user cache."""
+def _configured_cache():
+    """$GPUDRIZZLE_CACHE_DIR, else ``$XDG_CACHE_HOME/gpudrizzle`` (``~/.cache/gpudrizzle``)."""
     env = os.environ.get("GPUDRIZZLE_CACHE_DIR")
     if env:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "gpudrizzle"
+
+
+def _unwritable(directory):
+    """None when files can be created in ``directory`` (made if missing), else the reason."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _private_temporary_cache():
+    """A kernel cache under the system temporary directory that only this user can write.
+
+    ``<tmp>/gpudrizzle-cache-<uid>`` is kept between runs (libraries are
+    not built again) when this user owns it and nobody else can write to it;
+    otherwise a fresh directory is made for this process and removed at exit.
+    """
+    user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    shared = Path(tempfile.gettempdir()) / f"gpudrizzle-cache-{user}"
+    try:
+        shared.mkdir(mode=0o700, exist_ok=True)
+        st = shared.lstat()
+        owned = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+        if owned and not st.st_mode & 0o022 and _unwritable(shared) is None:
+            return shared
+    except OSError:
+        pass
+    fresh = Path(tempfile.mkdtemp(prefix="gpudrizzle-cache-"))
+    atexit.register(shutil.rmtree, fresh, ignore_errors=True)
+    return fresh
+
+
+@functools.lru_cache(maxsize=None)
+def _fallback_for(configured):
+    """The temporary cache used instead of ``configured``; warns once per directory."""
+    reason = _unwritable(configured) or "a sub-directory cannot be written"
+    try:
+        fallback = _private_temporary_cache()
+    except OSError as exc:
+        raise RuntimeError(f"kernel cache {configured} cannot be written ({reason}) and no "
+                           f"temporary directory can be made ({exc}); set "
+                           "GPUDRIZZLE_CACHE_DIR to a writable directory") from None
+    log.warning("kernel cache %s cannot be written (%s); using %s instead (set "
+                "GPUDRIZZLE_CACHE_DIR to a writable directory to keep built kernels)",
+                configured, reason, fallback)
+    return fallback
+
+
+def cache_dir(subdir=""):
+    """Writable directory for built kernels (made if missing).
+
+    $GPUDRIZZLE_CACHE_DIR, else the user cache (``$XDG_CACHE_HOME`` or
+    ``~/.cache``, then ``gpudrizzle``).  When that cannot be written, a
+    private directory under the system temporary directory, with one warning
+    naming both; the cpu and cuda backends' caches (``subdir`` "cubin") both
+    come from here.
+
+    Parameters
+    ----------
+    subdir : str
+        Sub-directory of the cache ("" for the host libraries).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    RuntimeError
+        Neither the cache nor a temporary directory can be written (the
+        backend then cannot run, and ``auto`` takes the next one).
+    """
+    configured = _configured_cache()
+    reason = _unwritable(configured / subdir)
+    if reason is None:
+        return configured / subdir
+    path = _fallback_for(configured) / subdir
+    reason = _unwritable(path)
+    if reason is not None:
+        raise RuntimeError(f"kernel cache {path} cannot be written ({reason})")
+    return path
 
 
 def _flags():
@@ -80,7 +166,15 @@ def build_library():
     target = cache_dir() / f"gpudrizzle_kernels_{key}.so"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _compile(cxx, flags, target)
+    except OSError as exc:  # e.g. the disk filled up: the backend cannot run, auto goes on
+        raise RuntimeError(f"cannot build the cpu kernels in {target.parent}: {exc}") from None
+    return target
+
+
+def _compile(cxx, flags, target):
+    """Compile the kernel sources into ``target``, through a temporary file beside it."""
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         srcs = []
         for name in SOURCE_FILES:
@@ -94,7 +188,6 @@ def build_library():
         if res.returncode != 0:
             raise RuntimeError(f"no working C++ compiler: {' '.join(cmd)} failed:\n{res.stderr}")
         os.replace(out, target)
-    return target
 
 
 class CpuBackend(KernelBackend):

@@ -309,10 +309,11 @@ def compile_source(source, arch, extra_options=(), compiler=None):
 
 
 def cubin_dir():
-    """Directory of the cached cubins: ``cpu.cache_dir() / "cubin"``."""
+    """Directory of the cached cubins: ``cpu.cache_dir("cubin")`` (writable, made if missing;
+    the same temporary fallback as the host libraries when the cache cannot be written)."""
     from .cpu import cache_dir
 
-    return cache_dir() / "cubin"
+    return cache_dir("cubin")
 
 
 def _target(arch):
