@@ -36,9 +36,12 @@ Instrument parameters (drizzlepac 3.11 ``acsData``/``wfc3Data``/``imageObject``)
   ``WCSDVARR`` lookup tables all apply; ``wcskey`` selects an alternate WCS
   by letter or by ``WCSNAME``; ``coeffs=False`` keeps only the linear WCS.
 
-Errors: OSError for missing or unreadable files; ValueError naming the file
-and extension for no celestial WCS, no image data, EXPTIME <= 0, a missing
-keyword, shape mismatches, or every pixel flagged.
+Errors: OSError for missing, unreadable or truncated files (fewer extensions
+than NEXTEND, data shorter than the headers declare, a cut gzip stream:
+:func:`gpudrizzle.inputs.open_fits`), naming the file and extension;
+ValueError naming the file and extension for no celestial WCS, no image
+data, EXPTIME <= 0, a missing keyword or one that is not a number (``T``,
+a string), shape mismatches, or every pixel flagged.
 """
 
 import logging
@@ -55,7 +58,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .bitflags import good_pixel_mask
-from .inputs import check_file, rootname_of
+from .inputs import open_fits, rootname_of
 from .params import Parameters, resolve_parameters
 
 __all__ = ["Chip", "Exposure", "load_exposure", "load_exposures", "HST_DETECTORS", "PARITY"]
@@ -309,8 +312,12 @@ def _readonly(a):
 
 def _ext_data(hdu, label):
     """Image data of an HDU: stored data, or an HST constant array (PIXVALUE)."""
-    if hdu.data is not None:
-        return hdu.data
+    try:
+        data = hdu.data
+    except (TypeError, ValueError, OSError, MemoryError) as exc:  # astropy's words name no file
+        raise OSError(f"{label}: cannot read the data: {exc}") from None
+    if data is not None:
+        return data
     h = hdu.header
     if "PIXVALUE" in h and "NPIX1" in h and "NPIX2" in h:
         shape = (int(h["NPIX2"]), int(h["NPIX1"]))
@@ -328,16 +335,20 @@ def _average_nonzero(values):
     return sum(nonzero) / len(nonzero) if nonzero else 0.0
 
 
+def _is_number(value):
+    """A FITS number: int or float, not a logical (``T`` reads as True) nor a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _keyword_value(keywords, headers, what, label):
     """Average of the non-zero values of comma-separated keywords (first header that has all)."""
     names = [k.strip().upper() for k in keywords.split(",") if k.strip()]
     for header in headers:
         if all(k in header for k in names):
-            try:
-                values = [float(header[k]) for k in names]
-            except (TypeError, ValueError):
-                raise ValueError(f"{label}: {what} keyword(s) {','.join(names)} are not numbers") from None
-            return _average_nonzero(values)
+            bad = [f"{k} = {header[k]!r}" for k in names if not _is_number(header[k])]
+            if bad:
+                raise ValueError(f"{label}: {what} keyword {', '.join(bad)} is not a number")
+            return _average_nonzero([float(header[k]) for k in names])
     missing = [k for k in names if not any(k in h for h in headers)]
     param = {"gain": "gain", "read noise": "rdnoise", "exposure time": "exptime"}[what]
     raise ValueError(f"{label}: {what} keyword(s) {','.join(missing)} not found in the header "
@@ -470,12 +481,8 @@ def _companion(hdul, extname, extver, shape, filename, kind):
 
 def _load_ivm(ivm_file, chips_meta, single, filename):
     """{chip: array} from an IVM file (IVM extensions by EXTVER, or a lone image)."""
-    check_file(ivm_file, "IVM file", filename)
     out = {}
-    try:
-        hdul = fits.open(ivm_file, memmap=True, mode="readonly")
-    except OSError as exc:
-        raise OSError(f"cannot read IVM file {ivm_file}: {exc}") from None
+    hdul = open_fits(ivm_file, "IVM file", filename)
     with hdul:
         for chip, shape in chips_meta:
             try:
@@ -550,13 +557,7 @@ def load_exposure(filename, params=None, *, ivm_file=None, check_flags=True, **k
     if kwargs or not isinstance(params, Parameters):
         params = resolve_parameters(kwargs, base=params)
     filename = os.fspath(filename)
-    check_file(filename)
-    try:
-        hdul = fits.open(filename, memmap=True, mode="readonly", lazy_load_hdus=False)
-    except OSError as exc:
-        raise OSError(f"cannot read input file {filename}: {exc}") from None
-    except Exception as exc:  # astropy raises e.g. VerifyError for broken headers
-        raise OSError(f"cannot read input file {filename}: {exc}") from None
+    hdul = open_fits(filename)
     with hdul:
         exposure = _read(hdul, filename, params, ivm_file)
     if check_flags:

@@ -2,9 +2,12 @@
 
 :func:`expand_input` accepts what drizzlepac 3.11's ``processInput`` accepts:
 
-* a file name, a wildcard pattern, or a comma-separated string of them;
+* a file name, a wildcard pattern, or a comma-separated string of them; a
+  name that exists is taken as it is, before any globbing or splitting at
+  commas (so ``a[1]_flt.fits`` and ``a,b_flt.fits`` can be given);
 * ``@list``: a text file with one input per line and an optional second
-  column naming that input's inverse-variance (IVM) file; blank lines and
+  column, separated by white space (a comma belongs to the name, as in
+  drizzlepac), naming that input's inverse-variance (IVM) file; blank lines and
   lines starting with ``#`` are skipped; a line may be a wildcard pattern
   when the list has no IVM column;
 * an association table (a name containing ``_asn`` or ``_asc``): the rows
@@ -35,16 +38,22 @@ dropped.  Where drizzlepac differs: it keeps ``drz`` for an explicit
 row (it tests an index array's truth value).
 """
 
+import bz2
 import glob
+import gzip
+import math
 import os
 import re
+import warnings
+import zlib
 from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
 
 __all__ = ["InputList", "OutputName", "expand_input", "output_name", "rootname_of", "check_file",
-           "read_asn_table", "ROOTNAME_SUFFIXES", "ASN_MEMBER_SUFFIXES"]
+           "open_fits", "check_complete", "fits_length", "read_asn_table", "ROOTNAME_SUFFIXES",
+           "ASN_MEMBER_SUFFIXES"]
 
 #: Suffixes removed to form a rootname (drizzlepac ``fileutil.buildNewRootname``).
 ROOTNAME_SUFFIXES = ("_crj.fits", "_crc.fits", "_flt.fits", "_flc.fits", "_sfl.fits",
@@ -53,6 +62,8 @@ ROOTNAME_SUFFIXES = ("_crj.fits", "_crc.fits", "_flt.fits", "_flc.fits", "_sfl.f
 ASN_MEMBER_SUFFIXES = ("_crj.fits", "_flt.fits", "_flc.fits", "_sfl.fits", "_cal.fits")
 
 _WILDCARD = re.compile(r"[*?\[]")
+#: Leading bytes of the compressed files astropy opens, and how to read them as a stream.
+_COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open))
 
 
 class OutputName(NamedTuple):
@@ -122,7 +133,155 @@ def check_file(name, what="input file", context=""):
     return name
 
 
+def _stream_length(name, opener, what):
+    """Bytes of the decompressed content of ``name``, read to the end of the stream."""
+    total = 0
+    try:
+        with opener(name, "rb") as stream:
+            while chunk := stream.read(1 << 24):
+                total += len(chunk)
+    except (EOFError, OSError, zlib.error, ValueError) as exc:  # gzip.BadGzipFile is an OSError
+        raise OSError(f"{what} {name} is truncated or corrupt: {exc}") from None
+    return total
+
+
+def fits_length(name, what="input file"):
+    """Bytes of FITS content in ``name``, and whether it is compressed (gzip, bzip2).
+
+    A compressed file is decompressed once to its end, so that a cut or
+    corrupted stream is found here, not as silently missing extensions.
+
+    Returns
+    -------
+    length : int
+        File size, or decompressed size.
+    compressed : bool
+
+    Raises
+    ------
+    OSError
+        The compressed stream ends early or fails its check (the message names ``name``).
+    """
+    with open(name, "rb") as f:
+        magic = f.read(3)
+    for prefix, opener in _COMPRESSED:
+        if magic.startswith(prefix):
+            return _stream_length(name, opener, what), True
+    return os.path.getsize(name), False
+
+
+def _data_bytes(header):
+    """Bytes of data (without padding) that an HDU header declares."""
+    naxis = header.get("NAXIS", 0)
+    if not naxis:
+        return 0
+    axes = [header.get(f"NAXIS{k}", 0) for k in range(1, naxis + 1)]
+    if header.get("GROUPS") is True and axes[0] == 0:  # random groups: NAXIS1 = 0
+        axes = axes[1:]
+    count = math.prod(int(a) for a in axes)
+    return abs(int(header.get("BITPIX", 8))) // 8 * int(header.get("GCOUNT", 1)) * (
+        int(header.get("PCOUNT", 0)) + count)
+
+
+def _extension_label(hdu, index):
+    name = str(hdu.header.get("EXTNAME", "")).strip()
+    if index == 0:
+        return "[0]"
+    return f"[{name},{hdu.header.get('EXTVER', 1)}]" if name else f"[{index}]"
+
+
+def check_complete(hdul, name, what="input file"):
+    """Raise OSError when an open FITS file holds less than its headers promise.
+
+    Checked: the primary header's NEXTEND against the extensions present,
+    and each HDU's data (NAXISn, BITPIX, PCOUNT, GCOUNT; for a tile-compressed
+    image its padded table) against the file's (decompressed) length.  A
+    missing final padding after complete data is accepted.  (A header cut
+    short after the last whole HDU is found by :func:`open_fits`.)
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        ``name`` opened with ``lazy_load_hdus=False``.
+    name : str
+        The file.
+    what : str
+        What the file is, for the message ("input file", "IVM file", ...).
+
+    Raises
+    ------
+    OSError
+        The message names the file, the extension and what is missing.
+    """
+    length, _ = fits_length(name, what)
+    for index, hdu in enumerate(hdul):
+        info = hdul.fileinfo(index)
+        if isinstance(hdu, fits.CompImageHDU):
+            need = info["datSpan"]
+        else:
+            need = _data_bytes(hdu.header)
+        if info["datLoc"] + need > length:
+            raise OSError(f"{what} {name}{_extension_label(hdu, index)} is truncated (or its "
+                          f"header is wrong): the header declares {need} bytes of data from byte "
+                          f"{info['datLoc']}, but the file ends at byte {length}")
+    nextend = hdul[0].header.get("NEXTEND")
+    if isinstance(nextend, int) and not isinstance(nextend, bool) and nextend > len(hdul) - 1:
+        raise OSError(f"{what} {name} is truncated: NEXTEND = {nextend} but only "
+                      f"{len(hdul) - 1} extension(s) are in the file ({length} bytes); if "
+                      "extensions were removed on purpose, set NEXTEND to the number left")
+
+
+def open_fits(name, what="input file", context="", memmap=True):
+    """Open a FITS file read-only after checking that it is complete.
+
+    Parameters
+    ----------
+    name : str
+        The file (plain, gzip or bzip2 compressed).
+    what : str
+        What the file is, for messages.
+    context : str
+        Where the file was named (a list file, an input), for messages.
+    memmap : bool
+        Memory-map the data (plain files).
+
+    Returns
+    -------
+    astropy.io.fits.HDUList
+        Every header read (``lazy_load_hdus=False``); the caller closes it.
+
+    Raises
+    ------
+    OSError
+        Missing, unreadable, not FITS, truncated (:func:`check_complete`) or
+        with bytes after its last HDU that are not a whole header; the
+        message names the file.
+    """
+    check_file(name, what, context)
+    with warnings.catch_warnings():
+        # astropy's notices name no file: check_complete says what is missing, and a
+        # header cut short after the last whole HDU becomes an error here
+        warnings.filterwarnings("ignore", message="File may have been truncated")
+        warnings.filterwarnings("ignore", message="Unexpected extra padding at the end")
+        warnings.filterwarnings("error", message="Error validating header for HDU")
+        try:
+            hdul = fits.open(name, memmap=memmap, mode="readonly", lazy_load_hdus=False)
+        except fits.verify.VerifyWarning as exc:
+            detail = " ".join(str(exc).split())
+            raise OSError(f"{what} {name} is truncated or corrupt: {detail}") from None
+        except Exception as exc:  # astropy raises OSError, VerifyError, ValueError for junk
+            raise OSError(f"cannot read {what} {name}: {exc}") from None
+    try:
+        check_complete(hdul, name, what)
+    except BaseException:
+        hdul.close()
+        raise
+    return hdul
+
+
 def _glob_or_file(item, context=""):
+    if os.path.isfile(item):  # an existing name is taken as it is, even with [ ] * ? in it
+        return [check_file(item, context=context)]
     if _WILDCARD.search(item):
         matches = sorted(glob.glob(item))
         matches = [m for m in matches if os.path.isfile(m)]
@@ -156,9 +315,9 @@ def read_asn_table(path):
     ValueError
         No MEMNAME/MEMTYPE columns, or no present exposure members.
     """
-    check_file(path, "association table")
+    hdul = open_fits(path, "association table", memmap=False)
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with hdul:
             header = hdul[0].header
             table = hdul[1].data if len(hdul) > 1 else None
             names = [] if table is None or not hasattr(table, "names") else list(table.names)
@@ -225,10 +384,11 @@ def _expand_atfile(item):
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
-            cols = [c for c in re.split(r"[\s,]+", text) if c]
+            cols = text.split()  # drizzlepac's parse_atfile_cat: columns split at white space
             if len(cols) > 2:
                 raise ValueError(f"{listfile} line {lineno}: expected an input file and an "
-                                 f"optional IVM file; got {text!r}")
+                                 f"optional IVM file separated by white space; got {len(cols)} "
+                                 f"columns in {text!r}")
             rows.append((lineno, cols))
     if not rows:
         raise ValueError(f"@list file {listfile} lists no input files")
@@ -242,6 +402,15 @@ def _expand_atfile(item):
         beside = os.path.join(base, name)
         return beside if (os.path.exists(beside) or _WILDCARD.search(name)) else name
 
+    def listed(name, what, context):
+        try:
+            return check_file(name, what, context)
+        except FileNotFoundError as exc:
+            if "," not in name:
+                raise
+            raise FileNotFoundError(f"{exc}; columns of an @list are separated by white space, "
+                                    "so a comma is part of the file name") from None
+
     files, ivms = [], []
     for lineno, cols in rows:
         context = f"{listfile} line {lineno}"
@@ -249,8 +418,11 @@ def _expand_atfile(item):
         if len(cols) == 2:
             if _WILDCARD.search(sci):
                 raise ValueError(f"{context}: wildcards cannot be paired with an IVM file")
-            files.append(check_file(sci, context=context))
-            ivms.append(check_file(locate(cols[1], lineno), "IVM file", context))
+            files.append(listed(sci, "input file", context))
+            ivms.append(listed(locate(cols[1], lineno), "IVM file", context))
+        elif "," in sci and not os.path.isfile(sci):
+            files.append(listed(sci, "input file", context))
+            ivms.append(None)
         else:
             for name in _glob_or_file(sci, context):
                 files.append(name)
@@ -341,7 +513,10 @@ def expand_input(input, output=""):
     """
     if isinstance(input, (str, os.PathLike)):
         text = os.fspath(input)
-        items = [s.strip() for s in text.split(",") if s.strip()]
+        if os.path.isfile(text.strip()):  # an existing name is one file, commas and all
+            items = [text.strip()]
+        else:
+            items = [s.strip() for s in text.split(",") if s.strip()]
         sort = not (len(items) == 1 and (items[0].startswith("@") or _is_asn(items[0])))
     elif isinstance(input, (list, tuple)):
         items, sort = list(input), False

@@ -53,7 +53,6 @@ import re
 import warnings
 
 import numpy as np
-from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .params import Parameters, custom_wcs_parameters, resolve_parameters
@@ -217,6 +216,36 @@ def _tan_wcs(crval, crpix, cd, like=None):
     return w
 
 
+def _chip_name(chips, k):
+    """Label of chip ``k`` for messages (``file[SCI,1]``, or ``WCS #k`` for a plain WCS)."""
+    return getattr(chips[k], "label", None) or f"WCS #{k + 1}"
+
+
+def _check_hemisphere(chips, corners, center):
+    """ValueError when a corner is 90 degrees or more from the tangent point of the frame.
+
+    Parameters
+    ----------
+    chips : list of Chip or astropy.wcs.WCS
+    corners : numpy.ndarray, shape (4 * len(chips), 2), float64
+        (RA, Dec) in degrees of each chip's corners, chip by chip.
+    center : tuple of float
+        (RA, Dec) of the tangent point, degrees.
+    """
+    ra, dec = np.radians(corners[:, 0]), np.radians(corners[:, 1])
+    ra0, dec0 = math.radians(center[0]), math.radians(center[1])
+    cos_distance = (np.sin(dec) * math.sin(dec0) + np.cos(dec) * math.cos(dec0) * np.cos(ra - ra0))
+    far = int(np.argmin(cos_distance))
+    if cos_distance[far] > 1e-6:  # within 90 degrees (less a hair): the projection holds it
+        return
+    distance = math.degrees(math.acos(max(-1.0, min(1.0, float(cos_distance[far])))))
+    raise ValueError(
+        f"the inputs are too far apart for one output frame: a corner of "
+        f"{_chip_name(chips, far // 4)} is {distance:.1f} degrees from the centre of their "
+        f"footprint (RA {center[0]:.4f}, Dec {center[1]:.4f}), and a tangent projection holds "
+        "less than 90 degrees; drizzle inputs this far apart separately")
+
+
 def default_frame(chips, coeffs=True):
     """AstroDrizzle's default output WCS for a set of chips (rules 1-5 of the module docstring).
 
@@ -233,6 +262,13 @@ def default_frame(chips, coeffs=True):
     -------
     astropy.wcs.WCS
         TAN projection, square CD, ``pixel_shape``/``array_shape`` set.
+
+    Raises
+    ------
+    ValueError
+        A chip corner without a sky position, or chips too far apart for one
+        tangent plane (a corner 90 degrees or more from the footprint's
+        centre); the message names the chip.
     """
     chips = _flatten(chips)
     first = _chip_facts(chips[0])[0]
@@ -247,8 +283,12 @@ def default_frame(chips, coeffs=True):
         return w
     corners = np.vstack([footprint_corners(_chip_facts(ch)[0]) for ch in chips])
     if not np.all(np.isfinite(corners)):
-        raise ValueError("a chip corner has no sky position (NaN from its WCS)")
-    w = _tan_wcs(footprint_center(corners), [0.0, 0.0], cd, like=first)
+        bad = int(np.flatnonzero(~np.isfinite(corners).all(axis=1))[0]) // 4
+        raise ValueError(f"{_chip_name(chips, bad)}: a corner has no sky position "
+                         "(NaN from its WCS)")
+    center = footprint_center(corners)
+    _check_hemisphere(chips, corners, center)
+    w = _tan_wcs(center, [0.0, 0.0], cd, like=first)
     xy = w.wcs.s2p(corners, 0)["pixcrd"]
     n1 = int(math.ceil(xy[:, 0].max() - xy[:, 0].min()))
     n2 = int(math.ceil(xy[:, 1].max() - xy[:, 1].min()))
@@ -424,13 +464,9 @@ def load_refimage(refimage):
     if not isinstance(refimage, str):
         raise ValueError(f"'refimage' must be a file name or an astropy WCS; got {refimage!r}")
     name, ext = _parse_refimage(refimage.strip())
-    from .inputs import check_file
+    from .inputs import open_fits
 
-    check_file(name, "reference image")
-    try:
-        hdul = fits.open(name, memmap=False)
-    except OSError as exc:
-        raise OSError(f"cannot read reference image {name}: {exc}") from None
+    hdul = open_fits(name, "reference image", memmap=False)
     with hdul, warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         if ext is None:

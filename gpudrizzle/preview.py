@@ -23,9 +23,8 @@ import re
 from typing import NamedTuple
 
 import numpy as np
-from astropy.io import fits
 
-from .inputs import rootname_of
+from .inputs import open_fits, rootname_of
 
 __all__ = ["PlottingUnavailable", "InputChip", "ProductImages", "COLUMNS", "PANEL_PIXELS",
            "check_plotting", "load_product", "picture_size", "write_preview"]
@@ -90,13 +89,17 @@ def check_plotting():
             "quick-look pictures need matplotlib: pip install 'gpudrizzle[plot]'") from None
 
 
-def _image(path, extname):
-    with fits.open(path, memmap=False) as hdul:
-        if extname in hdul:
-            return np.asarray(hdul[extname].data, dtype=np.float32), hdul[0].header
-        if hdul[0].data is not None:
-            return np.asarray(hdul[0].data, dtype=np.float32), hdul[0].header
-    raise ValueError(f"{path} has no {extname} image")
+def _image(path, extname, what="product"):
+    """(float32 image, primary header) of the ``extname`` HDU, else of the primary HDU."""
+    with open_fits(path, what, memmap=False) as hdul:
+        hdu = hdul[extname] if extname in hdul else hdul[0]
+        where = f"{path}[{extname}]" if extname in hdul else f"{path}[0]"
+        if hdu.data is None:
+            raise ValueError(f"{path} has no {extname} image")
+        if hdu.data.ndim != 2 or hdu.data.dtype.kind not in "fiu":
+            raise ValueError(f"{where}: not a 2-D image (shape {hdu.data.shape}, "
+                             f"{hdu.data.dtype})")
+        return np.asarray(hdu.data, dtype=np.float32), hdul[0].header
 
 
 def _sibling(path, kind):
@@ -126,12 +129,14 @@ def _input_chips(primary, directory, input_dirs):
         path = _find(name, [*input_dirs, directory, os.getcwd()])
         if path is None:
             continue
-        with fits.open(path, memmap=False) as hdul:
+        with open_fits(path, memmap=False) as hdul:
+            if ("SCI", chip) not in hdul:
+                continue
             sci = np.asarray(hdul["SCI", chip].data, dtype=np.float32)
         mask_path = os.path.join(directory, f"{os.path.basename(rootname_of(name))}_sci{chip}_crmask.fits")
         cr = None
         if os.path.exists(mask_path):
-            with fits.open(mask_path, memmap=False) as hdul:
+            with open_fits(mask_path, "cosmic-ray mask", memmap=False) as hdul:
                 cr = np.asarray(hdul[0].data) == 0  # AstroDrizzle's CR masks: 0 = cosmic ray
         chips.append(InputChip(f"{os.path.basename(name)}[sci,{chip}]", sci, cr))
     return chips
@@ -168,7 +173,7 @@ def load_product(path, input_dirs=()):
         wht_path = _sibling(path, "wht")
         if not os.path.isfile(wht_path):
             raise FileNotFoundError(f"weight map {wht_path} of {path} not found")
-        wht, _ = _image(wht_path, "WHT")
+        wht, _ = _image(wht_path, "WHT", "weight map")
     else:
         wht, _ = _image(path, "WHT")
     directory = os.path.dirname(os.path.abspath(path))
@@ -189,6 +194,26 @@ def _shrink(image, reduce):
     ny, nx = (s // factor * factor for s in image.shape)
     blocks = image[:ny, :nx].reshape(ny // factor, factor, nx // factor, factor)
     return reduce(blocks, axis=(1, 3))
+
+
+def _finite_mean(blocks, axis):
+    """Mean of the finite values of each block; NaN for a block with none (no warning).
+
+    Parameters
+    ----------
+    blocks : numpy.ndarray, shape (ny, f, nx, f), float
+    axis : tuple of int
+        The block axes, ``(1, 3)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (ny, nx), float32
+    """
+    finite = np.isfinite(blocks)
+    count = finite.sum(axis=axis)
+    total = np.where(finite, blocks, 0.0).sum(axis=axis, dtype=np.float64)
+    mean = np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+    return mean.astype(np.float32)
 
 
 def _normalize(image):
@@ -245,7 +270,7 @@ def write_preview(images, output, title=None):
     grid = fig.add_gridspec(rows, COLUMNS, left=0.02, right=0.98, bottom=0.02, top=0.93,
                             wspace=0.08, hspace=0.18)
 
-    sci = _shrink(images.sci, np.nanmean)
+    sci = _shrink(images.sci, _finite_mean)
     _show(fig.add_subplot(grid[0, 0:2]), sci, "final SCI (zscale, asinh)", norm=_normalize(sci))
     wht = _shrink(images.wht, np.mean)
     shown = _show(fig.add_subplot(grid[0, 2:4]), wht, "weight", cmap="viridis")
@@ -254,7 +279,7 @@ def write_preview(images, output, title=None):
     red = np.array([1.0, 0.1, 0.1, 1.0])
     for n, chip in enumerate(images.inputs):
         ax = fig.add_subplot(grid[1 + n // COLUMNS, n % COLUMNS])
-        data = _shrink(chip.sci, np.nanmean)
+        data = _shrink(chip.sci, _finite_mean)
         if chip.cr is None:
             _show(ax, data, f"{chip.label} (no CR mask)", norm=_normalize(data))
             continue

@@ -142,9 +142,15 @@ def test_real_wfc3_headers(shared_data):
     assert _sha(path) == before
 
 
-def test_header_only_file_has_no_data(shared_data):
+def test_header_only_file_has_no_data(shared_data, tmp_path):
+    # the shared file keeps NEXTEND = 4 of its FLT with 2 extensions left: a truncated
+    # file to gpudrizzle (tests/test_faults_inputs.py), so the copy says what it holds
+    path = tmp_path / "j8bt06nyq_sip_flt.fits"
+    with fits.open(shared_data / "j8bt06nyq_sip_flt.fits") as hdul:
+        hdul[0].header["NEXTEND"] = len(hdul) - 1
+        hdul.writeto(path)
     with pytest.raises(ValueError, match=r"j8bt06nyq_sip_flt.fits\[SCI,1\]: extension has no image data"):
-        load_exposure(shared_data / "j8bt06nyq_sip_flt.fits")
+        load_exposure(path)
 
 
 def test_alternate_wcs_by_key_and_name(shared_data):
