@@ -179,7 +179,8 @@ def _exposure_at(ra, name):
     return Exposure.from_arrays(np.ones((100, 100), np.float32), w, 100.0, name=name)
 
 
-def test_defect10_inputs_more_than_90_degrees_apart():
+def test_defect10_inputs_more_than_90_degrees_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run log goes here
     exposures = [_exposure_at(ra, n) for ra, n in ((0.0, "east"), (100.0, "mid"), (200.0, "west"))]
     with pytest.raises(ValueError, match=r"too far apart for one output frame: a corner of "
                                          r"east\[chip 1\] is 100.0 degrees .*tangent projection"):
