@@ -145,8 +145,8 @@ def test_defect2_cli_run_exits_non_zero_naming_the_file(flts, tmp_path):
     _cut(broken, broken.stat().st_size // 2)
     env = dict(os.environ, GPUDRIZZLE_BACKEND="numpy")
     res = subprocess.run([sys.executable, "-m", "gpudrizzle.cli", "run", "-q", *map(str, flts),
-                          "--output", str(tmp_path / "out")], env=env, capture_output=True,
-                         text=True, timeout=120)
+                          "--output", str(tmp_path / "out")], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
     assert res.returncode != 0
     assert f"{broken.name} is truncated" in res.stderr
     assert not list(tmp_path.glob("out*"))
@@ -195,7 +195,7 @@ def test_defect10_preview_of_a_junk_file_names_it(tmp_path):
     with pytest.raises(OSError, match=rf"cannot read product .*{junk.name}"):
         load_product(str(junk))
     res = subprocess.run([sys.executable, "-m", "gpudrizzle.cli", "preview", str(junk)],
-                         capture_output=True, text=True, timeout=120)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and junk.name in res.stderr
 
 
