@@ -281,3 +281,128 @@ def test_planted_re_upload_of_chip_data_breaks_the_transfer_budget(fake_cupy, mo
     astrodrizzle.AstroDrizzle(files, output=str(tmp_path / "demo"), build=True, backend="cuda",
                               runfile="", clean=True)
     assert counters.h2d_bytes > 1.2 * run._input_bytes(files)
+
+
+# ---------------------------------------------------------------------------
+# launches run the kernels' CUDA code over the launched grid
+
+
+def _planted_kernel_source(fake_cupy, monkeypatch, source, old, new):
+    """Launches from now on run the CUDA-on-host build of kernel source ``source`` with its
+    text ``new`` put back to ``old`` (the other sources are not in that build)."""
+    text = load_source(source)
+    assert text.count(new) == 1, f"{new!r} not found once in {source}"
+    lib = fake_cupy.cuda_on_host({source: text.replace(new, old)})
+    monkeypatch.setattr(fake_cupy, "_cuda_library", lambda: lib)
+    return lib
+
+
+_GRID_STRIDE = "k += (gd_index)blockDim.x * gridDim.x) {\n        body(k);"
+
+
+def _weights(b, n):
+    """(acc, poisoned out) of drizzle_weight for n pixels: out[k] = acc[k, 1] = 2 k + 1."""
+    acc = b.asarray(np.arange(2 * n, dtype=np.float64).reshape(1, n, 2), np.float64)
+    return acc, b.xp.full((1, n), np.nan, np.float32)
+
+
+def test_a_launch_runs_exactly_its_grid(fake_cupy, monkeypatch):
+    """The grid-stride loop of the CUDA code covers any problem with one block of 32
+    threads; with the stride planted away (one work item per thread, as a kernel written
+    without a grid-stride loop) the same launch leaves all but 32 pixels unwritten, while
+    the backend's own launch (enough blocks for every item) still covers everything."""
+    b = get_backend("cuda")
+    n = 10_000
+    want = 2.0 * np.arange(n) + 1.0
+    kernel = b._function("drizzle_weight")
+    acc, out = _weights(b, n)
+    kernel((1,), (32,), (acc, np.int64(n), out))
+    np.testing.assert_array_equal(out.get()[0], want)
+    launch = fake_cupy.counters.launches[-1]
+    assert (launch.grid, launch.block) == ((1,), (32,))
+
+    _planted_kernel_source(fake_cupy, monkeypatch, "drizzle.cu", "k += n) {\n        body(k);",
+                           _GRID_STRIDE)
+    acc, out = _weights(b, n)
+    kernel((1,), (32,), (acc, np.int64(n), out))
+    got = out.get()[0]
+    np.testing.assert_array_equal(got[:32], want[:32])
+    assert np.isnan(got[32:]).all()
+    acc, out = _weights(b, n)
+    b.weight(acc, out)
+    np.testing.assert_array_equal(out.get()[0], want)
+    assert fake_cupy.counters.launches[-1].grid == (math.ceil(n / 256),)
+
+
+def _rotated_pixmap(shape, angle, scale, shift):
+    y, x = np.indices(shape, dtype=np.float64)
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    xc, yc = x - shape[1] / 2, y - shape[0] / 2
+    return np.dstack([scale * (c * xc - s * yc) + shift, scale * (s * xc + c * yc) + shift])
+
+
+def _square_drizzle(backend, data, pixmap):
+    from gpudrizzle import Drizzle
+
+    d = Drizzle(kernel="square", out_shape=(40, 40), backend=backend)
+    d.add_image(data, 1.0, pixmap, pixfrac=0.8)
+    img = d.out_img
+    return img.get() if isinstance(img, get_backend("cuda").xp.ndarray) else np.asarray(img)
+
+
+def test_planted_defect_in_cuda_only_drizzle_code_is_caught(fake_cupy, monkeypatch, rng):
+    """The edge loop of pixel_overlap exists on CUDA only (the host sums the four edges at
+    once): the emulated device agrees with the cpu backend, and a wrong edge picked in
+    that loop shows."""
+    data = rng.random((30, 30)).astype(np.float32) + 1.0
+    pixmap = _rotated_pixmap((30, 30), 20.0, 0.8, 20.0)
+    want = _square_drizzle("cpu", data, pixmap)
+    # the mean of weighted sums made with atomics in another order: a few float32 ulps
+    np.testing.assert_allclose(_square_drizzle("cuda", data, pixmap), want, rtol=1e-6,
+                               equal_nan=True)
+    _planted_kernel_source(fake_cupy, monkeypatch, "drizzle.cu", "if (c == 3) ec = e[2];",
+                           "if (c == 3) ec = e[3];")
+    got = _square_drizzle("cuda", data, pixmap)
+    assert not np.allclose(got, want, rtol=1e-3, equal_nan=True)
+
+
+def _stats(b, x):
+    from gpudrizzle.imagestats import image_stats
+
+    return image_stats(x, "npix,min,max,mean,stddev", backend=b)
+
+
+def test_planted_missing_warp_barrier_is_caught(fake_cupy, monkeypatch, rng):
+    """The block reduction of common.cuh runs as 256 threads that wait for each other at
+    every barrier: without the __syncwarp of its last steps, lanes read partial sums
+    their neighbours have not written yet, as they may on a GPU."""
+    x = rng.normal(10.0, 2.0, 20_000).astype(np.float32)
+    want = _stats(get_backend("cpu"), x)
+    assert _stats(get_backend("cuda"), x) == want
+    _planted_kernel_source(fake_cupy, monkeypatch, "stats.cu", "comb(buf[t], buf[t + w]);",
+                           "comb(buf[t], buf[t + w]);\n                __syncwarp();")
+    got = _stats(get_backend("cuda"), x)
+    assert got.npix != want.npix and got.mean != want.mean
+
+
+def test_planted_divergent_barrier_hangs(fake_cupy, monkeypatch, rng):
+    """A __syncthreads that only some threads of a block reach would hang a GPU: the
+    emulation reports it (kernel, block, how many threads arrived)."""
+    x = rng.normal(10.0, 2.0, 5_000).astype(np.float32)
+    _planted_kernel_source(fake_cupy, monkeypatch, "stats.cu",
+                           "o[4] = (double)m.vmax;\n            __syncthreads();",
+                           "o[4] = (double)m.vmax;")
+    with pytest.raises(RuntimeError, match=r"stats_moments: block \d+ of 2 hangs: thread 0 "
+                                           r"waits at __syncthreads while 1 of the block's 256"):
+        _stats(get_backend("cuda"), x)
+
+
+def test_a_barrier_outside_the_block_kernels_is_refused(fake_cupy, monkeypatch):
+    """Kernels not in BLOCK_KERNELS run their threads one after the other, so a barrier
+    there (a kernel missing from the list) is an error, not a silent no-op."""
+    b = get_backend("cuda")
+    _planted_kernel_source(fake_cupy, monkeypatch, "drizzle.cu", "body(k);\n        __syncthreads();",
+                           "body(k);")
+    acc, out = _weights(b, 100)
+    with pytest.raises(RuntimeError, match="drizzle_weight calls __syncthreads but is not run"):
+        b.weight(acc, out)
