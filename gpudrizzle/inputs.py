@@ -219,7 +219,11 @@ def check_complete(hdul, name, what="input file"):
         if isinstance(hdu, fits.CompImageHDU):
             need = info["datSpan"]
         else:
-            need = _data_bytes(hdu.header)
+            try:
+                need = _data_bytes(hdu.header)
+            except (TypeError, ValueError):
+                raise OSError(f"{what} {name}{_extension_label(hdu, index)}: BITPIX, NAXISn, "
+                              "PCOUNT or GCOUNT is not an integer") from None
         if info["datLoc"] + need > length:
             raise OSError(f"{what} {name}{_extension_label(hdu, index)} is truncated (or its "
                           f"header is wrong): the header declares {need} bytes of data from byte "
