@@ -22,6 +22,7 @@ from . import argcheck
 from .backends import get_backend
 from .cpu_fallback.drizzle import lanczos_table
 from .kernels import BLOT_INTERPOLANTS
+from .memory import check_fits, conversion_bytes
 
 __all__ = ["blot_image", "SUPPORTED_BLOT_INTERPOLANTS"]
 
@@ -96,6 +97,9 @@ def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="p
     TypeError
         For arrays that do not hold real numbers or an ``out_img`` that is
         not float32.
+    MemoryError
+        When the output and the converted inputs do not fit in the
+        backend's available memory (checked before allocating).
 
     Notes
     -----
@@ -141,6 +145,11 @@ def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="p
         if isinstance(out_img, np.ndarray) and not out_img.flags.writeable:
             raise ValueError("'out_img' must be writable")
 
+    ny, nx = out_shape
+    new = conversion_bytes(b, data, np.float32) + conversion_bytes(b, pixmap, np.float64)
+    new += 4 * ny * nx * (2 if out_img is None and b.xp is not np else 1)
+    check_fits(b, new, f"blot_image: the output of shape {out_shape} with 'data' of shape "
+                       f"{tuple(data.shape)}")
     src = b.asarray(data, np.float32)
     pos = b.asarray(pixmap, np.float64)
     direct = (

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import argcheck
 from .backends import get_backend
+from .memory import check_fits, conversion_bytes
 
 __all__ = ["driz_cr", "derivative", "CRResult"]
 
@@ -128,6 +129,9 @@ def driz_cr(sci, blot, dq=None, *, gain=1.0, rdnoise=0.0, sky=0.0, conversion=1.
         For a bad parameter (the message names it) or mismatched shapes.
     TypeError
         For arrays of the wrong kind.
+    MemoryError
+        When the chip's masks do not fit in the backend's memory (checked
+        before allocating).
 
     Notes
     -----
@@ -172,6 +176,10 @@ def driz_cr(sci, blot, dq=None, *, gain=1.0, rdnoise=0.0, sky=0.0, conversion=1.
     b = get_backend(backend)
     xp = b.xp
     ny, nx = shape
+    # tests, cr and crmask (uint8), the DQ copy and the corrected image and DQ
+    per_pixel = 3 + (4 if dq is not None else 0) + (8 if corr else 0)
+    check_fits(b, conversion_bytes(b, sci, np.float32) + conversion_bytes(b, blot, np.float32)
+               + per_pixel * ny * nx, f"driz_cr: the masks of a chip of shape {shape}")
     img, model = b.asarray(sci, np.float32), b.asarray(blot, np.float32)
     # a private copy: the kernel updates it in place (converted from any byte order)
     dq_work = None if dq is None else b.asarray(dq, np.uint32).copy()

@@ -34,6 +34,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .backends import get_backend
+from .memory import check_fits, conversion_bytes
 
 __all__ = ["image_stats", "ImageStatsResult", "STAT_FIELDS"]
 
@@ -224,6 +225,9 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
     ValueError
         For bad parameters, or when no pixel lies within the limits
         (ImageStats raises then too).
+    MemoryError
+        When the float32 copy of the image (and, for "median", the sorted
+        values) does not fit in the backend's memory (checked first).
     """
     names = [f.strip() for f in fields.lower().split(",") if f.strip()]
     bad = [f for f in names if f not in STAT_FIELDS]
@@ -236,6 +240,9 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
             raise ValueError(f"'{name}' must be a positive number; got {value!r}")
     b = get_backend(backend)
     xp = b.xp
+    npix = int(np.prod(np.shape(image), dtype=np.float64))
+    check_fits(b, conversion_bytes(b, image, np.float32) + (5 * npix if "median" in names else 0),
+               f"image_stats: an image of shape {tuple(np.shape(image))}")
     x = b.asarray(image, np.float32).ravel()
     if x.size == 0:
         raise ValueError("'image' has no pixels: not enough data points to compute statistics")

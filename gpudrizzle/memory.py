@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-__all__ = ["available_bytes", "copy_rows", "reuse_freed_host_memory"]
+__all__ = ["available_bytes", "check_fits", "conversion_bytes", "copy_rows", "reuse_freed_host_memory"]
 
 _FALLBACK_BYTES = 2 << 30
 # glibc mallopt parameters and defaults
@@ -46,6 +46,46 @@ def available_bytes(backend):
     xp = backend.xp
     free, _ = xp.cuda.runtime.memGetInfo()
     return int(free) + int(xp.get_default_memory_pool().free_bytes())
+
+
+def _size(nbytes):
+    return f"{nbytes / 2 ** 30:.2f} GiB ({int(nbytes)} bytes)"
+
+
+def check_fits(backend, nbytes, what):
+    """Raise MemoryError unless ``nbytes`` more bytes can be allocated on ``backend``.
+
+    Called by every entry point before it allocates its output-sized
+    arrays, so that a job that cannot fit fails at once with its size
+    instead of swapping or being killed by the operating system.
+
+    Parameters
+    ----------
+    backend : gpudrizzle.backends.Backend
+    nbytes : int
+        What the step is about to allocate where ``backend`` keeps arrays.
+    what : str
+        The step and its arrays, e.g. ``"calc_pixmap: a (1000000, 1000000)
+        pixel map"``; starts the message.
+
+    Raises
+    ------
+    MemoryError
+        Naming ``what``, the size needed and the size available.
+    """
+    have = available_bytes(backend)
+    if nbytes > have:
+        raise MemoryError(f"{what} would take {_size(nbytes)} on the {backend.name} backend, but "
+                          f"only {_size(have)} is available")
+
+
+def conversion_bytes(backend, a, dtype):
+    """Bytes that ``backend.asarray(a, dtype)`` allocates: 0 when ``a`` is already a
+    C-contiguous ``backend`` array of ``dtype``, else its size in ``dtype``."""
+    dtype = np.dtype(dtype)
+    ready = (isinstance(a, backend.xp.ndarray) and a.dtype == dtype and a.flags.c_contiguous
+             and (backend.xp is not np or a.dtype.isnative))
+    return 0 if ready else int(np.prod(np.shape(a), dtype=np.float64)) * dtype.itemsize
 
 
 def copy_rows(backend, dst, src):

@@ -67,6 +67,7 @@ import numpy as np
 from .backends import get_backend
 from .distortion import DIFF_STEP, split_wcs
 from .kernels import PIXMAP_TABLE_SLOTS, PIXMAP_TABLE_STRIDE
+from .memory import check_fits
 
 __all__ = [
     "METHODS",
@@ -581,6 +582,9 @@ def compute_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="i
     ------
     ValueError
         For a bad argument (the message names it).
+    MemoryError
+        When the map does not fit in the backend's available memory
+        (checked before anything is allocated or evaluated).
 
     Warns
     -----
@@ -617,12 +621,18 @@ class PixmapPlan:
         self.shape = _pixmap_shape(wcs_from, shape, self.bbox_from)
         self.disable_bbox = disable_bbox
         self.backend = get_backend(backend)
+        self._check_memory()
         self.frames = _Frames(wcs_from, wcs_to)
         self.interp, self.stepsize, self.max_error = None, None, math.nan
         if method == "interpolated":
             with self._evaluating():
                 self.interp, self.stepsize, self.max_error = _plan_grid(
                     self.backend, self.frames, self.shape, stepsize or DEFAULT_STEPSIZE, tolerance)
+
+    def _check_memory(self):
+        """MemoryError unless the (ny, nx, 2) float64 map fits on the backend."""
+        ny, nx = self.shape
+        check_fits(self.backend, 16 * ny * nx, f"the pixel map of shape {(ny, nx, 2)} (float64)")
 
     def _evaluating(self):
         return _bboxes_disabled(self.frames.wcs_from, self.frames.wcs_to)
@@ -646,6 +656,7 @@ class PixmapPlan:
             raise ValueError(f"'out' must be a float64 array of shape {shape + (2,)}; got "
                              f"{out.dtype} {tuple(out.shape)}")
         if out is None:
+            self._check_memory()
             out = b.xp.empty(shape + (2,), np.float64)
         with self._evaluating():
             if self.interp is None:

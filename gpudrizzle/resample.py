@@ -25,6 +25,7 @@ from . import argcheck
 from .backends import get_backend, host_array, is_device_array
 from .cpu_fallback.drizzle import lanczos_table
 from .kernels import DRIZZLE_KERNELS
+from .memory import check_fits
 from .utils import pixel_scale_ratio_from_pixmap
 
 __all__ = ["Drizzle", "SUPPORTED_DRIZZLE_KERNELS", "CTX_PLANE_BITS"]
@@ -176,10 +177,31 @@ class Drizzle:
             self._allocate(self._out_shape)
 
     # -- accumulators ---------------------------------------------------
+    def _check_memory(self, shape, n2=0):
+        """MemoryError unless the accumulators of an output of ``shape`` fit on the backend.
+
+        Per pixel: the float64 sums of weight*data and weight (16 bytes), the
+        int32 context planes, the uint32 DQ and float32 image given to
+        continue from, and ``n2`` float64 sums with squared weights plus their
+        given float32 images.
+        """
+        init = self._init
+        planes = 0
+        if not self._disable_ctx:
+            planes = (self._max_ctx_id // CTX_PLANE_BITS + 1 if init["ctx"] is None
+                      else init["ctx"].shape[0])
+        per_pixel = 16 + 4 * planes + 12 * n2
+        per_pixel += 4 * sum(init[k] is not None for k in ("img", "dq"))
+        ny, nx = shape
+        check_fits(self._backend, per_pixel * ny * nx,
+                   f"Drizzle: the output accumulators of shape {(ny, nx)}")
+
     def _allocate(self, shape):
         """Create the backend accumulators for an output of ``shape`` from the initial arrays."""
         b, xp, init = self._backend, self._backend.xp, self._init
-        self._out_shape = shape = tuple(shape)
+        shape = tuple(shape)
+        self._check_memory(shape, 0 if init["img2"] is None else len(init["img2"]))
+        self._out_shape = shape
         acc = xp.zeros(shape + (2,), np.float64)
         base = None
         if init["wht"] is not None:
@@ -201,6 +223,9 @@ class Drizzle:
 
     def _allocate2(self, n, items=None):
         b, xp, acc = self._backend, self._backend.xp, self._acc
+        ny, nx = self._out_shape
+        check_fits(b, 12 * n * ny * nx,
+                   f"Drizzle: {n} output sum(s) with squared weights of shape {(ny, nx)}")
         w2d2 = xp.zeros((n,) + self._out_shape, np.float64)
         base2 = [None] * n
         for m, item in enumerate(items or []):

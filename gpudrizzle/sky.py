@@ -42,6 +42,7 @@ import numpy as np
 from . import argcheck
 from .backends import get_backend
 from .imagestats import image_stats
+from .memory import check_fits, conversion_bytes
 
 __all__ = ["compute_sky", "brightness_factor", "overlap_mask", "SkyResult", "SKY_METHODS",
            "SKY_STATS"]
@@ -233,6 +234,21 @@ def _overlap(p1, p2):
     return radec, inter.area()
 
 
+def _check_memory(b, chips, masks):
+    """MemoryError unless the statistics of the largest chip fit on the backend.
+
+    One chip at a time: its float32 copy, its mask and selection (bool),
+    the selected values and the sorted copy of the median (float32 and a
+    bool mask).
+    """
+    for i, (c, m) in enumerate(zip(chips, masks)):
+        npix = int(np.prod(c.shape, dtype=np.float64))
+        need = conversion_bytes(b, c, np.float32) + 5 * npix
+        if m is not None:
+            need += conversion_bytes(b, m, bool) + 5 * npix
+        check_fits(b, need, f"compute_sky: the statistics of chips[{i}] of shape {tuple(c.shape)}")
+
+
 def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="localmin",
                 skystat="median", skylower=None, skyupper=None, skyclip=5, skylsigma=4.0,
                 skyusigma=4.0, skywidth=0.1, backend=None, wcs=None):
@@ -279,6 +295,9 @@ def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="loc
     ValueError
         For a bad parameter (the message names it), a match method without
         ``wcs``, or mismatched lengths or shapes.
+    MemoryError
+        When the statistics of a chip do not fit in the backend's memory
+        (checked before any is computed).
     """
     method = skymethod.strip().lower() if isinstance(skymethod, str) else skymethod
     if method not in SKY_METHODS:
@@ -323,6 +342,7 @@ def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="loc
                              f"package") from exc
 
     b = get_backend(backend)
+    _check_memory(b, chips, masks)
     f32 = stat == "median"  # ImageStats' median is a float32; skypac's numpy keeps it so
 
     def statistic(c, m, inside=None):

@@ -17,6 +17,7 @@ import numpy as np
 from . import argcheck
 from .backends import get_backend
 from .imagestats import image_stats
+from .memory import check_fits, conversion_bytes
 
 __all__ = ["chip_static_mask", "create_static_masks"]
 
@@ -25,6 +26,14 @@ def _float32_above(value):
     """The smallest float32 >= ``value``: for float32 v, v < it exactly when v < ``value``."""
     f = np.float32(value)
     return np.nextafter(f, np.float32(np.inf)) if float(f) < value else f
+
+
+def _check_memory(b, what, sci):
+    """MemoryError unless one chip's mask fits: its float32 copy, the uint8 mask and
+    the comparison's bool array."""
+    npix = int(np.prod(sci.shape, dtype=np.float64))
+    check_fits(b, conversion_bytes(b, sci, np.float32) + 2 * npix,
+               f"{what} of shape {tuple(sci.shape)}")
 
 
 def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False):
@@ -53,6 +62,7 @@ def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False):
     device_array = argcheck.boolean("device_array", device_array)
     img = argcheck.image("sci", sci)
     b = get_backend(backend)
+    _check_memory(b, "chip_static_mask: 'sci'", img)
     xp = b.xp
     data = b.asarray(img, np.float32)
     mask = xp.ones(data.shape, dtype=np.uint8)
@@ -99,6 +109,9 @@ def create_static_masks(chips, signatures, *, static_sig=4.0, backend=None, devi
     ValueError
         For a bad ``static_sig``, a number of signatures other than of
         chips, or chips of one signature with different shapes.
+    MemoryError
+        When a chip's mask does not fit in the backend's memory (checked
+        for every chip before the first is computed).
     """
     argcheck.real("static_sig", static_sig, above=0.0)
     device_array = argcheck.boolean("device_array", device_array)
@@ -113,6 +126,8 @@ def create_static_masks(chips, signatures, *, static_sig=4.0, backend=None, devi
             raise ValueError(f"'chips[{i}]' has shape {tuple(a.shape)}; other chips of signature "
                              f"{sig!r} have {shapes[sig]}")
     b = get_backend(backend)
+    for i, chip in enumerate(chips):
+        _check_memory(b, f"create_static_masks: 'chips[{i}]'", argcheck.image(f"chips[{i}]", chip))
     masks = {}
     for chip, sig in zip(chips, signatures):
         mask, _ = chip_static_mask(chip, static_sig=static_sig, backend=b, device_array=True)

@@ -52,6 +52,14 @@ def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="inte
         ``pixmap[j, i] = (x, y)`` in the "to" frame of input pixel (i, j);
         0-based, integer values at pixel centres.
 
+    Raises
+    ------
+    ValueError
+        For a bad argument (the message names it).
+    MemoryError
+        When the map does not fit in the backend's available memory
+        (checked before anything is allocated).
+
     Warns
     -----
     gpudrizzle.pixmap.PixmapAccuracyWarning

@@ -78,3 +78,81 @@ def test_defect17_zero_area_sliver_leaves_pixel_empty(backend):
     assert np.isnan(d.out_img[2, 0])
     assert np.all(d.out_wht[2:] == 0.0) and np.isnan(d.out_img[2:]).all()
     np.testing.assert_allclose(d.out_img[:2, :3], 42.0, rtol=1e-6)
+
+
+# -- defect 1: sizes checked against memory before allocating -----------------------------
+
+_HUGE = (10**6, 10**6)
+
+#: run in a child process whose address space is limited, so that a missing check
+#: fails with numpy's own MemoryError (or a crash) instead of filling this machine
+_CHILD = r"""
+import json, resource, sys, traceback
+resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+import numpy as np
+from astropy.wcs import WCS
+import gpudrizzle
+from gpudrizzle.blot import blot_image
+from gpudrizzle.crmask import driz_cr
+from gpudrizzle.imagestats import image_stats
+from gpudrizzle.median import create_median
+from gpudrizzle.resample import Drizzle
+from gpudrizzle.sky import compute_sky
+from gpudrizzle.staticmask import create_static_masks
+from gpudrizzle.utils import calc_pixmap
+
+backend, shape = sys.argv[1], (10**6, 10**6)
+w = WCS(naxis=2)
+w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+w.wcs.cdelt, w.wcs.crval = [-1e-5, 1e-5], [10.0, 10.0]
+huge = np.broadcast_to(np.float32(1.0), shape)  # no memory behind it
+calls = {
+    "calc_pixmap": lambda: calc_pixmap(w, w, shape=shape, backend=backend),
+    "Drizzle(out_shape)": lambda: Drizzle(out_shape=shape, backend=backend),
+    "Drizzle.add_image": lambda: Drizzle(backend=backend).add_image(
+        np.ones((2, 2), np.float32), 1.0,
+        np.array([[[0.0, 0.0], [1e6 - 1, 0.0]], [[0.0, 1e6 - 1], [1e6 - 1, 1e6 - 1]]])),
+    "blot_image": lambda: blot_image(np.ones((4, 4), np.float32),
+                                     np.broadcast_to(np.float64(1.0), shape + (2,)),
+                                     backend=backend),
+    "create_median": lambda: create_median([huge, huge], [huge, huge], backend=backend),
+    "driz_cr": lambda: driz_cr(huge, huge, backend=backend),
+    "create_static_masks": lambda: create_static_masks([huge], [1], backend=backend),
+    "compute_sky": lambda: compute_sky([huge], [1], backend=backend),
+    "image_stats": lambda: image_stats(huge, "npix,median", backend=backend),
+}
+out = {}
+for name, call in calls.items():
+    try:
+        call()
+        out[name] = "returned"
+    except BaseException as exc:
+        out[name] = f"{type(exc).__name__}: {exc}"
+out["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module", params=["numpy", "cpu"])
+def huge_calls(request):
+    """What each entry point said when asked for a 10**6 x 10**6 output, in a child process."""
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _CHILD, request.param], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("entry", ["calc_pixmap", "Drizzle(out_shape)", "Drizzle.add_image",
+                                   "blot_image", "create_median", "driz_cr",
+                                   "create_static_masks", "compute_sky", "image_stats"])
+def test_defect1_huge_output_is_refused_before_allocating(huge_calls, entry):
+    """Each entry point raises MemoryError naming the size before it allocates anything."""
+    said = huge_calls[entry]
+    assert said.startswith("MemoryError: "), said
+    assert "available" in said and ("GiB" in said or "bytes" in said), said
+    assert "Unable to allocate" not in said, said  # numpy's own refusal: no check was made
+    assert huge_calls["maxrss_mib"] < 1500
