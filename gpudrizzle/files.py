@@ -141,7 +141,7 @@ atexit.register(remove_live_temporaries)
 def _error(cls, code, message):
     """``cls(message)`` carrying ``errno`` ``code``; its text is the message alone."""
     exc = cls(message)
-    exc.errno, exc.strerror = code, os.strerror(code) if code else None
+    exc.errno = code  # (a strerror too would turn its text into '[Errno n] strerror')
     return exc
 
 
@@ -530,7 +530,8 @@ class LogFile:
             return
         self.error = exc if exc is not None else OSError("write failed")
         full = no_space_error(self.error, self.target)
-        reason = (full or self.error).strerror or str(self.error)
+        code = getattr(full or self.error, "errno", None)
+        reason = os.strerror(code) if code else str(self.error)
         log.warning("could not write the %s %s: %s; the run goes on without it", self.kind,
                     self.target, reason)
 
