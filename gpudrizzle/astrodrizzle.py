@@ -38,9 +38,13 @@ ValueError for bad or conflicting parameters, unusable inputs (the message
 names the file and extension) and inputs that do not overlap, MemoryError
 before anything is allocated when the job cannot fit, RuntimeError when a
 step fails.  Non-critical problems are logged as warnings and processing
-goes on.  Inputs are opened read-only; only ``update_inputs=True`` writes
-MDRIZSKY and the CR flags back (after copying them to ``OrIg_files/`` with
-``preserve=True``).
+goes on; so is a ``runfile`` that cannot be written (a full disk): one warning,
+and the result's ``runfile`` is None.  Products, intermediates and the log are
+written through :mod:`gpudrizzle.files` (temporary file beside the target,
+then a rename; intermediates of an earlier run are replaced, products only
+with ``overwrite=True``).  Inputs are opened read-only; only
+``update_inputs=True`` writes MDRIZSKY and the CR flags back (after copying
+them to ``OrIg_files/`` with ``preserve=True``).
 """
 
 import logging

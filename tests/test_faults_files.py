@@ -160,12 +160,13 @@ def test_defect5_full_disk_names_the_product(inputs, tmpfs, tmp_path):
                       "--backend", "cpu", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     line, = proc.stderr.strip().splitlines()
-    assert line == f"gpudrizzle run: error: No space left on device while writing {tmpfs}/x_drz_sci.fits"
+    assert line == ("gpudrizzle run: error: No space left on device while writing "
+                    f"{tmpfs}/x_drz_sci.fits")
     assert os.listdir(tmpfs) == [] and hashes(paths) == before
 
 
 def test_defect6_full_disk_runfile_warns_once_and_keeps_the_products(inputs, tmpfs, tmp_path):
-    """Defect 6: a log that cannot be written: one warning, exit 0 with the products, no temporary."""
+    """Defect 6: an unwritable log: one warning, exit 0 with the products, no temporary."""
     paths, before = inputs
     fill(tmpfs)
     proc = gpudrizzle("run", *paths, "--output", tmp_path / "x", "--clean", "yes", "--runfile",
@@ -200,8 +201,8 @@ def test_defect7_non_ascii_names_are_written_ascii_safe(inputs, tmp_path):
     for i, p in enumerate(paths[:2]):
         named.append(str(tmp_path / f"é{i}_flt.fits"))
         os.link(p, named[-1])
-    result = astrodrizzle.AstroDrizzle(named, output=str(tmp_path / "ü"),
-                                       **dict(SMALL, build=True, runfile=str(tmp_path / "lög.log")))
+    pars = dict(SMALL, build=True, runfile=str(tmp_path / "lög.log"))
+    result = astrodrizzle.AstroDrizzle(named, output=str(tmp_path / "ü"), **pars)
     h = fits.getheader(result.products[0])
     assert h["FILENAME"] == "\\xfc_drz.fits" and h["D001DATA"] == "\\xe90_flt.fits[sci,1]"
     assert h["DRIZPARS"] == "l\\xf6g.log"
@@ -329,7 +330,8 @@ def test_defect16c_library_warnings_are_whole_log_records(inputs, tmp_path, monk
 
     monkeypatch.setattr(astrodrizzle._Run, "_sky", warning_sky)
     log_file = tmp_path / "run.log"
-    astrodrizzle.AstroDrizzle(paths, output=str(tmp_path / "x"), **dict(SMALL, runfile=str(log_file)))
+    astrodrizzle.AstroDrizzle(paths, output=str(tmp_path / "x"),
+                              **dict(SMALL, runfile=str(log_file)))
     lines = log_file.read_text().splitlines()
     stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
     assert all(stamp.match(line) for line in lines), lines
