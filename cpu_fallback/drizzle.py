@@ -127,8 +127,9 @@ class _Drops:
         k = j * a["in_nx"] + i
         self.k = k
         w = np.ones(k.size) if a["weight"] is None else a["weight"].ravel()[k].astype(np.float64)
-        self.w = w * a["wht_scale"]
         self.d = a["data"].ravel()[k].astype(np.float64) * a["iscale"]
+        # a NaN or infinite input value is no data: weight 0
+        self.w = np.where(np.isfinite(self.d), w * a["wht_scale"], 0.0)
         nx, ny = a["out_nx"], a["out_ny"]
         psr, pixfrac = a["pscale_ratio"], a["pixfrac"]
         if kernel == "square":

@@ -26,8 +26,9 @@ def _chunks(npix):
 
 
 def _usable(vals, wht, wthr, lthresh, hthresh):
-    """Boolean (n_in, m): value not NaN, not weight-masked, inside the thresholds."""
-    good = ~np.isnan(vals)
+    """Boolean (n_in, m): value finite (NaN and +-inf are no data), not weight-masked,
+    inside the thresholds."""
+    good = np.isfinite(vals)
     if wthr is not None:
         good &= ~(wht.astype(np.float64) < wthr[:, None])
     x = vals.astype(np.float64)
@@ -37,8 +38,8 @@ def _usable(vals, wht, wthr, lthresh, hthresh):
 
 
 def _first_nonzero(vals):
-    """(value, found) of the first input per pixel that is neither 0 nor NaN."""
-    ok = (vals != 0) & ~np.isnan(vals)
+    """(value, found) of the first input per pixel that is neither 0 nor non-finite."""
+    ok = (vals != 0) & np.isfinite(vals)
     first = np.argmax(ok, axis=0)
     return vals[first, np.arange(vals.shape[1])], ok.any(axis=0)
 
@@ -119,11 +120,11 @@ def combine(kind, data, wht, wthr, n_in, npix, pitch, nlow, nhigh, lthresh, hthr
 
 
 def combine_sum(data, n_in, npix, pitch, out):
-    """float32 sum of the non-NaN values of each pixel, in input order."""
+    """float32 sum of the finite values of each pixel, in input order."""
     stack = data.reshape(n_in, pitch)[:, :npix]
     acc = np.zeros(npix, np.float32)
     for i in range(n_in):
-        acc += np.where(np.isnan(stack[i]), np.float32(0.0), stack[i])
+        acc += np.where(np.isfinite(stack[i]), stack[i], np.float32(0.0))
     out.reshape(npix)[...] = acc
 
 

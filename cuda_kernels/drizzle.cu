@@ -227,8 +227,9 @@ GD_DEVICE double lanczos_value(const drizzle_args& a, double dist, double sdp, b
 template <int KIND, bool A>
 GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     gd_index k = j * a.in_nx + i;
-    double w = (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale;
     double d = (double)a.data[k] * a.iscale;
+    // a NaN or infinite input value is no data: weight 0 (the drop still counts as a hit)
+    double w = gd_isfinite(d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
     bool hit = false;
     gd_index ilo, ihi, jlo, jhi;
     if (KIND == K_SQUARE) {

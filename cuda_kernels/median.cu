@@ -75,7 +75,7 @@ struct md_band {
 
 // Whether value x of input i at pixel k is usable.
 GD_DEVICE bool md_usable(const md_band& b, gd_index i, gd_index k, float x) {
-    if (gd_isnan(x)) return false;
+    if (!gd_isfinite(x)) return false;  // NaN and +-inf are no data
     if (b.wthr && (double)b.wht[i * b.pitch + k] < b.wthr[i]) return false;
     return !(b.thresholds && ((double)x < b.lthresh || (double)x >= b.hthresh));
 }
@@ -83,13 +83,13 @@ GD_DEVICE bool md_usable(const md_band& b, gd_index i, gd_index k, float x) {
 // The usable values of one pixel, and what the i-types and minmed need besides.
 struct md_pixel {
     gd_index g;      // number of usable values
-    float fill;      // first value that is neither 0 nor NaN, in input order ...
+    float fill;      // first value that is neither 0 nor non-finite, in input order ...
     bool has_fill;   // ... if there is one
     double rn2sum;   // sum of rn2[i] over usable inputs (when rn2 is given)
 };
 
 GD_DEVICE void md_note(md_pixel& p, float x, bool usable, const double* rn2, gd_index i) {
-    bool first = !p.has_fill && x != 0.0f && !gd_isnan(x);
+    bool first = !p.has_fill && x != 0.0f && gd_isfinite(x);
     p.fill = first ? x : p.fill;
     p.has_fill = p.has_fill || first;
     p.g += usable ? 1 : 0;
@@ -404,7 +404,7 @@ GD_KERNEL void combine_sum(const float* data, gd_index n_in, gd_index npix, gd_i
         float s = 0.0f;
         for (gd_index i = 0; i < n_in; ++i) {
             float x = data[i * pitch + k];
-            if (!gd_isnan(x)) s += x;
+            if (gd_isfinite(x)) s += x;
         }
         out[k] = s;
     });

@@ -36,6 +36,8 @@ import numpy as np
 from .backends import get_backend
 from .memory import check_fits, conversion_bytes
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 __all__ = ["image_stats", "ImageStatsResult", "STAT_FIELDS"]
 
 #: Statistics :func:`image_stats` can compute.
@@ -201,7 +203,8 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
     Parameters
     ----------
     image : array of real numbers (any shape; numpy or backend array)
-        Converted to float32; NaN values are never kept.
+        Converted to float32; NaN and infinite values are never kept
+        (unless given ``lower`` / ``upper`` limits are infinite).
     fields : str
         Comma-separated names from :data:`STAT_FIELDS`; "mode" and "midpt"
         build the histogram, "median" sorts the kept values.
@@ -247,7 +250,8 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
     if x.size == 0:
         raise ValueError("'image' has no pixels: not enough data points to compute statistics")
     if lower is None or upper is None:  # given limits need no pass: iteration 0 checks them
-        count, _, _, gmin, gmax = _moments(b, x, -math.inf, math.inf)
+        # of the finite values: NaN and +-inf are no data
+        count, _, _, gmin, gmax = _moments(b, x, -_FLOAT32_MAX, _FLOAT32_MAX)
         if count == 0:
             gmin = gmax = math.nan
         lower = gmin if lower is None else float(lower)
@@ -273,7 +277,7 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
         if nclip > 0:
             median = _median_within(b, x, _F32(clipmin), _F32(clipmax))
         else:
-            median = float(xp.median(x[~xp.isnan(x)]))
+            median = float(xp.median(x[xp.isfinite(x)]))
     if "mode" in names or "midpt" in names:
         hwidth = binwidth * stddev
         drange = vmax - vmin

@@ -156,3 +156,59 @@ def test_defect1_huge_output_is_refused_before_allocating(huge_calls, entry):
     assert "available" in said and ("GiB" in said or "bytes" in said), said
     assert "Unable to allocate" not in said, said  # numpy's own refusal: no check was made
     assert huge_calls["maxrss_mib"] < 1500
+
+
+# -- defect 3: every non-finite pixel is "no data" in every step -----------------------------
+
+
+def _demo_run(directory, backend, bad=None):
+    """AstroDrizzle on the small demo (chip 1 of the first exposure set to ``bad``):
+    the cosmic-ray counts of the other exposures' chips and the final sci / wht."""
+    import glob
+    import os
+
+    from astropy.io import fits
+
+    from gpudrizzle import astrodrizzle
+
+    files = sorted(glob.glob(f"{directory}/*_flt.fits"))
+    if bad is not None:
+        with fits.open(files[0], mode="update") as hdul:
+            hdul[("SCI", 1)].data[...] = bad
+    astrodrizzle.AstroDrizzle(files, output=f"{directory}/final", backend=backend, runfile="",
+                              clean=False)
+    counts = {}
+    for f in files[1:]:
+        root = os.path.basename(f)[:-len("_flt.fits")]
+        for k in (1, 2):
+            mask = fits.getdata(f"{directory}/{root}_sci{k}_crmask.fits")
+            counts[root, k] = int(np.count_nonzero(mask == 0))
+    return counts, fits.getdata(f"{directory}/final_drz_sci.fits"), \
+        fits.getdata(f"{directory}/final_drz_wht.fits")
+
+
+@pytest.fixture(scope="module", params=["numpy", "cpu"])
+def demo_clean(request, tmp_path_factory):
+    from gpudrizzle.demo import write_demo_data
+
+    d = tmp_path_factory.mktemp(f"demo_{request.param}")
+    write_demo_data(str(d / "clean"), size="small")
+    return request.param, d, _demo_run(d / "clean", request.param)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan], ids=["+inf", "-inf", "nan"])
+def test_defect3_non_finite_chip_is_no_data(demo_clean, bad):
+    """A chip of +inf / -inf / NaN adds nothing: the other exposures' cosmic-ray counts stay
+    those of a clean run and the product is finite wherever it has weight."""
+    import shutil
+
+    backend, d, (clean_counts, clean_sci, clean_wht) = demo_clean
+    work = d / f"bad_{bad}"
+    work.mkdir()
+    for f in (d / "clean").glob("*_flt.fits"):
+        shutil.copy(f, work)
+    counts, sci, wht = _demo_run(work, backend, bad)
+    for chip, n in clean_counts.items():
+        assert abs(counts[chip] - n) <= 5, (chip, counts[chip], n)
+    assert np.isfinite(sci[wht > 0]).all()
+    assert np.isfinite(sci[clean_wht > 0][wht[clean_wht > 0] > 0]).all()
