@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import files
 from .inputs import open_fits, rootname_of
 
 __all__ = ["PlottingUnavailable", "InputChip", "ProductImages", "COLUMNS", "PANEL_PIXELS",
@@ -291,5 +292,6 @@ def write_preview(images, output, title=None):
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {output}: directory {directory} does not exist")
-    fig.savefig(output, dpi=_DPI)
+    with files.writing(output, kind="picture") as tmp:  # no partial picture on a failure
+        fig.savefig(tmp, format="png", dpi=_DPI)
     return output
