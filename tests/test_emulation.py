@@ -6,6 +6,11 @@ FITS dtypes reaching CuPy, implicit numpy conversion of device arrays,
 kernels compiled by CuPy (``-ftz=true``), scalars of the wrong C width,
 re-uploading chip data.  The defect is planted by running a copy of the
 module with the fixed line put back as it was; the emulation must fail it.
+Launches run the kernels' CUDA code (their ``__CUDACC__`` branch, built for
+the host by ``fakecupy.cuda_on_host``) over the launched grid and block, so
+defects planted in a changed copy of a kernel source's CUDA-only code (a loop
+without its grid stride, a wrong edge, missing or divergent barriers) must
+show too.
 """
 
 import math

@@ -153,7 +153,8 @@ struct emu_fiber {
 #else
 #define EMU_NOIPA __attribute__((noipa))
 #endif
-__attribute__((naked, noinline)) EMU_NOIPA static void emu_swap(void** save, void* to) {
+// save: %rdi, to: %rsi.
+__attribute__((naked, noinline)) EMU_NOIPA static void emu_swap(void** /*save*/, void* /*to*/) {
     asm("pushq %rbp\n\t"
         "pushq %rbx\n\t"
         "pushq %r12\n\t"
@@ -236,10 +237,12 @@ static void emu_start_fiber(emu_block_state& s, unsigned i) {
     a[0] = (void*)&emu_fiber_entry;
     a[1] = nullptr;
     for (int r = 1; r <= 6; ++r) a[-r] = nullptr;  // rbp rbx r12 r13 r14 r15
-    unsigned int csr[2];
-    asm volatile("stmxcsr %0" : "=m"(csr[0]));
-    asm volatile("fnstcw %0" : "=m"(*(unsigned short*)&csr[1]));
-    std::memcpy(&a[-7], csr, 8);
+    unsigned int mxcsr = 0;
+    unsigned short fpcw = 0;  // the fiber starts with this thread's floating-point modes
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpcw));
+    std::memcpy(&a[-7], &mxcsr, 4);
+    std::memcpy((unsigned char*)&a[-7] + 4, &fpcw, 2);
     f.sp = &a[-7];
 #else
     getcontext(&f.ctx);
@@ -251,7 +254,7 @@ static void emu_start_fiber(emu_block_state& s, unsigned i) {
 }
 
 // Run fn(ctx) as `n` threads of block blockIdx on this OS thread.
-static void emu_block_run(unsigned n, void (*fn)(void*), void* ctx) {
+[[maybe_unused]] static void emu_block_run(unsigned n, void (*fn)(void*), void* ctx) {
     if (emu_blk == nullptr) emu_blk = new emu_block_state();  // per OS thread, kept
     emu_block_state& s = *emu_blk;
     s.n = n;
