@@ -163,11 +163,15 @@ def copy_summary():
 # arrays
 
 
+#: numpy type characters of the dtypes CuPy supports (bool, integers, float16/32/64, complex64/128)
+_SUPPORTED_DTYPE_CHARS = "?bhilqBHILQefdFD"
+
+
 def _check_dtype(dtype):
     dtype = np.dtype(dtype)
     if dtype.byteorder == ">":
         raise ValueError(f"Unsupported dtype {dtype.str} with big-endian byte-order")
-    if dtype.kind in "OUSVMm":
+    if dtype.char not in _SUPPORTED_DTYPE_CHARS:
         raise ValueError(f"Unsupported dtype {dtype}")
     return dtype
 
@@ -213,14 +217,17 @@ def _wrap(r):
 
 
 class _Flags:
-    """CuPy's ``ndarray.flags``: c_contiguous, f_contiguous and owndata only."""
+    """CuPy's ``ndarray.flags``: c_contiguous, f_contiguous, owndata, fnc and forc (no
+    ``writeable``, ``aligned``, ...)."""
 
-    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
+    __slots__ = ("c_contiguous", "f_contiguous", "owndata", "fnc", "forc")
 
     def __init__(self, a):
         self.c_contiguous = bool(a.flags.c_contiguous)
         self.f_contiguous = bool(a.flags.f_contiguous)
         self.owndata = bool(a.flags.owndata)
+        self.fnc = self.f_contiguous and not self.c_contiguous
+        self.forc = self.f_contiguous or self.c_contiguous
 
     def __getitem__(self, key):
         return {"C_CONTIGUOUS": self.c_contiguous, "F_CONTIGUOUS": self.f_contiguous,
@@ -322,7 +329,9 @@ class ndarray:  # noqa: N801 - CuPy's name
         kw = {} if casting is None else {"casting": casting}
         return _wrap(self._a.astype(dtype, order=order, copy=copy, **kw))
 
-    def view(self, dtype=None, array_class=None):
+    def view(self, dtype=None, type=None):  # noqa: A002 - CuPy's name
+        if type is not None:
+            raise NotImplementedError("fakecupy: view(type=) is not emulated")
         if dtype is None:
             return _wrap(self._a.view())
         return _wrap(self._a.view(_check_dtype(dtype)))
@@ -331,11 +340,17 @@ class ndarray:  # noqa: N801 - CuPy's name
         return _wrap(self._a.copy(order=order))
 
     def fill(self, value):
+        if isinstance(value, np.ndarray):  # CuPy takes a 0-d host array as a scalar
+            if value.shape != ():
+                raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+            value = value.item()
         self._a.fill(_unwrap(value, "fill"))
 
     def set(self, arr, stream=None):
-        arr = np.asarray(arr)
-        _check_dtype(arr.dtype)
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray; got {type(arr)}")
+        if arr.dtype != self.dtype:
+            raise TypeError(f"{arr.dtype} array cannot be set to {self.dtype} array")
         if arr.shape != self.shape:
             raise ValueError(f"Shape mismatch. Old shape: {self.shape}, new shape: {arr.shape}")
         _h2d(arr)
@@ -356,6 +371,9 @@ class ndarray:  # noqa: N801 - CuPy's name
             raise AttributeError(f"fakecupy does not emulate cupy.ndarray.{name}")
 
         def call(*args, **kwargs):
+            _check_call(qual, kwargs)
+            if name in _SIZE_FROM_DATA:
+                counters.syncs += 1
             return _wrap(method(*_unwrap(args, qual), **{k: _unwrap(v, qual)
                                                          for k, v in kwargs.items()}))
 
@@ -374,7 +392,11 @@ class ndarray:  # noqa: N801 - CuPy's name
         return key
 
     def __getitem__(self, key):
-        return _wrap(self._a[self._index(key)])
+        index = self._index(key)
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(k, np.ndarray) and k.dtype == bool for k in parts):
+            counters.syncs += 1  # the result's size is the mask's count: read back first
+        return _wrap(self._a[index])
 
     def __setitem__(self, key, value):
         if isinstance(value, np.ndarray):
@@ -455,6 +477,13 @@ def _ufunc(name):
     return call
 
 
+#: functions whose result size depends on the data: CuPy reads a count back (a sync)
+_SIZE_FROM_DATA = frozenset({"nonzero", "flatnonzero", "argwhere", "unique", "extract",
+                             "compress"})
+#: functions that return a 0-d device array in CuPy where numpy returns a Python scalar
+_DEVICE_SCALAR_RESULTS = frozenset({"allclose", "array_equal", "array_equiv"})
+
+
 @functools.lru_cache(maxsize=None)
 def _function(name):
     qual = f"cupy.{name}"
@@ -473,7 +502,11 @@ def _function(name):
             _check_dtype(kwargs["dtype"])
         a, k = _operands(args, kwargs, qual)
         out = kwargs.get("out")
+        if name in _SIZE_FROM_DATA:
+            counters.syncs += 1
         r = func(*a, **k)
+        if name in _DEVICE_SCALAR_RESULTS:
+            r = np.asarray(r)
         return out if isinstance(out, ndarray) else _wrap(r)
 
     call.__name__ = name
@@ -818,7 +851,10 @@ class RawKernel:
         return _CTYPES[p.dtype](v.item())
 
     def __call__(self, grid, block, args, *, shared_mem=0, stream=None, enable_cooperative_groups=False):
-        grid, block = tuple(grid), tuple(block)
+        if not (isinstance(grid, tuple) and isinstance(block, tuple)):
+            raise TypeError(f"{self.name}: grid and block must be tuples (CuPy's Function "
+                            f"takes tuple grid, tuple block); got {type(grid).__name__}, "
+                            f"{type(block).__name__}")
         if not (1 <= len(grid) <= 3 and 1 <= len(block) <= 3):
             raise ValueError(f"{self.name}: grid and block must have 1 to 3 dimensions")
         if any(not isinstance(g, (int, np.integer)) or g < 1 for g in grid + block):

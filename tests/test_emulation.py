@@ -68,6 +68,28 @@ def test_only_cupys_api_exists(fake_cupy):
     assert cp.count_nonzero(a + 1).item() == 4
 
 
+def test_methods_dtypes_and_copies_as_cupy_has_them(fake_cupy):
+    cp = fake_cupy
+    a = cp.zeros((2, 3), np.float32)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        a.sum(where=a > 0)  # a numpy-only keyword of a method
+    with pytest.raises(ValueError, match="Unsupported dtype"):
+        cp.asarray(np.zeros(3, np.longdouble))
+    with pytest.raises(TypeError, match="cannot be set"):
+        a.set(np.zeros((2, 3), np.float64))  # set() does not cast
+    with pytest.raises(TypeError, match="Only numpy.ndarray"):
+        a.set([[0.0] * 3] * 2)
+    a.fill(np.float32(2.0))
+    a.fill(np.array(3.0))  # a 0-d host array is a scalar to fill()
+    assert a.get().tolist() == [[3.0] * 3] * 2
+    assert a.flags.forc and not a.flags.fnc
+    c = cp.reset_counters()
+    assert isinstance(cp.allclose(a, a), cp.ndarray) and c.syncs == 0  # a device bool
+    a[a > 2]  # the size of a masked selection is read back first
+    cp.flatnonzero(a)
+    assert c.syncs == 2
+
+
 def test_transfers_and_synchronisations_are_counted(fake_cupy):
     cp = fake_cupy
     c = cp.reset_counters()
@@ -102,6 +124,8 @@ def test_kernel_launches_are_checked_against_the_c_prototypes(fake_cupy):
         kernel((1,), (256,), (acc, np.int64(4)))
     with pytest.raises(ValueError, match="positive"):
         kernel((0,), (256,), (acc, np.int64(4), out))
+    with pytest.raises(TypeError, match="tuples"):
+        kernel([1], [256], (acc, np.int64(4), out))
     with pytest.raises(RuntimeError, match="named symbol not found"):
         b._module(0, "drizzle.cu").get_function("blot_poly5")
 
