@@ -191,7 +191,8 @@ def test_poly_top_edge_fixes_drizzle(backend, interp):
     got = blot_image(data, pm, interp=interp, backend=backend)[:, 0]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     theirs = drizzle_resample.blot_image(data, pm, interp=interp)[:, 0]
-    assert np.max(np.abs(theirs - want)) > 1e-3
+    # drizzle's rows past the edge are wrong or, read from uninitialised memory, NaN
+    assert not np.allclose(theirs, want, rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("interp", ["nearest", "linear", "poly3", "poly5"])
