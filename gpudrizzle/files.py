@@ -40,7 +40,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Temporary", "writing", "write_text", "move", "check_target", "remove_stale",
+__all__ = ["Temporary", "writing", "write_together", "write_text", "move", "check_target", "remove_stale",
            "remove_live_temporaries", "no_space_error", "LogFile", "Interrupted",
            "handle_signals"]
 
@@ -315,7 +315,11 @@ class Temporary:
                 os.close(os.open(self.target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             except FileExistsError:
                 raise self._exists() from None
-            os.replace(self.path, self.target)
+            try:
+                os.replace(self.path, self.target)
+            except BaseException:
+                os.remove(self.target)  # the empty file that claimed the name
+                raise
             return
         os.remove(self.path)
 
@@ -393,6 +397,10 @@ def write_together(writers, overwrite=True, durable=True, kind="file"):
     overwrite, durable : bool
         See :meth:`Temporary.publish`.  With ``overwrite=False`` a target
         found to exist at publication undoes the ones this call published.
+        With ``overwrite=True`` the targets are replaced one after the other
+        once all are written: a failure while publishing (rare: every file
+        is complete by then) can leave the ones published before it new and
+        the others old.
     kind : str
         What the targets are, for messages.
 
@@ -590,10 +598,17 @@ def handle_signals(signums=(signal.SIGINT, signal.SIGTERM)):
             signal.signal(s, signal.SIG_IGN)
         raise Interrupted(signum)
 
-    previous = {s: signal.signal(s, on_signal) for s in signums}
+    previous = {s: signal.getsignal(s) for s in signums}
     try:
+        for s in signums:
+            signal.signal(s, on_signal)
         yield
     finally:
-        remove_live_temporaries()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        # a signal during the cleanup must neither cut it short nor skip the restore
+        for s in signums:
+            signal.signal(s, signal.SIG_IGN)
+        try:
+            remove_live_temporaries()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
