@@ -70,7 +70,7 @@ from .crmask import driz_cr
 from .exposure import Exposure, load_exposures
 from .inputs import OutputName, expand_input, output_name
 from .median import create_median
-from .memory import available_bytes, reuse_freed_host_memory
+from .memory import available_bytes, conversion_bytes, reuse_freed_host_memory
 from .outframe import orientation, output_frame, pixel_scale
 from .params import Parameters, resolve_parameters, step_switches
 from .pixmap import PixmapPlan
@@ -345,8 +345,10 @@ class _Run:
             try:
                 with reuse_freed_host_memory():
                     result = self._execute()
-            finally:
-                self._writer.shutdown(wait=True)
+            except BaseException:  # failed or interrupted: queued intermediates are not written
+                self._writer.shutdown(wait=True, cancel_futures=True)
+                raise
+            self._writer.shutdown(wait=True)
         if logfile is not None and logfile.error is not None:
             result = result._replace(runfile=None)  # warned about; the products stand
         return result
@@ -550,16 +552,18 @@ class _Run:
                     "blot=False, driz_cr=False to drizzle disjoint fields)")
 
     # -- per-chip data ---------------------------------------------------
-    _DEVICE_TYPES = {"sci": np.float32, "err": np.float32, "ivm": np.float32, "dq": None}
+    _CHIP_ARRAYS = ("sci", "err", "ivm", "dq")
+
+    @staticmethod
+    def _device_type(key, a):
+        """Type of a chip's array on a device: float32, DQ in its own integer type (native)."""
+        return a.dtype.newbyteorder("=") if key == "dq" else np.dtype(np.float32)
 
     def _device_bytes(self, state):
-        """Bytes of a chip's arrays on a device (float32 SCI, ERR, IVM; DQ in its own type)."""
-        total = 0
-        for key, dtype in self._DEVICE_TYPES.items():
-            a = getattr(state.chip, key)
-            if a is not None:
-                total += a.size * (a.dtype.itemsize if dtype is None else np.dtype(dtype).itemsize)
-        return total
+        """Bytes of a chip's SCI, ERR, IVM and DQ on the device."""
+        arrays = ((k, getattr(state.chip, k)) for k in self._CHIP_ARRAYS)
+        return sum(conversion_bytes(self.b, a, self._device_type(k, a))
+                   for k, a in arrays if a is not None)
 
     def _chip(self, state, key):
         """A chip's ``"sci"``, ``"err"``, ``"ivm"`` or ``"dq"`` array as a backend operand, or None.
@@ -575,11 +579,16 @@ class _Run:
             return a
         if key in state.device:
             return state.device[key]
-        dtype = self._DEVICE_TYPES[key] or a.dtype.newbyteorder("=")
-        arr = self.b.asarray(a, dtype)
+        arr = self.b.asarray(a, self._device_type(key, a))
         if self.resident:
             state.device[key] = arr
         return arr
+
+    def _chip_input(self, state, key):
+        """A chip's array for a step function that converts its inputs one chip at a time:
+        the kept device copy (see :meth:`_chip`), else the input array itself, so that a
+        list of them never holds every chip on a device at once."""
+        return self._chip(state, key) if self.resident else getattr(state.chip, key)
 
     def _good_dq(self, state, bits):
         """Backend bool mask of a chip's pixels whose DQ flags are all in ``bits``, or None."""
@@ -633,7 +642,7 @@ class _Run:
     def _static_mask(self):
         sigs = [(c.exposure.instrument, c.exposure.detector, c.chip.shape, c.chip.chip)
                 for c in self.chips]
-        masks = create_static_masks([self._chip(c, "sci") for c in self.chips], sigs,
+        masks = create_static_masks([self._chip_input(c, "sci") for c in self.chips], sigs,
                                     static_sig=self.p["static_sig"], backend=self.b, device_array=True)
         for c, s in zip(self.chips, sigs):
             c.static = masks[s]
@@ -655,7 +664,8 @@ class _Run:
             masks.append(m)
             scale = c.chip.idcscale or pixel_scale(c.chip.wcs)
             conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))
-        result = compute_sky([self._chip(c, "sci") for c in self.chips], [c.index for c in self.chips],
+        result = compute_sky([self._chip_input(c, "sci") for c in self.chips],
+                             [c.index for c in self.chips],
                              brightness=conv, masks=masks, skymethod=p["skymethod"],
                              skystat=p["skystat"], skylower=p["skylower"], skyupper=p["skyupper"],
                              skyclip=p["skyclip"], skylsigma=p["skylsigma"],
