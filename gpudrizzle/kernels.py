@@ -6,6 +6,7 @@ ctypes argument types, so both call the same ``extern "C"`` entry with the
 same arguments.
 """
 
+import functools
 import hashlib
 import re
 from importlib import resources
@@ -21,6 +22,7 @@ __all__ = [
     "PIXMAP_TABLE_STRIDE",
     "BLOCK_KERNELS",
     "load_source",
+    "source_constant",
     "sources_digest",
 ]
 
@@ -290,6 +292,16 @@ def load_source(name):
         return _INCLUDE.sub(lambda m: expand(m.group(1)), text)
 
     return expand(name)
+
+
+@functools.lru_cache(maxsize=None)
+def source_constant(source, name):
+    """The integer value of ``#define <name> <value>`` in kernel source ``source`` (includes
+    expanded), e.g. ``source_constant("pixmap.cu", "PM_RUN")``; KeyError when absent."""
+    m = re.search(rf"^#define {re.escape(name)} (\d+)\b", load_source(source), re.MULTILINE)
+    if m is None:
+        raise KeyError(f"no #define {name} in {source}")
+    return int(m.group(1))
 
 
 def sources_digest():

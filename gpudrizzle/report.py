@@ -58,11 +58,15 @@ def _nvrtc():
 
 
 def _kernel_cache():
-    """Where compiled kernels are kept: host library directory and cubin directory."""
+    """Where compiled kernels are kept: host library directory and cubin directory (or why
+    there is none)."""
     from .backends.cpu import cache_dir
     from .backends.nvrtc import cubin_dir
 
-    return {"host": str(cache_dir()), "cubin": str(cubin_dir())}
+    try:
+        return {"host": str(cache_dir()), "cubin": str(cubin_dir())}
+    except RuntimeError as exc:  # no writable cache at all: info still answers
+        return {"host": str(exc), "cubin": str(exc)}
 
 
 def _compiler():

@@ -57,9 +57,7 @@ def _int_dq(name, dq):
     if not is_device_array(dq):
         dq = np.asarray(dq)
     if dq.dtype.kind not in "iu" or dq.dtype.itemsize > 4:
-        t = np.min_scalar_type(host_array(dq)) if dq.size else dq.dtype
-        if t.kind not in "iu" or t.itemsize > 4:
-            raise TypeError(f"'{name}' must be of an integer type with itemsize of 4 bytes or less.")
+        raise TypeError(f"'{name}' must be of an integer type with itemsize of 4 bytes or less.")
     return dq.astype(np.uint32, copy=False)
 
 

@@ -29,11 +29,19 @@ def fake_cupy(monkeypatch):
     """
     import fakecupy
 
-    backends._cached.cache_clear()
+    from gpudrizzle.backends.cuda import CudaBackend
+
+    modules = CudaBackend._module  # a test may replace it; the cache is this one
+
+    def forget():  # backends and loaded modules of whichever cupy was there
+        backends._cached.cache_clear()
+        modules.cache_clear()
+
+    forget()
     monkeypatch.setitem(sys.modules, "cupy", fakecupy)
     fakecupy.reset_counters()
     yield fakecupy
-    backends._cached.cache_clear()
+    forget()
 
 
 def _get(request, name):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..kernels import KERNELS, parse_kind
+from ..kernels import KERNELS, parse_kind, source_constant
 
 __all__ = ["Backend", "KernelBackend"]
 
@@ -321,11 +321,7 @@ class KernelBackend(Backend):
         # Work items: one per point, or one per run of PM_RUN pixels of a row.
         n = args["n"]
         if args["points"] is None and n > 0 and args["nx"] > 0:
-            import re
-
-            from ..kernels import load_source
-
-            run = int(re.search(r"^#define PM_RUN (\d+)", load_source("pixmap.cu"), re.M).group(1))
+            run = source_constant("pixmap.cu", "PM_RUN")
             nx = int(args["nx"])
             n = (n // nx) * -(-nx // run)
         self.launch("pixmap_interp", n, args)

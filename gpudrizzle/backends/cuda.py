@@ -10,13 +10,14 @@ import math
 
 import numpy as np
 
-from ..kernels import BLOCK_KERNELS, SOURCE_FILES
+from ..kernels import BLOCK_KERNELS, SOURCE_FILES, source_constant
 from . import nvrtc
 from .base import KernelBackend
 
 __all__ = ["CudaBackend", "unavailable_reason", "device_info"]
 
-BLOCK = 256
+#: threads per block of every launch: GD_BLOCK of common.cuh, which the block kernels assume
+BLOCK = source_constant("stats.cu", "GD_BLOCK")
 
 _INSTALL = "install gpudrizzle[cuda12] or gpudrizzle[cuda13] (the one of your CUDA driver)"
 

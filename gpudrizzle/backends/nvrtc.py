@@ -20,10 +20,10 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+from .. import files
 from ..kernels import SOURCE_FILES, load_source
 
 __all__ = [
@@ -382,17 +382,9 @@ def cubin_path(source, arch):
         raise RuntimeError(f"NVRTC produced no {kind} for {source} ({target})")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}-{hashlib.sha256(payload).hexdigest()[:16]}.{kind}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with files.writing(path, durable=False, kind="kernel cache file") as tmp:
+        with open(tmp, "wb") as f:
             f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 
