@@ -128,8 +128,11 @@ class _Drops:
         self.k = k
         w = np.ones(k.size) if a["weight"] is None else a["weight"].ravel()[k].astype(np.float64)
         self.d = a["data"].ravel()[k].astype(np.float64) * a["iscale"]
-        # a NaN or infinite input value is no data: weight 0
-        self.w = np.where(np.isfinite(self.d), w * a["wht_scale"], 0.0)
+        # a pixel with a NaN or infinite value, weight or data2 value is no data: weight 0
+        finite = np.isfinite(self.d) & np.isfinite(w)
+        for m in range(a["ndata2"]):
+            finite &= np.isfinite(a["data2"][m].ravel()[k])
+        self.w = np.where(finite, w * a["wht_scale"], 0.0)
         nx, ny = a["out_nx"], a["out_ny"]
         psr, pixfrac = a["pscale_ratio"], a["pixfrac"]
         if kernel == "square":

@@ -223,13 +223,24 @@ GD_DEVICE double lanczos_value(const drizzle_args& a, double dist, double sdp, b
     return *inside ? a.lut[(gd_index)idx] : 0.0;
 }
 
+// Whether input pixel k with value d is data: d, its weight and its data2 values are all
+// finite (a pixel with a NaN or infinite one is no data: weight 0).
+GD_DEVICE bool pixel_is_data(const drizzle_args& a, gd_index k, double d) {
+    if (!gd_isfinite(d) || (a.weight && !gd_isfinite((double)a.weight[k]))) return false;
+    gd_index nin = a.in_nx * a.in_ny;
+    for (int m = 0; m < a.ndata2; ++m) {
+        if (!gd_isfinite((double)a.data2[m * nin + k])) return false;
+    }
+    return true;
+}
+
 // Drop input pixel (i, j); returns whether it reached any output pixel.
 template <int KIND, bool A>
 GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     gd_index k = j * a.in_nx + i;
     double d = (double)a.data[k] * a.iscale;
-    // a NaN or infinite input value is no data: weight 0 (the drop still counts as a hit)
-    double w = gd_isfinite(d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
+    // no data: weight 0 (the drop still counts as a hit)
+    double w = pixel_is_data(a, k, d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
     bool hit = false;
     gd_index ilo, ihi, jlo, jhi;
     if (KIND == K_SQUARE) {

@@ -212,3 +212,22 @@ def test_defect3_non_finite_chip_is_no_data(demo_clean, bad):
         assert abs(counts[chip] - n) <= 5, (chip, counts[chip], n)
     assert np.isfinite(sci[wht > 0]).all()
     assert np.isfinite(sci[clean_wht > 0][wht[clean_wht > 0] > 0]).all()
+
+
+@pytest.mark.parametrize("where", ["data2", "weight"])
+def test_defect3_non_finite_weight_or_variance_is_no_data(backend, where):
+    """A pixel whose weight or data2 (variance) is NaN or infinite is no data, like a pixel
+    whose value is: the other image's contribution alone makes the output pixel (the ERR
+    product of an exposure with a NaN ERR pixel is not NaN where others cover it)."""
+    y, x = np.indices((6, 6), dtype=float)
+    pixmap = np.dstack([x, y])
+    weight, var = np.ones((6, 6), np.float32), np.ones((6, 6), np.float32)
+    (var if where == "data2" else weight)[2, 2] = np.nan
+    (var if where == "data2" else weight)[3, 4] = np.inf
+    d = Drizzle(out_shape=(6, 6), backend=backend)
+    d.add_image(np.full((6, 6), 5.0, np.float32), 1.0, pixmap, data2=var, weight_map=weight)
+    d.add_image(np.full((6, 6), 3.0, np.float32), 1.0, pixmap, data2=np.full((6, 6), 4.0, np.float32))
+    wht, img, img2 = d.out_wht, d.out_img, d.out_img2[0]
+    for j, i in ((2, 2), (3, 4)):
+        assert (wht[j, i], img[j, i], img2[j, i]) == (1.0, 3.0, 4.0)
+    assert wht[0, 0] == 2.0 and img[0, 0] == 4.0 and img2[0, 0] == np.float32(1.25)
