@@ -90,6 +90,8 @@ def decode_context(context, x, y):
         context = np.asarray(context)
     if context.ndim != 3:
         raise ValueError("'context' must be a 3D array.")
+    if np.dtype(context.dtype).kind not in "iu":  # bits of a float are no context
+        raise TypeError(f"'context' must be an array of integers; got dtype {context.dtype}")
     x = np.atleast_1d(x)
     y = np.atleast_1d(y)
     if x.size != y.size:

@@ -231,3 +231,12 @@ def test_defect3_non_finite_weight_or_variance_is_no_data(backend, where):
     for j, i in ((2, 2), (3, 4)):
         assert (wht[j, i], img[j, i], img2[j, i]) == (1.0, 3.0, 4.0)
     assert wht[0, 0] == 2.0 and img[0, 0] == 4.0 and img2[0, 0] == np.float32(1.25)
+
+
+def test_decode_context_refuses_a_float_context():
+    """A float context is refused as drizzle 3.0's bit shifts refuse it (not cast silently)."""
+    from gpudrizzle import decode_context
+
+    with pytest.raises(TypeError, match="integers"):
+        decode_context(np.ones((1, 4, 4), np.float32), [1], [1])
+    assert [list(v) for v in decode_context(np.ones((1, 4, 4), np.int32), [1], [1])] == [[0]]
