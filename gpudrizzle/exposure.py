@@ -36,6 +36,12 @@ Instrument parameters (drizzlepac 3.11 ``acsData``/``wfc3Data``/``imageObject``)
   ``WCSDVARR`` lookup tables all apply; ``wcskey`` selects an alternate WCS
   by letter or by ``WCSNAME``; ``coeffs=False`` keeps only the linear WCS.
 
+Refused with a ValueError that says what to use instead: JWST files
+(``TELESCOP='JWST'`` or an ``ASDF`` extension: gwcs distortion) and data in
+Jy or MJy/sr.  Files with scaled image data (unsigned DQ stored as int16
+with ``BZERO=32768``, BSCALE) are read without memory mapping, so astropy
+applies the scaling (unsigned DQ becomes uint16 with its values).
+
 Errors: OSError for missing, unreadable or truncated files (fewer extensions
 than NEXTEND, data shorter than the headers declare, a cut gzip stream:
 :func:`gpudrizzle.inputs.open_fits`), naming the file and extension;
@@ -558,11 +564,20 @@ def load_exposure(filename, params=None, *, ivm_file=None, check_flags=True, **k
         params = resolve_parameters(kwargs, base=params)
     filename = os.fspath(filename)
     hdul = open_fits(filename)
+    if _has_scaled_images(hdul):  # astropy scales no memory-mapped data (unsigned DQ, BSCALE)
+        hdul.close()
+        hdul = open_fits(filename, memmap=False)
     with hdul:
         exposure = _read(hdul, filename, params, ivm_file)
     if check_flags:
         _check_flags(exposure, params["final_bits"], params["resetbits"])
     return exposure
+
+
+def _has_scaled_images(hdul):
+    """True when an image HDU stores scaled values (BZERO, BSCALE or BLANK in its header)."""
+    return any(isinstance(h, (fits.PrimaryHDU, fits.ImageHDU))
+               and any(k in h.header for k in ("BZERO", "BSCALE", "BLANK")) for h in hdul)
 
 
 def _check_exptime(exptime, params, filename):
@@ -572,7 +587,43 @@ def _check_exptime(exptime, params, filename):
         raise ValueError(f"{filename}: exposure time must be > 0; got {exptime} ({source})")
 
 
+_USE_INSTEAD = ("resample it with the jwst pipeline's resample step (jwst.resample.ResampleStep), "
+                "or drizzle its arrays with gpudrizzle.Drizzle and a pixel map from "
+                "gpudrizzle.calc_pixmap(gwcs_in, gwcs_out)")
+
+
+def _surface_brightness(bunit):
+    """True for a flux-density or surface-brightness unit (Jy, MJy/sr, ...): not counts or rates."""
+    unit = str(bunit).strip().lower().replace(" ", "")
+    return "jy" in unit or unit.endswith("/sr") or "/sr/" in unit or "sr-1" in unit
+
+
+def _refuse_unsupported(hdul, filename):
+    """ValueError for inputs that AstroDrizzle-style reading would get wrong.
+
+    JWST files (``TELESCOP='JWST'`` or an ``ASDF`` extension) keep their
+    distortion as a gwcs model in ASDF, which a FITS WCS cannot express;
+    data in Jy or MJy/sr are not counts or count rates, which every step
+    here assumes.  Both would be drizzled with a TAN-only WCS and wrong units.
+    """
+    telescope = str(hdul[0].header.get("TELESCOP", "")).strip().upper()
+    extnames = {str(h.header.get("EXTNAME", "")).strip().upper() for h in hdul[1:]}
+    if telescope == "JWST" or "ASDF" in extnames:
+        what = "TELESCOP='JWST'" if telescope == "JWST" else "an ASDF extension"
+        raise ValueError(f"{filename}: JWST data ({what}) is not supported by the AstroDrizzle "
+                         "front: its WCS is a gwcs model stored in ASDF, not FITS keywords, and "
+                         f"its units are MJy/sr; {_USE_INSTEAD}")
+    for i, h in enumerate(hdul):
+        bunit = h.header.get("BUNIT")
+        if isinstance(bunit, str) and _surface_brightness(bunit):
+            extname = str(h.header.get("EXTNAME", "PRIMARY" if i == 0 else i)).strip()
+            raise ValueError(f"{filename}[{extname}]: BUNIT={bunit.strip()!r} is not supported: "
+                             "the AstroDrizzle steps need counts, electrons or their rates; "
+                             f"for such data {_USE_INSTEAD}")
+
+
 def _read(hdul, filename, params, ivm_file):
+    _refuse_unsupported(hdul, filename)
     primary = hdul[0].header
     telescope = str(primary.get("TELESCOP", "")).strip().upper()
     instrument = str(primary.get("INSTRUME", "")).strip().upper()
