@@ -93,7 +93,7 @@ class AstroDrizzleResult(NamedTuple):
     products : list of str
         Final products written.
     intermediates : list of str
-        Intermediate files written (``clean=False``).
+        Intermediate files written (``clean=False`` and ``in_memory=False``).
     sky : dict
         ``(rootname, chip)`` -> MDRIZSKY subtracted (data units).
     cr_pixels : dict
@@ -395,7 +395,8 @@ class _Run:
         out_dir = os.path.dirname(out.rootname) or "."
         products.check_writable(out_dir)
         self.final_names = products.product_names(out, p["build"]) if steps.driz_combine else {}
-        self.inter_names = {} if p["clean"] else products.intermediate_names(
+        # in_memory (drizzlepac's meaning): no intermediate is written, none is read back
+        self.inter_names = {} if p["clean"] or p["in_memory"] else products.intermediate_names(
             out_dir, out, exposures, steps)
         if not p["context"]:
             self.final_names.pop("ctx", None)

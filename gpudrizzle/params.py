@@ -393,7 +393,8 @@ _TABLE = [
     Parameter("num_cores", None, TOP, _integer(minimum=0, optional=True),
               "Maximum CPU cores to use (n < 2 disables parallel work; None: automatic)"),
     Parameter("in_memory", False, TOP, _boolean,
-              "Keep intermediate products in memory only (gpudrizzle always processes in memory)"),
+              "Keep intermediate products in memory only: no singles, median, blot or CR mask "
+              "file is written, and none of an earlier run is read"),
     # -- state of input files ---------------------------------------------
     Parameter("restore", False, STATE, _boolean, "Copy the inputs back from OrIg_files/ before processing"),
     Parameter("preserve", True, STATE, _boolean,

@@ -1,12 +1,15 @@
 """Parameters and inputs that must do what their help says (num_cores, in_memory, final-only
 reruns, unsupported inputs)."""
 
+import os
+
 import numpy as np
 import pytest
 from astropy.io import fits
 
+from gpudrizzle import astrodrizzle
 from gpudrizzle.exposure import load_exposure
-from hstdata import write_flt, write_generic
+from hstdata import write_dither_set, write_flt, write_generic
 
 
 # ---------------------------------------------------------------------------
@@ -55,3 +58,26 @@ def test_unsigned_dq_with_bzero_read_as_stored(tmp_path):
     chip = load_exposure(flt.path, final_bits=0).chips[0]
     assert chip.dq.dtype == np.uint16
     np.testing.assert_array_equal(chip.dq[0, :5], [32768, 40000, 65535, 4096, 1])
+
+
+# ---------------------------------------------------------------------------
+# in_memory=True writes no intermediates
+
+
+def _dither_set(directory):
+    return [t.path for t in write_dither_set(directory, n=3, cosmic_rays=3, seed=5)]
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_in_memory_writes_no_intermediates(tmp_path, in_memory):
+    inputs = _dither_set(tmp_path)
+    res = astrodrizzle.AstroDrizzle(inputs, output=str(tmp_path / "final"), backend="numpy",
+                                    in_memory=in_memory, clean=False,
+                                    runfile=str(tmp_path / "run.log"))
+    written = set(os.listdir(tmp_path)) - {os.path.basename(p) for p in inputs}
+    expected = {os.path.basename(p) for p in res.products} | {"run.log"}
+    if in_memory:
+        assert written == expected and res.intermediates == []
+    else:
+        assert written == expected | {os.path.basename(p) for p in res.intermediates}
+        assert any(p.endswith("_crmask.fits") for p in res.intermediates)
