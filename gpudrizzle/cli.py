@@ -319,15 +319,15 @@ def _command_info(args):
         print(f"  {name:<6} {'available' if reason is None else 'unavailable: ' + reason}")
     print(f"default backend: {info['default_backend']}"
           f"{' (from $GPUDRIZZLE_BACKEND)' if os.environ.get('GPUDRIZZLE_BACKEND') else ''}")
-    gpu, dev = info["gpu"], info["cuda_device"]
+    dev = info["cuda_device"]
     if dev:
         cc = dev["compute_capability"]
         print(f"GPU: {dev['name']}, compute capability {cc[:-1]}.{cc[-1]}, "
               f"{dev['total_memory'] / 2 ** 30:.1f} GiB ({dev['free_memory'] / 2 ** 30:.1f} GiB free), "
               f"CUDA runtime {_cuda_version(dev['runtime_version'])}, "
               f"driver {_cuda_version(dev['driver_version'])}")
-    else:
-        print(f"GPU: {gpu[0]}, {gpu[1] / 2 ** 30:.1f} GiB" if gpu else "GPU: none seen by CuPy")
+    else:  # the cuda line above says why
+        print("GPU: none usable (see the cuda backend above)")
     nv = info["nvrtc"]
     print(f"NVRTC (cuda backend kernels): {nv['version']}" if nv["version"]
           else f"NVRTC (cuda backend kernels): unavailable ({nv['reason']})")

@@ -27,12 +27,6 @@ def _version():
     return __version__
 
 
-def _gpu():
-    """(name, total bytes) of the current CUDA device, or None when CuPy sees none."""
-    info = _gpu_details()
-    return None if info is None else (info["name"], info["total_memory"])
-
-
 def _gpu_details():
     """:func:`gpudrizzle.backends.cuda.device_info` of the current device, or None."""
     try:
@@ -182,8 +176,7 @@ def system_info():
         ``version``, ``python``, ``platform``, ``backends`` (name -> None if
         usable else the reason, in the order ``auto`` tries them),
         ``default_backend`` (what ``auto``/``$GPUDRIZZLE_BACKEND`` gives, or
-        the error), ``gpu`` ((name, bytes) or None), ``cuda_device``
-        (None, or ``name``, ``compute_capability``, ``total_memory``,
+        the error), ``cuda_device`` (None, or ``name``, ``compute_capability``, ``total_memory``,
         ``free_memory``, ``multiprocessors``, ``runtime_version``,
         ``driver_version``), ``nvrtc`` (``version`` or None, ``reason``
         or None), ``kernel_cache`` (``host`` and ``cubin`` directories),
@@ -207,7 +200,6 @@ def system_info():
         "platform": platform.platform(),
         "backends": {name: status[name] for name in BACKENDS},
         "default_backend": default,
-        "gpu": _gpu(),
         "cuda_device": _gpu_details(),
         "nvrtc": _nvrtc(),
         "kernel_cache": _kernel_cache(),

@@ -211,7 +211,7 @@ def test_info_lists_backends():
     assert info["backends"]["numpy"] is None
     assert info["default_backend"] in ("cuda", "cpu", "numpy")
     if info["backends"]["cuda"] is not None:
-        assert info["gpu"] is None and "cuda" in proc.stdout and "unavailable" in proc.stdout
+        assert info["cuda_device"] is None and "cuda" in proc.stdout and "unavailable" in proc.stdout
 
 
 def test_preview_command(demo, tmp_path):
