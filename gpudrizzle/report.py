@@ -10,15 +10,18 @@ why not), the GPU CuPy sees and the compiler of the ``cpu`` backend.
 import json
 import os
 import platform
+import resource
 import sys
 
 import numpy as np
+from astropy.io import fits
 
 from .backends import BACKENDS, backend_status, get_backend
 from .outframe import orientation, pixel_scale
 from .files import write_text
 
-__all__ = ["device_description", "run_report", "write_report", "report_path", "system_info"]
+__all__ = ["device_description", "run_report", "product_figures", "write_report", "report_path",
+           "system_info"]
 
 
 def _version():
@@ -108,6 +111,76 @@ def _frame(wcs):
     }
 
 
+def _versions(backend_name):
+    """Versions of gpudrizzle, Python and the libraries the run used (CuPy, NVRTC on cuda)."""
+    import astropy
+    import scipy
+
+    out = {"gpudrizzle": _version(), "python": sys.version.split()[0],
+           "numpy": np.__version__, "astropy": astropy.__version__, "scipy": scipy.__version__}
+    if backend_name == "cuda":
+        out["cupy"] = getattr(sys.modules.get("cupy"), "__version__", None)
+        out["nvrtc"] = _nvrtc()["version"]
+    return out
+
+
+def _peak_rss_mib():
+    """Peak resident memory of this process so far, MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2 ** 20 if sys.platform == "darwin" else 1024), 1)
+
+
+def _science_and_weight(products):
+    """(SCI, WHT) arrays of a run's final product (one file or the _sci/_wht pair), or None."""
+    by_kind = {}
+    for path in products:
+        with fits.open(path, memmap=False) as hdul:
+            names = [h.name for h in hdul]
+            if "SCI" in names and "WHT" in names:
+                return hdul["SCI"].data, hdul["WHT"].data
+            for kind in ("sci", "wht"):
+                if path.endswith(f"_{kind}.fits"):
+                    by_kind[kind] = hdul[0].data
+    if "sci" in by_kind and "wht" in by_kind:
+        return by_kind["sci"], by_kind["wht"]
+    return None
+
+
+def product_figures(products):
+    """What a user checks first in a product: coverage, NaNs and the noise.
+
+    Parameters
+    ----------
+    products : list of str
+        The final products of a run.
+
+    Returns
+    -------
+    dict or None
+        ``pixels``; ``covered`` (WHT > 0); ``nan_covered`` (NaN SCI where
+        WHT > 0: should be 0); ``nan_total``; ``sci_median`` and
+        ``noise_sigma`` (1.4826 x the median absolute deviation of SCI over
+        covered pixels, a robust sigma); ``wht_median`` over covered pixels.
+        None when the run wrote no SCI/WHT product.
+    """
+    arrays = _science_and_weight(products) if products else None
+    if arrays is None:
+        return None
+    sci, wht = (np.asarray(a, dtype=np.float64) for a in arrays)
+    covered = wht > 0
+    good = sci[covered & np.isfinite(sci)]
+    median = float(np.median(good)) if good.size else None
+    return {
+        "pixels": int(sci.size),
+        "covered": int(np.count_nonzero(covered)),
+        "nan_covered": int(np.count_nonzero(covered & ~np.isfinite(sci))),
+        "nan_total": int(np.count_nonzero(~np.isfinite(sci))),
+        "sci_median": median,
+        "noise_sigma": float(1.4826 * np.median(np.abs(good - median))) if good.size else None,
+        "wht_median": float(np.median(wht[covered])) if covered.any() else None,
+    }
+
+
 def _chip_key(key):
     rootname, chip = key
     return f"{os.path.basename(rootname)}[sci,{chip}]"
@@ -127,21 +200,27 @@ def run_report(result, parameters=None):
     -------
     dict
         ``software``, ``backend``, ``device``, ``timings_s`` (step ->
-        seconds), ``total_s``, ``sky`` and ``cr_pixels`` (``"root[sci,n]"``
-        -> value), ``output_frame`` (shape, ctype, crval, crpix, pixel scale,
-        orientation), ``products``, ``intermediates``, ``runfile``,
-        ``parameters``.
+        seconds), ``total_s``, ``peak_rss_mib`` (this process's peak
+        resident memory), ``versions`` (gpudrizzle, Python, numpy, astropy,
+        scipy; CuPy and NVRTC on cuda), ``sky`` and ``cr_pixels``
+        (``"root[sci,n]"`` -> value), ``output_frame`` (shape, ctype, crval,
+        crpix, pixel scale, orientation), ``product`` (see
+        :func:`product_figures`), ``products``, ``intermediates``,
+        ``runfile``, ``parameters``.
     """
     timings = dict(result.timings or {})
     return {
         "software": f"gpudrizzle {_version()}",
         "backend": result.backend,
         "device": device_description(result.backend),
+        "versions": _versions(result.backend),
+        "peak_rss_mib": _peak_rss_mib(),
         "timings_s": {k: round(float(v), 6) for k, v in timings.items()},
         "total_s": round(float(sum(timings.values())), 6),
         "sky": {_chip_key(k): float(v) for k, v in result.sky.items()},
         "cr_pixels": {_chip_key(k): int(v) for k, v in result.cr_pixels.items()},
         "output_frame": _frame(result.output_wcs),
+        "product": product_figures(list(result.products)),
         "products": list(result.products),
         "intermediates": list(result.intermediates),
         "runfile": result.runfile,

@@ -72,6 +72,12 @@ def test_demo_writes_product_report_and_log(demo):
     assert len(report["cr_pixels"]) == 8 and min(report["cr_pixels"].values()) > 20
     assert report["output_frame"]["shape"] == list(sci.shape)
     assert report["output_frame"]["pixel_scale_arcsec"] == pytest.approx(0.05, rel=1e-3)
+    figures = report["product"]
+    assert figures["covered"] == int(covered.sum()) and figures["nan_covered"] == 0
+    good = sci[covered].astype(np.float64)
+    mad = np.median(np.abs(good - np.median(good)))
+    assert figures["noise_sigma"] == pytest.approx(1.4826 * mad, rel=1e-9) and mad > 0
+    assert report["versions"]["numpy"] == np.__version__ and report["peak_rss_mib"] > 10
     log_text = (outdir / "demo.log").read_text()
     assert "final drizzle" in log_text and "total" in log_text  # the timing table
     for name in ("demo_drz.fits", "demo_drz_report.json", "demo.log"):
@@ -310,3 +316,22 @@ def test_progress_bar_and_timing_table_text():
     table = format_timings({"sky": 1.0, "final drizzle": 3.0}).splitlines()
     assert table[1].split() == ["sky", "1.000", "25.0%"]
     assert table[-1].split() == ["total", "4.000", "100.0%"]
+
+
+def test_product_figures_of_a_separate_sci_wht_pair(tmp_path):
+    """build=False products (_sci/_wht files): coverage, a NaN where there is weight, robust sigma."""
+    from gpudrizzle.report import product_figures
+
+    rng = np.random.default_rng(5)
+    sci = rng.normal(10.0, 2.0, (60, 50)).astype(np.float32)
+    wht = np.ones_like(sci)
+    wht[:5] = 0.0
+    sci[:5] = np.nan
+    sci[30, 20] = np.nan  # a NaN with weight: what the figures must show
+    paths = [str(tmp_path / "x_drz_sci.fits"), str(tmp_path / "x_drz_wht.fits")]
+    fits.writeto(paths[0], sci)
+    fits.writeto(paths[1], wht)
+    f = product_figures(paths)
+    assert (f["pixels"], f["covered"], f["nan_covered"], f["nan_total"]) == (3000, 2750, 1, 251)
+    assert f["noise_sigma"] == pytest.approx(2.0, rel=0.1) and f["wht_median"] == 1.0
+    assert product_figures([]) is None
