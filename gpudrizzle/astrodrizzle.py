@@ -23,6 +23,9 @@ Per chip (drizzlepac's ``adrizzle``/``ablot``/``drizCR`` conventions):
   1 / pix_ratio**2 for rate data), plus MDRIZSKY (``blot_addsky``) or
   ``blot_skyval``;
 * driz_cr per chip against its blot; cosmic rays leave the final mask;
+  with driz_cr off (several exposures, ``in_memory=False``) the final
+  drizzle reads each chip's ``_crmask.fits`` of an earlier run beside the
+  products, as drizzlepac does, and warns naming every one missing;
 * final drizzle: weight EXP = EXPTIME * good, ERR = (EXPTIME / ERR)**2 * good
   (weight scale 1 / pix_ratio**4), IVM = the user's IVM, else
   1 / (dark + sky + readnoise**2) in e- (flat field taken as 1), times good
@@ -68,7 +71,7 @@ from .blot import blot_image
 from .config import build_configobj
 from .crmask import driz_cr
 from .exposure import Exposure, load_exposures
-from .inputs import OutputName, expand_input, output_name
+from .inputs import OutputName, expand_input, open_fits, output_name
 from .median import create_median
 from .memory import available_bytes, conversion_bytes, reuse_freed_host_memory
 from .outframe import orientation, output_frame, pixel_scale
@@ -309,6 +312,36 @@ def _memory_advice(steps):
 # the run
 
 
+def _read_crmask(path, shape):
+    """(mask, None) from an earlier run's CR mask file, or (None, why it is not usable).
+
+    Parameters
+    ----------
+    path : str
+    shape : (int, int)
+        The chip's shape, which the mask must have.
+
+    Returns
+    -------
+    mask : numpy.ndarray (ny, nx) uint8 or None
+        1 = good, 0 = cosmic ray.
+    problem : str or None
+        Names the file: missing, unreadable or incomplete, or not a mask of the chip.
+    """
+    if not os.path.exists(path):
+        return None, f"{path} not found"
+    try:
+        with open_fits(path, what="cosmic-ray mask", memmap=False) as hdul:
+            data = hdul[0].data
+    except OSError as exc:
+        return None, str(exc)
+    if data is None or data.dtype.kind not in "iub" or tuple(data.shape) != tuple(shape):
+        found = "no data" if data is None else f"{data.dtype} {tuple(data.shape)}"
+        return None, f"{path} is not a mask of the chip (integers {tuple(shape)}; found {found})"
+    return (data != 0).astype(np.uint8), None
+
+
+
 def _runfile(runfile):
     """The run's log (:class:`gpudrizzle.files.LogFile`), or nothing without a ``runfile``."""
     if not runfile:
@@ -445,6 +478,8 @@ class _Run:
         self._step("blot and driz_cr", steps.blot, lambda: self._blot_and_cr(median, steps.driz_cr),
                    n_chips)
         del median
+        if self._reads_earlier_crmasks():
+            self._load_earlier_crmasks(out_dir)
         self._step("final drizzle", steps.driz_combine, self._final_drizzle, n_chips)
         self._map_buffers.clear()
         for c in self.chips:
@@ -784,6 +819,30 @@ class _Run:
                 self._write_intermediate(key, c.crmask, chip.wcs)
             del out
             self._advance(c.name, c.exposure)
+
+    def _reads_earlier_crmasks(self):
+        """True when the final drizzle takes its CR masks from an earlier run's files, as
+        drizzlepac does: driz_cr off for several exposures, intermediates not in memory."""
+        steps = self.steps
+        return (steps.driz_combine and not steps.driz_cr and len(self.exposures) > 1
+                and self.given_exposures is None and not self.p["in_memory"])
+
+    def _load_earlier_crmasks(self, directory):
+        """Each chip's ``_crmask.fits`` of an earlier run into ``crmask``; a warning names
+        every mask missing or unusable (the final drizzle then goes on without it)."""
+        problems = []
+        for c in self.chips:
+            path = products.crmask_name(directory, c.exposure, c.chip.chip)
+            mask, problem = _read_crmask(path, c.chip.shape)
+            if problem:
+                problems.append(problem)
+                continue
+            c.crmask = self.b.asarray(mask, np.uint8)
+            log.info("%s: cosmic-ray mask of an earlier run read from %s (%d pixel(s) flagged)",
+                     c.name, path, int(mask.size - np.count_nonzero(mask)))
+        if problems:
+            log.warning("driz_cr is off and the final drizzle uses no cosmic-ray mask for %d "
+                        "chip(s): %s", len(problems), "; ".join(problems))
 
     def _final_weight(self, c, ratio):
         """(weight map, weight scale, variance) of a chip for the final drizzle."""

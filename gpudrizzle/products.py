@@ -39,7 +39,7 @@ from astropy.io import fits
 
 from . import files
 
-__all__ = ["ChipRecord", "product_names", "intermediate_names", "check_writable", "check_targets",
+__all__ = ["ChipRecord", "product_names", "intermediate_names", "crmask_name", "check_writable", "check_targets",
            "write_fits", "ascii_name", "primary_header", "image_header", "hdrtab", "write_final",
            "write_image", "software_version", "DRIZ_KEYWORD_COMMENTS"]
 
@@ -168,10 +168,16 @@ def intermediate_names(directory, output, exposures, steps):
             if steps.blot:
                 names[("blt", i, c.chip)] = f"{root}_sci{c.chip}_blt.fits"
             if steps.driz_cr:
-                names[("crmask", i, c.chip)] = f"{root}_sci{c.chip}_crmask.fits"
+                names[("crmask", i, c.chip)] = crmask_name(directory, e, c.chip)
     if steps.median:
         names["med"] = f"{output.rootname}_med.fits"
     return names
+
+
+def crmask_name(directory, exposure, chip):
+    """Path of the cosmic-ray mask of chip number ``chip`` of ``exposure`` in ``directory``
+    (``<root>_sci<chip>_crmask.fits``: written by driz_cr, read by a final-only rerun)."""
+    return f"{os.path.join(directory, os.path.basename(exposure.rootname))}_sci{chip}_crmask.fits"
 
 
 def check_writable(directory):

@@ -81,3 +81,61 @@ def test_in_memory_writes_no_intermediates(tmp_path, in_memory):
     else:
         assert written == expected | {os.path.basename(p) for p in res.intermediates}
         assert any(p.endswith("_crmask.fits") for p in res.intermediates)
+
+
+# ---------------------------------------------------------------------------
+# a final-only rerun uses the cosmic-ray masks of the earlier run
+
+_FINAL_ONLY = dict(driz_separate=False, median=False, blot=False, driz_cr=False)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rerun")
+    inputs = _dither_set(d)
+    res = astrodrizzle.AstroDrizzle(inputs, output=str(d / "final"), backend="numpy",
+                                    clean=False, runfile="")
+    assert sum(res.cr_pixels.values()) > 0
+    return d, inputs, fits.getdata(d / "final_drz_wht.fits"), fits.getdata(d / "final_drz_sci.fits")
+
+
+def _final_only(d, inputs, output):
+    astrodrizzle.AstroDrizzle(inputs, output=str(d / output), backend="numpy", runfile="",
+                              overwrite=True, **_FINAL_ONLY)
+    return fits.getdata(d / f"{output}_drz_wht.fits"), fits.getdata(d / f"{output}_drz_sci.fits")
+
+
+def test_final_only_rerun_uses_earlier_crmasks(full_run, caplog):
+    d, inputs, wht, sci = full_run
+    with caplog.at_level("INFO", logger="gpudrizzle"):
+        wht2, sci2 = _final_only(d, inputs, "rerun")
+    np.testing.assert_array_equal(wht2, wht)
+    np.testing.assert_array_equal(sci2, sci)
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and "crmask" in r.message]
+
+
+def test_final_only_rerun_warns_of_a_missing_crmask(full_run, caplog):
+    d, inputs, wht, _ = full_run
+    gone = d / f"{os.path.basename(inputs[1])[:-9]}_sci2_crmask.fits"
+    with caplog.at_level("INFO", logger="gpudrizzle"):
+        os.replace(gone, f"{gone}.away")
+        try:
+            wht2, _ = _final_only(d, inputs, "rerun")
+        finally:
+            os.replace(f"{gone}.away", gone)
+    warned = [r.message for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"{gone} not found" in m for m in warned), warned
+    assert (wht2 != wht).any()
+
+
+def test_final_only_rerun_refuses_a_mask_of_another_shape(full_run, caplog):
+    d, inputs, _, _ = full_run
+    path = d / f"{os.path.basename(inputs[0])[:-9]}_sci1_crmask.fits"
+    good = fits.getdata(path)
+    fits.writeto(path, good[:-1], overwrite=True)
+    try:
+        with caplog.at_level("WARNING", logger="gpudrizzle"):
+            _final_only(d, inputs, "rerun")
+    finally:
+        fits.writeto(path, good, overwrite=True)
+    assert any(f"{path} is not a mask of the chip" in r.message for r in caplog.records)
