@@ -57,7 +57,7 @@ import shutil
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from typing import NamedTuple
 
 import numpy as np
@@ -66,6 +66,7 @@ from astropy.io import fits
 from . import files, products
 from .progress import StepProgress, format_timings
 from .backends import get_backend
+from .backends.cpu import CpuBackend, default_threads
 from .bitflags import good_pixel_mask
 from .blot import blot_image
 from .config import build_configobj
@@ -312,6 +313,16 @@ def _memory_advice(steps):
 # the run
 
 
+def _thread_count(num_cores):
+    """Threads for ``num_cores``: None -> what this process may use (CPU affinity and
+    cgroup quota: :func:`gpudrizzle.backends.cpu.default_threads`); below 2 -> 1; else
+    ``num_cores``, at most what the process may use."""
+    allowed = default_threads()
+    if num_cores is None:
+        return allowed
+    return max(1, min(int(num_cores), allowed))
+
+
 def _read_crmask(path, shape):
     """(mask, None) from an earlier run's CR mask file, or (None, why it is not usable).
 
@@ -368,6 +379,7 @@ class _Run:
         self._map_buffers = {}  # chip shape -> the one pixel map buffer of that shape
         self._writer, self._writes = None, []  # background writes of intermediates: (path, future)
         self._current = None  # [step, done, total, start] of the step running
+        self._scoped = None  # ExitStack of what holds until the run ends (the kernel threads)
 
     # -- entry -----------------------------------------------------------
     def execute(self):
@@ -376,7 +388,7 @@ class _Run:
             warnings.showwarning = _log_warning  # in order, one record each
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="gpudrizzle-write")
             try:
-                with reuse_freed_host_memory():
+                with reuse_freed_host_memory(), ExitStack() as self._scoped:
                     result = self._execute()
             except BaseException:  # failed or interrupted: queued intermediates are not written
                 self._writer.shutdown(wait=True, cancel_futures=True)
@@ -441,6 +453,7 @@ class _Run:
         b = get_backend(p["backend"])
         self.b, self.xp = b, b.xp
         log.info("backend: %s", b.name)
+        self._limit_threads(b)
         shapes = [c.chip.shape for c in self.chips]
         frames = (len(exposures), None if sep_wcs is None else sep_wcs.array_shape,
                   None if final_wcs is None else final_wcs.array_shape, steps, len(self.chips))
@@ -497,6 +510,14 @@ class _Run:
                for c in self.chips if c.crmask is not None}
         return AstroDrizzleResult(self.written, self.intermediates, sky, crs, final_wcs, b.name,
                                   p["runfile"] or None, dict(self.timings))
+
+    def _limit_threads(self, b):
+        """The cpu backend's kernels run on ``num_cores`` threads until the run ends."""
+        if not isinstance(b, CpuBackend):
+            return
+        n = _thread_count(self.p["num_cores"])
+        self._scoped.enter_context(b.limit_threads(n))
+        log.info("kernel threads: %d (num_cores=%s)", n, self.p["num_cores"])
 
     def _check_exposure_type(self, e):
         if not isinstance(e, Exposure):

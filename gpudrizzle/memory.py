@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-__all__ = ["available_bytes", "check_fits", "conversion_bytes", "copy_rows", "reuse_freed_host_memory"]
+__all__ = ["available_bytes", "cgroup_memory_available", "check_fits", "conversion_bytes", "copy_rows", "reuse_freed_host_memory"]
 
 _FALLBACK_BYTES = 2 << 30
 # glibc mallopt parameters and defaults
@@ -14,7 +14,11 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _GLIBC_DEFAULT_THRESHOLD = 128 * 1024
 
 
-def _host_available():
+# a cgroup memory limit at or above this is "no limit" (v1 writes 2**63 rounded to pages)
+_NO_LIMIT = 1 << 60
+
+
+def _system_available():
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -28,6 +32,66 @@ def _host_available():
         return _FALLBACK_BYTES
 
 
+def _read_int(path):
+    """The integer in a one-value file, or None (missing, unreadable, ``max``)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _inactive_file(path, key):
+    """Bytes of ``key`` (the reclaimable file cache) in a cgroup ``memory.stat``, else 0."""
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    return 0
+
+
+def cgroup_memory_available(root="/sys/fs/cgroup"):
+    """Bytes the cgroup memory limit of this process still allows, or None without a limit.
+
+    Parameters
+    ----------
+    root : str
+        Where the cgroup file system is mounted: cgroup v2's ``memory.max``
+        and ``memory.current`` are read first, then cgroup v1's
+        ``memory/memory.limit_in_bytes`` and ``memory/memory.usage_in_bytes``.
+
+    Returns
+    -------
+    int or None
+        Limit minus usage, the usage without the inactive file cache (which
+        the kernel reclaims before it fails an allocation); at least 0.
+    """
+    layouts = ((root, "memory.max", "memory.current", "inactive_file"),
+               (os.path.join(root, "memory"), "memory.limit_in_bytes", "memory.usage_in_bytes",
+                "total_inactive_file"))
+    for directory, limit_file, usage_file, cache_key in layouts:
+        limit = _read_int(os.path.join(directory, limit_file))
+        usage = _read_int(os.path.join(directory, usage_file))
+        if limit is None or usage is None:
+            continue
+        if limit >= _NO_LIMIT:
+            return None
+        cache = _inactive_file(os.path.join(directory, "memory.stat"), cache_key)
+        return max(0, limit - max(0, usage - cache))
+    return None
+
+
+def _host_available():
+    """The system's available memory, at most what the cgroup memory limit allows."""
+    have = _system_available()
+    limited = cgroup_memory_available()
+    return have if limited is None else min(have, limited)
+
+
 def available_bytes(backend):
     """Memory that can still be allocated where ``backend`` keeps its arrays, in bytes.
 
@@ -39,7 +103,8 @@ def available_bytes(backend):
     -------
     int
         Free device memory plus what CuPy's pool holds unused (``cuda``), or
-        the host's available memory (``cpu``, ``numpy``).
+        the host's available memory (``cpu``, ``numpy``): MemAvailable, at
+        most what the cgroup memory limit leaves (:func:`cgroup_memory_available`).
     """
     if backend.xp is np:
         return _host_available()

@@ -391,7 +391,8 @@ _TABLE = [
               "gpudrizzle's pixel maps meet a 1e-4 px tolerance)"),
     Parameter("resetbits", "4096", TOP, _reset_bits, "DQ bits reset to 0 in the inputs before processing"),
     Parameter("num_cores", None, TOP, _integer(minimum=0, optional=True),
-              "Maximum CPU cores to use (n < 2 disables parallel work; None: automatic)"),
+              "Maximum threads of the cpu backend's kernels (n < 2: one; None: the CPUs this "
+              "process may use, after its CPU affinity and cgroup CPU quota)"),
     Parameter("in_memory", False, TOP, _boolean,
               "Keep intermediate products in memory only: no singles, median, blot or CR mask "
               "file is written, and none of an earlier run is read"),

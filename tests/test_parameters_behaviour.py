@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from gpudrizzle import astrodrizzle
+from gpudrizzle import astrodrizzle, memory
+from gpudrizzle.backends import get_backend
+from gpudrizzle.backends.cpu import cgroup_cpu_limit, default_threads
+from gpudrizzle.demo import write_demo_data
 from gpudrizzle.exposure import load_exposure
+from gpudrizzle.memory import cgroup_memory_available
 from hstdata import write_dither_set, write_flt, write_generic
 
 
@@ -139,3 +143,115 @@ def test_final_only_rerun_refuses_a_mask_of_another_shape(full_run, caplog):
     finally:
         fits.writeto(path, good, overwrite=True)
     assert any(f"{path} is not a mask of the chip" in r.message for r in caplog.records)
+
+
+# ---------------------------------------------------------------------------
+# num_cores: the threads the kernels use, measured per thread
+
+
+def _thread_ticks():
+    """{thread id: user + system clock ticks} of this process's threads (Linux /proc)."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(tid)] = int(fields[11]) + int(fields[12])
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(tmp_path_factory):
+    if default_threads() < 2 or not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs Linux and two CPUs for this process")
+    try:
+        get_backend("cpu")
+    except RuntimeError as exc:
+        pytest.skip(f"no cpu backend: {exc}")
+    d = tmp_path_factory.mktemp("demo")
+    return d, [t.path for t in write_demo_data(d, size="small")]
+
+
+def _busy_threads(d, inputs, num_cores):
+    """Threads that did at least 30 ms of work during a cpu-backend run with ``num_cores``."""
+    before = _thread_ticks()
+    astrodrizzle.AstroDrizzle(inputs, output=str(d / "out"), backend="cpu", in_memory=True,
+                              overwrite=True, runfile="", num_cores=num_cores)
+    after = _thread_ticks()
+    ticks = 0.03 * os.sysconf("SC_CLK_TCK")
+    return [t for t in after if after[t] - before.get(t, 0) >= ticks]
+
+
+@pytest.mark.parametrize("num_cores,threads", [(1, 1), (0, 1), (2, 2), (None, 2)])
+def test_num_cores_limits_the_kernel_threads(demo_inputs, num_cores, threads):
+    d, inputs = demo_inputs
+    _busy_threads(d, inputs, 2)  # the OpenMP runtime's threads exist before the measured run
+    assert len(_busy_threads(d, inputs, num_cores)) == threads
+
+
+def test_num_cores_is_restored_after_the_run(demo_inputs):
+    d, inputs = demo_inputs
+    lib = get_backend("cpu")._lib
+    before = lib.omp_get_max_threads()
+    _busy_threads(d, inputs, 1)
+    assert lib.omp_get_max_threads() == before
+
+
+def test_limit_threads_checks_its_argument():
+    try:
+        b = get_backend("cpu")
+    except RuntimeError as exc:
+        pytest.skip(f"no cpu backend: {exc}")
+    with pytest.raises(ValueError, match="'n' must be an integer >= 1; got 0"):
+        with b.limit_threads(0):
+            pass
+
+
+def _write(root, name, text):
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize("files,cpus", [
+    ({"cpu.max": "150000 100000\n"}, 2),
+    ({"cpu.max": "50000 100000\n"}, 1),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),
+    ({"cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_cgroup_cpu_limit(tmp_path, files, cpus):
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    assert cgroup_cpu_limit(str(tmp_path)) == cpus
+
+
+def test_default_threads_bounded_by_the_quota(tmp_path):
+    _write(tmp_path, "cpu.max", "100000 100000\n")
+    assert default_threads(str(tmp_path)) == 1
+    assert default_threads(str(tmp_path / "none")) == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("files,available", [
+    ({"memory.max": "1000000\n", "memory.current": "400000\n",
+      "memory.stat": "anon 300000\ninactive_file 100000\n"}, 700000),
+    ({"memory.max": "max\n", "memory.current": "400000\n"}, None),
+    ({"memory/memory.limit_in_bytes": "2000000\n", "memory/memory.usage_in_bytes": "500000\n",
+      "memory/memory.stat": "cache 1\ntotal_inactive_file 200000\n"}, 1700000),
+    ({"memory/memory.limit_in_bytes": "9223372036854771712\n",
+      "memory/memory.usage_in_bytes": "500000\n"}, None),
+    ({"memory.max": "1000\n", "memory.current": "5000\n"}, 0),
+    ({}, None),
+])
+def test_cgroup_memory_available(tmp_path, files, available):
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    assert cgroup_memory_available(str(tmp_path)) == available
+
+
+def test_host_memory_plan_reads_the_cgroup_limit(monkeypatch):
+    monkeypatch.setattr(memory, "cgroup_memory_available", lambda root="/sys/fs/cgroup": 12345)
+    assert memory.available_bytes(get_backend("numpy")) == 12345

@@ -6,10 +6,12 @@ time: each writes its own temporary file and renames it into place.
 """
 
 import atexit
+import contextlib
 import ctypes
 import functools
 import hashlib
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -22,7 +24,8 @@ import numpy as np
 from ..kernels import KERNELS, SOURCE_FILES, load_source, parse_kind, sources_digest
 from .base import KernelBackend
 
-__all__ = ["CpuBackend", "build_library", "cache_dir", "compiler_info"]
+__all__ = ["CpuBackend", "build_library", "cache_dir", "cgroup_cpu_limit", "compiler_info",
+           "default_threads"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -130,6 +133,64 @@ def cache_dir(subdir=""):
     return path
 
 
+def _read_words(path):
+    """The whitespace-separated words of a small file, or None when it cannot be read."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().split()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _quota_cpus(quota, period):
+    """CPUs a CFS quota allows (rounded up), or None for "no limit" or unreadable values."""
+    try:
+        quota, period = int(quota), int(period)
+    except (TypeError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return max(1, math.ceil(quota / period))
+
+
+def cgroup_cpu_limit(root="/sys/fs/cgroup"):
+    """CPUs the cgroup CPU quota of this process allows, or None without a quota.
+
+    Parameters
+    ----------
+    root : str
+        Where the cgroup file system is mounted: cgroup v2's ``cpu.max``
+        ("quota period", quota ``max`` = none) is read first, then cgroup v1's
+        ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (-1 = none) under ``cpu/``
+        or ``cpu,cpuacct/``.
+
+    Returns
+    -------
+    int or None
+        ``ceil(quota / period)``.
+    """
+    words = _read_words(os.path.join(root, "cpu.max"))
+    if words and len(words) == 2:
+        return None if words[0] == "max" else _quota_cpus(*words)
+    for sub in ("cpu", "cpu,cpuacct"):
+        quota = _read_words(os.path.join(root, sub, "cpu.cfs_quota_us"))
+        period = _read_words(os.path.join(root, sub, "cpu.cfs_period_us"))
+        if quota and period:
+            return _quota_cpus(quota[0], period[0])
+    return None
+
+
+def default_threads(root="/sys/fs/cgroup"):
+    """Threads a run uses by default: the CPUs of this process's affinity mask, at most the
+    cgroup CPU quota (:func:`cgroup_cpu_limit`); ``os.cpu_count()`` where there is no mask."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_limit(root)
+    return max(1, cpus if quota is None else min(cpus, quota))
+
+
 def _flags():
     """Compiler flags: $GPUDRIZZLE_CXXFLAGS (whitespace separated) replaces the optimisation
     and debug flags, e.g. ``-O1 -g -fsanitize=address,undefined``."""
@@ -211,6 +272,32 @@ class CpuBackend(KernelBackend):
                 argtypes.append(ctypes.c_void_p if is_array else _CTYPES[dtype])
             fn.argtypes = argtypes
             fn.restype = None
+        # the OpenMP runtime the library links (found through the library's handle)
+        self._lib.omp_get_max_threads.argtypes, self._lib.omp_get_max_threads.restype = [], ctypes.c_int
+        self._lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+        self._lib.omp_set_num_threads.restype = None
+
+    @contextlib.contextmanager
+    def limit_threads(self, n):
+        """Within the block, the kernels called from this thread run on at most ``n`` threads.
+
+        Sets the OpenMP runtime's thread count of the calling thread
+        (``omp_set_num_threads``, from the library's own OpenMP runtime) and
+        restores the earlier count afterwards.
+
+        Parameters
+        ----------
+        n : int
+            Threads, >= 1.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"'n' must be an integer >= 1; got {n!r}")
+        before = self._lib.omp_get_max_threads()
+        self._lib.omp_set_num_threads(n)
+        try:
+            yield
+        finally:
+            self._lib.omp_set_num_threads(before)
 
     def _null(self):
         return None
