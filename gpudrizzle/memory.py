@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-__all__ = ["available_bytes", "cgroup_memory_available", "check_fits", "conversion_bytes", "copy_rows", "reuse_freed_host_memory"]
+__all__ = ["available_bytes", "cgroup_memory_available", "check_fits",
+           "conversion_bytes", "copy_rows", "reuse_freed_host_memory"]
 
 _FALLBACK_BYTES = 2 << 30
 # glibc mallopt parameters and defaults
