@@ -930,7 +930,8 @@ class _Run:
                 exptime=e.exptime, expstart=e.expstart, expend=e.expend, sky=c.sky,
                 wt_scl=wt_scl, mask="", gain=chip.gain,
                 rdnoise=chip.rdnoise, idcscale=chip.idcscale,
-                crval=tuple(float(v) for v in chip.wcs.wcs.crval), orientat=orientation(chip.wcs)))
+                crval=tuple(float(v) for v in chip.wcs.wcs.crval), orientat=orientation(chip.wcs),
+                primary=e.primary_header, science=chip.header))
             self._advance(c.name, c.exposure)
         self._map_buffers.clear()
         sci, wht, ctx = d.out_img, d.out_wht, d.out_ctx

@@ -19,6 +19,20 @@ per drizzled chip as drizzlepac's ``addDrizKeywords`` writes it (VER, GEOM,
 DATA, DEXP, OUDA, OUWE, OUCO, MASK, WTSC, KERN, PIXF, COEF, OUUN, FVAL, WKEY,
 SCAL, ISCL).
 
+SCI header (drizzlepac's order where practical): EXTNAME/EXTVER, the WCS
+in CD form (CD1_1..CD2_2, CRVAL, CRPIX, CTYPE) and ORIENTAT of the output
+frame, BUNIT, the photometric keywords (:data:`PHOTOMETRY_KEYWORDS`,
+combined over the inputs as drizzlepac's header rules combine them),
+MDRIZSKY (mean over the chips), NDRIZIM and the ``D###`` records.  WHT, CTX
+and ERR carry the same WCS.  There is no parameter asking for the PC+CDELT
+form, so it is never written.  D###MASK is '' (gpudrizzle writes no weight
+mask files).
+
+HDRTAB: one row per drizzled chip; ROOTNAME, EXTNAME, EXTVER, gpudrizzle's
+records (MDRIZSKY, GAIN, RDNOISE, ...), then one column per keyword found in
+any chip's primary or SCI header (structural keywords left out), typed to
+hold every row, with False/0/NaN/blank where a chip's headers lack it.
+
 File names go into the headers ASCII-safe (:func:`ascii_name`): FITS
 headers hold ASCII only.
 
@@ -30,18 +44,24 @@ is replaced only with ``overwrite=True``; otherwise :class:`FileExistsError`
 names it (also when a concurrent run created it first).
 """
 
+import logging
 import os
+import re
 import time
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 from astropy.io import fits
 
 from . import files
+from .outframe import orientation
+
+log = logging.getLogger("gpudrizzle")
 
 __all__ = ["ChipRecord", "product_names", "intermediate_names", "crmask_name", "check_writable", "check_targets",
            "write_fits", "ascii_name", "primary_header", "image_header", "hdrtab", "write_final",
-           "write_image", "software_version", "DRIZ_KEYWORD_COMMENTS"]
+           "write_image", "software_version", "DRIZ_KEYWORD_COMMENTS", "PHOTOMETRY_KEYWORDS",
+           "photometry", "science_keywords"]
 
 #: Comments of the D### keywords (drizzlepac ``outputimage.DRIZ_KEYWORDS``), in order.
 DRIZ_KEYWORD_COMMENTS = {
@@ -68,7 +88,26 @@ DRIZ_KEYWORD_COMMENTS = {
 _STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "NEXTEND",
                "GROUPS", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "CHECKSUM", "DATASUM")
 
-# HDRTAB columns: keyword -> FITS column format.
+#: Photometric keywords (fitsblender's ACS/WFC3 header rules, as drizzlepac 3.11 blends
+#: them): keyword -> (how the inputs' values combine, comment).  Each chip's value
+#: is read from its SCI header, else its exposure's primary header.
+PHOTOMETRY_KEYWORDS = {
+    "PHOTMODE": ("first", "observation configuration for photometry"),
+    "PHOTFLAM": ("mean", "inverse sensitivity, ergs/cm2/Ang/electron"),
+    "PHOTFNU": ("mean", "inverse sensitivity, Jy*sec/electron"),
+    "PHOTZPT": ("mean", "ST magnitude zero point"),
+    "PHOTPLAM": ("mean", "Pivot wavelength (Angstroms)"),
+    "PHOTBW": ("mean", "RMS bandwidth of filter plus detector"),
+}
+
+# A D### drizzle-parameter record keyword (D001VER, D001DATA, ...).
+_DRIZ_RECORD = re.compile(r"D\d{3}[A-Z]{3,4}")
+
+# Keywords that describe a header's own HDU, never copied into HDRTAB.
+_HDRTAB_EXCLUDED = _STRUCTURAL + ("XTENSION", "EXTNAME", "EXTVER", "TFIELDS", "INHERIT",
+                                  "COMMENT", "HISTORY", "")
+
+# HDRTAB columns gpudrizzle fills from its records: keyword -> FITS column format.
 _HDRTAB_KEYWORDS = (("ROOTNAME", "A32"), ("FILENAME", "A128"), ("EXTNAME", "A8"), ("EXTVER", "J"),
                     ("INSTRUME", "A16"), ("DETECTOR", "A16"), ("EXPTIME", "D"),
                     ("EXPSTART", "D"), ("EXPEND", "D"), ("MDRIZSKY", "D"), ("BUNIT", "A24"),
@@ -105,6 +144,9 @@ class ChipRecord(NamedTuple):
     idcscale : float or None
     crval : tuple of float
     orientat : float
+    primary, science : astropy.io.fits.Header or None
+        The exposure's primary header and the chip's SCI header (for the
+        photometric keywords and HDRTAB); None for in-memory exposures.
     """
 
     data: str
@@ -125,6 +167,8 @@ class ChipRecord(NamedTuple):
     idcscale: Optional[float]
     crval: tuple
     orientat: float
+    primary: Any = None
+    science: Any = None
 
 
 def product_names(output, build):
@@ -319,14 +363,28 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
 
 
 def image_header(wcs, *, extname=None, bunit=None, extra=None):
-    """Header of an image extension: the WCS, EXTNAME/EXTVER, BUNIT."""
+    """Header of an image extension: EXTNAME/EXTVER, the WCS as drizzlepac writes it, BUNIT.
+
+    The WCS is in CD form, in drizzlepac's order (CD1_1..CD2_2, CRVAL, CRPIX,
+    CTYPE, ORIENTAT), followed by astropy's other WCS keywords (RADESYS,
+    CUNIT, LONPOLE, ...); no PC or CDELT keywords.
+    """
     h = fits.Header()
     if extname:
         h["EXTNAME"] = extname
         h["EXTVER"] = 1
-    h.update(wcs.to_header(relax=True))
-    for key in ("WCSAXES", "MJDREF", "DATEREF"):
-        h.remove(key, ignore_missing=True)
+    cd = np.asarray(wcs.pixel_scale_matrix, dtype=float)
+    for i in range(2):
+        for j in range(2):
+            h[f"CD{i + 1}_{j + 1}"] = (float(cd[i, j]), "partial of axis coordinate w.r.t. pixel")
+    rest = wcs.to_header(relax=True)
+    for key in ("CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CTYPE1", "CTYPE2"):
+        h[key] = (rest[key], rest.comments[key])
+    h["ORIENTAT"] = (float(orientation(wcs)), "position angle of image y axis (deg. e of n)")
+    skip = {"WCSAXES", "MJDREF", "DATEREF", "CDELT1", "CDELT2"}
+    for card in rest.cards:
+        if card.keyword not in h and card.keyword not in skip and not card.keyword.startswith("PC"):
+            h.append(card)
     if bunit:
         h["BUNIT"] = bunit
     for key, value in (extra or {}).items():
@@ -334,8 +392,132 @@ def image_header(wcs, *, extname=None, bunit=None, extra=None):
     return h
 
 
+def _chip_value(record, key):
+    """``key`` of a chip: (where it was found, value); the SCI header wins over the primary."""
+    if record.science is not None and key in record.science:
+        return ("sci", record.filename or record.rootname, record.extver), record.science[key]
+    if record.primary is not None and key in record.primary:
+        return ("primary", record.filename or record.rootname), record.primary[key]
+    return None, None
+
+
+def photometry(records):
+    """The product's photometric keywords, combined as drizzlepac (fitsblender) combines them.
+
+    Each keyword of :data:`PHOTOMETRY_KEYWORDS` is read per chip (SCI header,
+    else the exposure's primary header: one value per header, so a primary
+    header counts once).  ``mean`` keywords get the mean of the values,
+    ``first`` keywords the first input's value; keywords that no input has
+    are left out.  Where the inputs disagree a warning says what was done.
+
+    Parameters
+    ----------
+    records : sequence of ChipRecord
+
+    Returns
+    -------
+    dict
+        keyword -> (value, comment), in :data:`PHOTOMETRY_KEYWORDS` order.
+    """
+    out = {}
+    for key, (rule, comment) in PHOTOMETRY_KEYWORDS.items():
+        values = {}
+        for r in records:
+            where, value = _chip_value(r, key)
+            if where is not None:
+                values.setdefault(where, value)
+        if not values:
+            continue
+        vals = list(values.values())
+        if rule == "mean":
+            try:
+                vals = [float(v) for v in vals]
+            except (TypeError, ValueError):
+                log.warning("%s is not a number in every input; not recorded", key)
+                continue
+            value = float(np.mean(vals))
+            if min(vals) != max(vals):
+                log.warning("%s differs among the inputs (%.6g to %.6g); the product records "
+                            "their mean, %.6g, as drizzlepac does", key, min(vals), max(vals), value)
+        else:
+            value = vals[0]
+            if len(set(map(str, vals))) > 1:
+                log.warning("%s differs among the inputs (%s); the product records the first "
+                            "input's, %s, as drizzlepac does", key,
+                            ", ".join(sorted(set(map(str, vals)))), value)
+        out[key] = (value, comment)
+    return out
+
+
+def science_keywords(records, primary, phot):
+    """Keywords of the product's SCI header beyond the WCS and BUNIT.
+
+    Photometry (``phot``, from :func:`photometry`), MDRIZSKY (mean of the chips' skies, as
+    drizzlepac blends it) and the ``D###`` drizzle records (and NDRIZIM) of
+    ``primary``.
+
+    Returns
+    -------
+    dict
+        keyword -> (value, comment).
+    """
+    out = dict(phot)
+    if records:
+        out["MDRIZSKY"] = (float(np.mean([r.sky for r in records])), "Sky value computed by AstroDrizzle")
+    for card in primary.cards:
+        if card.keyword == "NDRIZIM" or _DRIZ_RECORD.fullmatch(card.keyword):
+            out[card.keyword] = (card.value, card.comment)
+    return out
+
+
+def _column_format(values):
+    """FITS column format and fill value that hold every one of ``values`` (None: missing)."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, (bool, np.bool_)) for v in present):
+        return "L", False
+    if present and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                       for v in present):
+        return "K", 0
+    if present and all(isinstance(v, (int, float, np.integer, np.floating))
+                       and not isinstance(v, (bool, np.bool_)) for v in present):
+        return "D", np.nan
+    width = max([len(ascii_name(str(v))) for v in present] + [1])
+    return f"A{width}", ""
+
+
+def _header_columns(records):
+    """Keyword -> per-chip values (None where a chip's headers lack it), first-seen order.
+
+    The keywords of every chip's primary header and SCI header (the SCI
+    value wins), without the structural ones (:data:`_HDRTAB_EXCLUDED`).
+    """
+    columns = {}
+    for n, r in enumerate(records):
+        merged = {}
+        for h in (r.primary, r.science):
+            if h is None:
+                continue
+            for card in h.cards:
+                key = card.keyword
+                if key in _HDRTAB_EXCLUDED or key.startswith("NAXIS"):
+                    continue
+                merged[key] = card.value
+        for key, value in merged.items():
+            if isinstance(value, fits.card.Undefined):
+                value = None
+            columns.setdefault(key, [None] * len(records))[n] = value
+    return columns
+
+
 def hdrtab(records):
-    """HDRTAB: one row per input chip with the keywords of :data:`_HDRTAB_KEYWORDS`."""
+    """HDRTAB: one row per input chip.
+
+    Columns: ROOTNAME, EXTNAME, EXTVER and gpudrizzle's records
+    (:data:`_HDRTAB_KEYWORDS`: MDRIZSKY, GAIN, RDNOISE, ...), then every other
+    keyword of the chips' primary and SCI headers (:func:`_header_columns`),
+    each with a FITS type that holds all rows (L, K, D or A); a chip without
+    the keyword gets False, 0, NaN or blank.
+    """
     values = {
         "ROOTNAME": [ascii_name(os.path.basename(r.rootname)) for r in records],
         "FILENAME": [ascii_name(os.path.basename(r.filename or "")) for r in records],
@@ -354,7 +536,16 @@ def hdrtab(records):
         "CRVAL2": [r.crval[1] for r in records],
         "ORIENTAT": [r.orientat for r in records],
     }
-    cols = [fits.Column(name=k, format=f, array=np.array(values[k])) for k, f in _HDRTAB_KEYWORDS]
+    formats = dict(_HDRTAB_KEYWORDS)
+    order = ["ROOTNAME", "EXTNAME", "EXTVER"] + [k for k, _ in _HDRTAB_KEYWORDS
+                                                  if k not in ("ROOTNAME", "EXTNAME", "EXTVER")]
+    cols = [fits.Column(name=k, format=formats[k], array=np.array(values[k])) for k in order]
+    for key, column in _header_columns(records).items():
+        if key in formats:
+            continue
+        fmt, fill = _column_format(column)
+        data = [fill if v is None else (ascii_name(str(v)) if fmt[0] == "A" else v) for v in column]
+        cols.append(fits.Column(name=key, format=fmt, array=np.array(data)))
     return fits.BinTableHDU.from_columns(cols, name="HDRTAB")
 
 
@@ -391,9 +582,16 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
     """
     if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
         ctx = ctx[0]
+    phot = photometry(records)
+    primary = primary.copy()
+    for key, value in phot.items():
+        if key in primary:  # the first input's primary had it: the combined value replaces it
+            primary[key] = value
     if "drz" in names:
         hdus = [fits.PrimaryHDU(header=primary)]
-        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit)))
+        science = science_keywords(records, primary, phot)
+        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit,
+                                                           extra=science)))
         hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
         if ctx is not None:
             hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))
@@ -410,6 +608,9 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
         h["FILENAME"] = ascii_name(os.path.basename(names[kind]))
         h["NEXTEND"] = 0
         h.update(image_header(wcs, bunit=unit))
+        if kind == "sci":
+            for key, value in science_keywords(records, primary, phot).items():
+                h[key] = value
         images[names[kind]] = fits.HDUList([fits.PrimaryHDU(data=data, header=h)])
     writers = {path: (lambda tmp, hdul=hdul: hdul.writeto(tmp, overwrite=True))
                for path, hdul in images.items()}

@@ -37,7 +37,7 @@ from .outframe import telescope_roll
 
 __all__ = ["PIXEL_SCALE", "N_CHIPS", "IDC_REF", "DEFAULT_SIP", "Star", "ChipTruth",
            "SyntheticExposure", "east_left_cd", "random_stars", "write_flt", "write_dither_set",
-           "write_asn", "write_generic"]
+           "write_asn", "write_generic", "PHOTOMETRY", "photometry_keywords"]
 
 #: Nominal pixel scales (arcsec).
 PIXEL_SCALE = {("ACS", "WFC"): 0.05, ("ACS", "HRC"): 0.025, ("ACS", "SBC"): 0.032,
@@ -49,6 +49,28 @@ N_CHIPS = {("ACS", "WFC"): 2, ("ACS", "HRC"): 1, ("ACS", "SBC"): 1, ("WFC3", "UV
 IDC_REF = {("ACS", "WFC"): (256.6, 302.2, 0.0), ("ACS", "HRC"): (207.1, 471.5, 0.0),
            ("ACS", "SBC"): (205.7, 470.5, 0.0), ("WFC3", "UVIS"): (-27.5, -33.3, 45.0),
            ("WFC3", "IR"): (1.0, -0.5, 45.0)}
+#: Photometric keywords of a typical calibrated file (F606W for ACS/WFC, F555W for
+#: WFC3/UVIS) and the header that holds them: "primary" (ACS) or "sci" (WFC3).
+PHOTOMETRY = {("ACS", "WFC"): ("primary", {"PHOTMODE": "ACS WFC1 F606W MJD#55200.0000",
+                                           "PHOTFLAM": 7.8624e-20, "PHOTZPT": -21.1,
+                                           "PHOTPLAM": 5921.9, "PHOTBW": 672.4}),
+              ("WFC3", "UVIS"): ("sci", {"PHOTMODE": "WFC3 UVIS1 F555W MJD#55200.0000",
+                                         "PHOTFLAM": 1.8742e-19, "PHOTFNU": 1.6537e-07,
+                                         "PHOTZPT": -21.1, "PHOTPLAM": 5308.4,
+                                         "PHOTBW": 629.1})}
+
+
+def photometry_keywords(instrument, detector, **changes):
+    """Photometric keywords for :func:`write_flt`, as ``{"primary_extra": ..}`` or ``{"sci_extra": ..}``.
+
+    ``changes`` replace values (e.g. ``PHOTFLAM=8e-20``); a None value
+    leaves the keyword out.  Only detectors of :data:`PHOTOMETRY`.
+    """
+    where, values = PHOTOMETRY[(instrument, detector)]
+    values = {k: v for k, v in {**values, **changes}.items() if v is not None}
+    return {f"{where}_extra": values}
+
+
 #: Default SIP coefficients (pixels), large enough to matter on 128-pixel chips.
 DEFAULT_SIP = {"A_2_0": 4e-5, "A_1_1": -3e-5, "A_0_2": 1e-5, "A_3_0": 2e-8, "A_1_2": -1e-8,
                "B_2_0": -1e-5, "B_1_1": 3e-5, "B_0_2": 5e-5, "B_0_3": 2e-8, "B_2_1": 1e-8}
