@@ -76,7 +76,8 @@ from .inputs import OutputName, expand_input, open_fits, output_name
 from .median import create_median
 from .memory import available_bytes, conversion_bytes, reuse_freed_host_memory
 from .outframe import orientation, output_frame, pixel_scale
-from .params import Parameters, resolve_parameters, step_switches
+from .params import Parameters, parameter_lines, resolve_parameters, step_switches
+from .report import device_description, software_versions
 from .pixmap import PixmapPlan
 from .resample import CTX_PLANE_BITS, Drizzle
 from .sky import brightness_factor, compute_sky
@@ -112,6 +113,11 @@ class AstroDrizzleResult(NamedTuple):
         Step name -> wall-clock seconds, in run order (``"initialise"``
         covers reading the inputs, the output frames and the checks); skipped
         steps are absent.
+    inputs : tuple of dict
+        One per input chip, in run order: ``file`` (None for in-memory
+        exposures), ``extension`` (``"SCI,1"``), ``exptime`` (s),
+        ``filter`` (:attr:`gpudrizzle.exposure.Exposure.filter`), ``sky``
+        (MDRIZSKY) and ``cr_pixels`` (None when driz_cr did not run).
     """
 
     products: list
@@ -122,6 +128,7 @@ class AstroDrizzleResult(NamedTuple):
     backend: str
     runfile: object
     timings: dict = None
+    inputs: tuple = ()
 
 
 class _ChipState:
@@ -170,14 +177,15 @@ def _resolve(configobj, user):
     if configobj is None:
         base = None
     elif isinstance(configobj, (str, os.PathLike)):
-        base = dict(build_configobj(configobj))
-    elif isinstance(configobj, Parameters) or hasattr(configobj, "keys"):
+        base = build_configobj(configobj)  # a Parameters: its sources name the file
+    elif isinstance(configobj, Parameters):
+        base = configobj
+    elif hasattr(configobj, "keys"):
         base = dict(configobj)
+        base.pop("_task_name_", None)
     else:
         raise TypeError(f"'configobj' must be a .cfg file name, a mapping or Parameters; "
                         f"got {type(configobj).__name__}")
-    if base is not None:
-        base.pop("_task_name_", None)
     return resolve_parameters(user, base=base)
 
 
@@ -357,7 +365,24 @@ def _runfile(runfile):
     """The run's log (:class:`gpudrizzle.files.LogFile`), or nothing without a ``runfile``."""
     if not runfile:
         return nullcontext()
-    return files.LogFile(runfile, log, logging.INFO, _LOG_FORMAT, kind="log file")
+    # appended to, as drizzlepac's log: a failed rerun keeps the earlier runs' records
+    return files.LogFile(runfile, log, logging.INFO, _LOG_FORMAT, append=True, kind="log file")
+
+
+def _chip_facts(c, cr_pixels):
+    """What the run used of one input chip (an :class:`AstroDrizzleResult` ``inputs`` entry)."""
+    e = c.exposure
+    return {"file": e.filename, "extension": c.chip.label.rpartition("[")[2].rstrip("]"),
+            "exptime": float(e.exptime), "filter": e.filter, "sky": float(c.sky),
+            "cr_pixels": cr_pixels}
+
+
+def _log_failure(logfile, exc):
+    """The exception that ends a run, as an ERROR record of its log (the caller raises it)."""
+    if logfile is None:
+        return
+    text = " ".join(str(exc).split()) or "(no message)"
+    logfile.note(logging.ERROR, f"AstroDrizzle failed: {type(exc).__name__}: {text}")
 
 
 def _log_warning(message, category, filename, lineno, file=None, line=None):
@@ -390,8 +415,9 @@ class _Run:
             try:
                 with reuse_freed_host_memory(), ExitStack() as self._scoped:
                     result = self._execute()
-            except BaseException:  # failed or interrupted: queued intermediates are not written
+            except BaseException as exc:  # failed or interrupted: queued writes are dropped
                 self._writer.shutdown(wait=True, cancel_futures=True)
+                _log_failure(logfile, exc)
                 raise
             self._writer.shutdown(wait=True)
         if logfile is not None and logfile.error is not None:
@@ -402,6 +428,9 @@ class _Run:
         t0 = time.perf_counter()
         p = self.p
         log.info("AstroDrizzle (%s) started", products.software_version())
+        log.info("parameters (value and source: default, .cfg <file>, configobj or user):")
+        for line in parameter_lines(p):
+            log.info(line)
         # 1. inputs
         if self.given_exposures is not None:
             exposures = self.given_exposures
@@ -452,7 +481,9 @@ class _Run:
         # 4. backend and memory, before any allocation
         b = get_backend(p["backend"])
         self.b, self.xp = b, b.xp
-        log.info("backend: %s", b.name)
+        log.info("backend: %s; device: %s", b.name, device_description(b.name))
+        versions = software_versions(b.name)
+        log.info("versions: %s", ", ".join(f"{k} {v}" for k, v in versions.items()))
         self._limit_threads(b)
         shapes = [c.chip.shape for c in self.chips]
         frames = (len(exposures), None if sep_wcs is None else sep_wcs.array_shape,
@@ -485,6 +516,9 @@ class _Run:
         n_exp, n_chips = len(exposures), len(self.chips)
         self._step("static mask", steps.static, self._static_mask)
         self._step("sky", True, self._sky)
+        for c in self.chips:
+            log.info("input %s: EXPTIME %.3f s, filter %s, sky %.6g", c.name, c.exposure.exptime,
+                     c.exposure.filter or "-", c.sky)
         singles = self._step("separate drizzle", steps.driz_separate, self._drizzle_separate, n_exp)
         median = self._step("median", steps.median, lambda: self._median(singles))
         del singles
@@ -508,8 +542,10 @@ class _Run:
         sky = {(c.exposure.rootname, c.chip.chip): c.sky for c in self.chips}
         crs = {(c.exposure.rootname, c.chip.chip): int(self.xp.count_nonzero(c.crmask == 0))
                for c in self.chips if c.crmask is not None}
+        facts = tuple(_chip_facts(c, crs.get((c.exposure.rootname, c.chip.chip)))
+                      for c in self.chips)
         return AstroDrizzleResult(self.written, self.intermediates, sky, crs, final_wcs, b.name,
-                                  p["runfile"] or None, dict(self.timings))
+                                  p["runfile"] or None, dict(self.timings), facts)
 
     def _limit_threads(self, b):
         """The cpu backend's kernels run on ``num_cores`` threads until the run ends."""

@@ -104,7 +104,9 @@ def build_configobj(path):
     Returns
     -------
     gpudrizzle.params.Parameters
-        Every parameter, values from the file or defaults, validated.
+        Every parameter, values from the file or defaults, validated; its
+        ``sources`` are ``".cfg <path>"`` for the values the file holds,
+        ``"default"`` for the others.
 
     Raises
     ------
@@ -116,6 +118,8 @@ def build_configobj(path):
     """
     values = read_config_values(path)
     try:
-        return resolve_parameters(base=values)
+        params = resolve_parameters(base=values)
     except ValueError as exc:
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
+    where = f".cfg {os.fspath(path)}"
+    return params.with_sources({name: where for name in values if name in params})

@@ -83,6 +83,9 @@ PARITY = {("ACS", "WFC"): ((1.0, 0.0), (0.0, -1.0)),
           ("WFC3", "IR"): ((-1.0, 0.0), (0.0, 1.0))}
 _DEFAULT_PARITY = ((1.0, 0.0), (0.0, -1.0))
 
+#: Primary-header keywords that name the filter(s) in the beam; FILTER elsewhere.
+FILTER_KEYWORDS = {"ACS": ("FILTER1", "FILTER2"), "WFC3": ("FILTER",)}
+
 _GAIN_KEYS = "ATODGNA,ATODGNB,ATODGNC,ATODGND"
 _RDNOISE_KEYS = "READNSEA,READNSEB,READNSEC,READNSED"
 
@@ -226,6 +229,21 @@ class Exposure:
     @property
     def is_hst(self):
         return self.instrument in HST_DETECTORS
+
+    @property
+    def filter(self):
+        """Filter(s) in the beam, from :data:`FILTER_KEYWORDS` of the primary header.
+
+        ACS's FILTER1 and FILTER2 are joined with ``","`` leaving out the
+        ``CLEAR*`` wheel positions (``"F606W"``; ``"CLEAR"`` when both are
+        clear); '' when the header names none (in-memory exposures).
+        """
+        header = self.primary_header if self.primary_header is not None else {}
+        names = [str(header[k]).strip().upper()
+                 for k in FILTER_KEYWORDS.get(self.instrument, ("FILTER",))
+                 if k in header and str(header[k]).strip()]
+        used = [n for n in names if not n.startswith("CLEAR")]
+        return ",".join(used) if used or not names else "CLEAR"
 
     @classmethod
     def from_arrays(cls, sci, wcs, exptime, *, err=None, dq=None, gain=1.0, rdnoise=0.0,

@@ -532,6 +532,17 @@ class LogFile:
             self.logger.setLevel(self.level)
         return self
 
+    def note(self, level, message):
+        """Write one record to this log only (not to the logger's other handlers).
+
+        For what the caller reports elsewhere itself, e.g. the error that
+        ends a run, which a command line prints as its own last line.
+        """
+        if self._handler is None or self._handler not in self.logger.handlers:
+            raise RuntimeError("LogFile.note() outside its 'with' block")
+        record = self.logger.makeRecord(self.logger.name, level, __file__, 0, message, (), None)
+        self._handler.handle(record)
+
     def failed(self, exc):
         """The log cannot be written: warn once, stop writing it."""
         if self.error is not None:

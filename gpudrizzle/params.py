@@ -56,6 +56,7 @@ __all__ = [
     "step_switches",
     "custom_wcs_parameters",
     "check_names",
+    "parameter_lines",
 ]
 
 # ---------------------------------------------------------------------------
@@ -531,13 +532,23 @@ class Parameters(Mapping):
     ----------
     user_set : frozenset of str
         Names given as keyword arguments (not defaults, not from a file).
+    sources : dict
+        ``name -> where the value came from``: ``"default"``, ``"user"``,
+        ``".cfg <path>"`` (a configuration file) or ``"configobj"`` (a
+        mapping given as ``configobj``); a custom-frame switch turned on by a
+        frame parameter says so.  Names missing from ``sources`` given to
+        the constructor are ``"user"`` if in ``user_set``, else ``"default"``.
     """
 
-    __slots__ = ("_values", "user_set")
+    __slots__ = ("_values", "user_set", "sources")
 
-    def __init__(self, values, user_set=frozenset()):
+    def __init__(self, values, user_set=frozenset(), sources=None):
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "user_set", frozenset(user_set))
+        given = dict(sources or {})
+        object.__setattr__(self, "sources", {
+            name: given.get(name, "user" if name in self.user_set else "default")
+            for name in self._values})
 
     def __getitem__(self, name):
         return self._values[name]
@@ -560,7 +571,7 @@ class Parameters(Mapping):
         raise AttributeError("Parameters are read-only; use resolve_parameters(new, base=params)")
 
     def __reduce__(self):
-        return (Parameters, (self._values, self.user_set))
+        return (Parameters, (self._values, self.user_set, self.sources))
 
     def __repr__(self):
         changed = {k: v for k, v in self._values.items() if v != DEFAULTS.get(k)}
@@ -569,6 +580,10 @@ class Parameters(Mapping):
     def section(self, section):
         """``{name: value}`` of one astrodrizzle.cfg section."""
         return {k: v for k, v in self._values.items() if PARAMETERS[k].section == section}
+
+    def with_sources(self, sources):
+        """The same values with ``sources`` (name -> source) replacing those recorded."""
+        return Parameters(self._values, self.user_set, {**self.sources, **dict(sources)})
 
 
 def _suggest(name):
@@ -628,7 +643,9 @@ def resolve_parameters(user=None, base=None, **kwargs):
         (-1 = ignore DQ), ``combine_nsigma``/``driz_cr_snr``/``driz_cr_scale``
         pairs of floats, ``group`` None or a tuple of chip numbers,
         ``gain``/``rdnoise``/``exptime`` None or floats, choices in canonical
-        spelling.
+        spelling.  Its ``sources`` say where each value came from:
+        ``"user"``, ``"default"``, or for a value of ``base`` the source
+        ``base`` recorded (a :class:`Parameters`), else ``"configobj"``.
 
     Raises
     ------
@@ -641,6 +658,7 @@ def resolve_parameters(user=None, base=None, **kwargs):
     if overlap:
         raise ValueError(f"parameter(s) {sorted(overlap)} given twice")
     user.update(kwargs)
+    base_sources = _base_sources(base)
     base = dict(base or {})
     check_names(base)
     check_names(user)
@@ -649,20 +667,22 @@ def resolve_parameters(user=None, base=None, **kwargs):
         for name in [n for n in source if n in UNSUPPORTED]:
             _check_unsupported(name, source.pop(name))
 
-    values = {}
+    values, sources = {}, {}
     for name, par in PARAMETERS.items():
         if name in user:
-            raw = user[name]
+            raw, sources[name] = user[name], "user"
         elif name in base:
-            raw = base[name]
+            raw, sources[name] = base[name], base_sources.get(name, "configobj")
         else:
-            raw = par.default
+            raw, sources[name] = par.default, "default"
         values[name] = par.parse(name, raw)
 
     # Giving any custom-frame parameter as a keyword turns that frame on.
     for prefix, switch in (("driz_sep", "driz_sep_wcs"), ("final", "final_wcs")):
-        if any(f"{prefix}_{k}" in user for k in _CUSTOM_WCS_KEYS):
+        given = [f"{prefix}_{k}" for k in _CUSTOM_WCS_KEYS if f"{prefix}_{k}" in user]
+        if given and not values[switch]:
             values[switch] = True
+            sources[switch] = f"user (turned on by {given[0]})"
 
     for prefix, step, switch in (("driz_sep", "driz_separate", "driz_sep_wcs"),
                                  ("final", "driz_combine", "final_wcs")):
@@ -676,7 +696,12 @@ def resolve_parameters(user=None, base=None, **kwargs):
             raise ValueError(f"give either '{value_name}' ({values[value_name]!r}) or "
                              f"'{keyword_name}' ({values[keyword_name]!r}), not both")
 
-    return Parameters(values, user_set=set(user) & set(PARAMETERS))
+    return Parameters(values, user_set=set(user) & set(PARAMETERS), sources=sources)
+
+
+def _base_sources(base):
+    """Sources recorded in a ``base`` that is a :class:`Parameters` (else none)."""
+    return dict(base.sources) if isinstance(base, Parameters) else {}
 
 
 def custom_wcs_parameters(params, step):
@@ -773,3 +798,37 @@ def step_switches(params, n_images):
 
 #: Parsed defaults, name -> value.
 DEFAULTS = {name: par.parse(name, par.default) for name, par in PARAMETERS.items()}
+
+
+def _shown(value):
+    """A parameter value as the run's log shows it: strings quoted, objects by type."""
+    if isinstance(value, tuple) and len(value) > 8:
+        return f"({len(value)} items)"
+    if isinstance(value, (str, bool, int, float, tuple, type(None))):
+        return repr(value)
+    return f"<{type(value).__name__}>"
+
+
+def parameter_lines(params):
+    """Every parameter of a run with its value and source, grouped by section.
+
+    Parameters
+    ----------
+    params : Parameters
+
+    Returns
+    -------
+    list of str
+        ``"[SECTION]"`` headers in :data:`SECTIONS` order (``"[top level]"``
+        for the first) followed by ``"  name = value  (source)"`` lines, in
+        :data:`PARAMETERS` order.
+    """
+    lines = []
+    for section in SECTIONS:
+        names = [n for n, par in PARAMETERS.items() if par.section == section]
+        if not names:
+            continue
+        lines.append(f"[{section or 'top level'}]")
+        lines += [f"  {n} = {_shown(params[n])}  ({params.sources.get(n, 'default')})"
+                  for n in names]
+    return lines

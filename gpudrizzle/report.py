@@ -20,8 +20,8 @@ from .backends import BACKENDS, backend_status, get_backend
 from .outframe import orientation, pixel_scale
 from .files import write_text
 
-__all__ = ["device_description", "run_report", "product_figures", "write_report", "report_path",
-           "system_info"]
+__all__ = ["device_description", "software_versions", "run_report", "product_figures",
+           "write_report", "report_path", "system_info"]
 
 
 def _version():
@@ -111,8 +111,19 @@ def _frame(wcs):
     }
 
 
-def _versions(backend_name):
-    """Versions of gpudrizzle, Python and the libraries the run used (CuPy, NVRTC on cuda)."""
+def software_versions(backend_name):
+    """Versions of gpudrizzle, Python and the libraries a run on a backend uses.
+
+    Parameters
+    ----------
+    backend_name : {"cuda", "cpu", "numpy"}
+
+    Returns
+    -------
+    dict
+        ``gpudrizzle``, ``python``, ``numpy``, ``astropy``, ``scipy``; on
+        cuda also ``cupy`` and ``nvrtc``.
+    """
     import astropy
     import scipy
 
@@ -203,7 +214,9 @@ def run_report(result, parameters=None):
         seconds), ``total_s``, ``peak_rss_mib`` (this process's peak
         resident memory), ``versions`` (gpudrizzle, Python, numpy, astropy,
         scipy; CuPy and NVRTC on cuda), ``sky`` and ``cr_pixels``
-        (``"root[sci,n]"`` -> value), ``output_frame`` (shape, ctype, crval,
+        (``"root[sci,n]"`` -> value), ``inputs`` (per input chip: ``file``,
+        ``extension``, ``exptime``, ``filter``, ``sky``, ``cr_pixels``),
+        ``output_frame`` (shape, ctype, crval,
         crpix, pixel scale, orientation), ``product`` (see
         :func:`product_figures`), ``products``, ``intermediates``,
         ``runfile``, ``parameters``.
@@ -213,12 +226,13 @@ def run_report(result, parameters=None):
         "software": f"gpudrizzle {_version()}",
         "backend": result.backend,
         "device": device_description(result.backend),
-        "versions": _versions(result.backend),
+        "versions": software_versions(result.backend),
         "peak_rss_mib": _peak_rss_mib(),
         "timings_s": {k: round(float(v), 6) for k, v in timings.items()},
         "total_s": round(float(sum(timings.values())), 6),
         "sky": {_chip_key(k): float(v) for k, v in result.sky.items()},
         "cr_pixels": {_chip_key(k): int(v) for k, v in result.cr_pixels.items()},
+        "inputs": [dict(facts) for facts in result.inputs],
         "output_frame": _frame(result.output_wcs),
         "product": product_figures(list(result.products)),
         "products": list(result.products),
