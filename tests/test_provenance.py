@@ -5,6 +5,8 @@ import json
 import logging
 import pickle
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,6 +23,11 @@ from gpudrizzle.report import run_report, write_report
 # "2026-12-01 10:38:39,510 INFO      name = value  (source)"
 _PARAM_LINE = re.compile(r"^\S+ \S+ INFO {6}(\w+) = (.*)  \((.*)\)$")
 _SECTION_LINE = re.compile(r"^\S+ \S+ INFO {4}\[(.*)\]$")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "gpudrizzle.cli", *map(str, args)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
 
 
 def _user_call(d):
@@ -220,3 +227,21 @@ def test_in_memory_exposure_has_no_filter():
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     assert Exposure.from_arrays(np.zeros((4, 4), np.float32), w, 1.0).filter == ""
+
+
+def test_cli_config_values_keep_their_file_and_a_failure_is_one_line(demo_run, tmp_path):
+    d, cfg, inputs = demo_run[:3]
+    log = tmp_path / "cli.log"
+    common = ["--runfile", log, "--backend", "numpy", "--clean", "yes"]
+    good = _cli("run", *inputs, "--config", cfg, "--output", tmp_path / "c", *common)
+    assert good.returncode == 0, good.stderr
+    logged, _ = _logged_parameters(log.read_text())
+    assert logged["final_pixfrac"][1] == f".cfg {cfg}" and logged["output"][1] == "user"
+    assert logged["final_kernel"][1] == "default"
+    bad = _cli("run", tmp_path / "missing_flt.fits", "--output", tmp_path / "m", *common)
+    assert bad.returncode == 1
+    assert bad.stderr.count("input file not found") == 1  # the log's ERROR record is not echoed
+    assert log.read_text().splitlines()[-1].endswith(
+        f"ERROR   AstroDrizzle failed: FileNotFoundError: input file not found: "
+        f"{tmp_path / 'missing_flt.fits'}")
+    assert len(_logged_parameters(log.read_text())[0]) == len(PARAMETERS)
