@@ -42,7 +42,11 @@ names the file and extension) and inputs that do not overlap, MemoryError
 before anything is allocated when the job cannot fit, RuntimeError when a
 step fails.  Non-critical problems are logged as warnings and processing
 goes on; so is a ``runfile`` that cannot be written (a full disk): one warning,
-and the result's ``runfile`` is None.  Products, intermediates and the log are
+and the result's ``runfile`` is None.  The ``runfile`` is appended to, as
+drizzlepac's is: each run adds every parameter by section with its value and
+source (default, ``.cfg <file>``, configobj or user), the versions, backend
+and device, each input chip's EXPTIME, filter and sky, the steps and, when
+it fails, the error as an ERROR record.  Products, intermediates and the log are
 written through :mod:`gpudrizzle.files` (temporary file beside the target,
 then a rename; intermediates of an earlier run are replaced, products only
 with ``overwrite=True``).  Inputs are opened read-only; only
