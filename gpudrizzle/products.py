@@ -30,7 +30,8 @@ mask files).
 
 HDRTAB: one row per drizzled chip; ROOTNAME, EXTNAME, EXTVER, gpudrizzle's
 records (MDRIZSKY, GAIN, RDNOISE, ...), then one column per keyword found in
-any chip's primary or SCI header (structural keywords left out), typed to
+any chip's primary or SCI header (commentary cards and checksums left out;
+the primary's value where both have one, as drizzlepac), typed to
 hold every row, with False/0/NaN/blank where a chip's headers lack it.
 
 File names go into the headers ASCII-safe (:func:`ascii_name`): FITS
@@ -103,9 +104,9 @@ PHOTOMETRY_KEYWORDS = {
 # A D### drizzle-parameter record keyword (D001VER, D001DATA, ...).
 _DRIZ_RECORD = re.compile(r"D\d{3}[A-Z]{3,4}")
 
-# Keywords that describe a header's own HDU, never copied into HDRTAB.
-_HDRTAB_EXCLUDED = _STRUCTURAL + ("XTENSION", "EXTNAME", "EXTVER", "TFIELDS", "INHERIT",
-                                  "COMMENT", "HISTORY", "")
+# Keywords never copied into HDRTAB: commentary cards and the inputs' checksums (drizzlepac's
+# HDRTAB keeps even the HDU layout keywords, SIMPLE, BITPIX, NAXIS*, XTENSION, ...).
+_HDRTAB_EXCLUDED = ("COMMENT", "HISTORY", "", "CHECKSUM", "DATASUM")
 
 # HDRTAB columns gpudrizzle fills from its records: keyword -> FITS column format.
 _HDRTAB_KEYWORDS = (("ROOTNAME", "A32"), ("FILENAME", "A128"), ("EXTNAME", "A8"), ("EXTVER", "J"),
@@ -378,8 +379,10 @@ def image_header(wcs, *, extname=None, bunit=None, extra=None):
         for j in range(2):
             h[f"CD{i + 1}_{j + 1}"] = (float(cd[i, j]), "partial of axis coordinate w.r.t. pixel")
     rest = wcs.to_header(relax=True)
-    for key in ("CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CTYPE1", "CTYPE2"):
-        h[key] = (rest[key], rest.comments[key])
+    for name, values in (("CRVAL", wcs.wcs.crval), ("CRPIX", wcs.wcs.crpix), ("CTYPE", wcs.wcs.ctype)):
+        for i in (1, 2):  # full precision: astropy's header rounds to 14 digits
+            value = str(values[i - 1]) if name == "CTYPE" else float(values[i - 1])
+            h[f"{name}{i}"] = (value, rest.comments[f"{name}{i}"])
     h["ORIENTAT"] = (float(orientation(wcs)), "position angle of image y axis (deg. e of n)")
     skip = {"WCSAXES", "MJDREF", "DATEREF", "CDELT1", "CDELT2"}
     for card in rest.cards:
@@ -488,8 +491,10 @@ def _column_format(values):
 def _header_columns(records):
     """Keyword -> per-chip values (None where a chip's headers lack it), first-seen order.
 
-    The keywords of every chip's primary header and SCI header (the SCI
-    value wins), without the structural ones (:data:`_HDRTAB_EXCLUDED`).
+    The keywords of every chip's primary header and SCI header; where both
+    have a keyword the primary header's value is kept, as in drizzlepac's
+    HDRTAB (so BITPIX and NAXIS are the primary's, NAXIS1/NAXIS2 the chip's).
+    Commentary cards and checksums are left out (:data:`_HDRTAB_EXCLUDED`).
     """
     columns = {}
     for n, r in enumerate(records):
@@ -499,9 +504,8 @@ def _header_columns(records):
                 continue
             for card in h.cards:
                 key = card.keyword
-                if key in _HDRTAB_EXCLUDED or key.startswith("NAXIS"):
-                    continue
-                merged[key] = card.value
+                if key not in _HDRTAB_EXCLUDED:
+                    merged.setdefault(key, card.value)
         for key, value in merged.items():
             if isinstance(value, fits.card.Undefined):
                 value = None
@@ -514,7 +518,8 @@ def hdrtab(records):
 
     Columns: ROOTNAME, EXTNAME, EXTVER and gpudrizzle's records
     (:data:`_HDRTAB_KEYWORDS`: MDRIZSKY, GAIN, RDNOISE, ...), then every other
-    keyword of the chips' primary and SCI headers (:func:`_header_columns`),
+    keyword of the chips' primary and SCI headers, layout keywords included
+    (:func:`_header_columns`),
     each with a FITS type that holds all rows (L, K, D or A); a chip without
     the keyword gets False, 0, NaN or blank.
     """
