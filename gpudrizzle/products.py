@@ -367,8 +367,9 @@ def image_header(wcs, *, extname=None, bunit=None, extra=None):
     """Header of an image extension: EXTNAME/EXTVER, the WCS as drizzlepac writes it, BUNIT.
 
     The WCS is in CD form, in drizzlepac's order (CD1_1..CD2_2, CRVAL, CRPIX,
-    CTYPE, ORIENTAT), followed by astropy's other WCS keywords (RADESYS,
-    CUNIT, LONPOLE, ...); no PC or CDELT keywords.
+    CTYPE, ORIENTAT), followed by astropy's other WCS keywords (CUNIT,
+    RADESYS, ...); no PC, CDELT, LONPOLE or LATPOLE keywords.  BUNIT has
+    drizzlepac's comment.
     """
     h = fits.Header()
     if extname:
@@ -384,12 +385,14 @@ def image_header(wcs, *, extname=None, bunit=None, extra=None):
             value = str(values[i - 1]) if name == "CTYPE" else float(values[i - 1])
             h[f"{name}{i}"] = (value, rest.comments[f"{name}{i}"])
     h["ORIENTAT"] = (float(orientation(wcs)), "position angle of image y axis (deg. e of n)")
-    skip = {"WCSAXES", "MJDREF", "DATEREF", "CDELT1", "CDELT2"}
+    # LONPOLE/LATPOLE: the defaults of a zenithal projection, which drizzlepac does not write
+    skip = {"WCSAXES", "MJDREF", "DATEREF", "CDELT1", "CDELT2", "LONPOLE", "LATPOLE"}
     for card in rest.cards:
         if card.keyword not in h and card.keyword not in skip and not card.keyword.startswith("PC"):
             h.append(card)
     if bunit:
-        h["BUNIT"] = bunit
+        counts = bunit.lower().startswith("count")
+        h["BUNIT"] = (bunit, "counts * gain = electrons" if counts else "Units of science product")
     for key, value in (extra or {}).items():
         h[key] = value
     return h
