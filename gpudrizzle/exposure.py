@@ -18,6 +18,10 @@ Layouts
 
 Instrument parameters (drizzlepac 3.11 ``acsData``/``wfc3Data``/``imageObject``)
 ------------------------------------------------------------------------------
+What each detector decides (parity, gain and read-noise keywords or fixed
+values, filter keywords, readout direction, a TIME extension) is one
+:class:`Detector` row of :data:`DETECTORS`; a new detector is a new row.
+
 * gain: the ``gain`` parameter (a number, or a comma list averaged over its
   non-zero entries), else the keywords of ``gnkeyword``, else ``ATODGNA..D``;
   keyword values are averaged over the non-zero ones.  ACS/SBC: 1.0 unless
@@ -67,27 +71,114 @@ from .bitflags import good_pixel_mask
 from .inputs import open_fits, rootname_of
 from .params import Parameters, resolve_parameters
 
-__all__ = ["Chip", "Exposure", "load_exposure", "load_exposures", "HST_DETECTORS", "PARITY"]
+__all__ = ["Chip", "Exposure", "Detector", "DETECTORS", "load_exposure", "load_exposures",
+           "HST_DETECTORS", "PARITY"]
 
 log = logging.getLogger("gpudrizzle")
 
-#: Supported HST instruments and detectors.
-HST_DETECTORS = {"ACS": ("WFC", "HRC", "SBC"), "WFC3": ("UVIS", "IR")}
 _OTHER_HST = ("WFPC2", "STIS", "NICMOS", "FOC", "WFPC")
 
-#: Detector parity matrices (stwcs ``instruments``); default for anything else.
-PARITY = {("ACS", "WFC"): ((1.0, 0.0), (0.0, -1.0)),
-          ("ACS", "HRC"): ((-1.0, 0.0), (0.0, 1.0)),
-          ("ACS", "SBC"): ((-1.0, 0.0), (0.0, 1.0)),
-          ("WFC3", "UVIS"): ((-1.0, 0.0), (0.0, 1.0)),
-          ("WFC3", "IR"): ((-1.0, 0.0), (0.0, 1.0))}
+#: Parity matrix of most detectors (stwcs ``instruments``): x kept, y flipped.
 _DEFAULT_PARITY = ((1.0, 0.0), (0.0, -1.0))
+_FLIP_X = ((-1.0, 0.0), (0.0, 1.0))
+_ATODGN = "ATODGNA,ATODGNB,ATODGNC,ATODGND"
+_READNSE = "READNSEA,READNSEB,READNSEC,READNSED"
 
+
+@dataclass(frozen=True)
+class Detector:
+    """What the reading of an exposure knows about one instrument and detector.
+
+    Attributes
+    ----------
+    instrument, detector : str
+        INSTRUME and DETECTOR as the primary header spells them (upper case).
+    parity : tuple
+        2x2 detector parity matrix (stwcs ``instruments``).
+    gain_keywords, rdnoise_keywords : str
+        Comma list of header keywords averaged over their non-zero values
+        when neither the parameter nor its keyword parameter is given; ''
+        to use ``gain_default`` / ``rdnoise_default`` instead.
+    gain_default, rdnoise_default : float or None
+        Value used when there are no keywords (None when keywords are read).
+    filter_keywords : tuple of str
+        Primary-header keywords naming the filter(s) in the beam.
+    cte_by_chip : tuple of (int, int)
+        (chip, readout direction along y) pairs; chips not named have 0.
+    cte_by_amp : tuple of (str, int)
+        (CCDAMP, readout direction) pairs; when given they decide instead of
+        the chip number.
+    time_extension : bool
+        Read the TIME extension (exposure-time map) of each chip.
+    hst : bool
+        An HST detector: keywords and EXPTIME come from the primary header
+        only, and a missing BUNIT in a chip is not looked up in the primary.
+    """
+
+    instrument: str
+    detector: str
+    parity: tuple = _DEFAULT_PARITY
+    gain_keywords: str = ""
+    gain_default: Optional[float] = None
+    rdnoise_keywords: str = ""
+    rdnoise_default: Optional[float] = None
+    filter_keywords: tuple = ("FILTER",)
+    cte_by_chip: tuple = ()
+    cte_by_amp: tuple = ()
+    time_extension: bool = False
+    hst: bool = True
+
+    @property
+    def key(self):
+        return (self.instrument, self.detector)
+
+    def cte_dir(self, chip, primary):
+        """Readout direction along y of ``chip``: +1, -1 or 0 (no CTE tails)."""
+        if self.cte_by_amp:
+            amp = str(primary.get("CCDAMP", "")).strip().upper()
+            return dict(self.cte_by_amp).get(amp, 0)
+        return dict(self.cte_by_chip).get(chip, 0)
+
+
+_WFC_CTE = ((1, -1), (2, 1))
+
+#: The supported detectors, one row each, keyed by (instrument, detector).
+DETECTORS = {d.key: d for d in (
+    Detector("ACS", "WFC", _DEFAULT_PARITY, _ATODGN, None, _READNSE, None,
+             ("FILTER1", "FILTER2"), cte_by_chip=_WFC_CTE),
+    Detector("ACS", "HRC", _FLIP_X, _ATODGN, None, _READNSE, None, ("FILTER1", "FILTER2"),
+             cte_by_amp=(("A", 1), ("B", 1), ("C", -1), ("D", -1))),
+    # drizzlepac's acsData always uses gain 1 and read noise 0 for the MAMA
+    Detector("ACS", "SBC", _FLIP_X, "", 1.0, "", 0.0, ("FILTER1", "FILTER2")),
+    Detector("WFC3", "UVIS", _FLIP_X, _ATODGN, None, _READNSE, None, ("FILTER",),
+             cte_by_chip=_WFC_CTE),
+    Detector("WFC3", "IR", _FLIP_X, _ATODGN, None, _READNSE, None, ("FILTER",),
+             time_extension=True),
+)}
+
+#: Files of no supported instrument: chip keywords first, gain 1 and read noise 0.
+GENERIC = Detector("", "", _DEFAULT_PARITY, "", 1.0, "", 0.0, ("FILTER",), hst=False)
+
+
+def _detectors_of(instrument):
+    """Supported detectors of ``instrument`` in table order (empty: not a supported instrument)."""
+    return tuple(d for i, d in DETECTORS if i == instrument)
+
+
+def _filter_keywords(instrument, detector):
+    """Filter keywords of the detector's row (of the instrument's first row; FILTER elsewhere)."""
+    row = DETECTORS.get((instrument, detector))
+    if row is None:
+        row = next((d for d in DETECTORS.values() if d.instrument == instrument), GENERIC)
+    return row.filter_keywords
+
+
+#: Supported HST instruments and detectors (a view of :data:`DETECTORS`).
+HST_DETECTORS = {i: _detectors_of(i) for i, _ in DETECTORS}
+#: Detector parity matrices (a view of :data:`DETECTORS`); ``_DEFAULT_PARITY`` for anything else.
+PARITY = {k: d.parity for k, d in DETECTORS.items()}
 #: Primary-header keywords that name the filter(s) in the beam; FILTER elsewhere.
-FILTER_KEYWORDS = {"ACS": ("FILTER1", "FILTER2"), "WFC3": ("FILTER",)}
-
-_GAIN_KEYS = "ATODGNA,ATODGNB,ATODGNC,ATODGND"
-_RDNOISE_KEYS = "READNSEA,READNSEB,READNSEC,READNSED"
+FILTER_KEYWORDS = {d.instrument: d.filter_keywords for d in DETECTORS.values()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,11 +319,11 @@ class Exposure:
 
     @property
     def is_hst(self):
-        return self.instrument in HST_DETECTORS
+        return bool(_detectors_of(self.instrument))
 
     @property
     def filter(self):
-        """Filter(s) in the beam, from :data:`FILTER_KEYWORDS` of the primary header.
+        """Filter(s) in the beam, from the detector's ``filter_keywords`` of the primary header.
 
         ACS's FILTER1 and FILTER2 are joined with ``","`` leaving out the
         ``CLEAR*`` wheel positions (``"F606W"``; ``"CLEAR"`` when both are
@@ -240,7 +331,7 @@ class Exposure:
         """
         header = self.primary_header if self.primary_header is not None else {}
         names = [str(header[k]).strip().upper()
-                 for k in FILTER_KEYWORDS.get(self.instrument, ("FILTER",))
+                 for k in _filter_keywords(self.instrument, self.detector)
                  if k in header and str(header[k]).strip()]
         used = [n for n in names if not n.startswith("CLEAR")]
         return ",".join(used) if used or not names else "CLEAR"
@@ -436,15 +527,6 @@ def _float_or_none(header, key):
     if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v)):
         return float(v)
     return None
-
-
-def _cte_dir(instrument, detector, chip, primary):
-    if (instrument, detector) in (("ACS", "WFC"), ("WFC3", "UVIS")):
-        return {1: -1, 2: 1}.get(chip, 0)
-    if (instrument, detector) == ("ACS", "HRC"):
-        amp = str(primary.get("CCDAMP", "")).strip().upper()
-        return 1 if amp in ("A", "B") else (-1 if amp in ("C", "D") else 0)
-    return 0
 
 
 def _units(header, primary, generic):
@@ -646,15 +728,17 @@ def _read(hdul, filename, params, ivm_file):
     telescope = str(primary.get("TELESCOP", "")).strip().upper()
     instrument = str(primary.get("INSTRUME", "")).strip().upper()
     detector = str(primary.get("DETECTOR", "")).strip().upper()
-    hst = telescope == "HST" or instrument in HST_DETECTORS
-    if hst and instrument in _OTHER_HST:
+    supported = _detectors_of(instrument)
+    if (telescope == "HST" or supported) and instrument in _OTHER_HST:
+        every = ", ".join(f"{i} {'/'.join(_detectors_of(i))}"
+                          for i in dict.fromkeys(i for i, _ in DETECTORS))
         raise ValueError(f"{filename}: HST instrument {instrument} is not supported "
-                         "(supported: ACS WFC/HRC/SBC, WFC3 UVIS/IR)")
-    if instrument in HST_DETECTORS and detector not in HST_DETECTORS[instrument]:
+                         f"(supported: {every})")
+    if supported and detector not in supported:
         raise ValueError(f"{filename}: {instrument} detector {detector!r} is not supported "
-                         f"(supported: {', '.join(HST_DETECTORS[instrument])})")
-    hst = instrument in HST_DETECTORS
-    sbc = (instrument, detector) == ("ACS", "SBC")
+                         f"(supported: {', '.join(supported)})")
+    row = DETECTORS.get((instrument, detector), GENERIC)
+    hst = row.hst
 
     chips_found, sci_layout = _science_hdus(hdul, filename)
     if params["group"] is not None:
@@ -687,19 +771,11 @@ def _read(hdul, filename, params, ivm_file):
         wcs = _chip_wcs(header, hdul, key, params["coeffs"], shape, label)
 
         search = headers_primary if hst else [header, primary]
-        if sbc:
-            gain = _instrument_value(params["gain"], params["gnkeyword"], None, 1.0, search, "gain", label)
-            rdnoise = _instrument_value(params["rdnoise"], params["rnkeyword"], None, 0.0, search,
-                                        "read noise", label)
-        elif hst:
-            gain = _instrument_value(params["gain"], params["gnkeyword"], _GAIN_KEYS, None, search,
-                                     "gain", label)
-            rdnoise = _instrument_value(params["rdnoise"], params["rnkeyword"], _RDNOISE_KEYS, None,
-                                        search, "read noise", label)
-        else:
-            gain = _instrument_value(params["gain"], params["gnkeyword"], None, 1.0, search, "gain", label)
-            rdnoise = _instrument_value(params["rdnoise"], params["rnkeyword"], None, 0.0, search,
-                                        "read noise", label)
+        gain = _instrument_value(params["gain"], params["gnkeyword"], row.gain_keywords,
+                                 row.gain_default, search, "gain", label)
+        rdnoise = _instrument_value(params["rdnoise"], params["rnkeyword"], row.rdnoise_keywords,
+                                    row.rdnoise_default, search, "read noise", label)
+        if not hst:
             chip_exptime = _instrument_value(params["exptime"], params["expkeyword"], "EXPTIME", None,
                                              search, "exposure time", label)
             if exptime is None:
@@ -717,18 +793,18 @@ def _read(hdul, filename, params, ivm_file):
         if sci_layout:
             err = _companion(hdul, "ERR", chip, shape, filename, "err")
             dq = _companion(hdul, "DQ", chip, shape, filename, "dq")
-            if (instrument, detector) == ("WFC3", "IR"):
+            if row.time_extension:
                 time = _companion(hdul, "TIME", chip, shape, filename, "time")
         v2, v3 = _float_or_none(header, "IDCV2REF"), _float_or_none(header, "IDCV3REF")
         chips.append(dict(
             sci=_readonly(data), err=err, dq=dq, wcs=wcs, chip=chip, label=label,
             gain=float(gain), rdnoise=float(rdnoise), units=units, is_rate="/s" in units.lower(),
-            cte_dir=_cte_dir(instrument, detector, chip, primary),
+            cte_dir=row.cte_dir(chip, primary),
             idcscale=_float_or_none(header, "IDCSCALE"),
             darkcurrent=_float_or_none(header, "MEANDARK"), time=time,
             v2v3ref=(v2, v3) if v2 is not None and v3 is not None else None,
             idctheta=_float_or_none(header, "IDCTHETA"), pa_v3=_float_or_none(primary, "PA_V3"),
-            parity=PARITY.get((instrument, detector), _DEFAULT_PARITY), header=header.copy()))
+            parity=row.parity, header=header.copy()))
         chip_meta.append((chip, shape))
 
     _check_exptime(exptime, params, filename)

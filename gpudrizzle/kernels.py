@@ -13,6 +13,8 @@ from importlib import resources
 
 import numpy as np
 
+from .choices import BLOT_INTERPOLANTS, DRIZZLE_KERNELS
+
 __all__ = [
     "KERNELS",
     "SOURCE_FILES",
@@ -25,9 +27,6 @@ __all__ = [
     "source_constant",
     "sources_digest",
 ]
-
-#: Drizzle kernels, in the order of the ``K_*`` enum of ``drizzle.cu``.
-DRIZZLE_KERNELS = ("square", "turbo", "point", "gaussian", "lanczos2", "lanczos3")
 
 # Argument kinds: "<dtype>*" is a device array, "<dtype>*?" an array or None
 # (null pointer), a bare dtype a scalar.
@@ -77,9 +76,6 @@ KERNELS["drizzle_weight"] = (("acc", "float64*"), ("n", "int64"), ("out", "float
 #: source file -> kernel names it defines
 SOURCE_FILES = {"drizzle.cu": tuple(f"drizzle_{k}" for k in DRIZZLE_KERNELS)
                 + ("drizzle_mean", "drizzle_weight")}
-
-#: Blot interpolants, in the order of the ``I_*`` enum of ``blot.cu``.
-BLOT_INTERPOLANTS = ("nearest", "linear", "poly3", "poly5", "lanczos3", "lanczos5", "sinc")
 
 _BLOT_ARGS = (
     ("data", "float32*"),

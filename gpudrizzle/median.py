@@ -26,12 +26,11 @@ import numpy as np
 
 from . import argcheck
 from .backends import get_backend
+from .choices import COMBINE_TYPES
 from .memory import available_bytes, copy_rows
 
 __all__ = ["create_median", "weight_thresholds", "COMBINE_TYPES"]
 
-#: Values of ``combine_type``.
-COMBINE_TYPES = ("median", "mean", "minmed", "imedian", "imean", "iminmed", "sum")
 
 #: ImageStats' lower limit for the weight means (its clipmin, a float32).
 WEIGHT_FLOOR = np.float32(1e-8)

@@ -41,8 +41,8 @@ import numpy as np
 
 from .argcheck import within
 from .bitflags import ALL_FLAGS, interpret_bit_flags
-from .kernels import BLOT_INTERPOLANTS, DRIZZLE_KERNELS
-from .median import COMBINE_TYPES
+from .choices import (BLOT_INTERPOLANTS, COMBINE_TYPES, DRIZZLE_KERNELS, SKY_METHODS,
+                      SKYSTAT_OPTIONS)
 
 __all__ = [
     "Parameter",
@@ -410,9 +410,9 @@ _TABLE = [
               "Sigma below the mode under which pixels enter the static mask"),
     # -- step 2 -------------------------------------------------------------
     Parameter("skysub", True, STEP2, _boolean, "Subtract the sky"),
-    _opt("skymethod", "localmin", STEP2, ("localmin", "globalmin", "match", "globalmin+match"),
+    _opt("skymethod", "localmin", STEP2, SKY_METHODS,
          "Sky method: per-exposure minimum over chips, global minimum, or overlap matching"),
-    _opt("skystat", "median", STEP2, ("median", "mode", "mean"), "Statistic of the sky pixels"),
+    _opt("skystat", "median", STEP2, SKYSTAT_OPTIONS, "Statistic of the sky pixels"),
     Parameter("skywidth", 0.1, STEP2, _real(above=0.0, optional=True),
               "Histogram bin width for the sky statistics (sigma)"),
     Parameter("skylower", None, STEP2, _real(optional=True), "Lowest pixel value used for the sky"),

@@ -41,16 +41,12 @@ import numpy as np
 
 from . import argcheck
 from .backends import get_backend
+from .choices import SKY_METHODS, SKY_STATS
 from .imagestats import image_stats
 from .memory import check_fits, conversion_bytes
 
 __all__ = ["compute_sky", "brightness_factor", "overlap_mask", "SkyResult", "SKY_METHODS",
            "SKY_STATS"]
-
-#: Supported ``skymethod`` values.
-SKY_METHODS = ("localmin", "globalmin", "match", "globalmin+match")
-#: Supported ``skystat`` values.
-SKY_STATS = ("median", "mode", "mean", "midpt")
 
 
 class SkyResult(NamedTuple):

@@ -357,3 +357,56 @@ def test_parameters_object_is_used(wfc):
     p = resolve_parameters(gain=9.0)
     assert load_exposure(wfc.path, p).chips[0].gain == 9.0
     assert load_exposure(wfc.path, p, gain=8.0).chips[0].gain == 8.0
+
+
+def test_detector_table_is_complete():
+    """Every supported detector has every fact in its row, and the old names are views of it."""
+    from gpudrizzle import exposure as ex
+    from gpudrizzle.synthetic import IDC_REF, N_CHIPS, PIXEL_SCALE
+
+    assert set(ex.DETECTORS) == set(PIXEL_SCALE) == set(N_CHIPS) == set(IDC_REF)
+    for key, row in list(ex.DETECTORS.items()) + [(("", ""), ex.GENERIC)]:
+        assert row.key == key and row.hst == (row is not ex.GENERIC)
+        parity = np.array(row.parity)
+        assert parity.shape == (2, 2) and abs(np.linalg.det(parity)) == 1.0
+        # either keywords are read or a fixed value is used, never both nor neither
+        assert bool(row.gain_keywords) == (row.gain_default is None), key
+        assert bool(row.rdnoise_keywords) == (row.rdnoise_default is None), key
+        assert row.filter_keywords and all(isinstance(k, str) for k in row.filter_keywords)
+        assert not (row.cte_by_chip and row.cte_by_amp), key
+        assert {d for _, d in row.cte_by_chip + row.cte_by_amp} <= {-1, 0, 1}
+        assert isinstance(row.time_extension, bool)
+    instruments = dict.fromkeys(i for i, _ in ex.DETECTORS)
+    assert ex.HST_DETECTORS == {i: tuple(d for j, d in ex.DETECTORS if j == i) for i in instruments}
+    assert ex.HST_DETECTORS == {"ACS": ("WFC", "HRC", "SBC"), "WFC3": ("UVIS", "IR")}
+    assert ex.PARITY == {k: row.parity for k, row in ex.DETECTORS.items()}
+    for i in instruments:  # one filter rule per instrument
+        assert {row.filter_keywords for (j, _), row in ex.DETECTORS.items() if j == i} \
+            == {ex.FILTER_KEYWORDS[i]}
+
+
+def test_a_new_detector_is_one_row(tmp_path, monkeypatch):
+    """A row added to the table is all a new detector needs: its facts decide the reading."""
+    from gpudrizzle import exposure as ex
+
+    flt = write_flt(tmp_path, "iabc01xyq", instrument="WFC3", detector="UVIS",
+                    primary_extra={"DETECTOR": "NEWCCD", "MYGAIN": 3.0, "MYRN": 5.5, "CCDAMP": "C"})
+    with pytest.raises(ValueError, match="WFC3 detector 'NEWCCD' is not supported"):
+        load_exposure(flt.path)
+    row = ex.Detector("WFC3", "NEWCCD", parity=((1.0, 0.0), (0.0, 1.0)), gain_keywords="MYGAIN",
+                      rdnoise_keywords="MYRN", filter_keywords=("FILTER",),
+                      cte_by_amp=(("C", -1),))
+    monkeypatch.setitem(ex.DETECTORS, row.key, row)
+    e = load_exposure(flt.path)
+    assert (e.instrument, e.detector, e.is_hst, e.filter) == ("WFC3", "NEWCCD", True, "F555W")
+    assert [c.chip for c in e.chips] == [1, 2]
+    for c in e.chips:
+        assert (c.gain, c.rdnoise, c.cte_dir) == (3.0, 5.5, -1)
+        assert c.parity == ((1.0, 0.0), (0.0, 1.0)) and c.time is None
+    # fixed values instead of keywords, readout by chip, a TIME map wanted but absent
+    row = ex.Detector("WFC3", "NEWCCD", gain_default=1.5, rdnoise_default=0.0,
+                      cte_by_chip=((1, 1), (2, -1)), time_extension=True)
+    monkeypatch.setitem(ex.DETECTORS, row.key, row)
+    e = load_exposure(flt.path)
+    assert [(c.gain, c.rdnoise, c.cte_dir) for c in e.chips] == [(1.5, 0.0, 1), (1.5, 0.0, -1)]
+    assert all(c.parity == ((1.0, 0.0), (0.0, -1.0)) and c.time is None for c in e.chips)
