@@ -7,7 +7,9 @@ static mask -> sky -> separate drizzle -> median -> blot -> driz_cr ->
 final drizzle -> products, with the step switches of
 :func:`gpudrizzle.params.step_switches`.
 
-Per chip (drizzlepac's ``adrizzle``/``ablot``/``drizCR`` conventions):
+Per chip (drizzlepac's ``adrizzle``/``ablot``/``drizCR`` conventions; the good-pixel
+masks, drizzle data, weights and variance are :mod:`gpudrizzle.chipscience`'s pure
+functions, the frame geometry :mod:`gpudrizzle.outframe`'s):
 
 * data drizzled = SCI - MDRIZSKY (the sky is never written into the
   inputs), in cps: data in counts/electrons are divided by EXPTIME; with
@@ -54,6 +56,7 @@ with ``overwrite=True``).  Inputs are opened read-only; only
 them to ``OrIg_files/`` with ``preserve=True``).
 """
 
+import inspect
 import logging
 import math
 import os
@@ -67,7 +70,7 @@ from typing import NamedTuple
 import numpy as np
 from astropy.io import fits
 
-from . import files, products
+from . import chipscience, files, products
 from .progress import StepProgress, format_timings
 from .backends import get_backend
 from .backends.cpu import CpuBackend, default_threads
@@ -79,8 +82,9 @@ from .exposure import Exposure, load_exposures
 from .inputs import OutputName, expand_input, open_fits, output_name
 from .median import create_median
 from .memory import available_bytes, conversion_bytes, reuse_freed_host_memory
-from .outframe import orientation, output_frame, pixel_scale
-from .params import Parameters, parameter_lines, resolve_parameters, step_switches
+from .outframe import check_overlap, orientation, output_frame, pix_ratio, pixel_scale
+from .params import (STEP2, STEP4, STEP6, Parameters, parameter_lines, resolve_parameters,
+                     step_switches)
 from .report import device_description, software_versions
 from .pixmap import PixmapPlan
 from .resample import CTX_PLANE_BITS, Drizzle
@@ -155,6 +159,13 @@ class _ChipState:
 
 # ---------------------------------------------------------------------------
 # parameters
+
+
+def _step_keywords(params, section, func):
+    """The parameters of ``section`` that ``func`` takes as keywords, ``{name: value}``: a
+    parameter added to a step's section reaches the step's function by its name."""
+    names = inspect.signature(func).parameters
+    return {k: v for k, v in params.section(section).items() if k in names}
 
 
 def _same_frame(a, b):
@@ -603,50 +614,12 @@ class _Run:
         self.progress(StepProgress(name, done, total, item, time.perf_counter() - start, finished))
 
     # -- validation ------------------------------------------------------
-    def _chip_box(self, chip, wcs):
-        """Pixel bounding box (xmin, xmax, ymin, ymax) of a chip's edge in ``wcs``."""
-        ny, nx = chip.shape
-        xs = np.concatenate([np.linspace(-0.5, nx - 0.5, 9), np.full(9, nx - 0.5),
-                             np.linspace(-0.5, nx - 0.5, 9), np.full(9, -0.5)])
-        ys = np.concatenate([np.full(9, -0.5), np.linspace(-0.5, ny - 0.5, 9), np.full(9, ny - 0.5),
-                             np.linspace(-0.5, ny - 0.5, 9)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ra, dec = chip.wcs.all_pix2world(xs, ys, 0)
-            x, y = wcs.all_world2pix(ra, dec, 0)
-        return float(np.nanmin(x)), float(np.nanmax(x)), float(np.nanmin(y)), float(np.nanmax(y))
-
     def _check_overlap(self):
-        """ValueError when inputs cannot be combined: off the final frame, or disjoint exposures."""
+        """ValueError when inputs cannot be combined (:func:`gpudrizzle.outframe.check_overlap`)."""
         frame = self.final_wcs if self.final_wcs is not None else self.sep_wcs
-        if frame is None:
-            return
-        ny, nx = frame.array_shape
-        boxes = {}
-        on_frame = 0
-        for c in self.chips:
-            box = self._chip_box(c.chip, frame)
-            boxes.setdefault(c.index, []).append(box)
-            inside = box[1] >= -0.5 and box[0] <= nx - 0.5 and box[3] >= -0.5 and box[2] <= ny - 0.5
-            if inside:
-                on_frame += 1
-            else:
-                log.warning("%s lies entirely outside the output frame and adds nothing", c.name)
-        if on_frame == 0:
-            raise ValueError("no input overlaps the output frame "
-                             f"({nx} x {ny} pixels); check final_ra/final_dec/final_refimage")
-        if not self.steps.median or len(self.exposures) < 2:
-            return
-
-        def meets(a, b):
-            return a[0] <= b[1] and b[0] <= a[1] and a[2] <= b[3] and b[2] <= a[3]
-
-        for i, own in boxes.items():
-            if not any(meets(a, b) for j, other in boxes.items() if j != i for a in own for b in other):
-                raise ValueError(
-                    f"input {self.exposures[i].label} does not overlap any other input; the "
-                    "median and cosmic-ray steps need overlapping exposures (set median=False, "
-                    "blot=False, driz_cr=False to drizzle disjoint fields)")
+        check_overlap(frame, [c.chip for c in self.chips], [c.index for c in self.chips],
+                      [e.label for e in self.exposures],
+                      pairwise=self.steps.median and len(self.exposures) >= 2)
 
     # -- per-chip data ---------------------------------------------------
     _CHIP_ARRAYS = ("sci", "err", "ivm", "dq")
@@ -694,36 +667,21 @@ class _Run:
             return None
         return good_pixel_mask(dq, bits, self.xp, reset=self.p["resetbits"] or 0)
 
-    def _good(self, state, bits, with_cr, scale):
-        """Weights of a chip for a drizzle step: ``scale`` on good pixels, else 0 (float32)."""
-        xp = self.xp
-        good = self._good_dq(state, bits)
-        if good is None:
-            good = xp.ones(state.chip.shape, bool)
-        # static and CR masks hold 0 or 1 (uint8): read as bool without a copy
-        if state.static is not None:
-            xp.logical_and(good, state.static.view(bool), out=good)
-        if with_cr and state.crmask is not None:
-            xp.logical_and(good, state.crmask.view(bool), out=good)
+    def _good(self, state, bits, with_cr):
+        """Bool mask of a chip's good pixels for a drizzle step (:func:`chipscience.good_mask`)."""
+        good = chipscience.good_mask(state.chip.shape, self.xp, dq=self._chip(state, "dq"),
+                                     bits=bits, resetbits=self.p["resetbits"],
+                                     static=state.static,
+                                     crmask=state.crmask if with_cr else None)
         if not bool(good.any()):
             log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
-        return xp.multiply(good, np.float32(scale), dtype=np.float32)
-
-    def _electrons_per_unit(self, chip):
-        """Gain factor turning the chip's data into electrons (per pixel, not per second)."""
-        return 1.0 if chip.units.upper().startswith("ELECTRON") else chip.gain
+        return good
 
     def _drizzle_data(self, state):
         """SCI - sky on the backend, in processing units (``proc_unit``), and its drizzle units."""
         chip = state.chip
-        data = self.xp.subtract(self._chip(state, "sci"), np.float32(state.sky),
-                                dtype=np.float32)
-        if self.p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
-            data *= np.float32(chip.gain)
-        return data, ("cps" if chip.is_rate else "counts")
-
-    def _pix_ratio(self, chip, wcs):
-        return pixel_scale(wcs) / pixel_scale(chip.wcs)
+        return chipscience.drizzle_data(self._chip(state, "sci"), state.sky, chip.units, chip.gain,
+                                        chip.is_rate, self.p["proc_unit"], self.xp)
 
     def _plan(self, state, wcs):
         return PixmapPlan(state.chip.wcs, wcs, state.chip.shape, backend=self.b)
@@ -763,11 +721,8 @@ class _Run:
             conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))
         result = compute_sky([self._chip_input(c, "sci") for c in self.chips],
                              [c.index for c in self.chips],
-                             brightness=conv, masks=masks, skymethod=p["skymethod"],
-                             skystat=p["skystat"], skylower=p["skylower"], skyupper=p["skyupper"],
-                             skyclip=p["skyclip"], skylsigma=p["skylsigma"],
-                             skyusigma=p["skyusigma"], skywidth=p["skywidth"], backend=self.b,
-                             wcs=[c.chip.wcs for c in self.chips])
+                             brightness=conv, masks=masks,
+                             **_step_keywords(p, STEP2, compute_sky), backend=self.b, wcs=[c.chip.wcs for c in self.chips])
         for c, value, own in zip(self.chips, result.mdrizsky, result.chip_sky):
             c.sky = float(value)
             if own is None:
@@ -797,10 +752,10 @@ class _Run:
                 plan = self._plan(c, self.sep_wcs)
                 pixmap = self._pixmap(plan)
                 data, units = self._drizzle_data(c)
-                weight = self._good(c, p["driz_sep_bits"], with_cr=False, scale=e.exptime)
-                ratio = self._pix_ratio(c.chip, self.sep_wcs)
-                wt_scl = p["driz_sep_wt_scl"]
-                scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
+                weight = chipscience.step_weights(
+                    self._good(c, p["driz_sep_bits"], with_cr=False), e.exptime, self.xp)
+                ratio = pix_ratio(c.chip.wcs, self.sep_wcs)
+                scale = chipscience.weight_scale(p["driz_sep_wt_scl"])
                 d.add_image(data, e.exptime, pixmap, iscale=ratio ** 2,
                             pixel_scale_ratio=ratio, weight_map=weight, wht_scale=scale,
                             pixfrac=p["driz_sep_pixfrac"], in_units=units)
@@ -821,7 +776,8 @@ class _Run:
         states = [c for c in self.chips if c.index == i]
         rn = math.sqrt(sum(c.chip.rdnoise ** 2 for c in states) / len(states))
         e = self.exposures[i]
-        sky = min(c.sky * self._electrons_per_unit(c.chip) * (e.exptime if c.chip.is_rate else 1.0)
+        sky = min(c.sky * chipscience.to_electrons(c.chip.units, c.chip.gain, e.exptime,
+                                                   c.chip.is_rate)
                   for c in states)
         return rn, sky
 
@@ -829,13 +785,7 @@ class _Run:
         p = self.p
         sci, wht = singles
         noise = [self._exposure_noise(i) for i in range(len(self.exposures))]
-        med = create_median(sci, wht, combine_type=p["combine_type"],
-                            combine_nsigma=p["combine_nsigma"], combine_nlow=p["combine_nlow"],
-                            combine_nhigh=p["combine_nhigh"], combine_lthresh=p["combine_lthresh"],
-                            combine_hthresh=p["combine_hthresh"], combine_grow=p["combine_grow"],
-                            combine_maskpt=p["combine_maskpt"],
-                            median_newmasks=p["median_newmasks"],
-                            combine_bufsize=p["combine_bufsize"],
+        med = create_median(sci, wht, **_step_keywords(p, STEP4, create_median),
                             readnoise=[n[0] for n in noise],
                             exptime=[e.exptime for e in self.exposures],
                             sky=[n[1] for n in noise], backend=self.b, device_array=True)
@@ -847,9 +797,9 @@ class _Run:
         p, xp = self.p, self.xp
         for c in self.chips:
             chip, e = c.chip, c.exposure
-            ratio = self._pix_ratio(chip, self.sep_wcs)
+            ratio = pix_ratio(chip.wcs, self.sep_wcs)
             iscale = (1.0 if chip.is_rate else e.exptime) / ratio ** 2
-            if p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
+            if p["proc_unit"] == "electrons" and not chipscience.is_electrons(chip.units):
                 iscale /= chip.gain
             out = xp.empty(chip.shape, np.float32)
             blot_image(median, self._pixmap(c.sep_plan), out_img=out, fillval=0.0, iscale=iscale,
@@ -864,14 +814,13 @@ class _Run:
             if not do_cr:
                 self._advance(c.name, c.exposure)
                 continue
-            electrons = chip.units.upper().startswith("ELECTRON")
-            conversion = (1.0 if electrons else chip.gain) * (e.exptime if chip.is_rate else 1.0)
+            conversion = chipscience.to_electrons(chip.units, chip.gain, e.exptime, chip.is_rate)
+            step = {**_step_keywords(p, STEP6, driz_cr), "driz_cr_corr": False}
             res = driz_cr(self._chip(c, "sci"), out, None,
-                          gain=1.0 if electrons else chip.gain, rdnoise=chip.rdnoise, sky=c.sky,
-                          conversion=conversion, driz_cr_snr=p["driz_cr_snr"],
-                          driz_cr_scale=p["driz_cr_scale"], driz_cr_grow=p["driz_cr_grow"],
-                          driz_cr_ctegrow=p["driz_cr_ctegrow"], cte_dir=chip.cte_dir,
-                          crbit=p["crbit"], driz_cr_corr=False, backend=self.b, device_array=True)
+                          gain=chipscience.electrons_per_unit(chip.units, chip.gain),
+                          rdnoise=chip.rdnoise, sky=c.sky, conversion=conversion,
+                          cte_dir=chip.cte_dir, crbit=p["crbit"], backend=self.b,
+                          device_array=True, **step)
             c.crmask = res.crmask
             n = int(xp.count_nonzero(c.crmask == 0))
             log.info("%s: %d pixel(s) flagged as cosmic rays", c.name, n)
@@ -908,38 +857,21 @@ class _Run:
     def _final_weight(self, c, ratio):
         """(weight map, weight scale, variance) of a chip for the final drizzle."""
         p, xp, chip, e = self.p, self.xp, c.chip, c.exposure
-        kind = p["final_wht_type"]
-        wt_scl = p["final_wt_scl"]
-        scale = 1.0 if isinstance(wt_scl, str) else float(wt_scl)
-        to_e = self._electrons_per_unit(chip) * (e.exptime if chip.is_rate else 1.0)
-        if chip.err is not None:
-            var = self.xp.square(self._chip(c, "err"), dtype=np.float32)
-        else:  # Poisson + read noise, in the data units
-            sci = self._chip(c, "sci")
-            var = (xp.maximum(sci, 0) * np.float32(to_e) + np.float32(chip.rdnoise ** 2)) \
-                / np.float32(to_e ** 2)
-        if p["proc_unit"] == "electrons" and not chip.units.upper().startswith("ELECTRON"):
-            var *= np.float32(chip.gain ** 2)
-        if kind == "ERR" and chip.err is None:
+        to_e = chipscience.to_electrons(chip.units, chip.gain, e.exptime, chip.is_rate)
+        err = self._chip(c, "err")
+        sci = self._chip(c, "sci") if err is None else None
+        var = chipscience.variance(sci, err, chip.units, chip.gain, chip.rdnoise, to_e,
+                                   p["proc_unit"], xp)
+        kind = chipscience.final_weight_type(p["final_wht_type"], err is not None)
+        if kind != p["final_wht_type"]:
             log.warning("%s has no ERR array: weighting by exposure time only", chip.label)
-            kind = "EXP"
-        if kind == "EXP":
-            return self._good(c, p["final_bits"], with_cr=True, scale=e.exptime), scale, var
-        good = self._good(c, p["final_bits"], with_cr=True, scale=1.0)
-        if kind == "ERR":
-            err = self._chip(c, "err")
-            ok = xp.isfinite(err) & (err > 0)
-            w = xp.where(ok, (np.float32(e.exptime) / xp.where(ok, err, 1)) ** 2, 0).astype(np.float32)
-            return w * good, 1.0 / ratio ** 4, var
-        # IVM
-        if chip.ivm is not None:
-            ivm = self._chip(c, "ivm")
-        else:
-            dark = chip.darkcurrent or 0.0
-            sky_e = c.sky * to_e
-            ivm = xp.full(chip.shape, 1.0 / max(dark + sky_e + chip.rdnoise ** 2, 1e-30), np.float32)
-        ivm = xp.where(xp.isfinite(ivm) & (ivm > 0), ivm, 0).astype(np.float32)
-        return ivm * good, e.exptime ** 2 / ratio ** 4, var
+        good = self._good(c, p["final_bits"], with_cr=True)
+        weight, scale = chipscience.final_weights(
+            kind, good, e.exptime, ratio, xp, err=err,
+            ivm=self._chip(c, "ivm") if kind == "IVM" else None, shape=chip.shape,
+            sky_e=c.sky * to_e, rdnoise=chip.rdnoise, darkcurrent=chip.darkcurrent,
+            wt_scl=chipscience.weight_scale(p["final_wt_scl"]))
+        return weight, scale, var
 
     def _final_drizzle(self):
         p, xp = self.p, self.xp
@@ -952,7 +884,7 @@ class _Run:
         records = []
         for c in self.chips:
             chip, e = c.chip, c.exposure
-            ratio = self._pix_ratio(chip, wcs)
+            ratio = pix_ratio(chip.wcs, wcs)
             weight, wt_scl, var = self._final_weight(c, ratio)
             data, units = self._drizzle_data(c)
             plan = c.sep_plan if self.reuse_sep_plan and c.sep_plan is not None \

@@ -68,6 +68,9 @@ __all__ = [
     "reference_orientation",
     "pixel_scale",
     "orientation",
+    "pix_ratio",
+    "chip_box",
+    "check_overlap",
 ]
 
 log = logging.getLogger("gpudrizzle")
@@ -92,6 +95,90 @@ def orientation(wcs):
     """Position angle (degrees) of the Y axis as HSTWCS ``orientat``: ``atan2(CD1_2, CD2_2)``."""
     cd = wcs.celestial.pixel_scale_matrix
     return math.degrees(math.atan2(cd[0, 1], cd[1, 1]))
+
+
+def pix_ratio(chip_wcs, frame):
+    """Output pixel scale over a chip's (drizzle's ``pixel_scale_ratio``), both in arcsec."""
+    return pixel_scale(frame) / pixel_scale(chip_wcs)
+
+
+def chip_box(chip, frame):
+    """Pixel bounding box of a chip's edge in an output frame.
+
+    Parameters
+    ----------
+    chip : object with ``shape`` (ny, nx) and ``wcs`` (astropy WCS)
+        An input chip (:class:`gpudrizzle.exposure.Chip`).
+    frame : astropy.wcs.WCS
+        The output frame.
+
+    Returns
+    -------
+    tuple of 4 float
+        (xmin, xmax, ymin, ymax), 0-based pixels of ``frame``, over 9
+        points along each edge of the chip (pixel edges, not centres).
+    """
+    ny, nx = chip.shape
+    xs = np.concatenate([np.linspace(-0.5, nx - 0.5, 9), np.full(9, nx - 0.5),
+                         np.linspace(-0.5, nx - 0.5, 9), np.full(9, -0.5)])
+    ys = np.concatenate([np.full(9, -0.5), np.linspace(-0.5, ny - 0.5, 9), np.full(9, ny - 0.5),
+                         np.linspace(-0.5, ny - 0.5, 9)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ra, dec = chip.wcs.all_pix2world(xs, ys, 0)
+        x, y = frame.all_world2pix(ra, dec, 0)
+    return float(np.nanmin(x)), float(np.nanmax(x)), float(np.nanmin(y)), float(np.nanmax(y))
+
+
+def _boxes_meet(a, b):
+    return a[0] <= b[1] and b[0] <= a[1] and a[2] <= b[3] and b[2] <= a[3]
+
+
+def check_overlap(frame, chips, exposure_index, exposure_labels, pairwise):
+    """Raise ValueError when inputs cannot be combined in ``frame``.
+
+    A chip wholly outside the frame is logged as a warning; none on it
+    raises.  With ``pairwise`` (the median and cosmic-ray steps), every
+    exposure must also meet another exposure's chips.
+
+    Parameters
+    ----------
+    frame : astropy.wcs.WCS or None
+        The output frame (``array_shape`` set); None: nothing is checked.
+    chips : sequence of chips (``shape``, ``wcs``, ``label``)
+        Every input chip.
+    exposure_index : sequence of int
+        Index of each chip's exposure (into ``exposure_labels``).
+    exposure_labels : sequence of str
+        Each exposure's label, for the message.
+    pairwise : bool
+        Whether exposures must overlap each other.
+    """
+    if frame is None:
+        return
+    ny, nx = frame.array_shape
+    boxes = {}
+    on_frame = 0
+    for chip, i in zip(chips, exposure_index):
+        box = chip_box(chip, frame)
+        boxes.setdefault(i, []).append(box)
+        inside = box[1] >= -0.5 and box[0] <= nx - 0.5 and box[3] >= -0.5 and box[2] <= ny - 0.5
+        if inside:
+            on_frame += 1
+        else:
+            log.warning("%s lies entirely outside the output frame and adds nothing", chip.label)
+    if on_frame == 0:
+        raise ValueError("no input overlaps the output frame "
+                         f"({nx} x {ny} pixels); check final_ra/final_dec/final_refimage")
+    if not pairwise:
+        return
+    for i, own in boxes.items():
+        if not any(_boxes_meet(a, b) for j, other in boxes.items() if j != i
+                   for a in own for b in other):
+            raise ValueError(
+                f"input {exposure_labels[i]} does not overlap any other input; the "
+                "median and cosmic-ray steps need overlapping exposures (set median=False, "
+                "blot=False, driz_cr=False to drizzle disjoint fields)")
 
 
 def telescope_roll(pa_v3, dec, v2, v3):

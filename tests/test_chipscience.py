@@ -1,0 +1,123 @@
+"""Per-chip science (gpudrizzle.chipscience) against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from gpudrizzle import chipscience as cs
+
+DQ = np.array([[0, 4, 8], [12, 16, 20]], np.uint16)
+
+
+def test_good_mask_bits_and_resetbits():
+    # bits=4 acceptable: 0 and 4 good, 8, 12, 16, 20 bad
+    assert cs.good_mask(DQ.shape, np, dq=DQ, bits=4).tolist() == [[True, True, False],
+                                                                  [False, False, False]]
+    # resetbits=8 clears flag 8 first: 8 and 12 become good; 16 and 20 stay bad
+    got = cs.good_mask(DQ.shape, np, dq=DQ, bits=4, resetbits=8)
+    assert got.dtype == bool
+    assert got.tolist() == [[True, True, True], [True, False, False]]
+    # resetbits None is 0
+    assert cs.good_mask(DQ.shape, np, dq=DQ, bits=4, resetbits=None).sum() == 2
+
+
+def test_good_mask_big_endian_dq_as_native():
+    got = cs.good_mask(DQ.shape, np, dq=DQ.astype(">u2"), bits=4, resetbits=8)
+    assert got.tolist() == [[True, True, True], [True, False, False]]
+
+
+def test_good_mask_static_and_cr_masks():
+    static = np.array([[1, 0, 1], [1, 1, 1]], np.uint8)
+    cr = np.array([[1, 1, 1], [1, 1, 0]], np.uint8)
+    got = cs.good_mask((2, 3), np, static=static, crmask=cr)
+    assert got.tolist() == [[True, False, True], [True, True, False]]
+    # no DQ: every pixel good; the masks are not changed
+    assert cs.good_mask((2, 3), np).all()
+    assert static.tolist() == [[1, 0, 1], [1, 1, 1]] and cr.sum() == 5
+    both = cs.good_mask((2, 3), np, dq=DQ, bits=-1, static=static, crmask=cr)
+    assert both.tolist() == got.tolist()
+
+
+def test_step_weights():
+    w = cs.step_weights(np.array([[True, False]]), 300.0, np)
+    assert w.dtype == np.float32 and w.tolist() == [[300.0, 0.0]]
+
+
+def test_drizzle_data_units():
+    sci = np.array([[11.0, 1.0]], ">f4")
+    data, units = cs.drizzle_data(sci, 1.0, "COUNTS", 2.0, False, "native", np)
+    assert data.dtype == np.float32 and data.tolist() == [[10.0, 0.0]] and units == "counts"
+    data, units = cs.drizzle_data(sci, 1.0, "COUNTS/S", 2.0, True, "electrons", np)
+    assert data.tolist() == [[20.0, 0.0]] and units == "cps"
+    # data already in electrons: no gain
+    data, _ = cs.drizzle_data(sci, 1.0, "ELECTRONS", 2.0, False, "electrons", np)
+    assert data.tolist() == [[10.0, 0.0]]
+    assert sci.tolist() == [[11.0, 1.0]]
+
+
+def test_electrons_per_unit_and_to_electrons():
+    assert cs.electrons_per_unit("electrons/s", 2.5) == 1.0
+    assert cs.electrons_per_unit("COUNTS", 2.5) == 2.5
+    assert cs.to_electrons("COUNTS/S", 2.5, 100.0, True) == 250.0
+    assert cs.to_electrons("COUNTS", 2.5, 100.0, False) == 2.5
+    assert cs.to_electrons("ELECTRONS/S", 2.5, 100.0, True) == 100.0
+
+
+def test_variance_err_and_poisson_model():
+    err = np.array([[2.0, 3.0]], np.float32)
+    var = cs.variance(None, err, "COUNTS", 2.0, 5.0, 1.0, "native", np)
+    assert var.dtype == np.float32 and var.tolist() == [[4.0, 9.0]]
+    # proc_unit electrons with data in counts: times gain**2
+    assert cs.variance(None, err, "COUNTS", 2.0, 5.0, 1.0, "electrons", np).tolist() == [[16.0, 36.0]]
+    # (max(SCI, 0) * to_e + rn**2) / to_e**2 with to_e=2, rn=3
+    sci = np.array([[-1.0, 10.0]], np.float32)
+    var = cs.variance(sci, None, "ELECTRONS", 2.0, 3.0, 2.0, "electrons", np)
+    assert var.tolist() == [[2.25, 7.25]]
+
+
+def test_final_weight_type():
+    assert cs.final_weight_type("ERR", has_err=False) == "EXP"
+    assert cs.final_weight_type("ERR", has_err=True) == "ERR"
+    assert cs.final_weight_type("IVM", has_err=False) == "IVM"
+
+
+def test_final_weights_exp():
+    good = np.array([[True, False]])
+    w, scale = cs.final_weights("EXP", good, 400.0, 0.5, np, wt_scl=1.0)
+    assert w.dtype == np.float32 and w.tolist() == [[400.0, 0.0]] and scale == 1.0
+    assert cs.final_weights("EXP", good, 400.0, 0.5, np, wt_scl=0.25).scale == 0.25
+
+
+def test_final_weights_err():
+    err = np.array([[2.0, 0.0, np.nan, 4.0]], np.float32)
+    good = np.array([[True, True, True, False]])
+    w, scale = cs.final_weights("ERR", good, 100.0, 0.5, np, err=err)
+    # (EXPTIME / ERR)**2 on good pixels with a finite positive ERR
+    assert w.dtype == np.float32 and w.tolist() == [[2500.0, 0.0, 0.0, 0.0]]
+    assert scale == 16.0  # 1 / 0.5**4
+    w, _ = cs.final_weights("ERR", np.ones((1, 4), bool), 100.0, 1.0, np, err=err)
+    assert w.tolist() == [[2500.0, 0.0, 0.0, 625.0]]
+
+
+def test_final_weights_ivm():
+    good = np.array([[True, False], [True, True]])
+    # uniform: 1 / (dark + sky_e + rdnoise**2) = 1 / (1 + 10 + 9)
+    w, scale = cs.final_weights("IVM", good, 100.0, 0.5, np, shape=(2, 2), sky_e=10.0,
+                                rdnoise=3.0, darkcurrent=1.0)
+    assert w.dtype == np.float32
+    np.testing.assert_allclose(w, [[0.05, 0.0], [0.05, 0.05]], rtol=1e-6)
+    assert scale == 100.0 ** 2 * 16.0
+    # dark current None is 0
+    w, _ = cs.final_weights("IVM", good, 100.0, 1.0, np, shape=(2, 2), sky_e=7.0, rdnoise=3.0)
+    np.testing.assert_allclose(w, [[1 / 16, 0.0], [1 / 16, 1 / 16]], rtol=1e-6)
+    # the user's IVM: non-finite or non-positive values weigh 0
+    ivm = np.array([[2.0, 3.0], [-1.0, np.inf]], np.float32)
+    w, _ = cs.final_weights("IVM", np.ones((2, 2), bool), 100.0, 1.0, np, ivm=ivm)
+    assert w.tolist() == [[2.0, 3.0], [0.0, 0.0]]
+    with pytest.raises(ValueError, match="'WHT'"):
+        cs.final_weights("WHT", good, 100.0, 1.0, np)
+
+
+def test_weight_scale():
+    assert cs.weight_scale("exptime") == 1.0
+    assert cs.weight_scale(0.5) == 0.5
+    assert cs.weight_scale("expsq") == 1.0
