@@ -58,7 +58,6 @@ them to ``OrIg_files/`` with ``preserve=True``).
 
 import inspect
 import logging
-import math
 import os
 import shutil
 import time
@@ -774,12 +773,11 @@ class _Run:
     def _exposure_noise(self, i):
         """(read noise e-, sky e-) of exposure ``i`` for the minmed noise model."""
         states = [c for c in self.chips if c.index == i]
-        rn = math.sqrt(sum(c.chip.rdnoise ** 2 for c in states) / len(states))
         e = self.exposures[i]
-        sky = min(c.sky * chipscience.to_electrons(c.chip.units, c.chip.gain, e.exptime,
-                                                   c.chip.is_rate)
-                  for c in states)
-        return rn, sky
+        return chipscience.exposure_noise(
+            [c.chip.rdnoise for c in states],
+            [c.sky * chipscience.to_electrons(c.chip.units, c.chip.gain, e.exptime, c.chip.is_rate)
+             for c in states])
 
     def _median(self, singles):
         p = self.p
@@ -798,9 +796,8 @@ class _Run:
         for c in self.chips:
             chip, e = c.chip, c.exposure
             ratio = pix_ratio(chip.wcs, self.sep_wcs)
-            iscale = (1.0 if chip.is_rate else e.exptime) / ratio ** 2
-            if p["proc_unit"] == "electrons" and not chipscience.is_electrons(chip.units):
-                iscale /= chip.gain
+            iscale = chipscience.blot_scale(e.exptime, ratio, chip.units, chip.gain, chip.is_rate,
+                                            p["proc_unit"])
             out = xp.empty(chip.shape, np.float32)
             blot_image(median, self._pixmap(c.sep_plan), out_img=out, fillval=0.0, iscale=iscale,
                        interp=p["blot_interp"], sinscl=p["blot_sinscl"], backend=self.b)
@@ -994,12 +991,7 @@ class _Run:
                         continue
                     if dq_hdu.data is None:
                         continue
-                    dq = dq_hdu.data
-                    if p["resetbits"]:
-                        dq &= np.array(~int(p["resetbits"])).astype(dq.dtype)
-                    if c.crmask is not None:
-                        cr = self.b.to_host(c.crmask) == 0
-                        dq[cr] |= np.array(p["crbit"]).astype(dq.dtype)
-                    dq_hdu.data = dq
+                    cr = None if c.crmask is None else self.b.to_host(c.crmask) == 0
+                    dq_hdu.data = chipscience.updated_dq(dq_hdu.data, p["resetbits"], cr, p["crbit"])
             log.info("updated %s (MDRIZSKY, DQ bit %d)", e.filename, p["crbit"])
             self._advance(e.label)

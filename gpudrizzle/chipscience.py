@@ -15,6 +15,7 @@ drizzlepac 3.11's ``adrizzle`` conventions (see :mod:`gpudrizzle.astrodrizzle`):
 * variance: ERR**2, else a Poisson + read-noise model in the data units.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -23,7 +24,7 @@ from .bitflags import good_pixel_mask
 
 __all__ = ["FinalWeights", "is_electrons", "electrons_per_unit", "to_electrons", "good_mask",
            "step_weights", "drizzle_data", "variance", "final_weight_type", "final_weights",
-           "weight_scale"]
+           "weight_scale", "blot_scale", "exposure_noise", "updated_dq"]
 
 
 class FinalWeights(NamedTuple):
@@ -258,3 +259,63 @@ def final_weights(kind, good, exptime, ratio, xp, err=None, ivm=None, shape=None
         ivm = xp.full(shape, 1.0 / max(dark + sky_e + rdnoise ** 2, 1e-30), np.float32)
     ivm = xp.where(xp.isfinite(ivm) & (ivm > 0), ivm, 0).astype(np.float32)
     return FinalWeights(ivm * step_weights(good, 1.0, xp), exptime ** 2 / ratio ** 4)
+
+
+def blot_scale(exptime, ratio, units, gain, is_rate, proc_unit):
+    """Factor turning the median (cps, processing units) back into a chip's data units.
+
+    Returns
+    -------
+    float
+        EXPTIME / ratio**2 (1 / ratio**2 for rate data), divided by the gain
+        with ``proc_unit="electrons"`` for data not in electrons.
+    """
+    iscale = (1.0 if is_rate else exptime) / ratio ** 2
+    if proc_unit == "electrons" and not is_electrons(units):
+        iscale /= gain
+    return iscale
+
+
+def exposure_noise(rdnoise, sky_e):
+    """(read noise, sky) of one exposure for the minmed noise model, both e-.
+
+    Parameters
+    ----------
+    rdnoise : sequence of float
+        Read noise (e-) of each of the exposure's chips.
+    sky_e : sequence of float
+        Sky (e- per pixel) of each of its chips.
+
+    Returns
+    -------
+    tuple of 2 float
+        The root mean square of the read noises and the smallest sky.
+    """
+    rdnoise = list(rdnoise)
+    return math.sqrt(sum(r ** 2 for r in rdnoise) / len(rdnoise)), min(sky_e)
+
+
+def updated_dq(dq, resetbits, cosmic_rays, crbit):
+    """A chip's DQ as ``update_inputs`` writes it back: ``resetbits`` cleared, ``crbit`` set
+    on cosmic rays.  Changes ``dq`` in place (host numpy array, any integer type and
+    byte order) and returns it.
+
+    Parameters
+    ----------
+    dq : numpy array (ny, nx) of integers
+    resetbits : int or None
+        Flags cleared first; 0 or None clears none.
+    cosmic_rays : numpy array (ny, nx) of bool, or None
+        True on the pixels driz_cr flagged; None: none.
+    crbit : int
+        The flag set on them.
+
+    Returns
+    -------
+    numpy array (ny, nx), ``dq`` itself
+    """
+    if resetbits:
+        dq &= np.array(~int(resetbits)).astype(dq.dtype)
+    if cosmic_rays is not None:
+        dq[cosmic_rays] |= np.array(crbit).astype(dq.dtype)
+    return dq

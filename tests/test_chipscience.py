@@ -121,3 +121,25 @@ def test_weight_scale():
     assert cs.weight_scale("exptime") == 1.0
     assert cs.weight_scale(0.5) == 0.5
     assert cs.weight_scale("expsq") == 1.0
+
+
+def test_blot_scale():
+    assert cs.blot_scale(400.0, 0.5, "COUNTS", 2.0, False, "native") == 1600.0
+    assert cs.blot_scale(400.0, 0.5, "COUNTS/S", 2.0, True, "native") == 4.0
+    assert cs.blot_scale(400.0, 0.5, "COUNTS", 2.0, False, "electrons") == 800.0
+    assert cs.blot_scale(400.0, 0.5, "ELECTRONS", 2.0, False, "electrons") == 1600.0
+
+
+def test_exposure_noise():
+    # read noise: root mean square over the chips; sky: the smallest
+    rn, sky = cs.exposure_noise([3.0, 4.0], [120.0, 80.0])
+    assert rn == pytest.approx((12.5) ** 0.5) and sky == 80.0
+
+
+def test_updated_dq_resetbits_and_crbit():
+    dq = np.array([[8, 12], [4, 0]], ">i2")
+    cr = np.array([[False, True], [False, True]])
+    out = cs.updated_dq(dq, 8, cr, 4096)
+    assert out is dq and out.dtype == np.dtype(">i2")
+    assert out.tolist() == [[0, 4 + 4096], [4, 4096]]
+    assert cs.updated_dq(np.array([8, 1], np.uint16), 0, None, 4096).tolist() == [8, 1]
