@@ -917,7 +917,8 @@ class _Run:
         if p["final_maskval"] is not None:
             log.warning("final_maskval=%s is not used: pixels without data get final_fillval",
                         p["final_maskval"])
-        bunit = self._final_bunit()
+        bunit = chipscience.product_bunit(self.exposures[0].chips[0].units, p["proc_unit"],
+                                          p["final_units"])
         nz = int(xp.count_nonzero(wht > 0))
         if nz == 0:
             raise RuntimeError("the final drizzle received no data: every input pixel was masked "
@@ -940,15 +941,6 @@ class _Run:
             overwrite=p["overwrite"])
         for path in self.written:
             log.info("wrote %s", path)
-
-    def _final_bunit(self):
-        first = self.exposures[0].chips[0]
-        unit = first.units.upper()
-        if self.p["proc_unit"] == "electrons" or unit.startswith("ELECTRON"):
-            base = "ELECTRONS"
-        else:
-            base = unit.split("/")[0]
-        return f"{base}/S" if self.p["final_units"] == "cps" else base
 
     # -- files -----------------------------------------------------------
     def _write_intermediate(self, key, array, wcs, bunit=None):

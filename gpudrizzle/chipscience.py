@@ -24,7 +24,8 @@ from .bitflags import good_pixel_mask
 
 __all__ = ["FinalWeights", "is_electrons", "electrons_per_unit", "to_electrons", "good_mask",
            "step_weights", "drizzle_data", "variance", "final_weight_type", "final_weights",
-           "weight_scale", "blot_scale", "exposure_noise", "updated_dq"]
+           "weight_scale", "blot_scale", "exposure_noise", "updated_dq",
+           "product_bunit"]
 
 
 class FinalWeights(NamedTuple):
@@ -319,3 +320,18 @@ def updated_dq(dq, resetbits, cosmic_rays, crbit):
     if cosmic_rays is not None:
         dq[cosmic_rays] |= np.array(crbit).astype(dq.dtype)
     return dq
+
+
+def product_bunit(units, proc_unit, final_units):
+    """BUNIT of the final product from the first input chip's BUNIT (``str``).
+
+    Returns
+    -------
+    str
+        ``ELECTRONS`` with ``proc_unit="electrons"`` or electron data, else
+        the input unit without ``/S`` (upper case); ``/S`` appended for
+        ``final_units="cps"``.
+    """
+    unit = units.upper()
+    base = "ELECTRONS" if proc_unit == "electrons" or is_electrons(unit) else unit.split("/")[0]
+    return f"{base}/S" if final_units == "cps" else base

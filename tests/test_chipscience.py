@@ -143,3 +143,10 @@ def test_updated_dq_resetbits_and_crbit():
     assert out is dq and out.dtype == np.dtype(">i2")
     assert out.tolist() == [[0, 4 + 4096], [4, 4096]]
     assert cs.updated_dq(np.array([8, 1], np.uint16), 0, None, 4096).tolist() == [8, 1]
+
+
+def test_product_bunit():
+    assert cs.product_bunit("counts", "native", "cps") == "COUNTS/S"
+    assert cs.product_bunit("COUNTS/S", "native", "counts") == "COUNTS"
+    assert cs.product_bunit("COUNTS", "electrons", "cps") == "ELECTRONS/S"
+    assert cs.product_bunit("electrons/s", "native", "counts") == "ELECTRONS"
