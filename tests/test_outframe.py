@@ -270,3 +270,32 @@ def test_plain_wcs_inputs_and_errors():
     with pytest.raises(ValueError, match="no chips"):
         default_frame([])
     assert load_refimage(w).pixel_shape == (40, 20)
+
+
+def _tan_chip(crval, shape=(20, 30), scale_deg=1e-5, label="chip"):
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = crval
+    w.wcs.crpix = [shape[1] / 2 + 0.5, shape[0] / 2 + 0.5]
+    w.wcs.cd = [[-scale_deg, 0.0], [0.0, scale_deg]]
+    w.array_shape = shape
+    return SimpleNamespace(shape=shape, wcs=w, label=label)
+
+
+def test_chip_box_and_overlap_checks_on_plain_frames(caplog):
+    from gpudrizzle.outframe import check_overlap, chip_box
+
+    frame = _tan_chip([150.0, 2.0]).wcs  # the frame is the first chip's own grid
+    here = _tan_chip([150.0, 2.0], label="here")
+    # the chip's own frame: its edges are the pixel edges, -0.5 .. n - 0.5
+    np.testing.assert_allclose(chip_box(here, frame), (-0.5, 29.5, -0.5, 19.5), atol=1e-6)
+    near = _tan_chip([150.0 - 10 * 1e-5 / np.cos(np.radians(2.0)), 2.0], label="near")  # 10 px east
+    far = _tan_chip([150.1, 2.0], label="far")
+    check_overlap(frame, [here, near], [0, 1], ["a", "b"], pairwise=True)
+    with caplog.at_level("WARNING", logger="gpudrizzle"):
+        with pytest.raises(ValueError, match="input [ab] does not overlap any other input"):
+            check_overlap(frame, [here, far], [0, 1], ["a", "b"], pairwise=True)
+    assert "far lies entirely outside the output frame" in caplog.text
+    check_overlap(frame, [here, far], [0, 1], ["a", "b"], pairwise=False)  # no median: fine
+    with pytest.raises(ValueError, match="no input overlaps the output frame"):
+        check_overlap(frame, [far], [0], ["b"], pairwise=False)
