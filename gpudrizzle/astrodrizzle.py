@@ -721,7 +721,8 @@ class _Run:
         result = compute_sky([self._chip_input(c, "sci") for c in self.chips],
                              [c.index for c in self.chips],
                              brightness=conv, masks=masks,
-                             **_step_keywords(p, STEP2, compute_sky), backend=self.b, wcs=[c.chip.wcs for c in self.chips])
+                             **_step_keywords(p, STEP2, compute_sky), backend=self.b,
+                             wcs=[c.chip.wcs for c in self.chips])
         for c, value, own in zip(self.chips, result.mdrizsky, result.chip_sky):
             c.sky = float(value)
             if own is None:
