@@ -241,7 +241,7 @@ def test_defect8_stale_temporaries_of_a_killed_run_are_removed(inputs, tmp_path)
     proc.wait(timeout=60)
     proc.stderr.close()
     left = temporaries(tmp_path)
-    assert left and all(f".gd-" in f and f"-{proc.pid}-" in f for f in left)
+    assert left and all(".gd-" in f and f"-{proc.pid}-" in f for f in left)
     # a live process's temporary file beside them must stay
     live = files.Temporary(str(tmp_path / "busy.fits"))
     run = gpudrizzle("run", *paths, "--output", tmp_path / "y", "--clean", "yes", "--runfile",
