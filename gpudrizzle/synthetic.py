@@ -507,3 +507,401 @@ def write_generic(directory, name, *, shape=(40, 50), crval=(150.1, 2.2), scale=
         hdul = fits.HDUList([fits.PrimaryHDU(data, header=h)])
     hdul.writeto(path, overwrite=True)
     return path
+
+
+# --- Misaligned dithered exposures (alignment tests and the TweakReg benchmark) ---
+
+__all__ += ["PointingError", "MisalignedExposure", "ACS_WFC_BOX", "scaled_sip", "field_stars",
+            "cosmic_ray_deposit", "cosmic_ray_count", "perturb_wcs", "write_misaligned_set",
+            "read_chip_wcs", "truth_rms"]
+
+#: The 4-point ACS-WFC-DITHER-BOX pattern (detector pixels).
+ACS_WFC_BOX = ((0.0, 0.0), (5.0, 1.5), (2.5, 4.5), (-2.5, 3.0))
+#: Cosmic-ray events per cm^2 per second of exposure (HST's low-orbit average).
+CR_RATE = 1.2
+#: Detector pixel pitch (cm) used to turn the rate into events per pixel.
+PIXEL_PITCH_CM = {("ACS", "WFC"): 15e-4, ("ACS", "HRC"): 21e-4, ("ACS", "SBC"): 25e-4,
+                  ("WFC3", "UVIS"): 15e-4, ("WFC3", "IR"): 18e-4}
+
+
+@dataclass(frozen=True)
+class PointingError:
+    """A pointing error of one exposure, in the tangent plane at its pointing.
+
+    ``dx``, ``dy``: shift in detector pixels (along the exposure's detector x
+    and y axes, at the nominal pixel scale); ``rotation``: change of the
+    position angle of the detector Y axis (degrees, east of north);
+    ``scale``: factor on the pixel scale.  The header WCS of an exposure with
+    this error maps a chip pixel to ``scale * Q(rotation) @ s + cd @ (dx, dy)``
+    where ``s`` is the true position in the pointing's tangent plane.
+    """
+
+    dx: float = 0.0
+    dy: float = 0.0
+    rotation: float = 0.0
+    scale: float = 1.0
+
+
+@dataclass
+class MisalignedExposure:
+    """A written exposure whose header WCS carries an injected pointing error.
+
+    Attributes
+    ----------
+    path : str
+    truth : SyntheticExposure
+        What :func:`write_flt` wrote (stars, chips, cosmic-ray masks).
+    error : PointingError
+        The error injected into the header WCS.
+    true_wcs : list of astropy.wcs.WCS
+        The true TAN-SIP WCS of every chip (EXTVER order): the one the stars
+        were rendered through.
+    pointing : (float, float)
+        RA, Dec (degrees) of the exposure's focal-plane origin: the centre of
+        the injected rotation and scale.
+    cr_events : list of int
+        Cosmic-ray events added to each chip.
+    """
+
+    path: str
+    truth: SyntheticExposure
+    error: PointingError
+    true_wcs: list
+    pointing: tuple
+    cr_events: list = field(default_factory=list)
+
+
+def scaled_sip(nx, sip=DEFAULT_SIP):
+    """``sip`` (made for 128-pixel chips) scaled so the distortion grows with a chip ``nx`` wide."""
+    factor = 128.0 / float(nx)
+    return {k: v * factor ** (int(k[2]) + int(k[4]) - 1) for k, v in sip.items()}
+
+
+def field_stars(center, orient, shape, n, rng, *, scale=0.05, flux_range=(1500.0, 1.5e5),
+                exptime=500.0, slope=0.3):
+    """``n`` stars uniform over a ``shape`` (ny, nx) pixel rectangle at ``orient``, around ``center``.
+
+    Magnitudes follow ``dN/dm ~ 10**(slope * m)`` between the total counts
+    ``flux_range`` (e- over ``exptime``), so faint stars outnumber bright ones.
+
+    Returns
+    -------
+    list of Star
+        Rates in e-/s.
+    """
+    lo, hi = float(flux_range[0]), float(flux_range[1])
+    if not 0 < lo < hi:
+        raise ValueError(f"flux_range must be 0 < low < high, got {flux_range}")
+    ny, nx = shape
+    u = rng.uniform(-nx / 2.0, nx / 2.0, n)
+    v = rng.uniform(-ny / 2.0, ny / 2.0, n)
+    focal = _tan(list(center), [0.0, 0.0], east_left_cd(scale, orient))
+    sky = focal.wcs_pix2world(np.column_stack([u, v]), 0) if n else np.zeros((0, 2))
+    # inverse CDF of dN/dm ~ 10**(slope m) on [m_bright, m_faint]
+    m_span = 2.5 * math.log10(hi / lo)
+    a = 10.0 ** (slope * m_span)
+    m = np.log10(1.0 + rng.uniform(0, 1, n) * (a - 1.0)) / slope
+    flux = hi * 10.0 ** (-0.4 * m)
+    return [Star(float(r), float(d), float(f / exptime)) for (r, d), f in zip(sky, flux)]
+
+
+def cosmic_ray_count(instrument, detector, chip_shape, exptime, rate=CR_RATE):
+    """Expected cosmic-ray events on one chip: ``rate`` (cm^-2 s^-1) x chip area x ``exptime``."""
+    pitch = PIXEL_PITCH_CM[(instrument, detector)]
+    return int(round(rate * pitch * pitch * chip_shape[0] * chip_shape[1] * max(exptime, 0.0)))
+
+
+def cosmic_ray_deposit(shape, n, rng, *, charge=(1500.0, 0.6), mean_length=2.0, max_length=40.0):
+    """Charge (e-) of ``n`` cosmic-ray events on a ``shape`` chip, vectorised.
+
+    Each event is a straight track of length ``L ~ Exponential(mean_length)``
+    pixels (clipped to ``max_length``; most are compact, a few are long
+    streaks) at a random angle, carrying a log-normal charge (median
+    ``charge[0]`` e- for a 1-pixel path, log-sigma ``charge[1]``) growing with
+    its length, sampled every half pixel and shared bilinearly between the
+    neighbouring pixels (so hits are sharp, 1-4 pixel, unlike the PSF).
+
+    Returns
+    -------
+    numpy.ndarray
+        (ny, nx) float64, zero where no event deposited charge.
+    """
+    ny, nx = shape
+    if n < 0:
+        raise ValueError(f"cosmic_rays must be >= 0, got {n}")
+    if n == 0:
+        return np.zeros(shape)
+    length = np.minimum(rng.exponential(mean_length, n), max_length)
+    angle = rng.uniform(0.0, math.pi, n)
+    x0 = rng.uniform(-0.5, nx - 0.5, n)
+    y0 = rng.uniform(-0.5, ny - 0.5, n)
+    total = rng.lognormal(math.log(charge[0]), charge[1], n) * (1.0 + length)
+    steps = (2 * np.ceil(length)).astype(np.int64) + 1
+    event = np.repeat(np.arange(n), steps)
+    start = np.cumsum(steps) - steps
+    t = (np.arange(event.size) - start[event]) / np.maximum(steps[event] - 1, 1) * length[event]
+    x = x0[event] + t * np.cos(angle[event])
+    y = y0[event] + t * np.sin(angle[event])
+    q = total[event] / steps[event]
+    ix, iy = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    fx, fy = x - ix, y - iy
+    flat = np.zeros(ny * nx)
+    for dx_, dy_, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
+                        (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        jx, jy = ix + dx_, iy + dy_
+        ok = (jx >= 0) & (jx < nx) & (jy >= 0) & (jy < ny)
+        flat += np.bincount(jy[ok] * nx + jx[ok], weights=(q * w)[ok], minlength=ny * nx)
+    return flat.reshape(shape)
+
+
+def _rotation(deg):
+    r = math.radians(deg)
+    return np.array([[math.cos(r), math.sin(r)], [-math.sin(r), math.cos(r)]])
+
+
+def perturb_wcs(crval, cd, pointing, error, nominal_cd):
+    """(CRVAL, CD) of a chip whose exposure has pointing error ``error`` about ``pointing``.
+
+    Parameters
+    ----------
+    crval : (2,) float
+        The chip's true CRVAL (degrees).
+    cd : (2, 2) float
+        The chip's true CD matrix (degrees/pixel).
+    pointing : (2,) float
+        RA, Dec of the exposure's focal-plane origin (degrees).
+    error : PointingError
+    nominal_cd : (2, 2) float
+        CD of the focal plane: turns the detector-pixel shift into degrees.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        New CRVAL (2,) and CD (2, 2).
+    """
+    m = error.scale * _rotation(error.rotation)
+    plane = _tan(list(pointing), [0.0, 0.0], np.eye(2))
+    s = plane.wcs_world2pix([list(crval)], 1)[0]   # tangent-plane degrees (CRPIX 0, 1-based)
+    moved = m @ s + np.asarray(nominal_cd) @ np.array([error.dx, error.dy])
+    new_crval = plane.wcs_pix2world([moved], 1)[0]
+    return new_crval, m @ np.asarray(cd)
+
+
+def _as_error(e):
+    if isinstance(e, PointingError):
+        return e
+    return PointingError(*[float(v) for v in e])
+
+
+def write_misaligned_set(directory, n=4, *, instrument="ACS", detector="WFC", chip_shape=(2048, 4096),
+                         gap=50, n_stars=None, errors=None, cosmic_rays=None, dithers=None,
+                         exptime=500.0, sky_rate=0.1, psf_fwhm=2.0, flux_range=(1500.0, 1.5e5),
+                         pointing=(150.1, 2.2), orient=30.0, sip="scaled", max_shift=0.8,
+                         max_rotation=0.02, max_scale=1e-5, wcsname="IDC_synthetic",
+                         rootname_prefix="j8mz0", seed=0, **write_flt_kwargs):
+    """``n`` dithered exposures of one star field with pointing errors in their header WCS.
+
+    The stars (and cosmic rays, sky and noise) are rendered through each
+    chip's true TAN-SIP WCS; the file's header WCS is then moved as a real
+    pointing error would move it: CRVAL and CD of every chip of an exposure
+    change consistently under a shift, rotation and scale about the
+    exposure's pointing in its tangent plane (:func:`perturb_wcs`).  A correct
+    alignment to the first exposure therefore recovers the true WCS.
+
+    Parameters
+    ----------
+    directory : path-like
+    n : int
+        Exposures (>= 1).
+    instrument, detector : str
+        As :func:`write_flt`.
+    chip_shape : (int, int)
+        (ny, nx) of each chip; ``(2048, 4096)`` is ACS/WFC, e.g. ``(256, 512)``
+        for fast tests.
+    gap : int
+        Pixels between chips.
+    n_stars : int, optional
+        Mean stars per chip (default ``1000`` on a full 2048x4096 chip, scaled
+        with the chip area, at least 30).
+    errors : sequence, optional
+        Per exposure: a :class:`PointingError` or ``(dx, dy, rotation, scale)``.
+        Default: exposure 1 error-free (the reference), the others random:
+        a shift of up to ``max_shift`` arcsec in a random direction, a rotation
+        uniform within ``+-max_rotation`` degrees and a scale within
+        ``1 +- max_scale``.
+    cosmic_rays : int, optional
+        Events per chip (default :func:`cosmic_ray_count`: the HST rate for
+        ``exptime``; about 11000 on an ACS/WFC chip in 500 s, some 1.5 % of
+        the pixels).  Not flagged in DQ, as in a real calibrated exposure.
+    dithers : sequence of (float, float), optional
+        Detector-pixel dithers (default :data:`ACS_WFC_BOX`, repeated with a
+        ``(13.5, 9.5)`` step for ``n > 4``).
+    exptime, sky_rate : float
+        Exposure time (s) and sky (e-/s/pixel).
+    psf_fwhm : float
+        Gaussian PSF FWHM (pixels).
+    flux_range : (float, float)
+        Total star counts (e-) of the faintest and brightest star.
+    pointing, orient : as :func:`write_flt`.
+    sip : "scaled", dict or None
+        "scaled": :func:`scaled_sip` of the chip width.
+    max_shift, max_rotation, max_scale : float
+        Ranges of the default random errors (arcsec, degrees, fraction).
+    wcsname : str or None
+        WCSNAME of the written (erroneous) WCS.
+    rootname_prefix : str
+        Rootnames are the prefix plus ``1mq``, ``2mq``, ...
+    seed : int
+        Seed of the field, the errors and the cosmic rays; exposure ``i``
+        uses noise seed ``seed + i + 1``.
+    **write_flt_kwargs
+        Passed to :func:`write_flt` (e.g. ``noise=False``, ``bad_columns``).
+
+    Returns
+    -------
+    list of MisalignedExposure
+    """
+    key = (instrument, detector)
+    if key not in PIXEL_SCALE:
+        raise ValueError(f"unknown instrument/detector {key}")
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    ny, nx = (int(v) for v in chip_shape)
+    if ny < 16 or nx < 16:
+        raise ValueError(f"chip_shape must be at least (16, 16), got {chip_shape}")
+    if errors is not None and len(errors) != n:
+        raise ValueError(f"errors must have one entry per exposure ({n}), got {len(errors)}")
+    if dithers is not None and len(dithers) != n:
+        raise ValueError(f"dithers must have one entry per exposure ({n}), got {len(dithers)}")
+    for name in ("stars", "psf_sigma", "dither", "expstart"):
+        if name in write_flt_kwargs:
+            raise ValueError(f"{name} is set by write_misaligned_set; it is not a parameter")
+    rng = np.random.default_rng(seed)
+    scale = PIXEL_SCALE[key]
+    nchips = N_CHIPS[key]
+    cd = east_left_cd(scale, orient)
+    if sip == "scaled":
+        sip = scaled_sip(nx)
+    if n_stars is None:
+        n_stars = max(30, int(round(1000 * ny * nx / (2048 * 4096))))
+    if dithers is None:
+        dithers = [(ACS_WFC_BOX[i % 4][0] + 13.5 * (i // 4), ACS_WFC_BOX[i % 4][1] + 9.5 * (i // 4))
+                   for i in range(n)]
+    if errors is None:
+        errors = [PointingError()]
+        for _ in range(n - 1):
+            r = max_shift / scale * math.sqrt(rng.uniform(0.0, 1.0))
+            t = rng.uniform(0.0, 2.0 * math.pi)
+            errors.append(PointingError(r * math.cos(t), r * math.sin(t),
+                                        float(rng.uniform(-max_rotation, max_rotation)),
+                                        float(1.0 + rng.uniform(-max_scale, max_scale))))
+    errors = [_as_error(e) for e in errors]
+    # stars over the detector plus the dithers and a margin
+    margin = 40 + max(abs(v) for d in dithers for v in d)
+    field_shape = (nchips * ny + (nchips - 1) * gap + 2 * margin, nx + 2 * margin)
+    density = n_stars / float(ny * nx)
+    n_field = int(rng.poisson(density * field_shape[0] * field_shape[1]))
+    stars = field_stars(pointing, orient, field_shape, n_field, rng, scale=scale,
+                        flux_range=flux_range, exptime=exptime)
+    if cosmic_rays is None:
+        cosmic_rays = cosmic_ray_count(instrument, detector, (ny, nx), exptime)
+    sci_extra = dict(write_flt_kwargs.pop("sci_extra", None) or {})
+    if wcsname:
+        sci_extra.setdefault("WCSNAME", wcsname)
+    base = _tan(list(pointing), [0.0, 0.0], cd)
+    out = []
+    for i in range(n):
+        truth = write_flt(directory, f"{rootname_prefix}{i + 1}mq", instrument=instrument,
+                          detector=detector, pointing=pointing, orient=orient, dither=dithers[i],
+                          chip_shape=(ny, nx), gap=gap, exptime=exptime, sky_rate=sky_rate,
+                          stars=stars, psf_sigma=psf_fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0))),
+                          cosmic_rays=0, seed=seed + i + 1, sip=sip,
+                          expstart=55000.0 + i * 0.01, sci_extra=sci_extra, **write_flt_kwargs)
+        center = base.wcs_pix2world([list(dithers[i])], 0)[0]
+        cr_rng = np.random.default_rng([seed, i, 7])
+        events = []
+        with fits.open(truth.path, mode="update") as hdul:
+            for chip in truth.chips:
+                hdu = hdul["SCI", chip.extver]
+                h = hdu.header
+                if cosmic_rays:
+                    dep = cosmic_ray_deposit((ny, nx), int(cosmic_rays), cr_rng)
+                    if key == ("WFC3", "IR") and exptime > 0:
+                        dep /= exptime
+                    hdu.data = (hdu.data + dep).astype(np.float32)
+                    chip.cr_mask = dep > 0
+                events.append(int(cosmic_rays))
+                crval = [h["CRVAL1"], h["CRVAL2"]]
+                cdm = np.array([[h["CD1_1"], h["CD1_2"]], [h["CD2_1"], h["CD2_2"]]])
+                new_crval, new_cd = perturb_wcs(crval, cdm, center, errors[i], cd)
+                h["CRVAL1"], h["CRVAL2"] = float(new_crval[0]), float(new_crval[1])
+                for a in range(2):
+                    for b in range(2):
+                        h[f"CD{a + 1}_{b + 1}"] = float(new_cd[a, b])
+                h["ORIENTAT"] = float(orient + errors[i].rotation)
+        out.append(MisalignedExposure(truth.path, truth, errors[i], [c.wcs for c in truth.chips],
+                                      (float(center[0]), float(center[1])), events))
+    return out
+
+
+def read_chip_wcs(path):
+    """The header WCS (astropy, with SIP) of every SCI extension of ``path``, in EXTVER order."""
+    out = []
+    with fits.open(path) as hdul:
+        scis = sorted((h for h in hdul if h.name == "SCI"), key=lambda h: h.ver)
+        if not scis:
+            raise ValueError(f"{path}: no SCI extension")
+        for h in scis:
+            with np.errstate(all="ignore"):
+                w = WCS(h.header, hdul)
+            w.pixel_shape = (h.header["NAXIS1"], h.header["NAXIS2"])
+            out.append(w)
+    return out
+
+
+def truth_rms(wcs, true_wcs, *, grid=(17, 33), per_chip=False):
+    """RMS (pixels) between a file's current WCS and the true WCS over a grid of chip pixels.
+
+    Each grid pixel ``p`` of each chip goes to the sky through ``wcs`` and back
+    to pixels through the true WCS; the displacement from ``p`` is measured
+    in that chip's pixels.
+
+    Parameters
+    ----------
+    wcs : path-like, MisalignedExposure or sequence of astropy.wcs.WCS
+        A file (its SCI headers, see :func:`read_chip_wcs`) or one WCS per chip.
+    true_wcs : sequence of astropy.wcs.WCS or MisalignedExposure
+        One per chip, same order.
+    grid : (int, int)
+        Grid points along (y, x) of each chip, edge to edge.
+    per_chip : bool
+        Also return the rms of every chip.
+
+    Returns
+    -------
+    float or (float, list of float)
+    """
+    if isinstance(true_wcs, MisalignedExposure):
+        true_wcs = true_wcs.true_wcs
+    if isinstance(wcs, MisalignedExposure):
+        wcs = wcs.path
+    if not isinstance(wcs, (list, tuple)):
+        wcs = read_chip_wcs(wcs)
+    if len(wcs) != len(true_wcs):
+        raise ValueError(f"wcs has {len(wcs)} chips, true_wcs {len(true_wcs)}")
+    sq, counts, chips = 0.0, 0, []
+    for w, t in zip(wcs, true_wcs):
+        if t.pixel_shape is None:
+            raise ValueError("true_wcs entries need pixel_shape")
+        nx, ny = t.pixel_shape
+        gy, gx = np.meshgrid(np.linspace(0, ny - 1, grid[0]), np.linspace(0, nx - 1, grid[1]),
+                             indexing="ij")
+        p = np.column_stack([gx.ravel(), gy.ravel()])
+        sky = w.all_pix2world(p, 0)
+        back = t.all_world2pix(sky, 0, tolerance=1e-12, maxiter=50)
+        d2 = np.sum((back - p) ** 2, axis=1)
+        chips.append(float(np.sqrt(d2.mean())))
+        sq += float(d2.sum())
+        counts += d2.size
+    rms = math.sqrt(sq / counts)
+    return (rms, chips) if per_chip else rms
