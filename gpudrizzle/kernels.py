@@ -257,6 +257,43 @@ KERNELS["stats_pick"] = KERNELS["stats_histogram"][:-1] + (
 )
 SOURCE_FILES["stats.cu"] = ("stats_moments", "stats_histogram", "stats_pick")
 
+_FS_TAPS = (("taps", "float64*"), ("ntaps", "int64"), ("gsum", "float64"), ("g2sum", "float64"),
+            ("npts", "float64"))
+KERNELS["findstars_convolve"] = (("data", "float32*"), ("mask", "uint8*?"), ("nx", "int64"),
+                                 ("ny", "int64")) + _FS_TAPS + (("conv", "float32*"),)
+KERNELS["findstars_peaks"] = (
+    ("conv", "float32*"),
+    ("nx", "int64"),
+    ("ny", "int64"),
+    ("taps", "float64*"),
+    ("ntaps", "int64"),
+    ("bx", "int64"),
+    ("by", "int64"),
+    ("threshold", "float64"),
+    ("peaks", "uint8*"),
+)
+KERNELS["findstars_measure"] = (
+    ("data", "float32*"),
+    ("mask", "uint8*?"),
+    ("conv", "float32*"),
+    ("nx", "int64"),
+    ("ny", "int64"),
+    ("idx", "int64*"),
+    ("n", "int64"),
+) + _FS_TAPS + (
+    ("gauss", "float64*"),
+    ("nxk", "int64"),
+    ("nyk", "int64"),
+    ("xsigsq", "float64"),
+    ("ysigsq", "float64"),
+    ("skymode", "float64"),
+    ("noise", "float64"),
+    ("e_axis", "float64"),
+    ("e_diag", "float64"),
+    ("out", "float64*"),
+)
+SOURCE_FILES["findstars.cu"] = ("findstars_convolve", "findstars_peaks", "findstars_measure")
+
 #: Kernels whose work item is a whole thread block (``KernelBackend.launch``'s
 #: ``n`` counts blocks: one block per chunk), rather than a single thread.
 BLOCK_KERNELS = frozenset({"stats_moments", "stats_histogram", "stats_pick"})

@@ -247,6 +247,47 @@ class Backend:
         """
         raise NotImplementedError
 
+    def findstars_convolve(self, **args):
+        """The image fitted with DAOFIND's kernel (``findstars_convolve`` of ``findstars.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``data`` (ny, nx) float32, ``mask`` (ny, nx) uint8 or None
+            (nonzero: pixel not used), ``nx``, ``ny``, ``taps`` (ntaps, 3)
+            float64 footprint rows (dx, dy, g), ``ntaps``, ``gsum``,
+            ``g2sum``, ``npts`` (sums of g, g**2 and the tap count) and
+            ``conv`` (ny, nx) float32, overwritten (-inf where undefined).
+        """
+        raise NotImplementedError
+
+    def findstars_peaks(self, **args):
+        """Local maxima above a threshold (``findstars_peaks`` of ``findstars.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``conv`` (ny, nx) float32, ``nx``, ``ny``, ``taps``, ``ntaps``,
+            the box half-sizes ``bx``, ``by``, ``threshold`` and ``peaks``
+            (ny, nx) uint8, overwritten (1 at a candidate).
+        """
+        raise NotImplementedError
+
+    def findstars_measure(self, **args):
+        """Centroids and shape of candidates (``findstars_measure`` of ``findstars.cu``).
+
+        Parameters
+        ----------
+        **args
+            ``data``, ``mask``, ``conv`` as above, ``nx``, ``ny``, ``idx``
+            (n,) int64 flat pixel indices, ``n``, the footprint (``taps``,
+            ``ntaps``, ``gsum``, ``g2sum``, ``npts``), ``gauss`` (nyk, nxk)
+            float64, ``nxk``, ``nyk``, ``xsigsq``, ``ysigsq``, ``skymode``,
+            ``noise``, ``e_axis``, ``e_diag`` and ``out`` (n, FS_NCOL)
+            float64, overwritten (columns described in ``findstars.cu``).
+        """
+        raise NotImplementedError
+
     def __repr__(self):
         return f"<gpudrizzle backend {self.name!r}>"
 
@@ -355,3 +396,12 @@ class KernelBackend(Backend):
 
     def crmask_grow(self, **args):
         self.launch("crmask_grow", args["nx"] * args["ny"], args)
+
+    def findstars_convolve(self, **args):
+        self.launch("findstars_convolve", args["nx"] * args["ny"], args)
+
+    def findstars_peaks(self, **args):
+        self.launch("findstars_peaks", args["nx"] * args["ny"], args)
+
+    def findstars_measure(self, **args):
+        self.launch("findstars_measure", args["n"], args)

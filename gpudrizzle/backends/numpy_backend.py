@@ -5,6 +5,7 @@ import numpy as np
 from ..cpu_fallback import blot as ref_blot
 from ..cpu_fallback import crmask as ref_crmask
 from ..cpu_fallback import drizzle as ref_drizzle
+from ..cpu_fallback import findstars as ref_findstars
 from ..cpu_fallback import median as ref_median
 from ..cpu_fallback import pixmap as ref_pixmap
 from ..cpu_fallback import stats as ref_stats
@@ -66,3 +67,12 @@ class NumpyBackend(Backend):
 
     def pick(self, **args):
         ref_stats.pick(**args)
+
+    def findstars_convolve(self, **args):
+        ref_findstars.convolve(**args)
+
+    def findstars_peaks(self, **args):
+        ref_findstars.peaks(**args)
+
+    def findstars_measure(self, **args):
+        ref_findstars.measure(**args)
