@@ -15,13 +15,15 @@ xyxymatch as its ``origin``.
 2-D histogram, one-pixel bins centred on whole offsets from -R to R (R =
 ceil(searchrad)), of every pairwise offset whose x and y lie within R + 1/2;
 its peak is located by a quadratic surface fitted over the 5 x 5 bins around
-the highest bin (non-empty bins only), falling back, as drizzlepac does, to
-the centre of mass of those bins when fewer than six are non-empty, and to
-the highest bin itself when the peak sits on the box's edge or the surface
-has no maximum. One deliberate difference: drizzlepac subtracts
-``searchrad`` from the peak's bin position, which is off by
-ceil(searchrad) - searchrad for a non-integer radius; here the histogram's
-centre R is subtracted.
+the highest bin (non-empty bins only), with the centre of mass of those bins
+when fewer than six are non-empty. Where the surface cannot be trusted (no
+maximum, or one outside the box) the default follows tweakwcs, which takes
+the centre of mass, rather than drizzlepac, which takes the highest bin or a
+maximum anywhere in the histogram; ``method="drizzlepac"`` reproduces
+drizzlepac (see :func:`find_histogram_peak`). One deliberate difference from
+both: they subtract ``searchrad`` from the peak's bin position, which is off
+by ceil(searchrad) - searchrad for a non-integer radius; here the
+histogram's centre R is subtracted.
 
 :func:`match_xy` is stsci.stimage's ``xyxymatch`` with its "tolerance"
 algorithm, the one TweakReg uses: the offset is subtracted from ``xy``; each
@@ -151,13 +153,31 @@ def offset_histogram_image(xy, refxy, searchrad, *, binsize=1.0):
     return hist, nhalf
 
 
-def find_histogram_peak(data, *, peak_fit_box=5, mask=None):
-    """Locate the peak of a 2-D array as drizzlepac's ``_find_peak`` does.
+def find_histogram_peak(data, *, peak_fit_box=5, mask=None, method="tweakwcs"):
+    """Locate the peak of a 2-D array (drizzlepac's / tweakwcs's ``_find_peak``).
 
     A quadratic surface c0 + c1 x + c2 y + c3 xy + c4 x^2 + c5 y^2 is fitted
     by least squares over the ``peak_fit_box`` square around the highest
-    element (elements where ``mask`` is True only) and its maximum is the
-    peak.
+    usable element (finite, and True in ``mask``), and its maximum is the
+    peak. The two methods differ where the fit cannot be trusted:
+
+    ================================  ======================  ======================
+    case                              ``"drizzlepac"``        ``"tweakwcs"``
+    ================================  ======================  ======================
+    highest element on the array's    fitted anyway (only     highest element,
+    last row or column                row / column 0 is an    ``WARNING:EDGE``
+                                      edge)
+    surface without a maximum         highest element,        centre of mass,
+                                      ``WARNING:BADFIT``      ``WARNING:BADFIT``
+    maximum outside the fit box       taken if inside the     centre of mass,
+                                      array (``SUCCESS``),    ``WARNING:CENTER-OF-
+                                      else highest element,   MASS``
+                                      ``WARNING:EDGE``
+    ================================  ======================  ======================
+
+    drizzlepac 3.11's TweakReg uses the first; tweakwcs (and this package's
+    default) the second, which does not follow a surface fitted to a few
+    scattered bins far away from a sharp, isolated peak.
 
     Parameters
     ----------
@@ -167,23 +187,26 @@ def find_histogram_peak(data, *, peak_fit_box=5, mask=None):
         Side of the fit box, >= 1.
     mask : array_like of bool, shape (ny, nx), optional
         Elements usable for the search and the fit; all by default.
+    method : {"tweakwcs", "drizzlepac"}, optional
+        See above.
 
     Returns
     -------
     x, y : float
         The peak, in array indices (x along axis 1).
     status : str
-        ``"SUCCESS"``; ``"WARNING:EDGE"`` (the highest element is on the
-        box's edge, or the surface's maximum lies outside the array: the
-        highest element is returned); ``"WARNING:BADFIT"`` (the surface has
-        no maximum: the highest element is returned);
+        ``"SUCCESS"``, ``"WARNING:EDGE"`` (the highest element is on the
+        array's edge, see above), ``"WARNING:BADFIT"``,
         ``"WARNING:CENTER-OF-MASS"`` (fewer than 6 usable elements in the
-        box, or a failed solve: their centre of mass is returned);
-        ``"ERROR:NODATA"`` (nothing usable, or the highest element below 1:
-        the array's centre is returned).
+        box, a failed solve, or see above: the centre of mass of the box's
+        usable elements), ``"ERROR:NODATA"`` (nothing usable, or the highest
+        element below 1: the array's centre is returned).
     box : tuple of slice
         The fit box, ``(rows, columns)``.
     """
+    if method not in ("tweakwcs", "drizzlepac"):
+        raise ValueError(f"method must be 'tweakwcs' or 'drizzlepac', got {method!r}")
+    tweak = method == "tweakwcs"
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2:
         raise ValueError(f"data must be 2-D, got shape {data.shape}")
@@ -192,19 +215,18 @@ def find_histogram_peak(data, *, peak_fit_box=5, mask=None):
         raise ValueError(f"peak_fit_box must be an integer >= 1, got {peak_fit_box!r}")
     ny, nx = data.shape
     centre = ((nx - 1.0) / 2.0, (ny - 1.0) / 2.0)
-    whole = (slice(0, ny - 1), slice(0, nx - 1))
-    if mask is None:
-        usable = np.ones(data.shape, dtype=bool)
-    else:
-        usable = np.asarray(mask, dtype=bool)
-        if usable.shape != data.shape:
-            raise ValueError(f"mask has shape {usable.shape}, data {data.shape}")
+    whole = (slice(0, ny), slice(0, nx))
+    usable = np.isfinite(data)
+    if mask is not None:
+        given = np.asarray(mask, dtype=bool)
+        if given.shape != data.shape:
+            raise ValueError(f"mask has shape {given.shape}, data {data.shape}")
+        usable &= given
     if not usable.any():
         return centre[0], centre[1], "ERROR:NODATA", whole
     # Highest usable element; the first in C order among equal ones.
     flat = np.where(usable.ravel(), data.ravel(), -np.inf)
-    flat = np.where(np.isnan(flat), -np.inf, flat)
-    jmax, imax = np.unravel_index(int(np.argmax(flat)), data.shape)
+    jmax, imax = (int(v) for v in np.unravel_index(int(np.argmax(flat)), data.shape))
     if not data[jmax, imax] >= 1.0:
         return centre[0], centre[1], "ERROR:NODATA", whole
 
@@ -212,7 +234,8 @@ def find_histogram_peak(data, *, peak_fit_box=5, mask=None):
     x2 = min(nx, x1 + box_side)
     y1 = max(0, jmax - box_side // 2)
     y2 = min(ny, y1 + box_side)
-    if imax in (x1, x2) or jmax in (y1, y2):
+    last = 1 if tweak else 0
+    if imax in (x1, x2 - last) or jmax in (y1, y2 - last):
         return float(imax), float(jmax), "WARNING:EDGE", (slice(y1, y2), slice(x1, x2))
     if x2 - x1 < box_side:
         if x1 == 0:
@@ -234,30 +257,43 @@ def find_histogram_peak(data, *, peak_fit_box=5, mask=None):
     if vals.size == 0 or not np.max(vals) > 0.0:
         return centre[0], centre[1], "ERROR:NODATA", box
 
-    def centre_of_mass():
+    def centre_of_mass(status="WARNING:CENTER-OF-MASS"):
         total = vals.sum()
+        if total == 0.0:
+            return ((x1 + x2 - 1.0) / 2.0, (y1 + y2 - 1.0) / 2.0, "ERROR:NODATA", box)
         return (float(np.dot(xs, vals) / total), float(np.dot(ys, vals) / total),
-                "WARNING:CENTER-OF-MASS", box)
+                status, box)
 
     if vals.size < 6:
         return centre_of_mass()
-    design = np.column_stack([np.ones_like(xs), xs, ys, xs * ys, xs * xs, ys * ys])
+    # Fit in coordinates relative to the box (better conditioned).
+    xr, yr = xs - (x1 - 1), ys - (y1 - 1)
+    design = np.column_stack([np.ones_like(xr), xr, yr, xr * yr, xr * xr, yr * yr])
     try:
         coef = np.linalg.lstsq(design, vals, rcond=None)[0]
     except np.linalg.LinAlgError:
         return centre_of_mass()
+    if not np.all(np.isfinite(coef)):
+        return centre_of_mass()
     _, c10, c01, c11, c20, c02 = coef
     det = 4.0 * c02 * c20 - c11 * c11
     if det <= 0.0 or (c20 > 0.0 and c02 >= 0.0) or (c20 >= 0.0 and c02 > 0.0):
+        if tweak:
+            return centre_of_mass("WARNING:BADFIT")
         return float(imax), float(jmax), "WARNING:BADFIT", box
-    xm = (c01 * c11 - 2.0 * c02 * c10) / det
-    ym = (c10 * c11 - 2.0 * c01 * c20) / det
+    xm = (c01 * c11 - 2.0 * c02 * c10) / det + (x1 - 1)
+    ym = (c10 * c11 - 2.0 * c01 * c20) / det + (y1 - 1)
+    if tweak:
+        if x1 <= xm <= x2 - 1.0 and y1 <= ym <= y2 - 1.0:
+            return float(xm), float(ym), "SUCCESS", box
+        return centre_of_mass()
     if 0.0 <= xm <= nx - 1.0 and 0.0 <= ym <= ny - 1.0:
         return float(xm), float(ym), "SUCCESS", box
     return float(imax), float(jmax), "WARNING:EDGE", box
 
 
-def offset_histogram(xy, refxy, searchrad, *, binsize=1.0) -> Optional[OffsetGuess]:
+def offset_histogram(xy, refxy, searchrad, *, binsize=1.0,
+                     method="tweakwcs") -> Optional[OffsetGuess]:
     """First guess of the offset xy - refxy from the 2-D histogram of offsets.
 
     TweakReg's ``use2dhist=True`` step (drizzlepac 3.11
@@ -276,6 +312,9 @@ def offset_histogram(xy, refxy, searchrad, *, binsize=1.0) -> Optional[OffsetGue
         each axis are considered.
     binsize : float, optional
         Bin width (> 0), 1.0 (drizzlepac's) by default.
+    method : {"tweakwcs", "drizzlepac"}, optional
+        How the peak is refined (:func:`find_histogram_peak`);
+        ``"drizzlepac"`` reproduces drizzlepac 3.11's TweakReg.
 
     Returns
     -------
@@ -297,7 +336,8 @@ def offset_histogram(xy, refxy, searchrad, *, binsize=1.0) -> Optional[OffsetGue
         j, i = np.unravel_index(int(np.argmax(hist)), hist.shape)
         return OffsetGuess(float((i - nhalf) * binsize), float((j - nhalf) * binsize),
                            int(round(hist[j, i])))
-    x, y, status, box = find_histogram_peak(hist, peak_fit_box=5, mask=nonempty)
+    x, y, status, box = find_histogram_peak(hist, peak_fit_box=5, mask=nonempty,
+                                            method=method)
     if status.startswith("ERROR"):
         return None
     return OffsetGuess(float((x - nhalf) * binsize), float((y - nhalf) * binsize),
