@@ -533,7 +533,11 @@ class PointingError:
     position angle of the detector Y axis (degrees, east of north);
     ``scale``: factor on the pixel scale.  The header WCS of an exposure with
     this error maps a chip pixel to ``scale * Q(rotation) @ s + cd @ (dx, dy)``
-    where ``s`` is the true position in the pointing's tangent plane.
+    where ``s`` is the true position in the pointing's tangent plane (so in
+    detector pixels the true position ``u`` of a pixel, relative to the
+    pointing, is read as ``scale * R(rotation) @ u + (dx, dy)`` with ``R`` a
+    counter-clockwise turn).  Errors are applied in that order: rotation and
+    scale about the pointing, then the shift.
     """
 
     dx: float = 0.0
