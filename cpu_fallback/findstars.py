@@ -185,12 +185,21 @@ def measure(data, mask, conv, nx, ny, idx, n, taps, ntaps, gsum, g2sum, npts, ga
     oy, hy, oky = _marginal(box32, gauss, False, skymode, ysigsq)
     fit = okx & oky
 
-    P = dc - sky
+    border = np.zeros((nyk, nxk), bool)
+    border[[0, -1], :] = True
+    border[:, [0, -1]] = True
+    bmin = box[:, 0, 0]
+    for j in range(nyk):
+        for i in range(nxk):
+            if border[j, i]:
+                bmin = np.where(box[:, j, i] < bmin, box[:, j, i], bmin)
+    skc = np.where(bmin > sky, bmin, sky)
+    P = dc - skc
     crtest = np.full(n, -np.inf)
     with np.errstate(invalid="ignore", divide="ignore"):
         for a, (ax, ay) in enumerate(((1, 0), (0, 1), (1, 1), (1, -1))):
             nb = box[:, by + ay, bx + ax] + box[:, by - ay, bx - ax]
-            q = (0.5 * nb - sky) / P
+            q = (0.5 * nb - skc) / P
             mrg = (q + noise * np.sqrt(0.5 + q * q) / P) - (e_axis if a < 2 else e_diag)
             crtest = mrg if a == 0 else np.where(mrg < crtest, mrg, crtest)
         crtest = np.where(P > 0.0, crtest, -np.inf)

@@ -41,7 +41,8 @@
 //   6     round2: 2 (hx - hy) / (hx + hy) of the marginal fits (or NaN);
 //   7     crtest: the cosmic-ray margin, min over the axes a = x, y and the
 //         two diagonals of q_a + noise * sqrt(1/2 + q_a^2) / P - e_a, with
-//         P = d - sky, q_a = (mean of the two neighbours along a - sky) / P,
+//         P = d - s, q_a = (mean of the two neighbours along a - s) / P, s the
+//         larger of sky and the minimum of the box's border pixels,
 //         e_a = e_axis (x, y) or e_diag (diagonals); -inf when P <= 0;
 //   8     conv at the pixel;  9 sky.
 #include "rounding.cuh"
@@ -225,12 +226,23 @@ GD_KERNEL void findstars_measure(const float* data, const unsigned char* mask, c
         double ox = 0.0, oy = 0.0, hx = 0.0, hy = 0.0;
         bool fit = fs_marginal(val, gauss, nxk, nyk, true, skymode, xsigsq, &ox, &hx) &&
                    fs_marginal(val, gauss, nxk, nyk, false, skymode, ysigsq, &oy, &hy);
-        double P = rd_dadd(dc, -sky), crtest = -gd_inff();
+        // the CR test's sky: the fit's, or the box border's minimum where that is higher
+        // (the fit's sky of a sharp spike is far too low)
+        double bmin = val(0, 0);
+        for (gd_index j = 0; j < nyk; ++j) {
+            for (gd_index i = 0; i < nxk; ++i) {
+                if (j != 0 && j != nyk - 1 && i != 0 && i != nxk - 1) continue;
+                double v = val(j, i);
+                bmin = v < bmin ? v : bmin;
+            }
+        }
+        double skc = bmin > sky ? bmin : sky;
+        double P = rd_dadd(dc, -skc), crtest = -gd_inff();
         if (P > 0.0) {
             const int ax[4] = {1, 0, 1, 1}, ay[4] = {0, 1, 1, -1};
             for (int a = 0; a < 4; ++a) {
                 double nb = rd_dadd(val(by + ay[a], bx + ax[a]), val(by - ay[a], bx - ax[a]));
-                double q = rd_dadd(0.5 * nb, -sky) / P;
+                double q = rd_dadd(0.5 * nb, -skc) / P;
                 double m = rd_dadd(rd_dadd(q, noise * sqrt(rd_dadd(0.5, rd_dmul(q, q))) / P),
                                    -(a < 2 ? e_axis : e_diag));
                 crtest = a == 0 || m < crtest ? m : crtest;
