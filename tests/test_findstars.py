@@ -64,17 +64,6 @@ def _match(cat, truth, tol):
     return d.min(axis=1)
 
 
-@pytest.fixture(autouse=True)
-def _fmad_entry(monkeypatch):
-    """findstars.cu's NVRTC --fmad choice, until gpudrizzle.backends.nvrtc.FMAD lists it:
-    no contraction, since the tables are compared bit for bit with the host build."""
-    from gpudrizzle.backends import nvrtc
-
-    if "findstars.cu" not in nvrtc.FMAD:
-        monkeypatch.setitem(nvrtc.FMAD, "findstars.cu",
-                            (False, "tables compared bit for bit with the host build"))
-
-
 # -- kernels against the numpy reference --------------------------------------------------
 
 
