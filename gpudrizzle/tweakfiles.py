@@ -1,4 +1,4 @@
-"""TweakReg's output files, in drizzlepac 3.11's formats: shift file, reference WCS, catalogs, plots.
+"""TweakReg's output files in drizzlepac 3.11's formats: shift file, reference WCS, catalogs, plots.
 
 Every file is written through :mod:`gpudrizzle.files` (a temporary file
 beside the target, renamed onto it when complete).

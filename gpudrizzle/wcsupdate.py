@@ -120,7 +120,7 @@ def from_drizzlepac_fit(fit, xsh, ysh):
 
 
 def to_drizzlepac_fit(matrix, shift):
-    """drizzlepac's ``(fit_matrix, xsh, ysh)`` from ``(M, d)`` (inverse of :func:`from_drizzlepac_fit`).
+    """drizzlepac's ``(fit_matrix, xsh, ysh)`` from ``(M, d)``: :func:`from_drizzlepac_fit` undone.
 
     Returns
     -------
@@ -321,7 +321,7 @@ def _increment_name(name, taken):
 
 
 def _wcs_cards(header, hdul, from_key, to_key):
-    """The cards of WCS ``from_key`` of ``header`` written with key ``to_key`` (stwcs wcs_from_key)."""
+    """The cards of WCS ``from_key`` of ``header``, written with key ``to_key`` (stwcs wcs_from_key)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = WCS(header, hdul, key=from_key)
