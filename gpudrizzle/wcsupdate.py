@@ -321,7 +321,7 @@ def _increment_name(name, taken):
 
 
 def _wcs_cards(header, hdul, from_key, to_key):
-    """The cards of WCS ``from_key`` of ``header``, written with key ``to_key`` (stwcs wcs_from_key)."""
+    """The cards of WCS ``from_key`` of ``header`` with the key ``to_key`` (stwcs wcs_from_key)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = WCS(header, hdul, key=from_key)

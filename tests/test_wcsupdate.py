@@ -426,3 +426,16 @@ def test_update_headers_bad_arguments(tmp_path, rng):
         wcsupdate.update_headers(path, good, keywords={"RMS_RA": 1, "RMS_DEC": 1,
                                                        "NMATCH": 1.5})
     assert Path(path).read_bytes() == raw
+
+
+def test_archive_twice_reuses_identical_key():
+    """stwcs 3.11 archive_wcs twice on this header (AUTO_RENAME) leaves only
+    WCSNAMEA = 'IDC_4bb1536oj-1': the identical alternate's key is reused, renamed."""
+    h = fits.Header.fromstring(GOLDEN["sci_headers"][0], sep="\n")
+    hdul = fits.HDUList([fits.PrimaryHDU()])
+    assert wcsupdate._archive_primary(h, hdul, "x") == ("A", "IDC_4bb1536oj")
+    n = len(h)
+    assert wcsupdate._archive_primary(h, hdul, "x") == ("A", "IDC_4bb1536oj-1")
+    names = {k: v for k, v in h.items() if k.startswith("WCSNAME")}
+    assert names == {"WCSNAME": "IDC_4bb1536oj", "WCSNAMEA": "IDC_4bb1536oj-1"}
+    assert len(h) == n  # replaced, not added
