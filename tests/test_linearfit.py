@@ -225,3 +225,31 @@ def test_bad_input(rng):
         fit_xy(ref, ref, "shift", center=(1.0, np.nan))
     with pytest.raises(ValueError, match="shape"):
         fit_xy(ref[:, 0], ref[:, 0], "shift")
+
+
+def test_tweakwcs_multichip_data():
+    """tweakwcs test_multichip_fitswcs_alignment: two WFC3/UVIS chips with SIP
+    distortion against a reference catalog, one "general" fit of both chips
+    in chip 1's undistorted tangent plane, no clipping. tweakwcs expects the
+    fit's scale 1.0025 within 2e-8 (it fits reference = f(image), the inverse
+    of this fit) and an rmse below 5e-5 pixel."""
+    from astropy import wcs
+    from astropy.io import fits
+
+    here = GOLDEN.parent
+    w1 = wcs.WCS(fits.Header.fromfile(str(here / "wfc3_uvis1.hdr")))
+    w2 = wcs.WCS(fits.Header.fromfile(str(here / "wfc3_uvis2.hdr")))
+    plane = w1.deepcopy()
+    plane.sip = None
+    cat1 = np.loadtxt(here / "wfc3_uvis1.cat.gz")
+    cat2 = np.loadtxt(here / "wfc3_uvis2.cat.gz")
+    refsky = np.loadtxt(here / "ref.cat.gz")
+    sky = np.vstack([w1.all_pix2world(cat1, 0), w2.all_pix2world(cat2, 0)])
+    xy = plane.wcs_world2pix(sky, 0)
+    refxy = plane.wcs_world2pix(refsky, 0)
+    # the catalogs are row matched (tweakwcs's test matches them by row)
+    fit = fit_xy(xy, refxy, "general", nclip=None)
+    assert fit.kept.all()
+    assert abs(1.0 / fit.scale - 1.0025) < 2e-8
+    assert abs(1.0 / np.sqrt(fit.sx * fit.sy) - 1.0025) < 2e-8
+    assert fit.rms_total < 5e-5

@@ -17,6 +17,8 @@ from gpudrizzle.matching import (OffsetGuess, find_histogram_peak, match_xy,
                                  offset_histogram, offset_histogram_image)
 
 GOLDEN = Path(__file__).parent / "golden" / "tweakreg_fits"
+# offsets (xy - refxy) the golden match cases were made with (make_golden.py)
+GOLDEN_OFFSETS = [(2.3, -1.7), (-3.2, 0.6), (4.4, 4.1), (0.4, -0.2), (1.0, 2.0)]
 
 
 @pytest.fixture(scope="module")
@@ -94,19 +96,34 @@ def test_histogram_equals_all_pairs(rng, binsize):
     np.testing.assert_array_equal(hist, want)
 
 
-def test_offset_recovered_and_sign(rng):
+@pytest.mark.parametrize("noise, bound", [(0.05, 0.5), (0.4, 0.3), (1.0, 0.4)])
+def test_offset_recovered_and_sign(rng, noise, bound):
+    """The default refinement is within half a bin of the true offset for a
+    narrow peak (all its pairs in one or two bins) and closer for a broad one."""
     true = rng.uniform(-4, 4, 2)
     ref = rng.uniform(0, 1000, (800, 2))
     xy = ref[rng.permutation(800)[:500]]
-    xy = np.vstack([xy + true + rng.normal(0, 0.4, xy.shape), rng.uniform(0, 1000, (100, 2))])
+    xy = np.vstack([xy + true + rng.normal(0, noise, xy.shape), rng.uniform(0, 1000, (100, 2))])
     guess = offset_histogram(xy, ref, 6)
     assert isinstance(guess, OffsetGuess)
-    # xy - refxy, within a bin: the quadratic over the non-empty bins of a
-    # narrow peak can be ~0.8 bin off (tweakwcs's own _find_peak agrees)
-    assert abs(guess.dx - true[0]) < 1.0 and abs(guess.dy - true[1]) < 1.0
+    # the sign: xy - refxy
+    assert abs(guess.dx - true[0]) < bound and abs(guess.dy - true[1]) < bound, (guess, true)
     assert 400 <= guess.npeak <= 600
     flipped = offset_histogram(ref, xy, 6)
-    assert abs(flipped.dx + true[0]) < 1.0 and abs(flipped.dy + true[1]) < 1.0
+    assert abs(flipped.dx + true[0]) < bound and abs(flipped.dy + true[1]) < bound
+
+
+def test_centroid_subtracts_background():
+    hist = np.full((13, 13), 2.0)
+    hist[5, 7] = hist[5, 8] = 12.0
+    hist[4, 7] = hist[6, 7] = hist[4, 8] = hist[6, 8] = 4.0
+    x, y, status, box = find_histogram_peak(hist)
+    # background: mean outside the 5 x 5 box = 2 exactly
+    assert status == "SUCCESS" and abs(x - 7.5) < 1e-12 and abs(y - 5.0) < 1e-12
+    assert hist[box].shape == (5, 5)
+    hist[12, 3] = 50.0
+    x, y, status, _ = find_histogram_peak(hist)
+    assert status == "WARNING:EDGE" and y > 11.0
 
 
 def test_offset_histogram_goldens(golden):
@@ -121,28 +138,33 @@ def test_offset_histogram_goldens(golden):
             continue
         assert abs(got.dx - xsh) < 1e-9 and abs(got.dy - ysh) < 1e-9, (k, got, xsh, ysh)
         assert got.npeak == int(flux), k
-        # the default refinement agrees wherever drizzlepac's fit was inside its box
-        default = offset_histogram(xy, ref, srad)
-        assert abs(default.dx - xsh) < 0.5 and abs(default.dy - ysh) < 0.5, k
+        # the default refinement is near the offsets the catalogs were made with
+        if k < len(GOLDEN_OFFSETS):
+            default = offset_histogram(xy, ref, srad)
+            err = np.abs(np.subtract((default.dx, default.dy), GOLDEN_OFFSETS[k])).max()
+            assert err < 0.5, (k, default)
 
 
 def test_peak_tweakwcs_sparse_histogram():
     """tweakwcs test_find_peak_sparse_2dhist: its data file and expected peak."""
     data = fits.getdata(GOLDEN / "sparse-2dhist.fits")
-    x, y, status, box = find_histogram_peak(data, mask=data > 0)
+    x, y, status, box = find_histogram_peak(data, mask=data > 0, method="tweakwcs")
     assert status == "WARNING:CENTER-OF-MASS"
     assert abs(x - 35.046728971962615) < 1e-12 and abs(y - 35.02803738317757) < 1e-12
     assert data[box].shape == (5, 5)
     # drizzlepac's refinement takes a surface maximum far from the sharp peak
     xd, yd, status_d, _ = find_histogram_peak(data, mask=data > 0, method="drizzlepac")
     assert status_d == "SUCCESS" and abs(xd - 35) > 10
+    # the default centroid stays on the isolated peak (bin 35, 35 holds 96)
+    xc, yc, status_c, _ = find_histogram_peak(data, mask=data > 0)
+    assert status_c == "SUCCESS" and abs(xc - 35) < 0.3 and abs(yc - 35) < 0.3
 
 
 def test_peak_tweakwcs_expected_cases(rng):
     # tweakwcs test_estimate_2dhist_shift_edge
     imgxy = np.array([[0, 0], [0, 1], [3, 4], [7, 8]], dtype=float)
     shifts = np.array([[3, 0], [3, 0], [1, 2], [0, 1]], dtype=float)
-    got = offset_histogram(imgxy, imgxy - shifts, 3)
+    got = offset_histogram(imgxy, imgxy - shifts, 3, method="tweakwcs")
     assert (got.dx, got.dy) == (3.0, 0.0)
     # test_estimate_2dhist_shift_one_bin: a single non-empty bin is taken as is
     one = offset_histogram(np.zeros((1, 2)), np.zeros((1, 2)) - 2.0, 3)
@@ -152,20 +174,23 @@ def test_peak_tweakwcs_expected_cases(rng):
     yy, xx = np.indices((21, 21))
     cx, cy = rng.uniform(6, 14, 2)
     data = 100 * np.exp(-0.5 * ((xx - 8) ** 2 + (yy - 11) ** 2))
-    x, y, status, _ = find_histogram_peak(data, peak_fit_box=3)
+    x, y, status, _ = find_histogram_peak(data, peak_fit_box=3, method="tweakwcs")
     assert status == "SUCCESS" and abs(x - 8) < 1e-6 and abs(y - 11) < 1e-6
     # an exact quadratic bump is located exactly, anywhere in a cell
     bump = 50.0 - (xx - cx) ** 2 - 2.0 * (yy - cy) ** 2 + 0.5 * (xx - cx) * (yy - cy)
-    x, y, status, _ = find_histogram_peak(bump)
-    assert status == "SUCCESS" and abs(x - cx) < 1e-9 and abs(y - cy) < 1e-9
+    for method in ("tweakwcs", "drizzlepac"):
+        x, y, status, _ = find_histogram_peak(bump, method=method)
+        assert status == "SUCCESS" and abs(x - cx) < 1e-9 and abs(y - cy) < 1e-9
     # test_find_peak_nodata_all_zeros / negative peak
     for shape in [(3, 4), (7, 8)]:
-        x, y, status, _ = find_histogram_peak(np.zeros(shape))
-        assert status == "ERROR:NODATA" and (x, y) == ((shape[1] - 1) / 2, (shape[0] - 1) / 2)
+        for method in ("centroid", "tweakwcs", "drizzlepac"):
+            x, y, status, _ = find_histogram_peak(np.zeros(shape), method=method)
+            assert status == "ERROR:NODATA"
+            assert (x, y) == ((shape[1] - 1) / 2, (shape[0] - 1) / 2)
     # test_find_peak_edge_1pix_valid_strip
     strip = np.zeros((10, 20))
     strip[4, :] = 1.0
-    x, y, status, _ = find_histogram_peak(strip, mask=strip > 0)
+    x, y, status, _ = find_histogram_peak(strip, mask=strip > 0, method="tweakwcs")
     assert status == "WARNING:EDGE" and (x, y) == (0.0, 4.0)
 
 
@@ -302,7 +327,7 @@ def test_match_bad_input(rng):
 
 
 def test_speed_20000_sources(rng):
-    """20000 x 20000 sources on a 4096^2 frame (measured about 0.05 s each
+    """20000 x 20000 sources on a 4096^2 frame (measured 0.02 s and 0.03 s
     here; the limit leaves room for shared, slower machines)."""
     import time
     n = 20000
@@ -313,6 +338,6 @@ def test_speed_20000_sources(rng):
     t1 = time.perf_counter()
     idx, _ = match_xy(xy, ref, tolerance=2.0, xoffset=guess.dx, yoffset=guess.dy)
     t2 = time.perf_counter()
-    assert abs(guess.dx - 1.7) < 1.0 and abs(guess.dy + 2.2) < 1.0
+    assert abs(guess.dx - 1.7) < 0.3 and abs(guess.dy + 2.2) < 0.3
     assert idx.size > 0.99 * n
     assert t1 - t0 < 1.0 and t2 - t1 < 1.0, (t1 - t0, t2 - t1)
