@@ -699,7 +699,7 @@ def _as_error(e):
 
 def write_misaligned_set(directory, n=4, *, instrument="ACS", detector="WFC", chip_shape=(2048, 4096),
                          gap=50, n_stars=None, errors=None, cosmic_rays=None, dithers=None,
-                         exptime=500.0, sky_rate=0.1, psf_fwhm=2.0, flux_range=(1500.0, 1.5e5),
+                         exptime=500.0, sky_rate=0.1, psf_fwhm=2.0, flux_range=(300.0, 1.5e5),
                          pointing=(150.1, 2.2), orient=30.0, sip="scaled", max_shift=0.8,
                          max_rotation=0.02, max_scale=1e-5, wcsname="IDC_synthetic",
                          rootname_prefix="j8mz0", seed=0, **write_flt_kwargs):
