@@ -364,6 +364,8 @@ def offset_histogram(xy, refxy, searchrad, *, binsize=1.0,
         histogram's edge is returned as found (drizzlepac warns that
         ``searchrad`` may be too small).
     """
+    if method not in PEAK_METHODS:
+        raise ValueError(f"method must be one of {PEAK_METHODS}, got {method!r}")
     hist, nhalf = offset_histogram_image(xy, refxy, searchrad, binsize=binsize)
     nonempty = hist > 0
     count = int(np.count_nonzero(nonempty))
