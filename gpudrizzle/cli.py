@@ -6,6 +6,9 @@ Sub-commands::
                             [--preview OUT.png] [--report OUT.json] [--<any AstroDrizzle parameter>]
     gpudrizzle demo [--size small|full] [--outdir DIR] [--backend NAME] [--preview OUT.png]
     gpudrizzle preview PRODUCT [--output OUT.png] [--inputs DIR]
+    gpudrizzle tweakreg INPUT... [--config tweakreg.cfg] [--imagefindcfg FILE.cfg]
+                                 [--refimagefindcfg FILE.cfg] [--<any TweakReg parameter>]
+                                 [--<imagefindpars parameter>] [--ref-<imagefindpars parameter>]
     gpudrizzle info [--json]
 
 Every AstroDrizzle parameter of :data:`gpudrizzle.params.PARAMETERS` is an
@@ -63,25 +66,31 @@ def _default_text(value):
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _add_parameter_options(parser):
-    """One option per AstroDrizzle parameter (except ``input``), grouped by .cfg section."""
+def _add_parameter_options(parser, table=PARAMETERS, sections=SECTIONS, prefix="",
+                           titles=None, exclude=("input",)):
+    """One option per parameter of ``table`` (except ``input``), grouped by .cfg section.
+
+    ``prefix`` goes before option names and destinations (``--ref-threshold``,
+    dest ``ref_threshold``); ``titles`` maps sections to group titles.
+    """
     groups = {}
-    for section in SECTIONS:
-        title = section or "AstroDrizzle"
-        groups[section] = parser.add_argument_group(f"{title.lower()} parameters"
-                                                    if section else "general parameters")
-    for name, par in PARAMETERS.items():
-        if name == "input":
+    for section in sections:
+        title = (titles or {}).get(section) or (f"{section.lower()} parameters" if section
+                                                 else "general parameters")
+        groups[section] = parser.add_argument_group(title)
+    for name, par in table.items():
+        if name in exclude:
             continue
         help_text = f"{par.help} (default: {_default_text(par.default)})".replace("%", "%%")
-        kwargs = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+        option = "--" + (prefix + name).replace("_", "-")
+        kwargs = {"dest": prefix + name, "default": argparse.SUPPRESS, "help": help_text}
         if isinstance(par.default, bool):
             kwargs.update(nargs="?", const="yes", metavar="yes|no")
         elif par.choices:
             kwargs["metavar"] = "{" + ",".join(par.choices) + "}"
         else:
             kwargs["metavar"] = name.split("_")[-1].upper()
-        groups[par.section].add_argument(par.cli_option, **kwargs)
+        groups[par.section].add_argument(option, **kwargs)
 
 
 def _common_options():
@@ -143,11 +152,42 @@ def build_parser():
                               "product's directory, then the current one)")
     preview.set_defaults(handler=_command_preview)
 
+    _add_tweakreg_parser(commands, common)
+
     info = commands.add_parser("info", parents=[common],
                                help="version, backends, GPU and compiler of this machine")
     info.add_argument("--json", action="store_true", help="print the information as JSON")
     info.set_defaults(handler=_command_info)
     return parser
+
+
+def _add_tweakreg_parser(commands, common):
+    from .tweakparams import IMAGEFIND, TWEAKREG, TWEAKREG_SECTIONS
+
+    tweak = commands.add_parser("tweakreg", parents=[common],
+                                help="align exposures (drizzlepac TweakReg)",
+                                description="Find sources, match them to a reference and fit "
+                                            "each exposure's WCS, as drizzlepac's TweakReg; "
+                                            "with --updatehdr yes the headers are updated. "
+                                            "Plots are written as PNG files unless "
+                                            "--interactive yes (or a --config file) asks for "
+                                            "windows.")
+    tweak.add_argument("inputs", nargs="*", metavar="INPUT",
+                       help=TWEAKREG["input"].help + " (default: the --config file's input)")
+    tweak.add_argument("--config", metavar="FILE.cfg", help="drizzlepac tweakreg.cfg file")
+    tweak.add_argument("--imagefindcfg", metavar="FILE.cfg",
+                       help="imagefindpars.cfg: source finding in the images to align")
+    tweak.add_argument("--refimagefindcfg", metavar="FILE.cfg",
+                       help="refimagefindpars.cfg: source finding in the reference image")
+    # TweakReg's 'verbose' is the common -v/--verbose
+    _add_parameter_options(tweak, TWEAKREG, TWEAKREG_SECTIONS, exclude=("input", "verbose"))
+    _add_parameter_options(tweak, IMAGEFIND, ("", "GPUDRIZZLE"),
+                           titles={"": "imagefindpars (images to align)",
+                                   "GPUDRIZZLE": "imagefindpars (gpudrizzle additions)"})
+    _add_parameter_options(tweak, IMAGEFIND, ("", "GPUDRIZZLE"), prefix="ref_",
+                           titles={"": "refimagefindpars (reference image: --ref-<name>)",
+                                   "GPUDRIZZLE": "refimagefindpars (gpudrizzle additions)"})
+    tweak.set_defaults(handler=_command_tweakreg)
 
 
 def _add_output_options(parser):
@@ -267,6 +307,48 @@ def _command_run(args):
     input_dirs = sorted({os.path.dirname(os.path.abspath(p)) for p in args.inputs
                          if not p.startswith("@")})
     _finish(args, result, user, input_dirs)
+    return 0
+
+
+def _command_tweakreg(args):
+    from .tweakparams import IMAGEFIND, TWEAKREG
+    from .tweakreg import TweakReg, _parameters
+
+    user = {n: getattr(args, n) for n in TWEAKREG if n != "input" and hasattr(args, n)}
+    if args.verbose:
+        user["verbose"] = True
+    user.update({n: getattr(args, n) for n in IMAGEFIND if hasattr(args, n)})
+    ref = {n: getattr(args, "ref_" + n) for n in IMAGEFIND if hasattr(args, "ref_" + n)}
+    if args.inputs:
+        user["input"] = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    elif not args.config:
+        raise CommandLineError("gpudrizzle tweakreg: error: no INPUT given (name input files, "
+                               "a wildcard or an @list; or give --config)")
+    find = {}
+    if args.imagefindcfg:
+        from .config import read_config_values
+
+        find = read_config_values(args.imagefindcfg, ("imagefindpars", "refimagefindpars"))
+    for k in list(user):
+        if k in IMAGEFIND and k in find:
+            find.pop(k)  # the command line overrides the file
+    if args.refimagefindcfg:
+        from .config import read_config_values
+
+        ref = {**read_config_values(args.refimagefindcfg,
+                                    ("refimagefindpars", "imagefindpars")), **ref}
+    try:
+        _parameters(args.config, find or None, ref or None, dict(user))
+    except ValueError as exc:
+        raise CommandLineError(f"gpudrizzle tweakreg: error: {exc}") from None
+    if not args.config:
+        user.setdefault("interactive", False)  # without a .cfg saying otherwise: plots as files
+    result = TweakReg(configobj=args.config, imagefindcfg=find or None,
+                      refimagefindcfg=ref or None, **user)
+    if not args.quiet:
+        print(result.table())
+        if result.written:
+            print(f"written: {', '.join(result.written)}")
     return 0
 
 

@@ -50,12 +50,14 @@ def _flatten(section, path, values, where):
         _flatten(section[name], path, values, f"[{name}]")
 
 
-def read_config_values(path):
+def read_config_values(path, tasks=(TASK_NAME,)):
     """The raw parameter values of a ``.cfg`` file, not yet validated.
 
     Parameters
     ----------
     path : str or os.PathLike
+    tasks : tuple of str
+        Task names the file's ``_task_name_`` may give (e.g. ``("tweakreg",)``).
 
     Returns
     -------
@@ -82,8 +84,9 @@ def read_config_values(path):
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a text configuration file ({exc.reason})") from None
     task = cfg.get("_task_name_")
-    if task is not None and str(task).strip().lower() != TASK_NAME:
-        raise ValueError(f"{path}: this is a configuration for task {task!r}, not {TASK_NAME!r}")
+    if task is not None and str(task).strip().lower() not in tasks:
+        wanted = " or ".join(map(repr, tasks))
+        raise ValueError(f"{path}: this is a configuration for task {task!r}, not {wanted}")
     values = {}
     _flatten(cfg, path, values, "the top level")
     return {k: v for k, (v, _) in values.items()}

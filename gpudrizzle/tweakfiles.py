@@ -40,7 +40,7 @@ from . import files
 __all__ = ["SHIFT_COLUMNS", "write_shiftfile", "read_shiftfile", "write_outwcs",
            "write_catalog", "xy_catalog_header", "xy_catalog_name", "sky_catalog_name",
            "fit_match_name", "write_sky_catalog", "write_match", "residual_plot_names",
-           "write_residual_plot", "RESIDPLOT_CHOICES"]
+           "write_residual_plot", "write_histogram_plot", "show_plots", "RESIDPLOT_CHOICES"]
 
 #: the columns of a shift file row after the file name
 SHIFT_COLUMNS = ("xsh", "ysh", "rot", "scale", "xrms", "yrms")
@@ -573,3 +573,69 @@ def write_residual_plot(path, xy, resid, *, kind="both", title="", labelsize=8, 
         return write
 
     return files.write_together({t: writer(w) for t, w in targets.items()}, kind="plot")
+
+
+def _histogram_figure(figure_cls, histogram, offset, title):
+    hist, nhalf = histogram
+    fig = figure_cls(figsize=(7, 6))
+    ax = fig.add_subplot(1, 1, 1)
+    extent = (-nhalf - 0.5, nhalf + 0.5, -nhalf - 0.5, nhalf + 0.5)
+    vmax = max(10.0, float(hist.max()) / 5.0)
+    im = ax.imshow(hist, origin="lower", extent=extent, vmin=0.0, vmax=vmax,
+                   interpolation="nearest", cmap="gray_r")
+    fig.colorbar(im, ax=ax, label="pairs")
+    if offset is not None:
+        ax.plot([offset[0]], [offset[1]], "+", color="red", markersize=16)
+    ax.set_xlabel("X offset (pixels)")
+    ax.set_ylabel("Y offset (pixels)")
+    ax.set_title(title)
+    return fig
+
+
+def write_histogram_plot(path, histogram, offset, *, title=""):
+    """Write TweakReg's ``hist2d_<rootname>.png``: the 2-D histogram of source offsets.
+
+    Parameters
+    ----------
+    path : str or path-like
+    histogram : (ndarray (2R + 1, 2R + 1), int)
+        :func:`gpudrizzle.matching.offset_histogram_image`'s histogram and R.
+    offset : (float, float) or None
+        The peak taken as the first offset (marked), in bins' units.
+    title : str
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    figure_cls = _pyplot()
+
+    def write(tmp):
+        _histogram_figure(figure_cls, histogram, offset, title).savefig(tmp, format="png")
+
+    return files.write_together({os.fspath(path): write}, kind="plot")[0]
+
+
+def show_plots(xy=None, resid=None, *, kind="both", title="", labelsize=8, ylimit=None,
+               histogram=None, offset=None, histogram_title=""):
+    """Show the plots of :func:`write_residual_plot` (``kind``: None for none) and of
+    :func:`write_histogram_plot` (when ``histogram`` is given) in windows: interactive
+    TweakReg.  Uses pyplot with its configured backend (Agg shows nothing); returns at once.
+    """
+    if kind is not None and kind not in RESIDPLOT_CHOICES[1:]:
+        raise ValueError(f"kind must be one of {RESIDPLOT_CHOICES[1:]}, got {kind!r}")
+    _pyplot()  # the clear ImportError without matplotlib
+    from matplotlib import pyplot
+
+    if histogram is not None:
+        _histogram_figure(pyplot.figure, histogram, offset, histogram_title)
+    if kind is not None:
+        xy = np.asarray(xy, dtype=np.float64)
+        resid = np.asarray(resid, dtype=np.float64)
+        x, y, dx, dy = xy[:, 0], xy[:, 1], resid[:, 0], resid[:, 1]
+        if kind in ("both", "vector"):
+            _vector_figure(pyplot.figure, x, y, dx, dy, title, labelsize)
+        if kind in ("both", "residuals"):
+            _residuals_figure(pyplot.figure, x, y, dx, dy, title, labelsize, ylimit)
+    pyplot.show(block=False)

@@ -61,7 +61,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from . import files
 
 __all__ = ["corrected_linear_wcs", "from_drizzlepac_fit", "to_drizzlepac_fit",
-           "update_headers", "wcsname_type", "DEFAULT_WCSNAME"]
+           "update_headers", "check_wcsname", "wcsname_type", "DEFAULT_WCSNAME"]
 
 #: WCSNAME of a new TweakReg solution when none is given
 DEFAULT_WCSNAME = "TWEAK"
@@ -472,6 +472,25 @@ def _check_names(path, hdul, exts, wcsname, reusename):
                 raise ValueError(f"{label}: WCSNAME '{wcsname}' is already used by the "
                                  f"alternate WCS {key} (WCSNAME{key} = '{name}'); give another "
                                  "wcsname or reusename=True")
+
+
+def check_wcsname(path, wcsname, reusename=False):
+    """Raise ValueError when a SCI header of ``path`` already uses ``wcsname`` (as
+    :func:`update_headers` would), before any work; nothing is written.
+
+    Parameters
+    ----------
+    path : str or path-like
+    wcsname : str
+    reusename : bool
+        True: any name is allowed.
+    """
+    if reusename:
+        return
+    path = os.fspath(path)
+    with fits.open(path) as hdul:
+        exts = [(h.name, h.ver) for h in hdul if h.name == "SCI"] or [0]
+        _check_names(path, hdul, exts, wcsname.strip() or DEFAULT_WCSNAME, False)
 
 
 def _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords):

