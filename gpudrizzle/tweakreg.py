@@ -46,7 +46,7 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -356,6 +356,8 @@ def _found_sources(chip, find, backend, mask):
     dq = chip.dq if find.dqbits is not None else None
     cat = find_sources(np.asarray(chip.sci, dtype=np.float32), backend=backend, dq=dq,
                        mask=mask, **{k: v for k, v in find.items()})
+    log.debug("%s: sky sigma %.4g, detection threshold %.4g (convolved units)", chip.label,
+              cat.skysigma, cat.threshold)
     xy = np.column_stack([cat.x, cat.y]).astype(np.float64)
     return xy, np.asarray(cat.flux, dtype=np.float64)
 
@@ -559,6 +561,8 @@ def _match(image, reference, task):
     else:
         offset = (task.xoffset, task.yoffset)
     image.offset = offset
+    log.debug("%s: first offset (%.3f, %.3f) reference pixels (%s)", image.filename, *offset,
+              "2-D histogram" if task.use2dhist else "xoffset/yoffset")
     idx, refidx = match_xy(image.outxy, refxy, tolerance=task.tolerance,
                            separation=task.separation, xoffset=offset[0], yoffset=offset[1])
     image.nmatch = len(idx)
@@ -855,10 +859,30 @@ def TweakReg(files=None, editpars=False, configobj=None, imagefindcfg=None,
     return _run(task, find, reffind)
 
 
-def _runfile(runfile):
+def _runfile(runfile, level):
+    """The run's log (appended to, as drizzlepac's), or nothing without a ``runfile``."""
     if not runfile:
         return nullcontext()
-    return files.LogFile(runfile, log, logging.INFO, _LOG_FORMAT, append=True, kind="log file")
+    return files.LogFile(runfile, log, level, _LOG_FORMAT, append=True, kind="log file")
+
+
+@contextmanager
+def _verbosity(verbose):
+    """``verbose``: the run's DEBUG records (per-chip statistics, offsets) are logged too."""
+    old = log.level
+    if verbose:
+        log.setLevel(logging.DEBUG)
+    try:
+        yield logging.DEBUG if verbose else logging.INFO
+    finally:
+        log.setLevel(old)
+
+
+def _log_parameters(task, find, reffind):
+    for what, pars in (("TweakReg", task), ("imagefindpars", find),
+                       ("refimagefindpars", reffind)):
+        changed = {k: v for k, v in pars.items() if pars.sources[k] != "default"}
+        log.info("%s parameters not at their defaults: %s", what, changed or "none")
 
 
 def _run(task, find, reffind):
@@ -877,9 +901,11 @@ def _run(task, find, reffind):
     if task.updatehdr:
         _check_updatable(filenames, task.wcsname, task.reusename)
     backend = get_backend(task.backend)
-    with files.handle_signals(), _runfile(task.runfile):
+    with files.handle_signals(), _verbosity(task.verbose) as level, \
+            _runfile(task.runfile, level):
         log.info("TweakReg (gpudrizzle) on %d image(s), backend %s", len(filenames),
                  backend.name)
+        _log_parameters(task, find, reffind)
         t0 = time.perf_counter()
         images, chips = [], []
         for f in filenames:

@@ -255,3 +255,26 @@ def test_command_line(exposures, tmp_path, capsys):
     assert "nmatch" in capsys.readouterr().out
     assert main(["tweakreg", *files, "--fitgeometry", "affine"]) == 2
     assert main(["tweakreg", "nothere.fits"]) == 1
+
+
+@pytest.mark.emulated_gpu
+def test_cuda_backend_on_the_emulation_equals_cpu(exposures, fake_cupy):
+    """backend='cuda' (strict CuPy emulation): the same catalogs and fits as the cpu backend,
+    each chip's SCI crossing to the device once and only the candidate tables coming back."""
+    files = [p for p, _ in exposures]
+    ref = tweakreg.TweakReg(files, backend="cpu", **QUIET)
+    counters = fake_cupy.reset_counters()
+    got = tweakreg.TweakReg(files, backend="cuda", **QUIET)
+    sci_bytes = sum(fits.getdata(f, ("SCI", k)).astype(np.float32).nbytes
+                    for f in files for k in (1, 2))
+    assert counters.h2d_bytes <= 1.2 * sci_bytes
+    assert counters.d2h_bytes <= 0.1 * sci_bytes  # statistics and candidate tables only
+    assert {launch.kernel for launch in counters.launches} >= {
+        "findstars_convolve", "findstars_peaks", "findstars_measure"}
+    for a, b in zip(ref.images, got.images):
+        for ca, cb in zip(a.chips, b.chips):
+            np.testing.assert_array_equal(ca.xy, cb.xy)
+            np.testing.assert_array_equal(ca.flux, cb.flux)
+        if a.fit is not None:
+            np.testing.assert_array_equal(a.fit.matrix, b.fit.matrix)
+            np.testing.assert_array_equal(a.fit.shift, b.fit.shift)
