@@ -39,7 +39,8 @@ from . import files
 
 __all__ = ["SHIFT_COLUMNS", "write_shiftfile", "read_shiftfile", "write_outwcs",
            "write_catalog", "xy_catalog_header", "xy_catalog_name", "sky_catalog_name",
-           "fit_match_name", "write_sky_catalog", "write_match", "residual_plot_names",
+           "fit_match_name", "xy_match_name", "write_sky_catalog", "write_match",
+           "write_xy_match", "residual_plot_names",
            "write_residual_plot", "write_histogram_plot", "show_plots", "RESIDPLOT_CHOICES"]
 
 #: the columns of a shift file row after the file name
@@ -260,6 +261,11 @@ def fit_match_name(rootname):
     return f"{rootname}_catalog_fit.match"
 
 
+def xy_match_name(rootname):
+    """``<rootname>_xy_catalog.match``."""
+    return f"{rootname}_xy_catalog.match"
+
+
 def xy_catalog_header(source, *, use_sharp_round=False, units="pixels"):
     """The comment lines drizzlepac writes at the top of a ``*_xy_catalog.coo`` file.
 
@@ -422,6 +428,41 @@ def write_match(path, *, image, rms, offset, scale_xy, rot_xy, rotation, skew, r
         text += "%20.12f%20.12f" % tuple(pairs["fit_radec"][i])
         text += "   %s" % origin[i]
         lines.append(text + "\n")
+    return files.write_text(path, "".join(lines), kind="match catalog")
+
+
+def write_xy_match(path, *, reference, image, ref_xy, input_xy, ref_orig_xy, input_orig_xy,
+                   ref_id, input_id, origin):
+    """Write ``<rootname>_xy_catalog.match``: every matched pair before the fit (``Image.match``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    reference, image : str
+        Names of the reference and of the input image (comment lines).
+    ref_xy, input_xy, ref_orig_xy, input_orig_xy : array_like, shape (n, 2)
+        Positions in the fit frame and as first measured.
+    ref_id, input_id : array_like of int, shape (n,)
+    origin : sequence of str, shape (n,)
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in (ref_xy, input_xy, ref_orig_xy,
+                                                         input_orig_xy)]
+    n = arrays[0].shape[0]
+    if any(a.shape != (n, 2) for a in arrays) or len(ref_id) != n or len(input_id) != n or \
+            len(origin) != n:
+        raise ValueError(f"write_xy_match: every column must have the {n} rows of ref_xy")
+    lines = [f"#Reference: {reference}\n", f"#Input: {image}\n",
+             "#Ref_X        Ref_Y        Input_X    Input_Y        Ref_X0    Ref_Y0        "
+             "Input_X0    Input_Y0        Ref_ID    Input_ID        Ref_Source\n"]
+    for i in range(n):
+        values = tuple(a[i, k] for a in arrays for k in (0, 1))
+        lines.append(("%0.6f    %0.6f        " * 4) % values
+                     + "%d    %d    %s\n" % (int(ref_id[i]), int(input_id[i]), origin[i]))
     return files.write_text(path, "".join(lines), kind="match catalog")
 
 

@@ -666,6 +666,18 @@ def _write_catalogs(image):
     return written
 
 
+def _write_xy_match(image, reference):
+    from . import tweakfiles as tf
+
+    idx, refidx = image.matches
+    chip_xy = _chip_ids(image)[1]
+    return tf.write_xy_match(
+        tf.xy_match_name(image.rootname), reference=reference.name, image=image.filename,
+        ref_xy=reference.xy()[refidx], input_xy=image.outxy[idx],
+        ref_orig_xy=reference.orig_xy[refidx], input_orig_xy=chip_xy[idx] + 1.0,
+        ref_id=refidx, input_id=idx, origin=[reference.origin[k] for k in refidx])
+
+
 def _write_fit_catalog(image, reference):
     from . import tweakfiles as tf
 
@@ -745,6 +757,7 @@ def _write_outputs(result, reference, task):
         if image.fit is None:
             continue
         if catalogs:
+            written.append(_write_xy_match(image, reference))
             written.append(_write_fit_catalog(image, reference))
         if task.interactive:
             image.answer = _ask(image, task)

@@ -135,9 +135,15 @@ def test_writecat_shiftfile_and_plots(exposures, tmp_path):
     root = os.path.basename(files[1]).split("_")[0]
     for expected in (f"{root}_sky_catalog.coo", f"{root}_sci1_xy_catalog.coo",
                      f"{root}_sci2_xy_catalog.coo", f"{root}_catalog_fit.match",
+                     f"{root}_xy_catalog.match", "j8mz01mq_xy_catfile.list",
                      f"residuals_{root}.png", f"vector_{root}.png", f"hist2d_{root}.png",
                      "shifts.txt", "shifts_wcs.fits", "tweak.log"):
         assert expected in names, expected
+    match = open(tmp_path / f"{root}_xy_catalog.match").read().splitlines()
+    assert match[0] == f"#Reference: {files[0]}" and match[1] == f"#Input: {files[1]}"
+    pairs = np.array([ln.split()[:10] for ln in match[3:]], dtype=float)
+    assert len(pairs) == result.images[1].nmatch
+    assert np.hypot(*(pairs[:, 0:2] - pairs[:, 2:4]).T).max() < 20  # offset + tolerance
     text = open(tmp_path / "shifts.txt").read()
     assert "# refimage:" in text and "# units: pixels" in text
     rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
