@@ -13,16 +13,48 @@ and ``findstars_measure``; the rules are described at the top of
 
 import numpy as np
 
-__all__ = ["NCOL", "reflect", "convolve", "peaks", "measure"]
+__all__ = ["NCOL", "reflect", "exp", "convolve", "peaks", "measure"]
 
 #: columns of the measurement table (FS_NCOL of findstars.cu)
 NCOL = 10
+#: the centroid refinement: at most MAXIT Gauss-Newton steps, converged when the
+#: position moves by less than TOL pixels (FS_MAXIT, FS_TOL of findstars.cu)
+MAXIT = 20
+TOL = 1e-4
+
+# fs_exp's constants: ln 2 in two parts (k * LN2_HI is exact for |k| < 2**11), 1 / ln 2
+# and the Taylor coefficients 1 / k! for k = 12 down to 2
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.4426950408889634
+_TAYLOR = (2.08767569878681e-09, 2.505210838544172e-08, 2.755731922398589e-07,
+           2.7557319223985893e-06, 2.48015873015873e-05, 0.0001984126984126984,
+           0.001388888888888889, 0.008333333333333333, 0.041666666666666664,
+           0.16666666666666666, 0.5)
 
 
 def reflect(i, n):
     """Indices ``i`` (int64 array) folded into [0, n) as scipy's "reflect" mode does."""
     m = np.mod(i, 2 * n)
     return np.where(m < n, m, 2 * n - 1 - m)
+
+
+def exp(x):
+    """fs_exp of findstars.cu: exp(x) for x <= 0 (float64 array) from + - * and an exact
+    scaling by 2**k, so that every build gives the same bits; 0 for x < -600 (or NaN).
+    The relative error is below 1e-15.
+    """
+    x = np.asarray(x, np.float64)
+    small = ~(x >= -600.0)
+    x = np.where(small, 0.0, x)
+    k = np.floor(x * _INV_LN2 + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = np.full(x.shape, _TAYLOR[0])
+    for c in _TAYLOR[1:]:
+        p = p * r + c
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return np.where(small, 0.0, np.ldexp(p, k.astype(np.int64)))
 
 
 def _usable(data, mask):
@@ -129,6 +161,99 @@ def _marginal(box, gauss, along_x, skymode, sigsq):
     return d, h, ok
 
 
+def _solve5(m, b):
+    """Gaussian elimination of the symmetric 5 by 5 systems m (dict (i, j) -> (n,) array,
+    i <= j) delta = b (list of 5 arrays), no pivoting: delta and whether every pivot was > 0."""
+    m, b = dict(m), list(b)
+    ok = np.ones(b[0].shape, bool)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for k in range(5):
+            piv = m[k, k]
+            ok &= piv > 0.0
+            for i in range(k + 1, 5):
+                f = m[k, i] / piv
+                for j in range(i, 5):
+                    m[i, j] = m[i, j] - f * m[k, j]
+                b[i] = b[i] - f * b[k]
+        delta = [None] * 5
+        for k in range(4, -1, -1):
+            t = b[k]
+            for j in range(k + 1, 5):
+                t = t - m[k, j] * delta[j]
+            delta[k] = t / m[k, k]
+    return delta, ok
+
+
+def _refine(box, use, x, y, amp, sky, a, amin, amax, active):
+    """fs_refine of findstars.cu for all candidates: Gauss-Newton fits of
+    amp * exp(-a ((u - x)**2 + (v - y)**2)) + sky over the usable box pixels.
+
+    box, use : (n, nyk, nxk) float64 values and bool usable flags; x, y, amp, sky, a: (n,)
+    starting values (x, y relative to the box centre); active: (n,) bool, the candidates
+    to fit.  Returns the fitted x, y and whether the fit converged within the limits.
+    """
+    n, nyk, nxk = box.shape
+    u = (np.arange(nxk) - nxk // 2).astype(np.float64)
+    v = (np.arange(nyk) - nyk // 2).astype(np.float64)
+    x0, y0 = x, y
+    done = np.zeros(n, bool)
+    live = active.copy()
+    zero = np.zeros((n, 1))
+    flat_use = use.reshape(n, -1)
+    val = box.reshape(n, -1)
+    for _ in range(MAXIT):
+        if not live.any():
+            break
+        with np.errstate(invalid="ignore", over="ignore"):
+            du = u[None, None, :] - x[:, None, None]
+            dv = v[None, :, None] - y[:, None, None]
+            du2, dv2 = du * du, dv * dv
+            rr = (dv2 + du2).reshape(n, -1)
+            ta = (2.0 * a)[:, None]
+            g = exp(-(a[:, None] * rr))
+            ag = amp[:, None] * g
+            j0 = ag * (ta * np.broadcast_to(du, (n, nyk, nxk)).reshape(n, -1))
+            j1 = ag * (ta * np.broadcast_to(dv, (n, nyk, nxk)).reshape(n, -1))
+            j4 = -(ag * rr)
+            res = val - (ag + sky[:, None])
+            jac = (j0, j1, g, None, j4)
+            terms = {}
+            for i in range(5):
+                for j in range(i, 5):
+                    if i == 3 and j == 3:
+                        t = np.ones_like(g)
+                    elif i == 3 or j == 3:
+                        t = jac[j if i == 3 else i]
+                    else:
+                        t = jac[i] * jac[j]
+                    terms[i, j] = t
+            rhs = [jac[i] * res if i != 3 else res for i in range(5)]
+
+            def total(t):
+                t = np.where(flat_use, t, 0.0)
+                return np.cumsum(np.concatenate([zero, t], axis=1), axis=1)[:, -1]
+
+            m = {key: total(t) for key, t in terms.items()}
+            b = [total(t) for t in rhs]
+        delta, ok = _solve5(m, b)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            big = np.maximum(np.abs(delta[0]), np.abs(delta[1]))
+            scale = big > 0.5
+            f = 0.5 / np.where(scale, big, 1.0)
+            delta = [np.where(scale, dlt * f, dlt) for dlt in delta]
+            nx_, ny_ = x + delta[0], y + delta[1]
+            namp, nsky, na = amp + delta[2], sky + delta[3], a + delta[4]
+            ok &= (namp > 0.0) & (na >= amin) & (na <= amax)
+            ok &= (np.abs(nx_ - x0) <= 1.0) & (np.abs(ny_ - y0) <= 1.0)
+            conv = ok & (np.abs(delta[0]) < TOL) & (np.abs(delta[1]) < TOL)
+        upd = live & ok
+        x, y = np.where(upd, nx_, x), np.where(upd, ny_, y)
+        amp, sky, a = np.where(upd, namp, amp), np.where(upd, nsky, sky), np.where(upd, na, a)
+        done |= live & conv
+        live &= ok & ~conv
+    return x, y, done
+
+
 def measure(data, mask, conv, nx, ny, idx, n, taps, ntaps, gsum, g2sum, npts, gauss, nxk, nyk,
             xsigsq, ysigsq, skymode, noise, e_axis, e_diag, out):
     """The (n, NCOL) measurement table of the candidates at flat pixel indices ``idx``."""
@@ -184,6 +309,16 @@ def measure(data, mask, conv, nx, ny, idx, n, taps, ntaps, gsum, g2sum, npts, ga
     ox, hx, okx = _marginal(box32, gauss, True, skymode, xsigsq)
     oy, hy, oky = _marginal(box32, gauss, False, skymode, ysigsq)
     fit = okx & oky
+
+    use = ok[rows, cols]
+    raw = np.where(use, d[rows, cols].astype(np.float64), 0.0)
+    bmax = float(max(bx, by))
+    a0 = np.full(n, 1.0 / (xsigsq + ysigsq))
+    amin, amax = 0.5 / (bmax * bmax), 8.0
+    a0 = np.where(a0 < amin, amin, np.where(a0 > amax, amax, a0))
+    fx, fy, good = _refine(raw, use, np.where(fit, ox, 0.0), np.where(fit, oy, 0.0), peak - sky,
+                           sky, a0, amin, amax, fit)
+    ox, oy = np.where(good, fx, ox), np.where(good, fy, oy)
 
     border = np.zeros((nyk, nxk), bool)
     border[[0, -1], :] = True

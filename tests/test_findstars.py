@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from gpudrizzle.backends import get_backend
-from gpudrizzle.cpu_fallback.findstars import NCOL, reflect
+from gpudrizzle.cpu_fallback.findstars import NCOL, exp, reflect
 from gpudrizzle.findstars import daofind_kernel, find_sources
+from gpudrizzle.synthetic import _render_star
 
 # Fixtures from conftest.py: ``backend``, ``kernel_backend`` and ``rng``.
 
@@ -177,10 +178,9 @@ def test_positions_flux_order_and_backends(backend, rng):
     img = (img + 50.0).astype(np.float32)
     cat = find_sources(img, backend=backend, conv_width=fwhm, computesig=False, skysigma=5.0)
     assert len(cat) == len(stars)
-    # DAOFIND's one-step marginal fit is biased by up to ~0.08 px at FWHM 3 (noiseless)
+    # the refined fit's model is exact for these point-sampled Gaussians
     d = _match(cat, stars, 0.1)
-    assert d.max() < 0.1, d.max()
-    assert np.median(d) < 0.04, np.median(d)
+    assert d.max() < 1e-3, d.max()
     assert np.all(np.diff(cat.flux) <= 0)
     # flux ordering follows the true amplitudes
     amp = np.array([s[2] for s in stars])
@@ -197,6 +197,98 @@ def test_positions_flux_order_and_backends(backend, rng):
             np.testing.assert_array_equal(getattr(cat, f), getattr(ref, f), err_msg=f)
 
 
+def _integrated_field(rng, fwhm, flux, sky=100.0, n=64, pitch=24):
+    """n pixel-integrated Gaussian stars on a grid at random sub-pixel phases, plus sky."""
+    side = int(math.ceil(math.sqrt(n)))
+    img = np.zeros((side * pitch, side * pitch))
+    pos = np.empty((n, 2))
+    for k in range(n):
+        pos[k] = (pitch // 2 + pitch * (k % side) + rng.uniform(-0.5, 0.5),
+                  pitch // 2 + pitch * (k // side) + rng.uniform(-0.5, 0.5))
+        _render_star(img, pos[k, 0], pos[k, 1], flux, fwhm / FWHM2SIG)
+    return img + sky, pos
+
+
+def _errors(cat, pos):
+    """(n, 2) x and y errors of the source nearest to each true position."""
+    j = np.argmin(np.hypot(cat.x[None, :] - pos[:, :1], cat.y[None, :] - pos[:, 1:]), axis=1)
+    return np.stack([cat.x[j] - pos[:, 0], cat.y[j] - pos[:, 1]], axis=1)
+
+
+@pytest.mark.parametrize("fwhm", [1.6, 2.0, 2.5, 3.5])
+def test_positions_undersampled_stars(rng, fwhm):
+    """Pixel-integrated (HST-like, undersampled) stars at random sub-pixel phases, noiseless:
+    DAOFIND's one-step marginal fits are off by up to ~0.08 px here; the refined fit is not."""
+    img, pos = _integrated_field(rng, fwhm, float(rng.uniform(5e3, 5e4)))
+    img = img.astype(np.float32)
+    # the default kernel, and a matched one (crreject off: with conv_width 1.6 it rejects a
+    # FWHM 1.6 star centred near a pixel corner now and then)
+    for cw, cr in ((3.5, True), (fwhm, False)):
+        cat = find_sources(img, backend="cpu", conv_width=cw, crreject=cr)
+        assert len(cat) == len(pos)
+        d = np.hypot(*_errors(cat, pos).T)
+        assert d.max() < 0.005, (cw, d.max())
+        assert np.median(d) < 0.002, (cw, np.median(d))
+
+
+def _crlb_x(fwhm, flux, sky, x=10.3, y=10.2):
+    """Cramer-Rao bound of x for a Poisson star of known width (x, y, flux, sky unknown)."""
+    def model(p):
+        im = np.zeros((21, 21))
+        _render_star(im, p[0], p[1], p[2], fwhm / FWHM2SIG)
+        return (im + p[3]).ravel()
+
+    p = np.array([x, y, flux, sky])
+    lam = model(p)
+    jac = []
+    for k, h in enumerate((1e-4, 1e-4, flux * 1e-5, 1e-3)):
+        dp = np.zeros(4)
+        dp[k] = h
+        jac.append((model(p + dp) - model(p - dp)) / (2 * h))
+    jac = np.array(jac)
+    return math.sqrt(np.linalg.inv((jac / lam) @ jac.T)[0, 0])
+
+
+@pytest.mark.parametrize("flux", [2000.0, 20000.0])
+def test_position_scatter_near_photon_limit(rng, flux):
+    """Poisson noise: unbiased, and the scatter within 1.45 times the Cramer-Rao bound
+    (DAOFIND's centroids scatter ~2.7 times it on the bright stars)."""
+    fwhm, sky = 2.0, 100.0
+    img, pos = _integrated_field(rng, fwhm, flux, sky, n=256)
+    img = rng.poisson(img).astype(np.float32)
+    cat = find_sources(img, backend="cpu")
+    e = _errors(cat, pos).ravel()
+    assert np.abs(e).max() < 0.5  # every star found
+    rms, bound = float(np.sqrt(np.mean(e ** 2))), _crlb_x(fwhm, flux, sky)
+    assert rms < 1.45 * bound, (rms, bound)
+    assert abs(e.mean()) < 4.0 * rms / math.sqrt(e.size), e.mean()
+
+
+def test_positions_with_masked_and_nan_pixels(rng):
+    """Masked and NaN pixels in the fitting box are left out of the fit."""
+    img, pos = _integrated_field(rng, 2.0, 20000.0, n=16)
+    img = img.astype(np.float32)
+    mask = np.zeros(img.shape, bool)
+    for k, (x, y) in enumerate(pos):
+        i, j = int(round(x)), int(round(y))
+        di, dj = (1, 0) if k % 2 else (0, -1)
+        mask[j + dj, i + di] = True  # a bright neighbour of the peak
+        img[j + dj, i + di] = 1e6
+        img[j + 2, i - 1] = np.nan
+    cat = find_sources(img, backend="cpu", mask=mask)
+    assert len(cat) == len(pos)
+    d = np.hypot(*_errors(cat, pos).T)
+    assert d.max() < 0.005, d.max()
+
+
+def test_exp_is_exact_to_the_last_bits(rng):
+    x = -np.concatenate([rng.uniform(0, 1, 500), rng.uniform(0, 600, 500), [0.0, 600.0]])
+    e = exp(x)
+    np.testing.assert_allclose(e, np.exp(x), rtol=1e-15, atol=0)
+    assert e[-2] == 1.0
+    np.testing.assert_array_equal(exp(np.array([-600.5, -1e300, np.nan])), 0.0)
+
+
 def test_sharpness_and_roundness(rng):
     x0, y0 = 30 + rng.uniform(-0.5, 0.5), 30 + rng.uniform(-0.5, 0.5)
     rnd = _gauss_stars((60, 60), [(x0, y0, 5000.0)], 3.0).astype(np.float32)
@@ -204,13 +296,17 @@ def test_sharpness_and_roundness(rng):
     kw = dict(backend="numpy", conv_width=3.0, computesig=False, skysigma=3.0)
     a, e = find_sources(rnd, **kw), find_sources(elong, **kw)
     assert len(a) == 1 and len(e) == 1
-    assert abs(a.round1[0]) < 0.2 and abs(a.round2[0]) < 0.1
-    assert e.round2[0] < -0.3 and e.round1[0] < -0.3  # wider along x: hx < hy
+    # DAOFIND's roundness values depend on the sub-pixel phase: over a grid of phases
+    # |round1| <= 0.36 and |round2| <= 0.12 for the round star, round1 <= -0.26 and
+    # round2 <= -0.98 for the elongated one
+    assert abs(a.round1[0]) < 0.45 and abs(a.round2[0]) < 0.15
+    assert e.round2[0] < -0.8 and e.round1[0] < -0.2  # wider along x: hx < hy
     assert 0.2 < a.sharpness[0] < 1.0
     ey = find_sources(elong.T.copy(), **kw)
-    assert ey.round2[0] > 0.3 and ey.round1[0] > 0.3
+    assert ey.round2[0] > 0.8 and ey.round1[0] > 0.2
     # use_sharp_round: a limit excluding the round star removes it
-    assert len(find_sources(rnd, use_sharp_round=True, roundlo=0.1, **kw)) == 0
+    lo = min(a.round1[0], a.round2[0]) + 0.01
+    assert len(find_sources(rnd, use_sharp_round=True, roundlo=lo, **kw)) == 0
     assert len(find_sources(rnd, use_sharp_round=True, **kw)) == 1
     assert len(find_sources(rnd, use_sharp_round=True, sharphi=a.sharpness[0] - 0.01, **kw)) == 0
 
@@ -261,7 +357,7 @@ def test_dq_and_mask(rng):
     img2 = img.copy()
     img2[m2] = 1e6
     c3 = find_sources(img2, mask=m2, **kw)
-    assert len(c3) == 10 and _match(c3, stars, 0.1).max() < 0.15
+    assert len(c3) == 10 and _match(c3, stars, 0.1).max() < 1e-3
 
 
 def test_flat_images_and_nan():
@@ -301,7 +397,7 @@ def test_cosmic_rays_rejected_stars_kept(rng):
     found = (_match(on, stars, 0.5) < 0.5).mean()
     assert found >= 0.85, found  # some stars are hit by a cosmic ray
     assert found >= (_match(off, stars, 0.5) < 0.5).mean() - 0.05
-    assert n_cr(on) <= 5, n_cr(on)
+    assert n_cr(on) <= 8, n_cr(on)  # 0-6 in 200 trials
     assert n_cr(off) >= 60, n_cr(off)
 
 
