@@ -65,8 +65,8 @@
 // than FS_TOL = 1e-4 px; it fails after FS_MAXIT = 20 steps.  Unlike the
 // one-step marginal fits of a kernel-width Gaussian, which are biased by up
 // to ~0.1 px with the sub-pixel phase of undersampled stars, the converged
-// fit is biased by < 0.002 px on pixel-integrated Gaussian stars of FWHM
-// 1.6 to 3.5 px whatever the kernel width.  The exponential is fs_exp (same
+// fit is biased by < 0.004 px on pixel-integrated Gaussian stars of FWHM
+// 1.6 px, < 0.001 px from FWHM 2 px on, whatever the kernel width.  The exponential is fs_exp (same
 // bits in every build).
 #include "rounding.cuh"
 

@@ -233,8 +233,8 @@ def find_sources(data, *, backend=None, dq=None, dqbits=None, conv_width=3.5, th
     box half-size, a position more than 1 px from DAOFIND's, no
     convergence: mostly noise peaks and the faintest stars) DAOFIND's
     position is kept.  On pixel-integrated Gaussian stars of FWHM 1.6 to 3.5
-    px with the default ``conv_width`` the bias is < 0.002 px at any
-    sub-pixel phase (DAOFIND's: up to ~0.1 px), and the scatter on noisy
+    px with the default ``conv_width`` the bias is < 0.004 px at any
+    sub-pixel phase, < 0.001 px from FWHM 2 px on (DAOFIND's: up to ~0.1 px), and the scatter on noisy
     stars is within ~1.3 times the Poisson (Cramer-Rao) limit.  Sharpness
     and both roundness values are DAOFIND's, as drizzlepac computes them.
 
