@@ -307,10 +307,7 @@ def _input_files(task):
         return names, {n: (cats or None) for n, cats in zip(names, rows.values())}
     if not spec:
         raise ValueError("'input' names no files")
-    listed = expand_input(spec)
-    files_ = list(listed.files)
-    if isinstance(spec, str) and not task.enforce_user_order:
-        files_.sort()
+    files_ = list(expand_input(spec).files)  # wildcards and comma lists sorted, lists as given
     return files_, {f: None for f in files_}
 
 
@@ -355,7 +352,7 @@ def _found_sources(chip, find, backend, mask):
 
     dq = chip.dq if find.dqbits is not None else None
     cat = find_sources(np.asarray(chip.sci, dtype=np.float32), backend=backend, dq=dq,
-                       mask=mask, **{k: v for k, v in find.items()})
+                       mask=mask, **find)
     log.debug("%s: sky sigma %.4g, detection threshold %.4g (convolved units)", chip.label,
               cat.skysigma, cat.threshold)
     xy = np.column_stack([cat.x, cat.y]).astype(np.float64)
@@ -469,7 +466,8 @@ def _reference_image(task, reffind, backend, regions):
     ref, _ = _image_catalog(path, task, reffind, backend, None, regions)
     if ref.nsources == 0:
         raise TweakRegError({spec: "no sources found in the reference image"})
-    return _Reference(spec, wcs, ref.radec, ref.flux, _origins(ref), _chip_ids(ref)[1] + 1.0)
+    return _Reference(spec, wcs, ref.radec, ref.flux, _origins(ref), _chip_ids(ref)[1] + 1.0,
+                      _footprints(ref, wcs))
 
 
 def _origins(image):

@@ -284,3 +284,38 @@ def test_cuda_backend_on_the_emulation_equals_cpu(exposures, fake_cupy):
         if a.fit is not None:
             np.testing.assert_array_equal(a.fit.matrix, b.fit.matrix)
             np.testing.assert_array_equal(a.fit.shift, b.fit.shift)
+
+
+def test_catfile_catalogs_and_exclusions(exposures, tmp_path):
+    """catfile: the chips' catalogs given as text files (1-based X, Y, flux) align the same;
+    exclusions: no source is found inside an excluded region."""
+    files = [p for p, _ in exposures]
+    found = tweakreg.TweakReg(files, **QUIET)
+    lines = []
+    for im in found.images:
+        names = []
+        for c in im.chips:
+            name = f"{im.rootname}_{c.extver}.cat"
+            np.savetxt(tmp_path / name, np.column_stack([c.xy + 1.0, c.flux]), fmt="%.6f",
+                       header="X Y FLUX")
+            names.append(name)
+        lines.append(f"{os.path.basename(im.filename)} {' '.join(names)}")
+    (tmp_path / "catfile.lst").write_text("\n".join(lines) + "\n")
+    given = tweakreg.TweakReg(files, catfile="catfile.lst", xcol="X", ycol="Y", fluxcol="FLUX",
+                              **QUIET)
+    for a, b in zip(found.images[1:], given.images[1:]):
+        np.testing.assert_allclose(b.fit.shift, a.fit.shift, atol=1e-5)
+        assert b.fit.nmatch == a.fit.nmatch
+    # exclusions: a box over the left half of chip 1 of the first exposure
+    ny, nx = CHIP
+    # as drizzlepac: a plain region is where sources are searched, "-" excludes one
+    (tmp_path / "left.reg").write_text(f"image\n-box({nx / 4:.1f},{ny / 2:.1f},{nx / 2:.1f},"
+                                       f"{ny + 10},0)\n")
+    (tmp_path / "excl.lst").write_text(f"{os.path.basename(files[0])} left.reg None\n")
+    excl = tweakreg.TweakReg(files, exclusions="excl.lst", **QUIET)
+    xy = excl.images[0].chips[0].xy
+    assert len(xy) and xy[:, 0].min() > nx / 2 - 1.5
+    assert len(excl.images[0].chips[1].xy) == len(found.images[0].chips[1].xy)
+    with pytest.raises(ValueError, match="not an input"):
+        (tmp_path / "bad.lst").write_text("other_flt.fits left.reg\n")
+        tweakreg.TweakReg(files, exclusions="bad.lst", **QUIET)
