@@ -3,7 +3,10 @@
 Plain whitespace-separated text tables, as drizzlepac reads them: lines
 starting with ``#`` are comments, except that the last comment line before
 the data may name the columns (``# X Y FLUX``), so columns are chosen by
-1-based number or by name.  A FITS binary table is read by column name or
+1-based number or by name.  As drizzlepac reads them, rows holding
+``INDEF`` are skipped, and right ascension and declination (the first two
+columns asked for) may be sexagesimal: ``hh:mm:ss.s`` / ``dd:mm:ss``
+values, or column specs such as ``"1,2,3"`` that join three columns.  A FITS binary table is read by column name or
 1-based number too.  Every value must parse as a number; a bad line raises
 ValueError naming the file and line.
 """
@@ -50,28 +53,52 @@ def _text_columns(path, columns):
                     words = text.lstrip("#").split()
                     names = [w.lower() for w in words] if words else names
                 continue
+            if "INDEF" in text:  # drizzlepac skips rows with undefined values
+                continue
             rows.append((lineno, text.split()))
-    index = []
-    for col in columns:
+
+    def index(col):
         if col.isdigit() and int(col) >= 1:
-            index.append(int(col) - 1)
-        elif names is not None and col.lower() in names:
-            index.append(names.index(col.lower()))
-        else:
-            raise ValueError(f"{path}: no column {col!r} (give a 1-based column number or a name "
-                             "from the header comment line)")
-    out = np.empty((len(rows), len(index)))
-    for r, (lineno, words) in enumerate(rows):
-        for c, k in enumerate(index):
-            if k >= len(words):
+            return int(col) - 1
+        if names is not None and col.lower() in names:
+            return names.index(col.lower())
+        raise ValueError(f"{path}: no column {col!r} (give a 1-based column number or a name "
+                         "from the header comment line)")
+
+    # a column spec "1,2,3" joins columns into one sexagesimal value, as drizzlepac reads them
+    specs = [[index(c.strip()) for c in col.split(",")] for col in columns]
+    text_values = [[] for _ in columns]
+    for lineno, words in rows:
+        for c, spec in enumerate(specs):
+            if max(spec) >= len(words):
                 raise ValueError(f"{path}, line {lineno}: no column {columns[c]} "
                                  f"(the line has {len(words)} values)")
+            text_values[c].append((lineno, " ".join(words[k] for k in spec)))
+    out = []
+    for c, values in enumerate(text_values):
+        column = np.empty(len(values))
+        for r, (lineno, v) in enumerate(values):
+            if c < 2 and (len(specs[c]) > 1 or ":" in v):
+                column[r] = _sexagesimal(path, lineno, v, hours=(c == 0))
+                continue
             try:
-                out[r, c] = float(words[k])
+                column[r] = float(v)
             except ValueError:
                 raise ValueError(f"{path}, line {lineno}: column {columns[c]} is not a number: "
-                                 f"{words[k]!r}") from None
-    return [out[:, c] for c in range(len(index))]
+                                 f"{v!r}") from None
+        out.append(column)
+    return out
+
+
+def _sexagesimal(path, lineno, value, hours):
+    """Degrees of an 'hh mm ss' / 'hh:mm:ss' right ascension (hours) or declination."""
+    from astropy.coordinates import Angle
+
+    try:
+        return Angle(value.replace(":", " "), unit="hourangle" if hours else "deg").degree
+    except ValueError:
+        raise ValueError(f"{path}, line {lineno}: not a sexagesimal "
+                         f"{'right ascension' if hours else 'declination'}: {value!r}") from None
 
 
 def read_columns(path, columns, what="catalog"):
