@@ -310,16 +310,6 @@ def measure(data, mask, conv, nx, ny, idx, n, taps, ntaps, gsum, g2sum, npts, ga
     oy, hy, oky = _marginal(box32, gauss, False, skymode, ysigsq)
     fit = okx & oky
 
-    use = ok[rows, cols]
-    raw = np.where(use, d[rows, cols].astype(np.float64), 0.0)
-    bmax = float(max(bx, by))
-    a0 = np.full(n, 1.0 / (xsigsq + ysigsq))
-    amin, amax = 0.5 / (bmax * bmax), 8.0
-    a0 = np.where(a0 < amin, amin, np.where(a0 > amax, amax, a0))
-    fx, fy, good = _refine(raw, use, np.where(fit, ox, 0.0), np.where(fit, oy, 0.0), peak - sky,
-                           sky, a0, amin, amax, fit)
-    ox, oy = np.where(good, fx, ox), np.where(good, fy, oy)
-
     border = np.zeros((nyk, nxk), bool)
     border[[0, -1], :] = True
     border[:, [0, -1]] = True
@@ -339,6 +329,18 @@ def measure(data, mask, conv, nx, ny, idx, n, taps, ntaps, gsum, g2sum, npts, ga
             crtest = mrg if a == 0 else np.where(mrg < crtest, mrg, crtest)
         crtest = np.where(P > 0.0, crtest, -np.inf)
         round2 = 2.0 * (hx - hy) / (hx + hy)
+
+    use = ok[rows, cols]
+    raw = np.where(use, d[rows, cols].astype(np.float64), 0.0)
+    bmax = float(max(bx, by))
+    a0 = np.full(n, 1.0 / (xsigsq + ysigsq))
+    amin, amax = 0.5 / (bmax * bmax), 8.0
+    a0 = np.where(a0 < amin, amin, np.where(a0 > amax, amax, a0))
+    # no refinement where crreject (e_axis >= 0) will drop the candidate
+    refine = fit & ~((e_axis >= 0.0) & ~(crtest >= 0.0))
+    fx, fy, good = _refine(raw, use, np.where(fit, ox, 0.0), np.where(fit, oy, 0.0), peak - sky,
+                           sky, a0, amin, amax, refine)
+    ox, oy = np.where(good, fx, ox), np.where(good, fy, oy)
 
     o = out.reshape(-1, NCOL)[:n]
     o[:, 0] = np.where(fit, c + ox, np.nan)

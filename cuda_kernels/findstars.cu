@@ -46,7 +46,10 @@
 //         larger of sky and the minimum of the box's border pixels,
 //         e_a = e_axis (x, y) or e_diag (diagonals); -inf when P <= 0;
 //   8     conv at the pixel;  9 sky.
-// The refinement (fs_refine), only where both marginal fits succeed: a
+// The refinement (fs_refine), only where both marginal fits succeed and
+// the candidate passes the CR test when that is on (e_axis >= 0: crtest >= 0;
+// with the CR test on find_sources drops every other candidate, whose x, y
+// are then DAOFIND's): a
 // Gauss-Newton least-squares fit of the circular Gaussian
 //   amp * exp(-a ((u - x)^2 + (v - y)^2)) + sky
 // to the usable pixels of the box (raw float32 values, u = i - bx, v = j - by;
@@ -134,21 +137,108 @@ GD_DEVICE bool fs_fit(const float* data, const unsigned char* mask, gd_index nx,
     return true;
 }
 
+// findstars_convolve's body at one pixel (the general path).
+GD_DEVICE void fs_convolve_pixel(const float* data, const unsigned char* mask, gd_index nx,
+                                 gd_index ny, gd_index r, gd_index c, const double* taps,
+                                 gd_index ntaps, double gsum, double g2sum, double npts,
+                                 float* conv) {
+    gd_index p = r * nx + c;
+    double h = 0.0, sky = 0.0;
+    bool ok = fs_usable(data, mask, p) &&
+              fs_fit(data, mask, nx, ny, r, c, taps, ntaps, gsum, g2sum, npts, &h, &sky);
+    conv[p] = ok ? (float)h : -gd_inff();
+}
+
+#ifndef __CUDACC__
+// Host fast path: where the whole footprint lies inside the chip, blocks of
+// FS_LANES neighbouring pixels of a row are summed tap by tap with the taps
+// as precomputed offsets (independent sums the compiler vectorises).  Every
+// pixel's S_gd and S_d are the same float64 operations in the same tap order
+// as fs_fit's; a pixel is all-usable when no tap is masked and S_d is finite
+// (a float32 value is non-finite exactly when the float64 sum of the few
+// float32 values becomes so), and then G = gsum, GG = g2sum, n = npts and
+// the final formula is fs_fit's.  Any other pixel takes the general path.
+#define FS_LANES 8
+
+struct fs_footprint {
+    std::vector<gd_index> off;  // dy * nx + dx per tap
+    std::vector<double> g;
+    gd_index xlo = 0, xhi = 0, ylo = 0, yhi = 0;  // extent of the taps
+    fs_footprint(const double* taps, gd_index ntaps, gd_index nx) : off(ntaps), g(ntaps) {
+        for (gd_index t = 0; t < ntaps; ++t) {
+            gd_index dx = (gd_index)taps[3 * t], dy = (gd_index)taps[3 * t + 1];
+            off[t] = dy * nx + dx;
+            g[t] = taps[3 * t + 2];
+            xlo = dx < xlo ? dx : xlo;
+            xhi = dx > xhi ? dx : xhi;
+            ylo = dy < ylo ? dy : ylo;
+            yhi = dy > yhi ? dy : yhi;
+        }
+    }
+};
+#endif
+
 GD_KERNEL void findstars_convolve(const float* data, const unsigned char* mask, gd_index nx,
                                   gd_index ny, const double* taps, gd_index ntaps, double gsum,
                                   double g2sum, double npts, float* conv) {
+#ifdef __CUDACC__
     gd_parallel_rows(ny, nx, [=](gd_index r, gd_index c) {
-        gd_index p = r * nx + c;
-        double h = 0.0, sky = 0.0;
-        bool ok = fs_usable(data, mask, p) &&
-                  fs_fit(data, mask, nx, ny, r, c, taps, ntaps, gsum, g2sum, npts, &h, &sky);
-        conv[p] = ok ? (float)h : -gd_inff();
+        fs_convolve_pixel(data, mask, nx, ny, r, c, taps, ntaps, gsum, g2sum, npts, conv);
     });
+#else
+    const fs_footprint fp(taps, ntaps, nx);
+    // fs_fit's G, GG, n and denominator with no tap left out
+    const double G = gsum - 0.0, GG = g2sum - 0.0, n = npts - 0.0;
+    const double den = rd_dadd(GG, -(rd_dmul(G, G) / n));
+    const bool defined = n >= 3.0 && den > 0.0;
+    const gd_index* off = fp.off.data();
+    const double* gv = fp.g.data();
+    const gd_index c0 = -fp.xlo, c1 = nx - fp.xhi;  // interior columns [c0, c1)
+#pragma omp parallel for schedule(static)
+    for (gd_index r = 0; r < ny; ++r) {
+        gd_index c = 0;
+        if (r + fp.ylo >= 0 && r + fp.yhi < ny) {
+            for (; c < c0 && c < nx; ++c)
+                fs_convolve_pixel(data, mask, nx, ny, r, c, taps, ntaps, gsum, g2sum, npts, conv);
+            for (; c + FS_LANES <= c1; c += FS_LANES) {
+                const gd_index p = r * nx + c;
+                double sgd[FS_LANES], sd[FS_LANES];
+                unsigned char bad[FS_LANES];
+                for (int l = 0; l < FS_LANES; ++l) sgd[l] = sd[l] = 0.0, bad[l] = 0;
+                for (gd_index t = 0; t < ntaps; ++t) {
+                    const float* q = data + p + off[t];
+                    const double g = gv[t];
+                    for (int l = 0; l < FS_LANES; ++l) {
+                        double v = (double)q[l];
+                        sgd[l] = rd_dadd(sgd[l], rd_dmul(g, v));
+                        sd[l] = rd_dadd(sd[l], v);
+                    }
+                    if (mask) {
+                        const unsigned char* m = mask + p + off[t];
+                        for (int l = 0; l < FS_LANES; ++l) bad[l] |= m[l];
+                    }
+                }
+                for (int l = 0; l < FS_LANES; ++l) {
+                    if (bad[l] || !gd_isfinite(sd[l])) {
+                        fs_convolve_pixel(data, mask, nx, ny, r, c + l, taps, ntaps, gsum, g2sum,
+                                          npts, conv);
+                    } else {
+                        double h = rd_dadd(sgd[l], -(rd_dmul(G, sd[l]) / n)) / den;
+                        conv[p + l] = defined ? (float)h : -gd_inff();
+                    }
+                }
+            }
+        }
+        for (; c < nx; ++c)
+            fs_convolve_pixel(data, mask, nx, ny, r, c, taps, ntaps, gsum, g2sum, npts, conv);
+    }
+#endif
 }
 
 GD_KERNEL void findstars_peaks(const float* conv, gd_index nx, gd_index ny, const double* taps,
                                gd_index ntaps, gd_index bx, gd_index by, double threshold,
                                unsigned char* peaks) {
+#ifdef __CUDACC__
     gd_parallel_rows(ny, nx, [=](gd_index r, gd_index c) {
         gd_index p = r * nx + c;
         float v = conv[p];
@@ -162,6 +252,37 @@ GD_KERNEL void findstars_peaks(const float* conv, gd_index nx, gd_index ny, cons
         }
         peaks[p] = peak ? 1 : 0;
     });
+#else
+    // the same tests with the taps as precomputed offsets (the centre left out)
+    std::vector<gd_index> off;
+    std::vector<unsigned char> before;
+    for (gd_index t = 0; t < ntaps; ++t) {
+        gd_index dx = (gd_index)taps[3 * t], dy = (gd_index)taps[3 * t + 1];
+        if (dx == 0 && dy == 0) continue;
+        off.push_back(dy * nx + dx);
+        before.push_back(dy < 0 || (dy == 0 && dx < 0));
+    }
+    const gd_index m = (gd_index)off.size();
+    const gd_index* po = off.data();
+    const unsigned char* pb = before.data();
+#pragma omp parallel for schedule(static)
+    for (gd_index r = 0; r < ny; ++r) {
+        unsigned char* row = peaks + r * nx;
+        for (gd_index c = 0; c < nx; ++c) row[c] = 0;
+        if (r < by || r >= ny - by) continue;
+        for (gd_index c = bx; c < nx - bx; ++c) {
+            const gd_index p = r * nx + c;
+            const float v = conv[p];
+            if (!((double)v > threshold)) continue;
+            bool peak = true;
+            for (gd_index t = 0; t < m && peak; ++t) {
+                float u = conv[p + po[t]];
+                peak = pb[t] ? v > u : v >= u;
+            }
+            row[c] = peak ? 1 : 0;
+        }
+    }
+#endif
 }
 
 // One marginal fit (IRAF ap_xy_round): along x when along_x, else along y.
@@ -375,18 +496,6 @@ GD_KERNEL void findstars_measure(const float* data, const unsigned char* mask, c
             }
         }
         double round1 = sum2 == 0.0 ? 0.0 : (sum4 > 0.0 ? 2.0 * sum2 / sum4 : nan_);
-        double ox = 0.0, oy = 0.0, hx = 0.0, hy = 0.0;
-        bool fit = fs_marginal(val, gauss, nxk, nyk, true, skymode, xsigsq, &ox, &hx) &&
-                   fs_marginal(val, gauss, nxk, nyk, false, skymode, ysigsq, &oy, &hy);
-        if (fit) {
-            double bmax = (double)(bx > by ? bx : by);
-            double amin = 0.5 / rd_dmul(bmax, bmax), amax = 8.0;
-            double a0 = 1.0 / rd_dadd(xsigsq, ysigsq);
-            a0 = a0 < amin ? amin : (a0 > amax ? amax : a0);
-            auto use = [&](gd_index q) -> bool { return fs_usable(data, mask, q); };
-            fs_refine(data, use, nx, r, c, nxk, nyk, &ox, &oy, rd_dadd(peak, -sky), sky, a0, amin,
-                      amax);
-        }
         // the CR test's sky: the fit's, or the box border's minimum where that is higher
         // (the fit's sky of a sharp spike is far too low)
         double bmin = val(0, 0);
@@ -408,6 +517,19 @@ GD_KERNEL void findstars_measure(const float* data, const unsigned char* mask, c
                                    -(a < 2 ? e_axis : e_diag));
                 crtest = a == 0 || m < crtest ? m : crtest;
             }
+        }
+        double ox = 0.0, oy = 0.0, hx = 0.0, hy = 0.0;
+        bool fit = fs_marginal(val, gauss, nxk, nyk, true, skymode, xsigsq, &ox, &hx) &&
+                   fs_marginal(val, gauss, nxk, nyk, false, skymode, ysigsq, &oy, &hy);
+        // no refinement where crreject (e_axis >= 0) will drop the candidate
+        if (fit && !(e_axis >= 0.0 && !(crtest >= 0.0))) {
+            double bmax = (double)(bx > by ? bx : by);
+            double amin = 0.5 / rd_dmul(bmax, bmax), amax = 8.0;
+            double a0 = 1.0 / rd_dadd(xsigsq, ysigsq);
+            a0 = a0 < amin ? amin : (a0 > amax ? amax : a0);
+            auto use = [&](gd_index q) -> bool { return fs_usable(data, mask, q); };
+            fs_refine(data, use, nx, r, c, nxk, nyk, &ox, &oy, rd_dadd(peak, -sky), sky, a0, amin,
+                      amax);
         }
         o[0] = fit ? (double)c + ox : nan_;
         o[1] = fit ? (double)r + oy : nan_;

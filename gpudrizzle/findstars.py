@@ -313,7 +313,8 @@ def find_sources(data, *, backend=None, dq=None, dqbits=None, conv_width=3.5, th
             peaks = xp.empty(shape, np.uint8)
             b.findstars_peaks(conv=conv, nx=nx, ny=ny, taps=fp["taps"], ntaps=fp["ntaps"],
                               bx=nxk // 2, by=nyk // 2, threshold=hmin, peaks=peaks)
-            idx = xp.ascontiguousarray(xp.flatnonzero(peaks).astype(np.int64))
+            # peaks holds 0 or 1: nonzero of its bool view is the same, and faster
+            idx = xp.ascontiguousarray(xp.flatnonzero(peaks.view(bool)).astype(np.int64))
             n = int(idx.size)
             if n:
                 out = xp.empty((n, NCOL), np.float64)
@@ -355,7 +356,14 @@ def find_sources(data, *, backend=None, dq=None, dqbits=None, conv_width=3.5, th
 
 
 def _separated(x, y, sep):
-    """Keep mask: each source unless within ``sep`` of a kept brighter (earlier) one."""
+    """Keep mask: each source unless within ``sep`` of a kept brighter (earlier) one.
+
+    The greedy pass over the sources in order, resolved in rounds over the
+    close pairs (i < j): a source is kept once every earlier neighbour is
+    dropped and dropped once one is kept; each round decides at least the
+    first undecided source, and the rounds needed are as long as the longest
+    chain of close sources.
+    """
     n = len(x)
     keep = np.ones(n, bool)
     if n < 2:
@@ -366,12 +374,22 @@ def _separated(x, y, sep):
     if not len(pairs):
         return keep
     pairs = np.sort(pairs, axis=1)
-    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-    later = {}
-    for i, j in pairs.tolist():
-        later.setdefault(i, []).append(j)
-    for i in range(n):
-        if keep[i]:
-            for j in later.get(i, ()):
-                keep[j] = False
+    first, later = pairs[:, 0], pairs[:, 1]
+    undecided = np.zeros(n, bool)
+    undecided[later] = True  # a source without an earlier neighbour is kept
+    while undecided.any():
+        # drop where a kept earlier neighbour exists
+        hit = keep[first] & ~undecided[first]
+        drop = np.zeros(n, bool)
+        drop[later[hit]] = True
+        drop &= undecided
+        keep[drop] = False
+        undecided[drop] = False
+        # keep where every earlier neighbour is dropped
+        live = undecided[later] & (keep[first] | undecided[first])
+        waiting = np.zeros(n, bool)
+        waiting[later[live]] = True
+        undecided &= waiting
+        sel = undecided[later]
+        first, later = first[sel], later[sel]
     return keep
