@@ -476,15 +476,13 @@ def residual_plot_names(rootname):
 
 
 def _pyplot():
+    """matplotlib's Figure class, which draws into files without pyplot or a backend."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("residual plots need matplotlib, which is not installed; install it "
                           "(pip install matplotlib, or pip install gpudrizzle[plot]) or set "
                           "residplot='No plot'") from None
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
     return Figure
 
 

@@ -16,8 +16,8 @@ it for the images to align only (``refimagefindpars`` come from
 ``imagefindcfg`` is an error.
 
 drizzlepac options that gpudrizzle does not implement (``headerlet``,
-``updatewcs``) accept only their inert value, anything else raises
-ValueError naming the option.
+``updatewcs``) accept only False, and the headerlet options only their
+defaults; anything else raises ValueError naming the option.
 """
 
 import difflib
@@ -173,7 +173,8 @@ _IMAGEFIND = [
     _p("conv_width", 3.5, TOP, _real(above=0.0), "FWHM of the detection kernel (pixels)"),
     _p("peakmin", None, TOP, _real(optional=True), "Smallest source peak kept"),
     _p("peakmax", None, TOP, _real(optional=True), "Largest source peak kept"),
-    _p("threshold", 4.0, TOP, _real(above=0.0), "Detection threshold (units of sky sigma)"),
+    _p("threshold", 4.0, TOP, _real(above=0.0, optional=True),
+       "Detection threshold (units of sky sigma); None: skysigma**2, as drizzlepac's INDEF"),
     _p("nsigma", 1.5, TOP, _real(above=0.0), "Half-size of the detection kernel (kernel sigmas)"),
     _p("ratio", 1.0, TOP, _real(above=0.0, maximum=1.0), "Minor/major axis ratio of the kernel"),
     _p("theta", 0.0, TOP, _real(), "Position angle of the kernel's major axis (degrees)"),
@@ -269,6 +270,10 @@ def _resolve(table, what, user, base, base_source):
         values[name] = par.parse(name, raw)
         if name in _UNSUPPORTED and values[name]:
             raise ValueError(f"'{name}'={raw!r} is not supported by gpudrizzle: {_UNSUPPORTED[name]}")
+        if par.section == HEADERLET and name != "headerlet" and \
+                values[name] != par.parse(name, par.default):
+            raise ValueError(f"'{name}'={raw!r}: headerlet options are used only with "
+                             f"headerlet=True, which is not supported ({_UNSUPPORTED['headerlet']})")
     return TweakParameters(values, sources)
 
 

@@ -57,14 +57,16 @@ from .catalogs import brightest, read_columns
 from .config import read_config_values
 from .exposure import load_exposure
 from .inputs import check_file, expand_input
-from .outframe import default_frame, load_refimage
-from .tweakparams import IMAGEFIND, TWEAKREG, resolve_tweakreg
+from .outframe import _parse_refimage, default_frame, load_refimage
+from .tweakparams import TWEAKREG_SECTIONS, resolve_tweakreg
 
 __all__ = ["TweakReg", "run", "TweakRegError", "TweakRegResult", "ImageAlignment"]
 
 log = logging.getLogger(__name__)
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: WCSTYPE drizzlepac gives the reference image, whose WCS is renamed but not changed
+_REFERENCE_WCSTYPE = "not aligned: reference"
 
 
 class TweakRegError(RuntimeError):
@@ -213,6 +215,21 @@ def _is_path(value):
     return isinstance(value, (str, os.PathLike))
 
 
+def _flat_mapping(value, what):
+    """Scalars of a mapping, its sections merged (drizzlepac's configobj has sections)."""
+    flat = {}
+    for k, v in value.items():
+        if str(k).startswith("_") or k in _FIND_SECTIONS:
+            continue
+        if hasattr(v, "items"):
+            if str(k).strip() not in _TASK_SECTIONS:
+                raise ValueError(f"{what}: unknown section [{k}]")
+            flat.update({kk: vv for kk, vv in v.items() if not str(kk).startswith("_")})
+        else:
+            flat[k] = v
+    return flat
+
+
 def _cfg_values(value, tasks, what):
     """(values, source) of a ``.cfg`` path or a mapping."""
     if value is None:
@@ -224,29 +241,26 @@ def _cfg_values(value, tasks, what):
         except (OSError, ValueError) as exc:
             raise type(exc)(f"{what}: {exc}") from None
     if hasattr(value, "items"):
-        flat = {}
-        for k, v in value.items():
-            if hasattr(v, "items"):  # a section of a configobj mapping
-                flat.update({kk: vv for kk, vv in v.items() if not str(kk).startswith("_")})
-            elif not str(k).startswith("_"):
-                flat[k] = v
-        return flat, "configobj"
+        return _flat_mapping(value, what), "configobj"
     raise TypeError(f"{what} must be a .cfg file name or a mapping; got {type(value).__name__}")
 
 
-_FIND_SECTIONS = ("SOURCE FINDING PARS", "REF IMAGE SOURCE FINDING PARS")
+#: Sections of drizzlepac's merged TweakReg configobj that hold imagefindpars and
+#: refimagefindpars (with and without drizzlepac's underscores).
+_FIND_SECTIONS = ("_SOURCE FINDING PARS_", "SOURCE FINDING PARS",
+                  "_REF IMAGE SOURCE FINDING PARS_", "REF IMAGE SOURCE FINDING PARS")
+_TASK_SECTIONS = tuple(s for s in TWEAKREG_SECTIONS if s)
 
 
 def _split_configobj(configobj):
     """Task values and the two source-finding sections of a configobj mapping or file."""
     values, source = _cfg_values(configobj, ("tweakreg",), "configobj")
-    find = ref = {}
-    if hasattr(configobj, "items"):  # drizzlepac's merged configobj carries the psets as sections
-        find = dict(configobj.get(_FIND_SECTIONS[0], {}) or {})
-        ref = dict(configobj.get(_FIND_SECTIONS[1], {}) or {})
-        for k in list(values):
-            if k in IMAGEFIND and k not in TWEAKREG:
-                values.pop(k)
+    find, ref = {}, {}
+    if hasattr(configobj, "items"):
+        for name in _FIND_SECTIONS:
+            section = dict(configobj.get(name) or {})
+            (ref if "REF" in name else find).update(
+                {k: v for k, v in section.items() if not str(k).startswith("_")})
     return values, source, find, ref
 
 
@@ -296,7 +310,7 @@ def _parse_list_file(path, what):
 
 
 def _input_files(task):
-    """(files, {file: catalogs or None}) from the ``input`` parameter."""
+    """(files, {real path: catalogs}) from the ``input`` parameter (catalogs of an @list)."""
     spec = task.input
     if isinstance(spec, str) and spec.startswith("@"):
         rows = _parse_list_file(spec[1:], "input list")
@@ -304,20 +318,21 @@ def _input_files(task):
         names = [n if os.path.isabs(n) else os.path.join(base, n) for n in rows]
         for n in names:
             check_file(n, "input file", spec[1:])
-        return names, {n: (cats or None) for n, cats in zip(names, rows.values())}
+        return names, {os.path.realpath(n): (cats or None) for n, cats in zip(names, rows.values())}
     if not spec:
         raise ValueError("'input' names no files")
     files_ = list(expand_input(spec).files)  # wildcards and comma lists sorted, lists as given
-    return files_, {f: None for f in files_}
+    return files_, {}
 
 
 def _by_basename(rows, files_, what):
+    """``rows`` keyed by the real path of the file of ``files_`` with the same base name."""
     out = {}
     for name, value in rows.items():
         match = [f for f in files_ if os.path.basename(f) == os.path.basename(name)]
         if not match:
             raise ValueError(f"{what} names {name}, which is not an input")
-        out[match[0]] = value
+        out[os.path.realpath(match[0])] = value
     return out
 
 
@@ -359,7 +374,20 @@ def _found_sources(chip, find, backend, mask):
     return xy, np.asarray(cat.flux, dtype=np.float64)
 
 
+def _selected(flux, lo, hi, nbright, units):
+    """Indices of the catalog rows kept by flux limits and ``nbright``, brightest first."""
+    keep = np.ones(len(flux), bool)
+    if lo is not None:
+        keep &= flux >= lo
+    if hi is not None:
+        keep &= flux <= hi
+    rows = np.flatnonzero(keep)
+    return rows[brightest(flux[rows], nbright, units == "mag")]
+
+
 def _catalog_sources(path, chip, task):
+    if path is None:
+        raise ValueError(f"catfile gives no catalog for {chip.label}")
     cols = [task.xcol, task.ycol] + ([task.fluxcol] if task.fluxcol else [])
     values = read_columns(path, cols, "source catalog")
     if task.xyunits == "degrees":
@@ -367,24 +395,23 @@ def _catalog_sources(path, chip, task):
     else:
         xy = np.column_stack([values[0] - 1.0, values[1] - 1.0])  # catalogs are 1-based
     flux = values[2] if task.fluxcol else np.full(len(xy), 999.0)
-    keep = np.ones(len(flux), bool)
-    if task.minflux is not None:
-        keep &= flux >= task.minflux
-    if task.maxflux is not None:
-        keep &= flux <= task.maxflux
-    xy, flux = xy[keep], flux[keep]
-    order = brightest(flux, task.nbright, task.fluxunits == "mag")
-    return xy[order], flux[order]
+    rows = _selected(flux, task.minflux, task.maxflux, task.nbright, task.fluxunits)
+    return xy[rows], flux[rows]
 
 
 def _image_catalog(filename, task, find, backend, catalogs, regions):
+    """(ImageAlignment with every chip's sources, the Exposure) of one input file."""
     exposure = load_exposure(filename, check_flags=False)
     if catalogs is not None and len(catalogs) != len(exposure.chips):
         raise ValueError(f"catfile gives {len(catalogs)} catalog(s) for {filename}, which has "
                          f"{len(exposure.chips)} chip(s)")
-    masks = _exclusion_masks(exposure.chips, regions)
-    chips = []
-    for k, chip in enumerate(exposure.chips):
+    return _catalog_of(exposure, exposure.chips, task, find, backend, catalogs, regions), exposure
+
+
+def _catalog_of(exposure, chips, task, find, backend, catalogs, regions):
+    masks = _exclusion_masks(chips, regions)
+    out = []
+    for k, chip in enumerate(chips):
         if catalogs is not None:
             xy, flux = _catalog_sources(catalogs[k], chip, task)
             source = catalogs[k]
@@ -396,9 +423,9 @@ def _image_catalog(filename, task, find, backend, catalogs, regions):
             radec = np.column_stack([ra, dec])
         else:
             radec = np.empty((0, 2))
-        chips.append(ChipCatalog(chip.label, chip.chip, chip.wcs, xy, flux, radec, source))
+        out.append(ChipCatalog(chip.label, chip.chip, chip.wcs, xy, flux, radec, source))
         log.info("%s: %d sources", chip.label, len(xy))
-    return ImageAlignment(filename, exposure.rootname, chips), exposure
+    return ImageAlignment(exposure.filename, exposure.rootname, out)
 
 
 # ---------------------------------------------------------------------------
@@ -429,45 +456,56 @@ def _is_distorted(wcs):
 
 
 def _refcat(task, wcs):
+    """The :class:`_Reference` of ``refcat``; ``refxyunits='pixels'`` are 1-based pixels of
+    ``wcs`` (the reference frame)."""
     cols = [task.refxcol, task.refycol] + ([task.rfluxcol] if task.rfluxcol else [])
     values = read_columns(task.refcat, cols, "reference catalog")
     if task.refxyunits == "pixels":
-        if wcs is None:
-            raise ValueError("refxyunits='pixels' needs a refimage to convert the reference "
-                             "catalog positions to the sky")
         ra, dec = wcs.all_pix2world(values[0], values[1], 1)
     else:
         ra, dec = values[0], values[1]
     flux = values[2] if task.rfluxcol else np.full(len(ra), 999.0)
-    keep = np.isfinite(ra) & np.isfinite(dec)
-    if task.rminflux is not None:
-        keep &= flux >= task.rminflux
-    if task.rmaxflux is not None:
-        keep &= flux <= task.rmaxflux
-    radec, flux = np.column_stack([ra, dec])[keep], flux[keep]
-    order = brightest(flux, task.refnbright, task.rfluxunits == "mag")
-    return radec[order], flux[order]
+    finite = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
+    rows = finite[_selected(flux[finite], task.rminflux, task.rmaxflux, task.refnbright,
+                            task.rfluxunits)]
+    if not len(rows):
+        raise ValueError(f"reference catalog {task.refcat} has no source left after the flux "
+                         f"limits (rminflux={task.rminflux}, rmaxflux={task.rmaxflux})")
+    radec = np.column_stack([ra, dec])[rows]
+    return _Reference(task.refcat, wcs, radec, flux[rows], [task.refcat] * len(rows),
+                      radec.copy())
 
 
 def _reference_image(task, reffind, backend, regions):
-    """The :class:`_Reference` of a given ``refimage``: its frame, its or refcat's sources."""
+    """The :class:`_Reference` of a given ``refimage``: its frame, its or refcat's sources.
+
+    As drizzlepac: a drizzled (undistorted) image's WCS is the frame; a distorted exposure's
+    first chip, or the one named (``file.fits[sci,2]``), defines an undistorted frame; with
+    an extension only that chip's sources are used."""
     spec = task.refimage
-    path = spec.split("[", 1)[0]
+    path, ext = _parse_refimage(spec)
     check_file(path, "refimage")
     exposure = load_exposure(path, check_flags=False)
-    # a distorted exposure defines its undistorted default frame; a drizzled image its own WCS
-    if _is_distorted(exposure.chips[0].wcs):
-        wcs = default_frame(exposure.chips)
-    else:
-        wcs = load_refimage(spec)
+    chips = list(exposure.chips)
+    if ext is not None:
+        chips = [c for c in chips if _is_extension(c, ext)]
+        if not chips:
+            raise ValueError(f"refimage {spec}: no science extension {ext}")
+    wcs = default_frame(chips[:1]) if _is_distorted(chips[0].wcs) else load_refimage(spec)
     if task.refcat:
-        radec, flux = _refcat(task, wcs)
-        return _Reference(task.refcat, wcs, radec, flux, [task.refcat] * len(flux), radec.copy())
-    ref, _ = _image_catalog(path, task, reffind, backend, None, regions)
+        return _refcat(task, wcs)
+    ref = _catalog_of(exposure, chips, task, reffind, backend, None, regions)
     if ref.nsources == 0:
         raise TweakRegError({spec: "no sources found in the reference image"})
     return _Reference(spec, wcs, ref.radec, ref.flux, _origins(ref), _chip_ids(ref)[1] + 1.0,
                       _footprints(ref, wcs))
+
+
+def _is_extension(chip, ext):
+    """Whether ``chip`` is the HDU named by a parsed ``[ext]`` (a number or (name, ver))."""
+    if isinstance(ext, tuple):
+        return ext[0] in ("SCI", "PRIMARY") and chip.chip == ext[1]
+    return chip.label.endswith(f"[{ext}]") or chip.chip == ext
 
 
 def _origins(image):
@@ -603,9 +641,14 @@ def _expand(reference, image):
     reference.dirty = True
 
 
-def _order(images, reference, enforce_user_order):
+def _by_overlap(task):
+    """drizzlepac orders images by overlap only with a growing reference catalog."""
+    return task.expand_refcat and not task.enforce_user_order
+
+
+def _order(images, reference, task):
     """Next image to align: the first, or the one overlapping the reference most."""
-    if enforce_user_order or len(images) < 2:
+    if not _by_overlap(task) or len(images) < 2:
         return 0
     ref_poly = [np.asarray(p) for p in reference.footprints]
     scores = [_overlap(_footprints(im, reference.wcs), ref_poly) for im in images]
@@ -617,7 +660,7 @@ def _align_all(pending, reference, task):
     failures = {}
     retry = []
     while pending:
-        image = pending.pop(_order(pending, reference, task.enforce_user_order))
+        image = pending.pop(_order(pending, reference, task))
         why = _match(image, reference, task) or _fit(image, reference, task)
         if why is not None:
             failures[image.filename] = why
@@ -782,22 +825,25 @@ def _write_outputs(result, reference, task):
 
 
 def _update_headers(images, reference, task):
-    """Write each image's corrected WCS (the reference's own, renamed) into its headers."""
-    from .wcsupdate import corrected_linear_wcs, from_drizzlepac_fit, update_headers
+    """Write each image's corrected WCS (the reference's own, renamed) into its headers, all
+    files or none (:func:`gpudrizzle.wcsupdate.update_files`)."""
+    from .wcsupdate import corrected_linear_wcs, from_drizzlepac_fit, update_files
 
+    items = []
     for image in images:
-        updates, keywords = {}, None
-        if image.fit is not None:
-            m, d = from_drizzlepac_fit(image.fit.matrix, *image.fit.shift)
-            keywords = {"RMS_RA": image.rms_ra, "RMS_DEC": image.rms_dec,
-                        "NMATCH": int(image.fit.nmatch)}
-        for c in image.chips:
-            if image.fit is None:
-                updates[("SCI", c.extver)] = (np.array(c.wcs.wcs.crval), c.wcs.pixel_scale_matrix)
-            else:
-                updates[("SCI", c.extver)] = corrected_linear_wcs(c.wcs, reference.wcs, m, d)
-        update_headers(image.filename, updates, wcsname=task.wcsname, reusename=task.reusename,
-                       keywords=keywords)
+        if image.fit is None:
+            updates = {("SCI", c.extver): (np.array(c.wcs.wcs.crval), c.wcs.pixel_scale_matrix)
+                       for c in image.chips}
+            items.append((image.filename, updates, None, _REFERENCE_WCSTYPE))
+            continue
+        m, d = from_drizzlepac_fit(image.fit.matrix, *image.fit.shift)
+        updates = {("SCI", c.extver): corrected_linear_wcs(c.wcs, reference.wcs, m, d)
+                   for c in image.chips}
+        keywords = {"RMS_RA": image.rms_ra, "RMS_DEC": image.rms_dec,
+                    "NMATCH": int(image.fit.nmatch)}
+        items.append((image.filename, updates, keywords, None))
+    update_files(items, wcsname=task.wcsname, reusename=task.reusename)
+    for image in images:
         image.updated = True
 
 
@@ -896,12 +942,24 @@ def _log_parameters(task, find, reffind):
         log.info("%s parameters not at their defaults: %s", what, changed or "none")
 
 
+def _check_plotting(task):
+    """Plots need matplotlib: say so before the work, not after it."""
+    if task.residplot == "No plot" and not (task.use2dhist and task.see2dplot):
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError("TweakReg's plots (residplot, see2dplot) need matplotlib, which is "
+                          "not installed: pip install matplotlib, or pass residplot='No plot' "
+                          "and see2dplot=False") from None
+
+
 def _run(task, find, reffind):
     """The run itself: validate, find, match and fit, then write."""
     filenames, catalogs = _input_files(task)
     if task.catfile:
         rows = _by_basename(_parse_list_file(task.catfile, "catfile"), filenames, "catfile")
-        catalogs = {f: rows.get(f) or catalogs[f] for f in filenames}
+        catalogs = {**rows, **{k: v for k, v in catalogs.items() if v}}
     regions = {}
     if task.exclusions:
         from .regions import read_exclusions
@@ -911,6 +969,7 @@ def _run(task, find, reffind):
                                             else []), "exclusions file")
     if task.updatehdr:
         _check_updatable(filenames, task.wcsname, task.reusename)
+    _check_plotting(task)
     backend = get_backend(task.backend)
     with files.handle_signals(), _verbosity(task.verbose) as level, \
             _runfile(task.runfile, level):
@@ -920,8 +979,9 @@ def _run(task, find, reffind):
         t0 = time.perf_counter()
         images, chips = [], []
         for f in filenames:
-            image, exposure = _image_catalog(f, task, find, backend, catalogs.get(f),
-                                             regions.get(f))
+            key = os.path.realpath(f)
+            image, exposure = _image_catalog(f, task, find, backend, catalogs.get(key),
+                                             regions.get(key))
             images.append(image)
             chips += list(exposure.chips)
         t_find = time.perf_counter() - t0
@@ -947,9 +1007,8 @@ def _run(task, find, reffind):
 def _choose_reference(task, reffind, backend, images, chips, regions):
     """The reference catalog and frame, and the images to align against it, in order."""
     if task.refimage:
-        reference = _reference_image(task, reffind, backend,
-                                     regions.get(task.refimage.split("[")[0]))
         ref_path = os.path.realpath(task.refimage.split("[", 1)[0])
+        reference = _reference_image(task, reffind, backend, regions.get(ref_path))
         pending = []
         for im in images:
             if os.path.realpath(im.filename) == ref_path:
@@ -959,24 +1018,24 @@ def _choose_reference(task, reffind, backend, images, chips, regions):
         return reference, pending
     wcs = default_frame(chips)
     if task.refcat:
-        radec, flux = _refcat(task, wcs)
-        reference = _Reference(task.refcat, wcs, radec, flux, [task.refcat] * len(flux),
-                               radec.copy())
-        return reference, list(images)
+        return _refcat(task, wcs), list(images)
     if len(images) < 2:
         raise ValueError("TweakReg needs at least two images to align to each other, or a "
                          "refimage or refcat")
     first = 0
-    if not task.enforce_user_order:
+    if _by_overlap(task) and len(images) > 2:
+        # drizzlepac's pair of largest overlap; its image overlapping all others more is
+        # the reference
         polys = [_footprints(im, wcs) for im in images]
-        scores = [sum(_overlap(polys[i], polys[j]) for j in range(len(images)) if j != i)
-                  for i in range(len(images))]
-        first = int(np.argmax(scores))
+        m = np.array([[_overlap(polys[i], polys[j]) if i != j else 0.0
+                       for j in range(len(images))] for i in range(len(images))])
+        i, j = np.unravel_index(int(np.argmax(m)), m.shape)
+        first = int(i if m[i].sum() >= m[:, j].sum() else j)
     ref_image = images[first]
     ref_image.is_reference = True
     if ref_image.nsources == 0:
         raise TweakRegError({ref_image.filename: "no sources found in the reference image"})
     reference = _Reference(ref_image.filename, wcs, ref_image.radec, ref_image.flux,
-                           _origins(ref_image), _chip_ids(ref_image)[1] + 1.0)
-    reference.footprints = _footprints(ref_image, wcs)
+                           _origins(ref_image), _chip_ids(ref_image)[1] + 1.0,
+                           _footprints(ref_image, wcs))
     return reference, [im for im in images if im is not ref_image]

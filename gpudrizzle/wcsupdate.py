@@ -61,7 +61,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from . import files
 
 __all__ = ["corrected_linear_wcs", "from_drizzlepac_fit", "to_drizzlepac_fit",
-           "update_headers", "check_wcsname", "wcsname_type", "DEFAULT_WCSNAME"]
+           "update_headers", "update_files", "check_wcsname", "wcsname_type", "DEFAULT_WCSNAME"]
 
 #: WCSNAME of a new TweakReg solution when none is given
 DEFAULT_WCSNAME = "TWEAK"
@@ -493,7 +493,7 @@ def check_wcsname(path, wcsname, reusename=False):
         _check_names(path, hdul, exts, wcsname.strip() or DEFAULT_WCSNAME, False)
 
 
-def _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords):
+def _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords, wcstype=None):
     exts = list(updates)
     for ext in exts:
         try:
@@ -515,7 +515,7 @@ def _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords):
             kw = f"CD{i + 1}_{j + 1}"
             _set(header, kw, float(v), _CD_COMMENTS[kw])
         _set(header, "WCSNAME", wcsname, "Coordinate system title")
-        _set(header, "WCSTYPE", wcsname_type(wcsname), after="WCSNAME")
+        _set(header, "WCSTYPE", wcstype or wcsname_type(wcsname), after="WCSNAME")
         _set(header, "ORIENTAT", float(np.rad2deg(np.arctan2(cd[0, 1], cd[1, 1]))))
         if fit_keywords is not None:
             _set(header, "CRDER1", fit_keywords["RMS_RA"], "[deg] Random error in coordinate")
@@ -526,7 +526,8 @@ def _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords):
                 header.insert("FITNAME", fits.Card(kw, fit_keywords[kw]), after=True)
 
 
-def update_headers(path, updates, *, wcsname=DEFAULT_WCSNAME, reusename=False, keywords=None):
+def update_headers(path, updates, *, wcsname=DEFAULT_WCSNAME, reusename=False, keywords=None,
+                   wcstype=None):
     """Write new linear WCSs into the SCI headers of one exposure file, in place and atomically.
 
     The file is copied to a temporary file beside it (:mod:`gpudrizzle.files`),
@@ -551,6 +552,9 @@ def update_headers(path, updates, *, wcsname=DEFAULT_WCSNAME, reusename=False, k
     keywords : dict, optional
         The fit keywords ``{"RMS_RA": deg, "RMS_DEC": deg, "NMATCH": int}``;
         with them FITNAME, CRDER1/2 are written too.
+    wcstype : str, optional
+        WCSTYPE to write (default :func:`wcsname_type` of ``wcsname``; TweakReg
+        writes ``not aligned: reference`` for its reference image).
 
     Returns
     -------
@@ -569,14 +573,48 @@ def update_headers(path, updates, *, wcsname=DEFAULT_WCSNAME, reusename=False, k
         Bad ``updates``/``keywords``, or ``wcsname`` already used and not
         ``reusename``; the message names the file, extension and name.
     """
-    path = os.fspath(path)
+    return update_files([(path, updates, keywords, wcstype)], wcsname=wcsname,
+                        reusename=reusename)[0]
+
+
+def update_files(items, *, wcsname=DEFAULT_WCSNAME, reusename=False):
+    """:func:`update_headers` for several files, all or nothing.
+
+    Every file's updated copy is written (beside it) before any is renamed
+    over its original, so an error in any of them (a refused name, no free
+    alternate WCS key, a full disk) leaves every file as it was.  The copies
+    need as much free space as the files themselves.
+
+    Parameters
+    ----------
+    items : sequence of (path, updates, keywords, wcstype)
+        As the arguments of :func:`update_headers` (``keywords`` and
+        ``wcstype`` may be None).
+    wcsname : str
+    reusename : bool
+
+    Returns
+    -------
+    list of str
+        The paths.
+    """
     if wcsname is None or str(wcsname).strip() in ("", "INDEF"):
         wcsname = DEFAULT_WCSNAME
     if not isinstance(wcsname, str) or len(wcsname) > 68:
         raise ValueError(f"wcsname must be a string of at most 68 characters, got {wcsname!r}")
     wcsname = wcsname.strip()
-    updates = _check_updates(path, updates)
-    fit_keywords = _check_keywords(keywords)
+    writers = {}
+    for path, updates, keywords, wcstype in items:
+        path = os.fspath(path)
+        if path in writers:
+            raise ValueError(f"{path} is given twice")
+        writers[path] = _writer(path, _check_updates(path, updates), _check_keywords(keywords),
+                                wcsname, reusename, wcstype)
+    return files.write_together(writers, overwrite=True, durable=True, kind="exposure")
+
+
+def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):
+    """Checks ``path`` can be updated; returns ``write(tmp)``: the updated copy into ``tmp``."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"cannot update the headers of {path}: no such file")
     if not os.path.isfile(path):
@@ -584,14 +622,16 @@ def update_headers(path, updates, *, wcsname=DEFAULT_WCSNAME, reusename=False, k
     # a file without any write permission bit is read-only for everyone here, root included
     if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:
         raise PermissionError(f"cannot update the headers of {path}: the file is read-only")
-    with files.writing(path, overwrite=True, durable=True, kind="exposure") as tmp:
+
+    def write(tmp):
         shutil.copyfile(path, tmp)
         shutil.copymode(path, tmp)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
             hdul = fits.open(tmp, mode="update", memmap=False)
             try:
-                _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords)
+                _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords, wcstype)
             finally:
                 hdul.close(output_verify="ignore")
-    return path
+
+    return write

@@ -193,8 +193,9 @@ def test_enforce_user_order_false_and_expand_refcat(exposures):
     with fits.open(files[0], mode="update") as hdul:  # give exposure 1 an error too
         for ext in (("SCI", 1), ("SCI", 2)):
             hdul[ext].header["CRVAL2"] += 4e-5
+    # the exposures' errors differ by up to ~25 px: a search radius of 2 arcsec covers them
     result = tweakreg.TweakReg(files[::-1], enforce_user_order=False, expand_refcat=True,
-                               updatehdr=True, **QUIET)
+                               searchrad=2.0, updatehdr=True, **QUIET)
     refs = [im for im in result.images if im.is_reference]
     assert len(refs) == 1
     by_path = dict(exposures)
@@ -337,3 +338,74 @@ def test_catfile_catalogs_and_exclusions(exposures, tmp_path):
     with pytest.raises(ValueError, match="not an input"):
         (tmp_path / "bad.lst").write_text("other_flt.fits left.reg\n")
         tweakreg.TweakReg(files, exclusions="bad.lst", **QUIET)
+
+
+def test_user_order_kept_without_expand_refcat(exposures):
+    """As drizzlepac: ordering by overlap needs expand_refcat; else the first image given is
+    the reference."""
+    files = [p for p, _ in exposures]
+    result = tweakreg.TweakReg(files[::-1], enforce_user_order=False, expand_refcat=False,
+                               searchrad=2.0, **QUIET)
+    assert [im.filename for im in result.images if im.is_reference] == [files[-1]]
+
+
+def test_xoffset_yoffset_without_histogram(exposures):
+    """use2dhist=False: matching starts from xoffset/yoffset (image - reference, pixels)."""
+    files = [p for p, e in exposures[:2]]
+    e = exposures[1][1]
+    good = tweakreg.TweakReg(files, use2dhist=False, xoffset=e.error.dx, yoffset=e.error.dy,
+                             tolerance=1.5, **QUIET)
+    assert good.images[1].offset == (e.error.dx, e.error.dy)
+    assert good.images[1].fit.nmatch >= 15
+    with pytest.raises(tweakreg.TweakRegError, match="matched"):
+        tweakreg.TweakReg(files, use2dhist=False, tolerance=1.5, **QUIET)  # no offset: no match
+
+
+def test_interactive_prompt(exposures, monkeypatch):
+    """interactive=True: the plots are shown (pyplot) and each answer is honoured: 'n' keeps
+    that image's header, 'q' keeps every header; no plot file is written."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import pyplot
+
+    monkeypatch.setattr(pyplot, "show", lambda **kw: None)
+    files = [p for p, _ in exposures]
+    answers = iter(["", "n", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    before = [_digest(f) for f in files]
+    tweakreg.TweakReg(files, interactive=True, updatehdr=True, writecat=False, runfile="")
+    assert pyplot.get_fignums()  # figures were made for the screen
+    pyplot.close("all")
+    assert not [n for n in os.listdir(".") if n.endswith(".png")]
+    changed = [_digest(f) != b for f, b in zip(files, before)]
+    assert changed == [True, True, False, True]  # image 3 answered 'n'
+    answers = iter(["q"])
+    tweakreg.TweakReg(files, interactive=True, updatehdr=True, reusename=True, writecat=False,
+                      runfile="")
+    pyplot.close("all")
+    assert [_digest(f) != b for f, b in zip(files, before)] == changed
+
+
+def test_failure_during_header_updates_changes_no_file(exposures, monkeypatch):
+    """A failure while writing the third file's copy (e.g. a full disk) leaves all four files
+    as they were: every copy is written before any replaces its original."""
+    import errno
+    import shutil
+
+    from gpudrizzle import wcsupdate
+
+    files = [p for p, _ in exposures]
+    before = [_digest(f) for f in files]
+    real = shutil.copyfile
+    calls = []
+
+    def copyfile(src, dst, **kw):
+        calls.append(src)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, **kw)
+
+    monkeypatch.setattr(wcsupdate.shutil, "copyfile", copyfile)
+    with pytest.raises(OSError, match="No space left on device"):
+        tweakreg.TweakReg(files, updatehdr=True, **QUIET)
+    assert [_digest(f) for f in files] == before
+    assert not [n for n in os.listdir(os.path.dirname(files[0])) if n.endswith(".tmp")]
