@@ -77,6 +77,22 @@
 #define FS_MAXIT 20
 #define FS_TOL 1e-4
 
+#ifdef __CUDACC__
+GD_DEVICE double fs_ldexp(double p, int k) { return ldexp(p, k); }
+#else
+// ldexp without the library call (which the host build would make per pixel):
+// the product by 2^k built from its bits, for -1022 <= k <= 1023 (fs_exp's
+// k is in [-866, 0]).  The product is exact while normal, and rounds once
+// otherwise, as ldexp does: the same bits.
+GD_DEVICE double fs_ldexp(double p, int k) {
+    if (k < -1022 || k > 1023) return ldexp(p, k);
+    uint64_t bits = (uint64_t)(k + 1023) << 52;
+    double s;
+    __builtin_memcpy(&s, &bits, sizeof s);
+    return p * s;
+}
+#endif
+
 // exp(x) for x <= 0 from + - * and an exact scaling by 2^k (the same bits in
 // every build; libm's and CUDA's exp differ in the last bit): 0 for x < -600
 // or NaN, else x = k ln2 + r, |r| <= ln2 / 2, and the Taylor series of e^r to
@@ -95,7 +111,7 @@ GD_DEVICE double fs_exp(double x) {
     for (int i = 1; i < 11; ++i) p = rd_dadd(rd_dmul(p, r), c[i]);
     p = rd_dadd(rd_dmul(p, r), 1.0);
     p = rd_dadd(rd_dmul(p, r), 1.0);
-    return ldexp(p, (int)k);
+    return fs_ldexp(p, (int)k);
 }
 
 GD_DEVICE gd_index fs_reflect(gd_index i, gd_index n) {
