@@ -58,6 +58,7 @@ from .config import read_config_values
 from .exposure import load_exposure
 from .inputs import check_file, expand_input
 from .outframe import _parse_refimage, default_frame, load_refimage
+from .tweakoutputs import write_outputs
 from .tweakparams import TWEAKREG_SECTIONS, resolve_tweakreg
 
 __all__ = ["TweakReg", "run", "TweakRegError", "TweakRegResult", "ImageAlignment"]
@@ -163,7 +164,23 @@ class ImageAlignment:
 
     @property
     def flux(self):
+        """(n,) fluxes of all chips' sources, chip by chip."""
         return np.concatenate([c.flux for c in self.chips]) if self.chips else np.empty(0)
+
+    @property
+    def xy(self):
+        """(n, 2) 0-based chip pixel positions of all chips' sources, chip by chip."""
+        return np.vstack([c.xy for c in self.chips]) if self.chips else np.empty((0, 2))
+
+    @property
+    def extver(self):
+        """(n,) int64 EXTVER of the chip of each source."""
+        return np.concatenate([np.full(len(c.flux), c.extver, np.int64) for c in self.chips])
+
+    @property
+    def origins(self):
+        """Where each source came from (its chip's label or catalog file)."""
+        return [c.source for c in self.chips for _ in range(len(c.flux))]
 
 
 @dataclass
@@ -497,7 +514,7 @@ def _reference_image(task, reffind, backend, regions):
     ref = _catalog_of(exposure, chips, task, reffind, backend, None, regions)
     if ref.nsources == 0:
         raise TweakRegError({spec: "no sources found in the reference image"})
-    return _Reference(spec, wcs, ref.radec, ref.flux, _origins(ref), _chip_ids(ref)[1] + 1.0,
+    return _Reference(spec, wcs, ref.radec, ref.flux, ref.origins, ref.xy + 1.0,
                       _footprints(ref, wcs))
 
 
@@ -506,10 +523,6 @@ def _is_extension(chip, ext):
     if isinstance(ext, tuple):
         return ext[0] in ("SCI", "PRIMARY") and chip.chip == ext[1]
     return chip.label.endswith(f"[{ext}]") or chip.chip == ext
-
-
-def _origins(image):
-    return [c.label for c in image.chips for _ in range(len(c.flux))]
 
 
 # ---------------------------------------------------------------------------
@@ -635,9 +648,9 @@ def _expand(reference, image):
     ra, dec = reference.wcs.wcs_pix2world(xy[:, 0], xy[:, 1], 1)
     reference.radec = np.vstack([reference.radec, np.column_stack([ra, dec])])
     reference.flux = np.concatenate([reference.flux, image.flux[rest]])
-    origins = _origins(image)
+    origins = image.origins
     reference.origin += [origins[k] for k in rest]
-    reference.orig_xy = np.vstack([reference.orig_xy, _chip_ids(image)[1][rest] + 1.0])
+    reference.orig_xy = np.vstack([reference.orig_xy, image.xy[rest] + 1.0])
     reference.dirty = True
 
 
@@ -678,150 +691,6 @@ def _align_all(pending, reference, task):
         if not pending and retry and reference.dirty:
             pending, retry, reference.dirty = retry, [], False
     return failures
-
-
-# ---------------------------------------------------------------------------
-# outputs
-
-
-def _chip_ids(image):
-    """(extver, 0-based pixel position) of every source of an image, chip by chip."""
-    extver = np.concatenate([np.full(len(c.flux), c.extver) for c in image.chips])
-    xy = np.vstack([c.xy for c in image.chips]) if image.chips else np.empty((0, 2))
-    return extver.astype(np.int64), xy
-
-
-def _write_catalogs(image):
-    from . import tweakfiles as tf
-
-    written, start = [], 0
-    for c in image.chips:
-        ids = np.arange(start, start + len(c.flux))
-        start += len(c.flux)
-        written.append(tf.write_catalog(tf.xy_catalog_name(image.rootname, c.extver),
-                                        [c.xy[:, 0] + 1.0, c.xy[:, 1] + 1.0, c.flux, ids],
-                                        tf.xy_catalog_header(c.source)))
-    radec = image.radec
-    written.append(tf.write_sky_catalog(tf.sky_catalog_name(image.rootname), image.filename,
-                                        radec[:, 0], radec[:, 1]))
-    return written
-
-
-def _write_xy_match(image, reference):
-    from . import tweakfiles as tf
-
-    idx, refidx = image.matches
-    chip_xy = _chip_ids(image)[1]
-    return tf.write_xy_match(
-        tf.xy_match_name(image.rootname), reference=reference.name, image=image.filename,
-        ref_xy=reference.xy()[refidx], input_xy=image.outxy[idx],
-        ref_orig_xy=reference.orig_xy[refidx], input_orig_xy=chip_xy[idx] + 1.0,
-        ref_id=refidx, input_id=idx, origin=[reference.origin[k] for k in refidx])
-
-
-def _write_fit_catalog(image, reference):
-    from . import tweakfiles as tf
-
-    fit = image.fit
-    idx, refidx = image.matches
-    kept = fit.kept
-    idx, refidx = idx[kept], refidx[kept]
-    input_xy = image.outxy[idx]
-    fit_xy = fit.to_reference(input_xy)
-    extver, chip_xy = _chip_ids(image)
-    fit_radec = np.column_stack(reference.wcs.wcs_pix2world(fit_xy[:, 0], fit_xy[:, 1], 1))
-    return tf.write_match(
-        tf.fit_match_name(image.rootname), image=image.filename, rms=tuple(fit.rms),
-        offset=tuple(fit.shift), scale_xy=(fit.sx, fit.sy), rot_xy=(fit.rx, fit.ry),
-        rotation=fit.rotation, skew=fit.skew, ref_xy=reference.xy()[refidx], input_xy=input_xy,
-        fit_xy=fit_xy, resid=fit.residuals[kept], ref_orig_xy=reference.orig_xy[refidx],
-        input_orig_xy=chip_xy[idx] + 1.0, ref_id=refidx, input_id=idx, extver=extver[idx],
-        fit_radec=fit_radec, origin=[reference.origin[k] for k in refidx])
-
-
-def _plots(image, task):
-    """Residual plots and the offset histogram of one fitted image (PNG files)."""
-    from . import tweakfiles as tf
-
-    written = []
-    fit = image.fit
-    idx = image.matches[0][fit.kept]
-    title, htitle = _titles(image)
-    if task.residplot != "No plot":
-        written += tf.write_residual_plot(tf.residual_plot_names(image.rootname)[
-            1 if task.residplot == "vector" else 0], image.outxy[idx], fit.residuals[fit.kept],
-            kind=task.residplot, title=title, labelsize=task.labelsize, ylimit=task.ylimit)
-    if task.use2dhist and task.see2dplot:
-        written.append(tf.write_histogram_plot(f"hist2d_{image.rootname}.png", image.histogram,
-                                               image.offset, title=htitle))
-    return written
-
-
-_PROMPT = ("Press ENTER for next image, \n     'n' to continue without updating header or \n"
-           "     'q' to quit immediately...\n")
-
-
-def _titles(image):
-    return (f"Residuals for {image.filename} using {image.fit.nmatch} sources",
-            "Histogram of offsets: peak at ({:.4g}, {:.4g})".format(*image.offset))
-
-
-def _ask(image, task):
-    """Interactive mode: show the image's plots, ask; 'n': keep its header, 'q': keep all."""
-    from . import tweakfiles as tf
-
-    kind = None if task.residplot == "No plot" else task.residplot
-    histogram = image.histogram if task.use2dhist and task.see2dplot else None
-    if kind is None and histogram is None:
-        return ""
-    fit = image.fit
-    title, htitle = _titles(image)
-    tf.show_plots(image.outxy[image.matches[0][fit.kept]], fit.residuals[fit.kept], kind=kind,
-                  title=title, labelsize=task.labelsize, ylimit=task.ylimit,
-                  histogram=histogram, offset=image.offset, histogram_title=htitle)
-    try:
-        answer = input(_PROMPT).strip().lower()
-    except EOFError:  # no terminal: as ENTER
-        answer = ""
-    return "q" if "q" in answer else "n" if "n" in answer else ""
-
-
-def _write_outputs(result, reference, task):
-    """Catalogs, plots and the shift file; the names of the files written."""
-    from . import tweakfiles as tf
-
-    written = []
-    catalogs = task.writecat and not task.clean
-    for image in result.images:
-        if catalogs:
-            written += _write_catalogs(image)
-        if image.fit is None:
-            continue
-        if catalogs:
-            written.append(_write_xy_match(image, reference))
-            written.append(_write_fit_catalog(image, reference))
-        if task.interactive:
-            image.answer = _ask(image, task)
-            if image.answer == "q":
-                break
-        else:
-            written += _plots(image, task)
-    if catalogs:
-        lines = "".join(f"{im.filename}  " + "  ".join(tf.xy_catalog_name(im.rootname, c.extver)
-                                                       for c in im.chips) + "\n"
-                        for im in result.images)
-        written.append(files.write_text(f"{result.images[0].rootname}_xy_catfile.list", lines,
-                                        kind="catalog list"))
-    if task.shiftfile:
-        rows = []
-        for im in result.images:
-            f = im.fit
-            rows.append((im.filename, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0) if f is None else
-                        (im.filename, f.shift[0], f.shift[1], f.rotation, f.scale, f.rms[0],
-                         f.rms[1]))
-        written.append(tf.write_outwcs(task.outwcs, reference.wcs))
-        written.append(tf.write_shiftfile(task.outshifts, rows, refimage=task.outwcs))
-    return written
 
 
 def _update_headers(images, reference, task):
@@ -993,7 +862,7 @@ def _run(task, find, reffind):
         t_match = time.perf_counter() - t1
         result = TweakRegResult(images, reference.wcs, reference.name, [], {})
         t2 = time.perf_counter()
-        result.written = _write_outputs(result, reference, task)
+        result.written = write_outputs(result.images, reference, task)
         if task.updatehdr:
             if any(im.answer == "q" for im in images):
                 log.warning("quit at the prompt: no header was updated")
@@ -1036,6 +905,6 @@ def _choose_reference(task, reffind, backend, images, chips, regions):
     if ref_image.nsources == 0:
         raise TweakRegError({ref_image.filename: "no sources found in the reference image"})
     reference = _Reference(ref_image.filename, wcs, ref_image.radec, ref_image.flux,
-                           _origins(ref_image), _chip_ids(ref_image)[1] + 1.0,
+                           ref_image.origins, ref_image.xy + 1.0,
                            _footprints(ref_image, wcs))
     return reference, [im for im in images if im is not ref_image]
