@@ -12,13 +12,14 @@ ValueError naming the file and line.
 """
 
 import os
+import re
 
 import numpy as np
 from astropy.io import fits
 
 from .inputs import check_file
 
-__all__ = ["read_columns", "brightest"]
+__all__ = ["read_columns", "column_tokens", "brightest"]
 
 
 def _fits_columns(path, columns):
@@ -28,7 +29,12 @@ def _fits_columns(path, columns):
             raise ValueError(f"{path}: no binary table extension to read catalog columns from")
         names = [n.lower() for n in table.columns.names]
         out = []
-        for col in columns:
+        for spec in columns:
+            tokens = column_tokens(spec)
+            if len(tokens) != 1:
+                raise ValueError(f"{path}: column spec {spec!r} names several columns; a FITS "
+                                 "table needs one column per value")
+            col = tokens[0]
             if col.isdigit():
                 k = int(col) - 1
                 if not 0 <= k < len(names):
@@ -65,8 +71,8 @@ def _text_columns(path, columns):
         raise ValueError(f"{path}: no column {col!r} (give a 1-based column number or a name "
                          "from the header comment line)")
 
-    # a column spec "1,2,3" joins columns into one sexagesimal value, as drizzlepac reads them
-    specs = [[index(c.strip()) for c in col.split(",")] for col in columns]
+    # a spec of several columns joins them into one sexagesimal value, as drizzlepac reads them
+    specs = [[index(c) for c in column_tokens(col)] for col in columns]
     text_values = [[] for _ in columns]
     for lineno, words in rows:
         for c, spec in enumerate(specs):
@@ -101,6 +107,17 @@ def _sexagesimal(path, lineno, value, hours):
                          f"{'right ascension' if hours else 'declination'}: {value!r}") from None
 
 
+def column_tokens(spec):
+    """The columns of a drizzlepac column spec: ``"1"``, ``"c1"``, ``"1,2,3"``, ``"c1-c3"``,
+    ``"1:3"``, ``"1 2 3"`` or a name; numbers as strings without the ``c``."""
+    spec = str(spec).strip()
+    m = re.fullmatch(r"c?(\d+)\s*[-:]\s*c?(\d+)", spec)
+    if m:
+        return [str(i) for i in range(int(m.group(1)), int(m.group(2)) + 1)]
+    tokens = [t for t in re.split(r"[,\s]+", spec) if t]
+    return [t[1:] if re.fullmatch(r"c\d+", t) else t for t in tokens]
+
+
 def read_columns(path, columns, what="catalog"):
     """Numeric columns of a text or FITS catalog.
 
@@ -109,7 +126,9 @@ def read_columns(path, columns, what="catalog"):
     path : str
         Catalog file.
     columns : sequence of str
-        Column of each result: a 1-based number (``"1"``) or a name.
+        Column of each result: a 1-based number (``"1"``, ``"c1"``), a name,
+        or several columns read as one sexagesimal value (``"1,2,3"``,
+        ``"1-3"``, ``"c1:c3"``, ``"1 2 3"``; see :func:`column_tokens`).
     what : str
         What the file is, for messages.
 

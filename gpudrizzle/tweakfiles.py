@@ -39,7 +39,7 @@ from . import files
 
 __all__ = ["SHIFT_COLUMNS", "write_shiftfile", "read_shiftfile", "write_outwcs",
            "write_catalog", "xy_catalog_header", "xy_catalog_name", "sky_catalog_name",
-           "fit_match_name", "xy_match_name", "write_sky_catalog", "write_match",
+           "fit_match_name", "xy_match_name", "write_sky_catalog", "write_cumulative_refcat", "write_match",
            "write_xy_match", "residual_plot_names",
            "write_residual_plot", "write_histogram_plot", "show_plots", "RESIDPLOT_CHOICES"]
 
@@ -331,6 +331,33 @@ def write_catalog(path, catalog_columns, header_lines):
     lines = [line + "\n" for line in _comment_lines(header_lines, "header_lines")]
     for row in range(n):
         lines.append("".join("%g  " % c[row] for c in cols) + "\n")
+    return files.write_text(path, "".join(lines), kind="catalog")
+
+
+def write_cumulative_refcat(path, name, radec, flux, origins):
+    """Write ``cumulative_sky_refcat_<name>.coo``: the reference catalog grown by
+    ``expand_refcat`` (drizzlepac's ``RefImage.write_skycatalog`` with flux and ID).
+
+    Parameters
+    ----------
+    path : str or path-like
+    name : str
+        Where the initial catalog came from (first comment line).
+    radec : array_like, shape (n, 2)
+        Degrees.
+    flux : array_like, shape (n,)
+    origins : sequence of str, shape (n,)
+        The image (chip) or catalog each source came from.
+    """
+    radec = np.asarray(radec, dtype=np.float64)
+    (flux,), n = _columns([flux], "flux")
+    if radec.shape != (n, 2) or len(origins) != n:
+        raise ValueError(f"write_cumulative_refcat: radec, flux and origins need {n} rows")
+    lines = ["#Sky positions for cumulative reference catalog. Initial catalog from: "
+             f"{name}\n", "#RA        Dec        Flux        ID        Origin\n",
+             "#(deg)     (deg)       (counts)\n"]
+    lines += ["{:.7f}  {:.7f}  {:.5g}  {:d}  {:s}\n".format(radec[i, 0], radec[i, 1], flux[i], i,
+                                                        str(origins[i])) for i in range(n)]
     return files.write_text(path, "".join(lines), kind="catalog")
 
 

@@ -4,6 +4,8 @@ Names and formats are drizzlepac 3.11's (:mod:`gpudrizzle.tweakfiles` holds the
 writers); every file goes to the current directory, as drizzlepac writes them.
 """
 
+import os
+
 import numpy as np
 
 from . import files
@@ -140,6 +142,11 @@ def write_outputs(images, reference, task):
                         for im in images)
         written.append(files.write_text(f"{images[0].rootname}_xy_catfile.list", lines,
                                         kind="catalog list"))
+        if task.expand_refcat:
+            base = os.path.splitext(os.path.basename(reference.name.split("[")[0]))[0]
+            written.append(tf.write_cumulative_refcat(f"cumulative_sky_refcat_{base}.coo",
+                                                      reference.name, reference.radec,
+                                                      reference.flux, reference.origin))
     if task.shiftfile:
         rows = []
         for im in images:

@@ -57,7 +57,7 @@ def _input(name, value):
 
 
 def _columns(name, value):
-    """drizzlepac column spec: a 1-based number, a name, or 'a,b' / 'a-b' lists (as text)."""
+    """drizzlepac column spec (as text): see :func:`gpudrizzle.catalogs.column_tokens`."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     return _text(name, value)

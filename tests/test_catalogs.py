@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from gpudrizzle.catalogs import brightest, read_columns
+from gpudrizzle.catalogs import brightest, column_tokens, read_columns
 
 
 def test_text_columns_by_number_and_name(tmp_path, rng):
@@ -67,3 +67,14 @@ def test_brightest(rng):
     np.testing.assert_array_equal(flux[brightest(flux, 3, magnitudes=False)], [9, 8, 7])
     np.testing.assert_array_equal(flux[brightest(flux, 2, magnitudes=True)], [0, 1])
     assert len(brightest(flux, None, magnitudes=False)) == 10
+
+
+def test_column_specs_as_drizzlepac_writes_them(tmp_path):
+    assert column_tokens("1") == ["1"] and column_tokens("c2") == ["2"]
+    for spec in ("1,2,3", "c1,c2,c3", "1-3", "c1-c3", "1:3", "1 2 3"):
+        assert column_tokens(spec) == ["1", "2", "3"], spec
+    assert column_tokens("flux") == ["flux"] and column_tokens("count") == ["count"]
+    path = tmp_path / "ref.cat"
+    path.write_text("10 00 24.0 -02 12 00.0 7\n")
+    ra, dec, mag = read_columns(path, ["c1-c3", "4:6", "c7"])
+    np.testing.assert_allclose([ra[0], dec[0], mag[0]], [150.1, -2.2, 7.0], atol=1e-12)

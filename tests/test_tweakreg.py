@@ -195,7 +195,7 @@ def test_enforce_user_order_false_and_expand_refcat(exposures):
             hdul[ext].header["CRVAL2"] += 4e-5
     # the exposures' errors differ by up to ~25 px: a search radius of 2 arcsec covers them
     result = tweakreg.TweakReg(files[::-1], enforce_user_order=False, expand_refcat=True,
-                               searchrad=2.0, updatehdr=True, **QUIET)
+                               searchrad=2.0, updatehdr=True, **{**QUIET, "writecat": True})
     refs = [im for im in result.images if im.is_reference]
     assert len(refs) == 1
     by_path = dict(exposures)
@@ -204,6 +204,11 @@ def test_enforce_user_order_false_and_expand_refcat(exposures):
         if path != ref_path:
             assert _relative_rms(path, e, ref_path, by_path[ref_path]) < 0.02
     assert all(im.fit is not None for im in result.images if not im.is_reference)
+    # the grown reference catalog: the reference's sources and the others' unmatched ones
+    root = os.path.splitext(os.path.basename(ref_path))[0]
+    rows = [ln for ln in open(f"cumulative_sky_refcat_{root}.coo") if not ln.startswith("#")]
+    assert len(rows) > refs[0].nsources + 100
+    assert sum(ln.rstrip().endswith("[SCI,1]") for ln in rows) > 0
 
 
 def test_no_overlap_is_an_error_and_changes_nothing(exposures, tmp_path):
