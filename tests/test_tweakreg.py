@@ -245,12 +245,35 @@ def test_bad_parameters_and_files(exposures):
         tweakreg.TweakReg(files, treshold=5, **QUIET)
     with pytest.raises(ValueError, match="headerlet"):
         tweakreg.TweakReg(files, headerlet=True, **QUIET)
+    with pytest.raises(ValueError, match="'hdrname'='mine': headerlet options"):
+        tweakreg.TweakReg(files, hdrname="mine", **QUIET)
+    with pytest.raises(ValueError, match="unknown section"):
+        tweakreg.TweakReg(files, configobj={"STEP 1": {"minobj": 3}})
+    with pytest.raises(ValueError, match="updatewcs"):
+        tweakreg.TweakReg(files, updatewcs=True, **QUIET)
     with pytest.raises(ValueError, match="editpars"):
         tweakreg.TweakReg(files, editpars=True)
     with pytest.raises(ValueError, match="both as keywords and in imagefindcfg"):
         tweakreg.TweakReg(files, threshold=5, imagefindcfg={"threshold": 6}, **QUIET)
     with pytest.raises(FileNotFoundError):
         tweakreg.TweakReg(["missing_flt.fits"], **QUIET)
+
+
+def test_drizzlepac_configobj_mapping(exposures):
+    """A configobj as drizzlepac's TweakReg builds it: sections, and the source-finding sets
+    in '_SOURCE FINDING PARS_' / '_REF IMAGE SOURCE FINDING PARS_'."""
+    files = [p for p, _ in exposures]
+    cfg = {"input": files, "writecat": False, "interactive": False, "runfile": "",
+           "UPDATE HEADER": {"updatehdr": False, "wcsname": "TWEAK"},
+           "OBJECT MATCHING PARAMETERS": {"see2dplot": False, "minobj": 12},
+           "CATALOG FITTING PARAMETERS": {"residplot": "No plot", "fitgeometry": "shift"},
+           "_SOURCE FINDING PARS_": {"threshold": 9.0, "conv_width": 2.5},
+           "_REF IMAGE SOURCE FINDING PARS_": {"threshold": 11.0}}
+    task, find, reffind = tweakreg._parameters(cfg, None, None, {})
+    assert (task.minobj, task.fitgeometry, find.threshold, find.conv_width,
+            reffind.threshold) == (12, "shift", 9.0, 2.5, 11.0)
+    result = tweakreg.run(cfg)
+    assert all(im.fit.geometry == "shift" for im in result.images[1:])
 
 
 def test_cfg_files_as_drizzlepac_writes_them(exposures, tmp_path):
