@@ -613,6 +613,42 @@ def update_files(items, *, wcsname=DEFAULT_WCSNAME, reusename=False):
     return files.write_together(writers, overwrite=True, durable=True, kind="exposure")
 
 
+def _copy_range(src, dst, offset, count):
+    """Copy ``count`` bytes of file ``src`` from ``offset`` to the end of file ``dst``
+    (in the kernel where it can: ``os.copy_file_range``)."""
+    dst.flush()
+    out = dst.fileno()
+    while count > 0:
+        try:
+            n = os.copy_file_range(src.fileno(), out, min(count, 1 << 30), offset)
+        except (AttributeError, OSError):  # no copy_file_range here: through user space
+            src.seek(offset)
+            n = len(chunk := src.read(min(count, 1 << 24)))
+            dst.write(chunk)
+            dst.flush()
+        if n == 0:
+            raise OSError(f"{src.name} ended before its data did (truncated file?)")
+        offset += n
+        count -= n
+
+
+def _write_copy(path, hdul, edited, tmp):
+    """Write ``path`` into ``tmp`` with the headers of HDUs ``edited`` (indices) taken from
+    ``hdul`` and every other byte copied from the file: no data array is read or
+    re-encoded (astropy's update mode rewrites a file whose header grew, twice over)."""
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        end = 0
+        for i, hdu in enumerate(hdul):
+            info = hdul.fileinfo(i)
+            if i in edited:
+                dst.write(hdu.header.tostring(padding=True).encode("ascii"))
+            else:
+                _copy_range(src, dst, info["hdrLoc"], info["datLoc"] - info["hdrLoc"])
+            _copy_range(src, dst, info["datLoc"], info["datSpan"])
+            end = info["datLoc"] + info["datSpan"]
+        _copy_range(src, dst, end, os.fstat(src.fileno()).st_size - end)
+
+
 def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):
     """Checks ``path`` can be updated; returns ``write(tmp)``: the updated copy into ``tmp``."""
     if not os.path.exists(path):
@@ -624,14 +660,11 @@ def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):
         raise PermissionError(f"cannot update the headers of {path}: the file is read-only")
 
     def write(tmp):
-        shutil.copyfile(path, tmp)
-        shutil.copymode(path, tmp)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
-            hdul = fits.open(tmp, mode="update", memmap=False)
-            try:
+            with fits.open(path, memmap=False) as hdul:
                 _update_hdul(path, hdul, updates, wcsname, reusename, fit_keywords, wcstype)
-            finally:
-                hdul.close(output_verify="ignore")
+                _write_copy(path, hdul, {hdul.index_of(ext) for ext in updates}, tmp)
+        shutil.copymode(path, tmp)
 
     return write

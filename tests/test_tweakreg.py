@@ -417,22 +417,21 @@ def test_failure_during_header_updates_changes_no_file(exposures, monkeypatch):
     """A failure while writing the third file's copy (e.g. a full disk) leaves all four files
     as they were: every copy is written before any replaces its original."""
     import errno
-    import shutil
 
     from gpudrizzle import wcsupdate
 
     files = [p for p, _ in exposures]
     before = [_digest(f) for f in files]
-    real = shutil.copyfile
+    real = wcsupdate._write_copy
     calls = []
 
-    def copyfile(src, dst, **kw):
-        calls.append(src)
-        if len(calls) == 3:
+    def write_copy(path, hdul, edited, tmp):
+        calls.append(path)
+        real(path, hdul, edited, tmp)
+        if len(calls) == 3:  # the third copy is written, then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(src, dst, **kw)
 
-    monkeypatch.setattr(wcsupdate.shutil, "copyfile", copyfile)
+    monkeypatch.setattr(wcsupdate, "_write_copy", write_copy)
     with pytest.raises(OSError, match="No space left on device"):
         tweakreg.TweakReg(files, updatehdr=True, **QUIET)
     assert [_digest(f) for f in files] == before
