@@ -658,6 +658,11 @@ def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):
     # a file without any write permission bit is read-only for everyone here, root included
     if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:
         raise PermissionError(f"cannot update the headers of {path}: the file is read-only")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
+        raise ValueError(f"cannot update the headers of {path}: it is compressed; decompress "
+                         "it first (headers are updated in uncompressed FITS files only)")
 
     def write(tmp):
         with warnings.catch_warnings():

@@ -439,3 +439,15 @@ def test_archive_twice_reuses_identical_key():
     names = {k: v for k, v in h.items() if k.startswith("WCSNAME")}
     assert names == {"WCSNAME": "IDC_4bb1536oj", "WCSNAMEA": "IDC_4bb1536oj-1"}
     assert len(h) == n  # replaced, not added
+
+
+def test_compressed_file_refused_untouched(tmp_path):
+    import gzip
+
+    path = tmp_path / "x_flt.fits.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b"SIMPLE  =                    T" + b" " * 2850)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="compressed"):
+        wcsupdate.update_headers(path, {("SCI", 1): (np.zeros(2), np.eye(2))})
+    assert path.read_bytes() == before
