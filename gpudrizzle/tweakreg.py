@@ -355,14 +355,13 @@ def _by_basename(rows, files_, what):
 
 def _check_updatable(files_, wcsname, reusename):
     """Refuse, before any work, inputs that cannot be updated or already hold ``wcsname``."""
-    from .wcsupdate import check_wcsname
+    from .wcsupdate import check_updatable, check_wcsname
 
     for f in files_:
-        if not os.access(f, os.W_OK):
-            raise PermissionError(f"updatehdr=True but input file is not writable: {f}")
-        if not os.access(os.path.dirname(os.path.abspath(f)), os.W_OK):
-            raise PermissionError(f"updatehdr=True but the directory of {f} does not accept "
-                                  "new files (headers are updated through a temporary copy)")
+        try:
+            check_updatable(f)
+        except (OSError, ValueError) as exc:
+            raise type(exc)(f"updatehdr=True: {exc}") from None
         check_wcsname(f, wcsname, reusename)
 
 

@@ -61,7 +61,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from . import files
 
 __all__ = ["corrected_linear_wcs", "from_drizzlepac_fit", "to_drizzlepac_fit",
-           "update_headers", "update_files", "check_wcsname", "wcsname_type", "DEFAULT_WCSNAME"]
+           "update_headers", "update_files", "check_wcsname", "check_updatable", "wcsname_type", "DEFAULT_WCSNAME"]
 
 #: WCSNAME of a new TweakReg solution when none is given
 DEFAULT_WCSNAME = "TWEAK"
@@ -649,8 +649,10 @@ def _write_copy(path, hdul, edited, tmp):
         _copy_range(src, dst, end, os.fstat(src.fileno()).st_size - end)
 
 
-def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):
-    """Checks ``path`` can be updated; returns ``write(tmp)``: the updated copy into ``tmp``."""
+def check_updatable(path):
+    """Raise OSError/ValueError when the headers of ``path`` cannot be updated in place: a
+    missing, non-regular, read-only or compressed file (or a directory refusing new files)."""
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"cannot update the headers of {path}: no such file")
     if not os.path.isfile(path):
@@ -658,11 +660,19 @@ def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):
     # a file without any write permission bit is read-only for everyone here, root included
     if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:
         raise PermissionError(f"cannot update the headers of {path}: the file is read-only")
+    if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        raise PermissionError(f"cannot update the headers of {path}: its directory does not "
+                              "accept new files (the update goes through a temporary copy)")
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
         raise ValueError(f"cannot update the headers of {path}: it is compressed; decompress "
                          "it first (headers are updated in uncompressed FITS files only)")
+
+
+def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):
+    """Checks ``path`` can be updated; returns ``write(tmp)``: the updated copy into ``tmp``."""
+    check_updatable(path)
 
     def write(tmp):
         with warnings.catch_warnings():

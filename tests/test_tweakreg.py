@@ -436,3 +436,22 @@ def test_failure_during_header_updates_changes_no_file(exposures, monkeypatch):
         tweakreg.TweakReg(files, updatehdr=True, **QUIET)
     assert [_digest(f) for f in files] == before
     assert not [n for n in os.listdir(os.path.dirname(files[0])) if n.endswith(".tmp")]
+
+
+def test_unupdatable_input_refused_before_any_work(exposures, monkeypatch):
+    """updatehdr=True with a read-only input: PermissionError naming it, before sources are
+    searched, and no file changes."""
+    import stat
+
+    from gpudrizzle import findstars
+
+    files = [p for p, _ in exposures]
+    os.chmod(files[2], stat.S_IRUSR | stat.S_IRGRP)
+    before = [_digest(f) for f in files]
+    monkeypatch.setattr(findstars, "find_sources", lambda *a, **k: pytest.fail("work started"))
+    try:
+        with pytest.raises(PermissionError, match=f"updatehdr=True: .*{files[2]}.*read-only"):
+            tweakreg.TweakReg(files, updatehdr=True, **QUIET)
+    finally:
+        os.chmod(files[2], stat.S_IRUSR | stat.S_IWUSR)
+    assert [_digest(f) for f in files] == before
