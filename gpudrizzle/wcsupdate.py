@@ -50,6 +50,7 @@ What :func:`update_headers` writes (each SCI header)
 """
 
 import os
+import re
 import shutil
 import string
 import warnings
@@ -73,6 +74,10 @@ _ARCHIVED = "ARCHIVED_WCS"
 _TWEAK_KEYWORDS = ("WCSTYPE", "RMS_RA", "RMS_DEC", "NMATCH", "FITNAME", "HDRNAME")
 #: keywords that say an alternate WCS letter is in use (stwcs wcskeys)
 _KEY_MARKERS = ("WCSNAME", "CTYPE1", "CRPIX1", "CRVAL1", "RADESYS")
+#: keywords of a WCS that an alternate WCS holds under its key letter (wcslib's keyed set)
+_KEYED = re.compile(r"WCSAXES|CRPIX\d|CDELT\d|CUNIT\d|CTYPE\d|CRVAL\d|CROTA\d|PC\d_\d|CD\d_\d|"
+                    r"PV\d_\d+|PS\d_\d+|CRDER\d|CSYER\d|LONPOLE|LATPOLE|RESTFRQ|RESTWAV|"
+                    r"RADESYS|EQUINOX|WCSNAME|SPECSYS|SSYSOBS|VELOSYS|ZSOURCE|SSYSSRC|VELANGL")
 #: WCSLIB keywords HST keeps in the primary header, not archived
 _NOT_ARCHIVED = ("EQUINOX", "LONPOLE", "LATPOLE", "RESTWAV", "RESTFRQ")
 _FIT_KEYWORDS = ("RMS_RA", "RMS_DEC", "NMATCH")
@@ -325,14 +330,21 @@ def _wcs_cards(header, hdul, from_key, to_key):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = WCS(header, hdul, key=from_key)
-        out = w.to_header(key=to_key)
-    suffix = to_key.strip()
+        # written unkeyed and keyed here: astropy's to_header(key=...) sets and resets
+        # Wcsprm.alt, which fails once libnvrtc is loaded in the process
+        plain = w.to_header()
+    suffix, own = to_key.strip(), w.wcs.alt.strip()  # to_header() writes the WCS's own key
+    out = fits.Header()
+    for card in plain.cards:
+        kw = card.keyword
+        if own and kw.endswith(own) and _KEYED.fullmatch(kw[:-1]):
+            kw = kw[:-1]
+        if not suffix:
+            out.append(fits.Card(kw, card.value, card.comment), end=True)
+        elif _KEYED.fullmatch(kw):  # unkeyed cards (MJDREF...) are not archived
+            out.append(fits.Card(kw + suffix, card.value, card.comment), end=True)
     for kw in _NOT_ARCHIVED:
         out.remove(kw + suffix, ignore_missing=True)
-    # unkeyed cards astropy adds (MJDREF, DATEREF...) are not part of the alternate WCS
-    for kw in list(out.keys()):
-        if suffix and not kw.endswith(suffix):
-            out.remove(kw, remove_all=True)
     if w.wcs.has_cd():
         cdelt = [out.pop(f"CDELT{i}{suffix}", 1.0) for i in (1, 2)]
         defaults = {"1_1": 1.0, "1_2": 0.0, "2_1": 0.0, "2_2": 1.0}

@@ -451,3 +451,23 @@ def test_compressed_file_refused_untouched(tmp_path):
     with pytest.raises(ValueError, match="compressed"):
         wcsupdate.update_headers(path, {("SCI", 1): (np.zeros(2), np.eye(2))})
     assert path.read_bytes() == before
+
+
+def test_archiving_works_after_nvrtc_is_loaded(tmp_path):
+    """With libnvrtc loaded in the process (every cuda run) astropy can no longer reset a
+    Wcsprm's alt key; archiving must not depend on it."""
+    from gpudrizzle.backends import nvrtc
+
+    if nvrtc.unavailable_reason():
+        pytest.skip(f"NVRTC not available: {nvrtc.unavailable_reason()}")
+    nvrtc.compile_source("stats.cu", "sm_80")
+    path = write_flt(tmp_path, "j9nv01aaq", chip_shape=(40, 60)).path
+    h = fits.getheader(path, ("SCI", 1))
+    crval = np.array([h["CRVAL1"], h["CRVAL2"]])
+    cd = np.array([[h["CD1_1"], h["CD1_2"]], [h["CD2_1"], h["CD2_2"]]])
+    wcsupdate.update_headers(path, {("SCI", k): (crval + 1e-6, cd) for k in (1, 2)},
+                             wcsname="AFTERNVRTC")
+    h = fits.getheader(path, ("SCI", 1))
+    assert h["WCSNAME"] == "AFTERNVRTC"
+    keys = [k for k in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if f"CRVAL1{k}" in h]
+    assert keys and h[f"CRVAL1{keys[0]}"] == crval[0]
