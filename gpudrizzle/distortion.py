@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["LookupTable", "SplitWCS", "split_wcs"]
+__all__ = ["LookupTable", "SplitWCS", "split_wcs", "linear_wcs"]
 
 #: Newton iterations allowed when inverting the SIP polynomials.
 NEWTON_MAX_ITER = 30
@@ -221,3 +221,24 @@ def split_wcs(wcs):
     if not isinstance(wcs, WCS) or wcs.pixel_n_dim != 2 or wcs.world_n_dim != 2:
         return None
     return SplitWCS(wcs)
+
+
+def linear_wcs(w):
+    """A copy of ``w`` without its distortions: the plain WCS its linear keywords describe.
+
+    Parameters
+    ----------
+    w : astropy.wcs.WCS
+
+    Returns
+    -------
+    astropy.wcs.WCS
+        No SIP, no lookup tables, ``-SIP`` dropped from CTYPE.
+    """
+    out = w.deepcopy()
+    out.sip = None
+    out.cpdis1 = out.cpdis2 = None
+    out.det2im1 = out.det2im2 = None
+    out.wcs.ctype = [c.replace("-SIP", "") for c in out.wcs.ctype]
+    out.wcs.set()
+    return out

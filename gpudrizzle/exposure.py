@@ -68,6 +68,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .bitflags import good_pixel_mask
+from .distortion import linear_wcs
 from .inputs import open_fits, rootname_of
 from .params import Parameters, resolve_parameters
 
@@ -496,16 +497,6 @@ def _find_wcs_key(header, wcskey, label):
     raise ValueError(f"{label}: no WCS named {wcskey!r} (wcskey)")
 
 
-def _linear_only(w):
-    w = w.deepcopy()
-    w.sip = None
-    w.cpdis1 = w.cpdis2 = None
-    w.det2im1 = w.det2im2 = None
-    w.wcs.ctype = [c.replace("-SIP", "") for c in w.wcs.ctype]
-    w.wcs.set()
-    return w
-
-
 def _chip_wcs(header, hdul, key, coeffs, shape, label):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
@@ -517,7 +508,7 @@ def _chip_wcs(header, hdul, key, coeffs, shape, label):
         raise ValueError(f"{label}: no celestial WCS (need 2 celestial axes; CTYPE = "
                          f"{list(w.wcs.ctype)})")
     if not coeffs:
-        w = _linear_only(w)
+        w = linear_wcs(w)
     w.array_shape = shape
     return w
 

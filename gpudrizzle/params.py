@@ -46,6 +46,7 @@ from .choices import (BLOT_INTERPOLANTS, COMBINE_TYPES, DRIZZLE_KERNELS, SKY_MET
 
 __all__ = [
     "Parameter",
+    "ParameterSet",
     "PARAMETERS",
     "SECTIONS",
     "UNSUPPORTED",
@@ -522,33 +523,21 @@ UNSUPPORTED = {
 _CUSTOM_WCS_KEYS = ("refimage", "rot", "scale", "outnx", "outny", "ra", "dec", "crpix1", "crpix2")
 
 
-class Parameters(Mapping):
-    """A validated, read-only set of AstroDrizzle parameters.
-
-    A mapping ``name -> value`` in :data:`PARAMETERS` order that also allows
-    attribute access (``params.final_kernel``).
+class ParameterSet(Mapping):
+    """A read-only mapping ``name -> value`` that also allows attribute access.
 
     Attributes
     ----------
-    user_set : frozenset of str
-        Names given as keyword arguments (not defaults, not from a file).
     sources : dict
-        ``name -> where the value came from``: ``"default"``, ``"user"``,
-        ``".cfg <path>"`` (a configuration file) or ``"configobj"`` (a
-        mapping given as ``configobj``); a custom-frame switch turned on by a
-        frame parameter says so.  Names missing from ``sources`` given to
-        the constructor are ``"user"`` if in ``user_set``, else ``"default"``.
+        ``name -> where the value came from`` (``"default"``, ``"user"``,
+        ``".cfg <path>"``, ``"configobj"``).
     """
 
-    __slots__ = ("_values", "user_set", "sources")
+    __slots__ = ("_values", "sources")
 
-    def __init__(self, values, user_set=frozenset(), sources=None):
+    def __init__(self, values, sources):
         object.__setattr__(self, "_values", dict(values))
-        object.__setattr__(self, "user_set", frozenset(user_set))
-        given = dict(sources or {})
-        object.__setattr__(self, "sources", {
-            name: given.get(name, "user" if name in self.user_set else "default")
-            for name in self._values})
+        object.__setattr__(self, "sources", dict(sources))
 
     def __getitem__(self, name):
         return self._values[name]
@@ -566,6 +555,43 @@ class Parameters(Mapping):
             return self._values[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} are read-only")
+
+    def __reduce__(self):
+        return (type(self), (self._values, self.sources))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._values!r})"
+
+
+class Parameters(ParameterSet):
+    """A validated, read-only set of AstroDrizzle parameters.
+
+    A mapping ``name -> value`` in :data:`PARAMETERS` order that also allows
+    attribute access (``params.final_kernel``).
+
+    Attributes
+    ----------
+    user_set : frozenset of str
+        Names given as keyword arguments (not defaults, not from a file).
+    sources : dict
+        ``name -> where the value came from``: ``"default"``, ``"user"``,
+        ``".cfg <path>"`` (a configuration file) or ``"configobj"`` (a
+        mapping given as ``configobj``); a custom-frame switch turned on by a
+        frame parameter says so.  Names missing from ``sources`` given to
+        the constructor are ``"user"`` if in ``user_set``, else ``"default"``.
+    """
+
+    __slots__ = ("user_set",)
+
+    def __init__(self, values, user_set=frozenset(), sources=None):
+        given = dict(sources or {})
+        user_set = frozenset(user_set)
+        super().__init__(values, {name: given.get(name, "user" if name in user_set else "default")
+                                  for name in dict(values)})
+        object.__setattr__(self, "user_set", user_set)
 
     def __setattr__(self, name, value):
         raise AttributeError("Parameters are read-only; use resolve_parameters(new, base=params)")

@@ -21,10 +21,9 @@ defaults; anything else raises ValueError naming the option.
 """
 
 import difflib
-from collections.abc import Mapping
 
-from .params import (Parameter, _backend, _boolean, _choice, _integer, _is_none_word, _real,
-                     _text)
+from .params import (Parameter, ParameterSet, _backend, _boolean, _choice, _integer,
+                     _is_none_word, _real, _text)
 from .bitflags import interpret_bit_flags
 
 __all__ = ["TWEAKREG", "IMAGEFIND", "TWEAKREG_SECTIONS", "TweakParameters", "resolve_tweakreg",
@@ -204,46 +203,11 @@ _UNSUPPORTED = {
 }
 
 
-class TweakParameters(Mapping):
-    """A validated, read-only parameter set (values by name and as attributes).
+class TweakParameters(ParameterSet):
+    """A validated, read-only TweakReg parameter set (values by name and as attributes;
+    ``sources``: ``name -> "default" | "user" | ".cfg <path>" | "configobj"``)."""
 
-    Attributes
-    ----------
-    sources : dict
-        ``name -> "default" | "user" | ".cfg <path>" | "configobj"``.
-    """
-
-    __slots__ = ("_values", "sources")
-
-    def __init__(self, values, sources):
-        object.__setattr__(self, "_values", dict(values))
-        object.__setattr__(self, "sources", dict(sources))
-
-    def __getitem__(self, name):
-        return self._values[name]
-
-    def __iter__(self):
-        return iter(self._values)
-
-    def __len__(self):
-        return len(self._values)
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name, value):
-        raise AttributeError("parameters are read-only")
-
-    def __reduce__(self):
-        return (TweakParameters, (self._values, self.sources))
-
-    def __repr__(self):
-        return f"TweakParameters({self._values!r})"
+    __slots__ = ()
 
 
 def _check_names(names, table, what):

@@ -60,6 +60,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from . import files
+from .distortion import linear_wcs
 
 __all__ = ["corrected_linear_wcs", "from_drizzlepac_fit", "to_drizzlepac_fit",
            "update_headers", "update_files", "check_wcsname", "check_updatable", "wcsname_type", "DEFAULT_WCSNAME"]
@@ -138,17 +139,6 @@ def to_drizzlepac_fit(matrix, shift):
     return minv.T, float(s[0]), float(s[1])
 
 
-def _linear_copy(w):
-    """``w`` without distortion, as the plain TAN WCS its linear keywords describe."""
-    out = w.deepcopy()
-    out.sip = None
-    out.cpdis1 = out.cpdis2 = None
-    out.det2im1 = out.det2im2 = None
-    out.wcs.ctype = [c.replace("-SIP", "") for c in out.wcs.ctype]
-    out.wcs.set()
-    return out
-
-
 def _cd(w):
     if w.wcs.has_cd():
         return np.array(w.wcs.cd, dtype=np.float64)
@@ -190,8 +180,8 @@ def corrected_linear_wcs(chip_wcs, ref_wcs, matrix, shift):
     m, d = _matrix_shift(matrix, shift)
     if chip_wcs.pixel_shape is None:
         raise ValueError("chip_wcs has no pixel_shape (NAXIS1, NAXIS2); set it first")
-    old = _linear_copy(chip_wcs)
-    ref = _linear_copy(ref_wcs)
+    old = linear_wcs(chip_wcs)
+    ref = linear_wcs(ref_wcs)
     c = np.asarray(ref.wcs.crpix, dtype=np.float64) - 1.0
     crpix0 = np.asarray(old.wcs.crpix, dtype=np.float64) - 1.0
 
