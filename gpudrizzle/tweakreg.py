@@ -10,22 +10,23 @@ refimagefindcfg=None, **input_dict)`` takes drizzlepac 3.11's parameters
 2. take each source through its chip's full WCS (SIP and lookup-table
    distortion) to the sky, then into the reference tangent plane: the
    undistorted default output frame of all the input chips (drizzlepac's
-   ``utils.output_wcs``), or the WCS of ``refimage`` (its undistorted frame
-   if it is a distorted exposure);
+   ``utils.output_wcs``), or the WCS of ``refimage`` (for a distorted
+   exposure: the undistorted frame of its first or named chip);
 3. build the reference catalog: the sources of ``refimage``, of ``refcat``,
-   or of the first input (with ``enforce_user_order=False``: of the input
-   that overlaps the others most); with ``expand_refcat`` the unmatched
-   sources of each aligned image are added to it, and images that did not
-   match are tried again once it has grown;
+   or of the first input; with ``expand_refcat`` the unmatched sources of
+   each aligned image are added to it, images that did not match are tried
+   again once it has grown, and (with ``enforce_user_order=False``) the
+   reference and the order follow the footprints' overlaps, as drizzlepac's;
 4. per image: the first offset from the peak of the 2-D histogram of
    source offsets within ``searchrad`` (``use2dhist``), else ``xoffset`` /
    ``yoffset``; then tolerance matching (:mod:`gpudrizzle.matching`) and a
    ``shift`` / ``rscale`` / ``general`` fit with iterative sigma clipping
    (:mod:`gpudrizzle.linearfit`) about the reference frame's CRPIX;
 5. when every image is aligned: catalogs, plots and the shift file are
-   written, and with ``updatehdr`` the new WCS of every chip goes into the
-   headers (:mod:`gpudrizzle.wcsupdate`: the old primary WCS archived as an
-   alternate WCS, WCSNAME, RMS_RA, RMS_DEC, NMATCH, FITNAME).
+   written (:mod:`gpudrizzle.tweakoutputs`), and with ``updatehdr`` the new
+   WCS of every chip goes into the headers (:mod:`gpudrizzle.wcsupdate`: the
+   old primary WCS archived as an alternate WCS, WCSNAME, RMS_RA, RMS_DEC,
+   NMATCH, FITNAME), all files or none.
 
 Unlike drizzlepac, a run that cannot align an image (too few sources, too
 few matches, no overlap) raises :class:`TweakRegError` naming the images and
@@ -39,7 +40,8 @@ writes them: ``<root>_sky_catalog.coo``, ``<root>_sci<n>_xy_catalog.coo``,
 ``<first root>_xy_catfile.list`` (``writecat`` without ``clean``),
 ``hist2d_<root>.png`` (``see2dplot``), ``residuals_<root>.png`` and
 ``vector_<root>.png`` (``residplot``; shown on screen instead with
-``interactive``), ``outshifts`` and ``outwcs`` (``shiftfile``).
+``interactive``), ``cumulative_sky_refcat_<name>.coo`` (``expand_refcat``
+with ``writecat``), ``outshifts`` and ``outwcs`` (``shiftfile``).
 """
 
 import logging
@@ -726,8 +728,8 @@ def run(configobj):
     ----------
     configobj : mapping or str
         Task parameters (a mapping such as drizzlepac's configobj, with the
-        source-finding sets as its ``SOURCE FINDING PARS`` and ``REF IMAGE
-        SOURCE FINDING PARS`` sections) or a ``tweakreg.cfg`` file.
+        source-finding sets as its ``_SOURCE FINDING PARS_`` and ``_REF IMAGE
+        SOURCE FINDING PARS_`` sections) or a ``tweakreg.cfg`` file.
 
     Returns
     -------
