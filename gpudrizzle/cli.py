@@ -32,6 +32,7 @@ per-step timing table is printed at the end (and is in the run's log).
 """
 
 import argparse
+import difflib
 import glob
 import json
 import logging
@@ -55,7 +56,22 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line (raises CommandLineError)."""
 
     def error(self, message):
+        if message.startswith("unrecognized arguments:"):
+            message += _suggestions(self, message.split(":", 1)[1].split())
         raise CommandLineError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+def _suggestions(parser, words):
+    """'; did you mean --x?' for the unknown options among ``words`` (all sub-commands')."""
+    known = []
+    for action in parser._actions:
+        known += action.option_strings
+        for sub in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices, dict) and hasattr(action.choices[sub], "_actions"):
+                known += [o for a in action.choices[sub]._actions for o in a.option_strings]
+    close = [m for w in words if w.startswith("--")
+             for m in difflib.get_close_matches(w.split("=")[0], known, n=1, cutoff=0.75)]
+    return f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
 
 
 def _default_text(value):

@@ -210,18 +210,28 @@ class TweakParameters(ParameterSet):
     __slots__ = ()
 
 
-def _check_names(names, table, what):
-    known = list(TWEAKREG) + [n for n in IMAGEFIND if n not in TWEAKREG]
+def _check_names(names, table, what, where=""):
+    """ValueError for a name not in ``table``: the set it belongs to, or the closest names."""
+    where = f"{where}: " if where.startswith(".cfg") else ""
     for name in names:
-        if not isinstance(name, str) or name not in table:
-            close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+        if isinstance(name, str) and name in table:
+            continue
+        other = IMAGEFIND if table is TWEAKREG else TWEAKREG
+        if isinstance(name, str) and name in other:
+            home = ("an imagefindpars parameter (give it in imagefindcfg)"
+                    if other is IMAGEFIND else "a TweakReg parameter")
+            close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise ValueError(f"unknown {what} parameter {name!r}{hint}")
+            raise ValueError(f"{where}{name!r} is {home}, not one of {what}{hint}")
+        close = difflib.get_close_matches(str(name), list(table) + list(other), n=3,
+                                          cutoff=0.6)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"{where}unknown {what} parameter {name!r}{hint}")
 
 
 def _resolve(table, what, user, base, base_source):
     user, base = dict(user or {}), dict(base or {})
-    _check_names(base, table, what)
+    _check_names(base, table, what, base_source)
     _check_names(user, table, what)
     values, sources = {}, {}
     for name, par in table.items():

@@ -47,6 +47,7 @@ with ``writecat``), ``outshifts`` and ``outwcs`` (``shiftfile``).
 import logging
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ from .exposure import load_exposure
 from .inputs import check_file, expand_input
 from .outframe import _parse_refimage, default_frame, load_refimage
 from .tweakoutputs import write_outputs
-from .tweakparams import TWEAKREG_SECTIONS, resolve_tweakreg
+from .tweakparams import TWEAKREG_SECTIONS, TweakParameters, resolve_tweakreg
 
 __all__ = ["TweakReg", "run", "TweakRegError", "TweakRegResult", "ImageAlignment"]
 
@@ -808,8 +809,8 @@ def _verbosity(verbose):
 def _log_parameters(task, find, reffind):
     for what, pars in (("TweakReg", task), ("imagefindpars", find),
                        ("refimagefindpars", reffind)):
-        changed = {k: v for k, v in pars.items() if pars.sources[k] != "default"}
-        log.info("%s parameters not at their defaults: %s", what, changed or "none")
+        given = {k: v for k, v in pars.items() if pars.sources[k] != "default"}
+        log.info("%s parameters given (by the user or a file): %s", what, given or "none")
 
 
 def _check_plotting(task):
@@ -824,8 +825,18 @@ def _check_plotting(task):
                           "and see2dplot=False") from None
 
 
+def _can_prompt():
+    """Whether ``input()`` can ask someone: a terminal, or a Jupyter kernel."""
+    stdin = sys.stdin
+    return stdin is not None and (stdin.isatty() or "ipykernel" in sys.modules)
+
+
 def _run(task, find, reffind):
     """The run itself: validate, find, match and fit, then write."""
+    if task.interactive and not _can_prompt():
+        log.warning("interactive=True but no terminal to ask: plots are written as PNG files "
+                    "and headers updated without asking (pass interactive=False to silence this)")
+        task = TweakParameters({**task, "interactive": False}, task.sources)
     filenames, catalogs = _input_files(task)
     if task.catfile:
         rows = _by_basename(_parse_list_file(task.catfile, "catfile"), filenames, "catfile")

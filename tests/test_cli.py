@@ -335,3 +335,10 @@ def test_product_figures_of_a_separate_sci_wht_pair(tmp_path):
     assert (f["pixels"], f["covered"], f["nan_covered"], f["nan_total"]) == (3000, 2750, 1, 251)
     assert f["noise_sigma"] == pytest.approx(2.0, rel=0.1) and f["wht_median"] == 1.0
     assert product_figures([]) is None
+
+
+def test_misspelled_option_suggests_the_right_one(capsys):
+    from gpudrizzle.cli import main
+
+    assert main(["tweakreg", "x_flt.fits", "--threshhold", "5"]) == 2
+    assert "did you mean --threshold?" in capsys.readouterr().err

@@ -247,6 +247,8 @@ def test_bad_parameters_and_files(exposures):
         tweakreg.TweakReg(files, headerlet=True, **QUIET)
     with pytest.raises(ValueError, match="'hdrname'='mine': headerlet options"):
         tweakreg.TweakReg(files, hdrname="mine", **QUIET)
+    with pytest.raises(ValueError, match="'fluxmax' is an imagefindpars parameter"):
+        tweakreg.TweakReg(files, configobj={"COORDINATE FILE DESCRIPTION": {"fluxmax": 3}})
     with pytest.raises(ValueError, match="unknown section"):
         tweakreg.TweakReg(files, configobj={"STEP 1": {"minobj": 3}})
     with pytest.raises(ValueError, match="updatewcs"):
@@ -396,6 +398,7 @@ def test_interactive_prompt(exposures, monkeypatch):
     from matplotlib import pyplot
 
     monkeypatch.setattr(pyplot, "show", lambda **kw: None)
+    monkeypatch.setattr(tweakreg, "_can_prompt", lambda: True)
     files = [p for p, _ in exposures]
     answers = iter(["", "n", ""])
     monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
@@ -411,6 +414,22 @@ def test_interactive_prompt(exposures, monkeypatch):
                       runfile="")
     pyplot.close("all")
     assert [_digest(f) != b for f, b in zip(files, before)] == changed
+
+
+def test_interactive_without_a_terminal_writes_the_plots(exposures, monkeypatch, caplog):
+    """interactive=True (drizzlepac's default) where nobody can answer: a warning, the plots
+    as PNG files, and the headers updated without asking."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(tweakreg, "_can_prompt", lambda: False)
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked"))
+    files = [p for p, _ in exposures[:2]]
+    result = tweakreg.TweakReg(files, interactive=True, updatehdr=True, writecat=False,
+                               runfile="")
+    assert "no terminal to ask" in caplog.text
+    root = result.images[1].rootname
+    assert {f"residuals_{root}.png", f"vector_{root}.png", f"hist2d_{root}.png"} <= set(
+        os.listdir("."))
+    assert result.images[1].updated
 
 
 def test_failure_during_header_updates_changes_no_file(exposures, monkeypatch):
