@@ -34,9 +34,163 @@ struct st_moments {
     float vmin, vmax;
 };
 
+#if !defined(__CUDACC__) && defined(__SSE2__)
+#include <immintrin.h>
+#define ST_SIMD_MOMENTS 1
+
+// Host path of stats_moments: the same slots and combination tree as
+// gd_block::reduce, each slot's values added in the same order, several
+// slots at a time in SIMD registers (SSE2, or AVX2 where the CPU has it).
+// A value that is not kept contributes +0.0 to the sums (which start at
+// +0.0 and so are never -0.0: adding +0.0 changes no bit) and +inf / -inf
+// to the min / max (never chosen by the strict comparisons), which leaves
+// every result bit as the scalar loop's.  The slot states are held as
+// separate arrays so that the tree's levels vectorise too.
+struct st_slots {
+    double sum[GD_BLOCK], sumsq[GD_BLOCK];
+    int count[GD_BLOCK];  // chunk < 2^31 values
+    float vmin[GD_BLOCK], vmax[GD_BLOCK];
+};
+
+// The full rows (rows values per slot) from x[0] on.
+static void st_rows_sse2(const float* GD_RESTRICT x, gd_index rows, float flo, float fhi,
+                         float fmean, st_slots* GD_RESTRICT s) {
+    const __m128 vlo = _mm_set1_ps(flo), vhi = _mm_set1_ps(fhi), nmean = _mm_set1_ps(-fmean);
+    const __m128 inf = _mm_set1_ps(gd_inff()), sign = _mm_set1_ps(-0.0f);
+    for (int t = 0; t < GD_BLOCK; t += 4) {
+        __m128d s01 = _mm_setzero_pd(), s23 = s01, q01 = s01, q23 = s01;
+        __m128i cnt = _mm_setzero_si128();
+        __m128 vmin = inf, vmax = _mm_xor_ps(inf, sign);
+        const float* p = x + t;
+        for (gd_index r = 0; r < rows; ++r, p += GD_BLOCK) {
+            const __m128 v = _mm_loadu_ps(p);
+            const __m128 keep = _mm_and_ps(_mm_cmpge_ps(v, vlo), _mm_cmple_ps(v, vhi));
+            const __m128 d = _mm_add_ps(v, nmean);  // rd_fadd(v, -fmean)
+            const __m128 kv = _mm_and_ps(keep, v);
+            const __m128 kq = _mm_and_ps(keep, _mm_mul_ps(d, d));
+            s01 = _mm_add_pd(s01, _mm_cvtps_pd(kv));
+            s23 = _mm_add_pd(s23, _mm_cvtps_pd(_mm_movehl_ps(kv, kv)));
+            q01 = _mm_add_pd(q01, _mm_cvtps_pd(kq));
+            q23 = _mm_add_pd(q23, _mm_cvtps_pd(_mm_movehl_ps(kq, kq)));
+            cnt = _mm_sub_epi32(cnt, _mm_castps_si128(keep));
+            const __m128 low = _mm_or_ps(kv, _mm_andnot_ps(keep, inf));  // v, else +inf
+            vmin = _mm_min_ps(low, vmin);  // low < vmin ? low : vmin
+            vmax = _mm_max_ps(_mm_or_ps(low, _mm_andnot_ps(keep, sign)), vmax);  // v, else -inf
+        }
+        _mm_storeu_pd(s->sum + t, s01);
+        _mm_storeu_pd(s->sum + t + 2, s23);
+        _mm_storeu_pd(s->sumsq + t, q01);
+        _mm_storeu_pd(s->sumsq + t + 2, q23);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(s->count + t), cnt);
+        _mm_storeu_ps(s->vmin + t, vmin);
+        _mm_storeu_ps(s->vmax + t, vmax);
+    }
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define ST_AVX2_MOMENTS 1
+// The same, eight slots at a time.
+__attribute__((target("avx2"))) static void st_rows_avx2(const float* GD_RESTRICT x, gd_index rows,
+                                                        float flo, float fhi, float fmean,
+                                                        st_slots* GD_RESTRICT s) {
+    const __m256 vlo = _mm256_set1_ps(flo), vhi = _mm256_set1_ps(fhi);
+    const __m256 nmean = _mm256_set1_ps(-fmean);
+    const __m256 inf = _mm256_set1_ps(gd_inff()), sign = _mm256_set1_ps(-0.0f);
+    for (int t = 0; t < GD_BLOCK; t += 8) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, q0 = s0, q1 = s0;
+        __m256i cnt = _mm256_setzero_si256();
+        __m256 vmin = inf, vmax = _mm256_xor_ps(inf, sign);
+        const float* p = x + t;
+        for (gd_index r = 0; r < rows; ++r, p += GD_BLOCK) {
+            const __m256 v = _mm256_loadu_ps(p);
+            const __m256 keep = _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ),
+                                              _mm256_cmp_ps(v, vhi, _CMP_LE_OQ));
+            const __m256 d = _mm256_add_ps(v, nmean);
+            const __m256 kv = _mm256_and_ps(keep, v);
+            const __m256 kq = _mm256_and_ps(keep, _mm256_mul_ps(d, d));
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(kv)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(kv, 1)));
+            q0 = _mm256_add_pd(q0, _mm256_cvtps_pd(_mm256_castps256_ps128(kq)));
+            q1 = _mm256_add_pd(q1, _mm256_cvtps_pd(_mm256_extractf128_ps(kq, 1)));
+            cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(keep));
+            const __m256 low = _mm256_or_ps(kv, _mm256_andnot_ps(keep, inf));
+            vmin = _mm256_min_ps(low, vmin);
+            vmax = _mm256_max_ps(_mm256_or_ps(low, _mm256_andnot_ps(keep, sign)), vmax);
+        }
+        _mm256_storeu_pd(s->sum + t, s0);
+        _mm256_storeu_pd(s->sum + t + 4, s1);
+        _mm256_storeu_pd(s->sumsq + t, q0);
+        _mm256_storeu_pd(s->sumsq + t + 4, q1);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(s->count + t), cnt);
+        _mm256_storeu_ps(s->vmin + t, vmin);
+        _mm256_storeu_ps(s->vmax + t, vmax);
+    }
+}
+#endif
+
+static st_moments st_moments_chunk(const float* GD_RESTRICT x, gd_index begin, gd_index end,
+                                   float flo, float fhi, float fmean, bool avx2) {
+    st_slots s;
+    const gd_index rows = (end - begin) / GD_BLOCK;  // rows every slot has
+#ifdef ST_AVX2_MOMENTS
+    if (avx2)
+        st_rows_avx2(x + begin, rows, flo, fhi, fmean, &s);
+    else
+#endif
+        st_rows_sse2(x + begin, rows, flo, fhi, fmean, &s);
+    (void)avx2;
+    // the last, partial row: slots t < end - tail
+    const gd_index tail = begin + rows * GD_BLOCK;
+    for (gd_index k = tail; k < end; ++k) {
+        const int t = (int)(k - tail);
+        const float v = x[k];
+        if (!(v >= flo && v <= fhi)) continue;
+        const float d = rd_fadd(v, -fmean);
+        s.count[t] += 1;
+        s.sum[t] += (double)v;
+        s.sumsq[t] += (double)rd_fmul(d, d);
+        s.vmin[t] = v < s.vmin[t] ? v : s.vmin[t];
+        s.vmax[t] = v > s.vmax[t] ? v : s.vmax[t];
+    }
+    for (int w = GD_BLOCK / 2; w > 0; w >>= 1) {  // gd_block::reduce's tree
+        for (int t = 0; t < w; ++t) {
+            s.count[t] += s.count[t + w];
+            s.sum[t] += s.sum[t + w];
+            s.sumsq[t] += s.sumsq[t + w];
+            const float mn = s.vmin[t + w], mx = s.vmax[t + w];
+            s.vmin[t] = mn < s.vmin[t] ? mn : s.vmin[t];
+            s.vmax[t] = mx > s.vmax[t] ? mx : s.vmax[t];
+        }
+    }
+    return {s.sum[0], s.sumsq[0], (gd_index)s.count[0], s.vmin[0], s.vmax[0]};
+}
+#endif
+
 GD_BLOCK_KERNEL void stats_moments(const float* GD_RESTRICT x, gd_index n, gd_index chunk,
                                    double lo, double hi, double mean, double* GD_RESTRICT out) {
     const float flo = (float)lo, fhi = (float)hi, fmean = (float)mean;
+#ifdef ST_SIMD_MOMENTS
+    if (chunk < 0x7fffffff) {  // int counts per slot
+        const gd_index nchunks = (n + chunk - 1) / chunk;
+#ifdef ST_AVX2_MOMENTS
+        const bool avx2 = __builtin_cpu_supports("avx2");
+#else
+        const bool avx2 = false;
+#endif
+#pragma omp parallel for schedule(static)
+        for (gd_index b = 0; b < nchunks; ++b) {
+            const st_moments m = st_moments_chunk(x, b * chunk, st_end(b, chunk, n), flo, fhi,
+                                                  fmean, avx2);
+            double* o = out + 5 * b;
+            o[0] = (double)m.count;
+            o[1] = m.sum;
+            o[2] = m.sumsq;
+            o[3] = (double)m.vmin;
+            o[4] = (double)m.vmax;
+        }
+        return;
+    }
+#endif
     gd_parallel_blocks((n + chunk - 1) / chunk, [=](const gd_block& blk, gd_index b) {
         const st_moments none = {0.0, 0.0, 0, gd_inff(), -gd_inff()};
         st_moments m = blk.reduce(

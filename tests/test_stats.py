@@ -165,6 +165,56 @@ def test_moments_sums_in_the_block_order(kernel_backend, rng, chunk):
         assert got[b, 2] == _tree_sum(slot_sq), (b, got[b, 2], _tree_sum(slot_sq))
 
 
+@pytest.mark.parametrize("chunk", [300, 4096, 5000])
+def test_moments_min_max_and_infinities_in_the_block_order(kernel_backend, rng, chunk):
+    """Min / max (signed zeros: the first in slot and tree order wins) and sums with
+    infinities kept (infinite limits) or clipped, every slot holding several values."""
+    B = _block_size()
+    n = int(rng.integers(2 * chunk, 4 * chunk))
+    x = rng.normal(0.0, 10.0, n).astype(np.float32)
+    u = rng.random(n)
+    x[u < 0.2] = -0.0
+    x[(u > 0.2) & (u < 0.4)] = 0.0
+    x[(u > 0.4) & (u < 0.42)] = np.nan
+    x[(u > 0.42) & (u < 0.43)] = np.inf
+    x[(u > 0.43) & (u < 0.44)] = -np.inf
+    nchunks = -(-n // chunk)
+    for lo, hi in ((-np.inf, np.inf), (-np.inf, 0.0), (-0.0, 25.0)):
+        lo32, hi32, mean = np.float32(lo), np.float32(hi), np.float32(rng.normal(0, 3))
+        out = kernel_backend.xp.full((nchunks, 5), -7.0)  # poisoned
+        kernel_backend.moments(x=kernel_backend.asarray(x, np.float32), n=n, chunk=chunk,
+                               lo=float(lo32), hi=float(hi32), mean=float(mean), out=out)
+        got = kernel_backend.to_host(out)
+        for b in range(nchunks):
+            v = x[b * chunk:(b + 1) * chunk]
+            with np.errstate(invalid="ignore"):
+                keep = (v >= lo32) & (v <= hi32)
+                d = (v - mean).astype(np.float32)
+                sq = (d * d).astype(np.float64)
+            s, q = np.zeros(B), np.zeros(B)
+            mn, mx = np.full(B, np.inf, np.float32), np.full(B, -np.inf, np.float32)
+            with np.errstate(invalid="ignore"):
+                for start in range(0, v.size, B):  # one round of the slots, in order
+                    m = min(B, v.size - start)
+                    k, w = keep[start:start + m], v[start:start + m]
+                    s[:m] = np.where(k, s[:m] + w, s[:m])
+                    q[:m] = np.where(k, q[:m] + sq[start:start + m], q[:m])
+                    mn[:m] = np.where(k & (w < mn[:m]), w, mn[:m])
+                    mx[:m] = np.where(k & (w > mx[:m]), w, mx[:m])
+                w = B // 2
+                while w >= 1:  # the block's tree
+                    s[:w] += s[w:2 * w]
+                    q[:w] += q[w:2 * w]
+                    mn[:w] = np.where(mn[w:2 * w] < mn[:w], mn[w:2 * w], mn[:w])
+                    mx[:w] = np.where(mx[w:2 * w] > mx[:w], mx[w:2 * w], mx[:w])
+                    w //= 2
+            assert got[b, 0] == keep.sum()
+            np.testing.assert_array_equal(got[b, 1:3], [s[0], q[0]])  # NaN where inf - inf
+            want = np.array([mn[0], mx[0]], np.float64)
+            assert got[b, 3:].view(np.uint64).tolist() == want.view(np.uint64).tolist(), (
+                b, lo, hi, got[b, 3:], want)
+
+
 @pytest.mark.parametrize("nbins", [1, 3, 600, 4096, 4097, 6000])
 def test_histogram_and_pick_across_block_rounds(kernel_backend, rng, nbins):
     """Histograms with few bins (per-warp tables), many (past the shared table) and
