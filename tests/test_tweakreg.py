@@ -474,3 +474,27 @@ def test_unupdatable_input_refused_before_any_work(exposures, monkeypatch):
     finally:
         os.chmod(files[2], stat.S_IRUSR | stat.S_IWUSR)
     assert [_digest(f) for f in files] == before
+
+
+def test_expand_refcat_rescues_an_image_that_first_fails(tmp_path, monkeypatch):
+    """Three exposures in a row: the third does not overlap the first (the reference), so it
+    fails; with expand_refcat the second's sources join the reference catalog and the third
+    is aligned on the retry.  Without expand_refcat the run is an error."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "row").mkdir()
+    exps = write_misaligned_set(tmp_path / "row", n=3, chip_shape=(256, 512), n_stars=150,
+                                seed=21, dithers=[(0, 0), (330, 0), (660, 0)],
+                                errors=[PointingError(), PointingError(4.0, -3.0),
+                                        PointingError(-3.5, 5.0)])
+    files = [e.path for e in exps]
+    before = truth_rms(files[2], exps[2].true_wcs)
+    order = [files[0], files[2], files[1]]  # the third is tried before the second
+    with pytest.raises(tweakreg.TweakRegError) as info:
+        tweakreg.TweakReg(order, **QUIET)
+    assert list(info.value.failures) == [files[2]]
+    result = tweakreg.TweakReg(order, expand_refcat=True, updatehdr=True, **QUIET)
+    assert all(im.fit is not None for im in result.images[1:])
+    rms = [truth_rms(e.path, e.true_wcs) for e in exps]
+    # the third is aligned through the second's corrected sources over a narrow overlap, so
+    # the second's fit error, extrapolated, adds to its own
+    assert before > 5.0 and rms[1] < 0.03 and rms[2] < 0.15
