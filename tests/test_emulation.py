@@ -419,8 +419,8 @@ def test_planted_divergent_barrier_hangs(fake_cupy, monkeypatch, rng):
     emulation reports it (kernel, block, how many threads arrived)."""
     x = rng.normal(10.0, 2.0, 5_000).astype(np.float32)
     _planted_kernel_source(fake_cupy, monkeypatch, "stats.cu",
-                           "o[4] = (double)m.vmax;\n            __syncthreads();",
-                           "o[4] = (double)m.vmax;")
+                           "o[4] = (double)m.vmax;\n            __syncthreads();\n        }\n    });",
+                           "o[4] = (double)m.vmax;\n        }\n    });")
     with pytest.raises(RuntimeError, match=r"stats_moments: block \d+ of 2 hangs: thread 0 "
                                            r"waits at __syncthreads while 1 of the block's 256"):
         _stats(get_backend("cuda"), x)
