@@ -22,7 +22,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from .inputs import check_file
 
-__all__ = ["SkyCell", "tile_grid", "exposure_footprints", "assign"]
+__all__ = ["SkyCell", "EDGE_POINTS", "tile_grid", "exposure_footprints", "assign"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,22 @@ def tile_grid(wcs, tile, border=0, prefix="tile"):
     return cells
 
 
+#: Points per side of a chip outline: enough that a distorted (curved) chip edge is
+#: followed to a small fraction of a pixel.
+EDGE_POINTS = 8
+
+
+def _edge(nx, ny):
+    """x, y of EDGE_POINTS points per side around a chip's pixel edges, counter-clockwise."""
+    t = np.arange(EDGE_POINTS) / EDGE_POINTS
+    lo_x, hi_x, lo_y, hi_y = -0.5, nx - 0.5, -0.5, ny - 0.5
+    x = np.concatenate([lo_x + t * (hi_x - lo_x), np.full(EDGE_POINTS, hi_x),
+                        hi_x - t * (hi_x - lo_x), np.full(EDGE_POINTS, lo_x)])
+    y = np.concatenate([np.full(EDGE_POINTS, lo_y), lo_y + t * (hi_y - lo_y),
+                        np.full(EDGE_POINTS, hi_y), hi_y - t * (hi_y - lo_y)])
+    return x, y
+
+
 def exposure_footprints(path):
     """Sky outlines of an exposure's chips, from its headers only (no pixel data is read).
 
@@ -131,8 +147,9 @@ def exposure_footprints(path):
 
     Returns
     -------
-    list of numpy.ndarray, each (4, 2) float64
-        RA, Dec (degrees) of each chip's corners through its full WCS.
+    list of numpy.ndarray, each (4 * EDGE_POINTS, 2) float64
+        RA, Dec (degrees) of points around each chip's pixel edges, through
+        its full WCS (distortion included), counter-clockwise in pixels.
 
     Raises
     ------
@@ -158,8 +175,7 @@ def exposure_footprints(path):
                 raise ValueError(f"{path}[{h.name},{h.ver}]: unreadable WCS ({exc})") from None
             if not w.has_celestial:
                 continue
-            x = np.array([-0.5, n1 - 0.5, n1 - 0.5, -0.5])
-            y = np.array([-0.5, -0.5, n2 - 0.5, n2 - 0.5])
+            x, y = _edge(n1, n2)
             out.append(np.column_stack(w.all_pix2world(x, y, 0)))
     if not out:
         raise ValueError(f"{path}: no image extension with a celestial WCS")
@@ -171,16 +187,32 @@ def _unit(radec):
     return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
 
 
-def _convex_overlap(a, b):
-    """Whether two convex quadrilaterals (projected, (4, 2)) intersect (separating axes)."""
-    for poly in (a, b):
-        for k in range(len(poly)):
-            edge = poly[(k + 1) % len(poly)] - poly[k]
-            axis = np.array([-edge[1], edge[0]])
-            pa, pb = a @ axis, b @ axis
-            if pa.max() < pb.min() or pb.max() < pa.min():
-                return False
-    return True
+def _inside(poly, pts):
+    """Even-odd rule: which of ``pts`` (m, 2) lie inside polygon ``poly`` (n, 2)."""
+    x, y = pts[:, 0][:, None], pts[:, 1][:, None]
+    x0, y0 = poly[:, 0], poly[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    crosses = ((y0 > y) != (y1 > y)) & (x < x0 + (y - y0) * (x1 - x0) / np.where(
+        y1 == y0, 1.0, y1 - y0))
+    return crosses.sum(axis=1) % 2 == 1
+
+
+def _touches(poly, nx, ny):
+    """Whether polygon ``poly`` (pixel coordinates) meets the frame of nx x ny pixels."""
+    lo, hi = np.array([-0.5, -0.5]), np.array([nx - 0.5, ny - 0.5])
+    if ((poly > lo) & (poly < hi)).all(axis=1).any():  # a chip point inside the frame
+        return True
+    corners = np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]])
+    if _inside(poly, corners).any():  # the frame's corner inside the chip
+        return True
+    a, b = poly, np.roll(poly, -1, axis=0)  # an edge of the chip crossing the frame's edges
+    for c, d in zip(corners, np.roll(corners, -1, axis=0)):
+        def side(p, q, r):
+            return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - \
+                (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+        if ((side(a, b, c) * side(a, b, d) < 0) & (side(c, d, a) * side(c, d, b) < 0)).any():
+            return True
+    return False
 
 
 def assign(cells, footprints):
@@ -200,17 +232,16 @@ def assign(cells, footprints):
     """
     out = {}
     for cell in cells:
-        outline = cell.outline()
-        center = _unit(outline).mean(axis=0)
+        center = _unit(cell.outline()).mean(axis=0)
+        nx, ny = cell.wcs.pixel_shape
         members = []
         for path, chips in footprints.items():
             for chip in chips:
-                # both outlines in the cell's tangent plane; a chip on the far side is out
+                # in the cell's tangent plane; a chip reaching its far hemisphere is out
                 if (_unit(chip) @ center <= 0).any():
                     continue
                 xy = np.column_stack(cell.wcs.wcs_world2pix(chip[:, 0], chip[:, 1], 0))
-                frame = np.column_stack(cell.wcs.wcs_world2pix(outline[:, 0], outline[:, 1], 0))
-                if np.isfinite(xy).all() and _convex_overlap(xy, frame):
+                if np.isfinite(xy).all() and _touches(xy, nx, ny):
                     members.append(path)
                     break
         if members:
