@@ -116,6 +116,22 @@ _HDRTAB_KEYWORDS = (("ROOTNAME", "A32"), ("FILENAME", "A128"), ("EXTNAME", "A8")
                     ("ORIENTAT", "D"))
 
 
+def product_date():
+    """Today (``yyyy-mm-dd``), or the day (UTC) of ``SOURCE_DATE_EPOCH`` when it is set.
+
+    ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds
+    convention) makes products written on different days byte-identical; a
+    value that is not an integer is a warning and today is used.
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        try:
+            return time.strftime("%Y-%m-%d", time.gmtime(int(epoch)))
+        except (ValueError, OverflowError, OSError):
+            log.warning("SOURCE_DATE_EPOCH=%r is not a number of seconds; DATE is today", epoch)
+    return time.strftime("%Y-%m-%d")
+
+
 def software_version():
     """``gpudrizzle <version>``, as recorded in PROD_VER and D###VER."""
     from . import __version__
@@ -322,7 +338,7 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
     astropy.io.fits.Header
     """
     h = _clean_template(template)
-    h["DATE"] = (time.strftime("%Y-%m-%d"), "date this file was written (yyyy-mm-dd)")
+    h["DATE"] = (product_date(), "date this file was written (yyyy-mm-dd)")
     h["NEXTEND"] = nextend
     h["FILENAME"] = ascii_name(os.path.basename(filename))
     h["PROD_VER"] = software_version()

@@ -1,0 +1,315 @@
+"""Mosaics: header-only plans, cell jobs, serial and dask runs, kills, resume."""
+
+import glob
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from gpudrizzle import mosaic
+from gpudrizzle.files import remove_stale
+from gpudrizzle.synthetic import write_dither_set
+
+N_EXP = 10
+TILE, BORDER = 200, 10
+EPOCH = "1700000000"  # 2023-11-14 (UTC)
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory):
+    """10 two-chip exposures (64x128 chips) stepped across >= 4 cells; a plan of them."""
+    root = tmp_path_factory.mktemp("mosaic")
+    data = root / "data"
+    data.mkdir()
+    seed = int(np.random.default_rng().integers(1 << 30))
+    write_dither_set(data, N_EXP, step=(40.0, 30.0), chip_shape=(64, 128), seed=seed)
+    files = sorted(glob.glob(str(data / "*_flt.fits")))
+    return root, files
+
+
+@pytest.fixture(autouse=True)
+def _epoch(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    os.environ["SOURCE_DATE_EPOCH"] = EPOCH  # the workers' environment is copied at start
+    cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None)
+    client = distributed.Client(cl)
+    yield client
+    client.close()
+    cl.close()
+    os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+def _copy_plan(field, name):
+    """A fresh mosaic directory holding the field's plan."""
+    root, files = field
+    out = root / name
+    return mosaic.plan(files, str(out), tile=TILE, border=BORDER)
+
+
+def _products(plan_path):
+    """{cell/file: bytes} of every cell product of a mosaic."""
+    out = {}
+    base = os.path.dirname(plan_path)
+    for p in sorted(glob.glob(os.path.join(base, "*", "*_drz.fits"))):
+        with open(p, "rb") as f:
+            out[os.path.relpath(p, base)] = f.read()
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial(field):
+    root, files = field
+    os.environ["SOURCE_DATE_EPOCH"] = EPOCH
+    try:
+        path = mosaic.plan(files, str(root / "serial"), tile=TILE, border=BORDER)
+        result = mosaic.run(path)
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
+    return path, result, _products(path)
+
+
+def _temporaries(plan_path):
+    base = os.path.dirname(plan_path)
+    return [p for p in glob.glob(os.path.join(base, "**", ".*"), recursive=True)
+            if p.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------
+# plan
+
+
+def test_plan_reads_headers_only(field, monkeypatch):
+    root, files = field
+
+    def no_data(self):
+        raise AssertionError("pixel data read while planning")
+
+    monkeypatch.setattr(fits.ImageHDU, "data", property(no_data))
+    monkeypatch.setattr(fits.PrimaryHDU, "data", property(no_data))
+    path = mosaic.plan(files, str(root / "plan-only"), tile=TILE, border=BORDER)
+    doc = json.load(open(path))
+    assert doc["grid"] == "tiles" and doc["unassigned"] == []
+    assert len(doc["cells"]) >= 4
+    touched = {m for c in doc["cells"] for m in c["members"]}
+    assert touched == set(files)
+    for c in doc["cells"]:
+        assert c["wcs"]["NAXIS1"] == c["shape"][1] and c["wcs"]["NAXIS2"] == c["shape"][0]
+        x0, y0, x1, y1 = c["core"]
+        assert x0 == BORDER and y0 == BORDER and x1 - x0 <= TILE and y1 - y0 <= TILE
+    # the first and last exposures of the diagonal (360 x 270 pixels apart) share no cell
+    first, last = files[1], files[0]  # sorted: j9dz01aq is exposure 1, j9dz010aq exposure 10
+    assert not any(first in c["members"] and last in c["members"] for c in doc["cells"])
+
+
+def test_plan_round_trip_frames(field):
+    path = _copy_plan(field, "round-trip")
+    doc = mosaic.load_plan(path)
+    raw = json.load(open(path))
+    assert list(doc["cells"]) == [c["name"] for c in raw["cells"]]
+    for rec in raw["cells"]:
+        cell, members = doc["cells"][rec["name"]]
+        assert cell.shape == tuple(rec["shape"]) and members == rec["members"]
+        x = np.array([0.0, 17.5, rec["shape"][1] - 1.0])
+        y = np.array([0.0, 33.25, rec["shape"][0] - 1.0])
+        ra, dec = cell.wcs.wcs_pix2world(x, y, 0)
+        h = fits.Header()
+        for k, v in rec["wcs"].items():
+            h[k] = v
+        from astropy.wcs import WCS
+        ra2, dec2 = WCS(h).wcs_pix2world(x, y, 0)
+        np.testing.assert_allclose(ra, ra2, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(dec, dec2, rtol=0, atol=1e-12)
+
+
+def test_plan_errors(field, tmp_path):
+    root, files = field
+    from astropy.wcs import WCS
+    far = WCS(naxis=2)
+    far.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    far.wcs.crval = [10.0, -40.0]
+    far.wcs.crpix = [50.0, 50.0]
+    far.wcs.cd = np.diag([-1.4e-5, 1.4e-5])
+    far.wcs.set()
+    far.pixel_shape = (100, 100)
+    with pytest.raises(ValueError, match="no input touches any cell"):
+        mosaic.plan(files, str(tmp_path / "a"), tile=50, frame=far)
+    # a frame covering only the first exposures: the others touch no cell
+    path = mosaic.plan(files[1:2], str(tmp_path / "b"), tile=100)
+    frame_cell = next(iter(mosaic.load_plan(path)["cells"].values()))[0]
+    small = frame_cell.wcs.deepcopy()
+    with pytest.raises(ValueError, match=r"input\(s\) touch no cell.*j9dz010aq"):
+        mosaic.plan(files, str(tmp_path / "c"), tile=100, frame=small)
+    ok = mosaic.plan(files, str(tmp_path / "d"), tile=100, frame=small, allow_unassigned=True)
+    assert files[0] in json.load(open(ok))["unassigned"]
+    with pytest.raises(ValueError, match="'grid'"):
+        mosaic.plan(files, str(tmp_path / "e"), grid="squares")
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"version": 1, "cells": []}))
+    with pytest.raises(ValueError, match="no cells"):
+        mosaic.load_plan(str(empty))
+    with pytest.raises(ValueError, match="no cells"):
+        mosaic.run(str(empty))
+
+
+# ---------------------------------------------------------------------------
+# serial
+
+
+def test_serial_products(serial):
+    path, result, products = serial
+    doc = mosaic.load_plan(path)
+    assert result.by_status("done") == list(doc["cells"]) and not result.failed
+    assert len(products) == len(doc["cells"])
+    for name, (cell, members) in doc["cells"].items():
+        prod = os.path.join(os.path.dirname(path), name, f"{name}_drz.fits")
+        with fits.open(prod) as h:
+            assert h["SCI"].data.shape == cell.shape
+            assert h[0].header["DATE"] == "2023-11-14"
+            assert h[0].header["NDRIZIM"] == 2 * len(members)
+            sci = h["SCI"].data
+            assert np.isfinite(sci).any() and (h["WHT"].data > 0).any()
+        manifest = json.load(open(os.path.join(os.path.dirname(prod), "manifest.json")))
+        assert manifest["members"] == members
+        import hashlib
+        assert manifest["products"][f"{name}_drz.fits"]["sha256"] == \
+            hashlib.sha256(open(prod, "rb").read()).hexdigest()
+    assert _temporaries(path) == []
+
+
+def test_resume_skips_and_parameter_invalidates(serial, field):
+    path = _copy_plan(field, "resume")
+    first = mosaic.run(path)
+    assert not first.failed
+    again = mosaic.run(path)
+    assert again.by_status("skipped") == [c.cell for c in again.cells]
+    # the same products as the serial run (another directory, same bytes)
+    assert _products(path) == serial[2]
+    changed = mosaic.run(path, final_fillval=-7.5)
+    assert changed.by_status("done") == [c.cell for c in changed.cells]
+    assert _products(path) != serial[2]
+    assert mosaic.run(path, final_fillval=-7.5).by_status("skipped") == \
+        [c.cell for c in changed.cells]
+    with pytest.raises(ValueError, match="final_pixfrac"):
+        mosaic.run(path, final_pixfrac=-1)
+    with pytest.raises(ValueError, match="'output'"):
+        mosaic.run(path, output="x")
+
+
+def test_failed_cell_recomputed_alone(field, tmp_path):
+    root, files = field
+    data = tmp_path / "data"
+    data.mkdir()
+    mine = [shutil.copy(f, data) for f in files]
+    path = mosaic.plan(mine, str(tmp_path / "m"), tile=TILE, border=BORDER)
+    doc = mosaic.load_plan(path)
+    # the exposure in the fewest cells: breaking it fails those only
+    count = {f: sum(f in m for _, m in doc["cells"].values()) for f in mine}
+    victim = min(mine, key=lambda f: count[f])
+    hit = [n for n, (_, m) in doc["cells"].items() if victim in m]
+    assert 0 < len(hit) < len(doc["cells"])
+    good = open(victim, "rb").read()
+    with open(victim, "wb") as f:
+        f.write(good[:5000])  # truncated: unreadable
+    result = mosaic.run(path)
+    assert sorted(result.by_status("failed")) == sorted(hit)
+    assert sorted(result.by_status("done")) == sorted(set(doc["cells"]) - set(hit))
+    for c in result.failed:
+        assert os.path.basename(victim) in c.error, c.error
+        assert not os.path.exists(os.path.join(os.path.dirname(path), c.cell, "manifest.json"))
+    assert "failed 1" in result.summary() or f"failed {len(hit)}" in result.summary()
+    with open(victim, "wb") as f:
+        f.write(good)
+    again = mosaic.run(path)
+    assert sorted(again.by_status("done")) == sorted(hit)
+    assert sorted(again.by_status("skipped")) == sorted(set(doc["cells"]) - set(hit))
+    # changing a member's bytes invalidates exactly the cells holding it
+    with fits.open(victim, mode="update") as h:
+        h["SCI", 1].data[3, 4] += 1.0
+    third = mosaic.run(path)
+    assert sorted(third.by_status("done")) == sorted(hit)
+
+
+# ---------------------------------------------------------------------------
+# dask
+
+
+def test_local_cluster_identical(serial, field, cluster):
+    path = _copy_plan(field, "dask")
+    result = mosaic.run(path, scheduler=cluster)
+    assert not result.failed, result.summary()
+    assert _products(path) == serial[2]
+    assert _temporaries(path) == []
+
+
+def _kill_once(plan_path, cell_name, params=None, resume=True):
+    """The cell job, except that the first job dies (os._exit) while publishing a product."""
+    import os as _os
+
+    from gpudrizzle import files as _files
+    from gpudrizzle import mosaic as _mosaic
+
+    marker = _os.path.join(_os.path.dirname(plan_path), "killed-once")
+    try:
+        fd = _os.open(marker, _os.O_CREAT | _os.O_EXCL | _os.O_WRONLY)
+    except FileExistsError:
+        return _mosaic.run_cell(plan_path, cell_name, params, resume)
+    _os.write(fd, cell_name.encode())
+    _os.close(fd)
+
+    def die(self, *a, **k):
+        _os._exit(9)  # mid-run: a temporary product exists, nothing is published
+
+    _files.Temporary.publish = die
+    return _mosaic.run_cell(plan_path, cell_name, params, resume)
+
+
+def test_killed_worker(serial, field, cluster):
+    path = _copy_plan(field, "killed")
+    result = mosaic.run(path, scheduler=cluster, job=_kill_once)
+    marker = os.path.join(os.path.dirname(path), "killed-once")
+    assert os.path.exists(marker)  # a worker did die
+    assert not result.failed, result.summary()
+    assert _products(path) == serial[2]
+    assert _temporaries(path) == []
+
+
+def test_failed_cell_on_cluster(field, cluster, tmp_path):
+    root, files = field
+    path = mosaic.plan(files, str(tmp_path / "m"), tile=TILE, border=BORDER)
+    doc = json.load(open(path))
+    doc["cells"][0]["members"].append(str(tmp_path / "missing_flt.fits"))
+    open(path, "w").write(json.dumps(doc))
+    result = mosaic.run(path, scheduler=cluster)
+    assert result.by_status("failed") == [doc["cells"][0]["name"]]
+    assert "missing_flt.fits" in result.failed[0].error
+    assert len(result.by_status("done")) == len(doc["cells"]) - 1
+
+
+def test_stale_temporaries_removed(tmp_path):
+    # a temporary file of a dead process is removed by the next writer of its directory
+    dead = tmp_path / ".x_drz.fits.gd-nohost-999999-0123abcd.tmp"
+    dead.write_text("")
+    remove_stale(str(tmp_path))  # another host's: kept
+    assert dead.exists()
+
+
+def test_product_date(monkeypatch):
+    import time
+
+    from gpudrizzle.products import product_date
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "951782400")  # 2000-02-29 00:00 UTC
+    assert product_date() == "2000-02-29"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    assert product_date() == time.strftime("%Y-%m-%d")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    assert product_date() == time.strftime("%Y-%m-%d")
