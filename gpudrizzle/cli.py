@@ -9,6 +9,9 @@ Sub-commands::
     gpudrizzle tweakreg INPUT... [--config tweakreg.cfg] [--imagefindcfg FILE.cfg]
                                  [--refimagefindcfg FILE.cfg] [--<any TweakReg parameter>]
                                  [--<imagefindpars parameter>] [--ref-<imagefindpars parameter>]
+    gpudrizzle mosaic INPUT... --outdir DIR [--grid tiles|hap] [--tile N] [--border N]
+                               [--scheduler ADDRESS|local] [--workers N]
+                               [--threads-per-worker T] [--<any AstroDrizzle parameter>]
     gpudrizzle info [--json]
 
 Every AstroDrizzle parameter of :data:`gpudrizzle.params.PARAMETERS` is an
@@ -169,6 +172,7 @@ def build_parser():
     preview.set_defaults(handler=_command_preview)
 
     _add_tweakreg_parser(commands, common)
+    _add_mosaic_parser(commands, common)
 
     info = commands.add_parser("info", parents=[common],
                                help="version, backends, GPU and compiler of this machine")
@@ -204,6 +208,38 @@ def _add_tweakreg_parser(commands, common):
                            titles={"": "refimagefindpars (reference image: --ref-<name>)",
                                    "GPUDRIZZLE": "refimagefindpars (gpudrizzle additions)"})
     tweak.set_defaults(handler=_command_tweakreg)
+
+
+_MOSAIC_SET = ("input", "output", "runfile", "final_refimage", "driz_sep_refimage")
+
+
+def _add_mosaic_parser(commands, common):
+    mos = commands.add_parser("mosaic", parents=[common],
+                              help="a mosaic: one AstroDrizzle job per sky cell",
+                              description="Plan sky cells from the inputs' headers "
+                                          "(<outdir>/mosaic_plan.json), then drizzle each cell "
+                                          "into <outdir>/<cell>/, serially or on dask.distributed; "
+                                          "cells whose manifest matches are skipped.")
+    mos.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="input exposures (names, wildcards, @list, _asn.fits)")
+    mos.add_argument("--outdir", required=True, metavar="DIR", help="the mosaic's directory")
+    mos.add_argument("--grid", choices=("tiles", "hap"), default="tiles",
+                     help="tiles of the inputs' default frame, or HAP sky cells (default: tiles)")
+    mos.add_argument("--tile", type=int, default=2048, metavar="N",
+                     help="tile core size in pixels (default: 2048)")
+    mos.add_argument("--border", type=int, default=0, metavar="N",
+                     help="overlap pixels around each tile (default: 0)")
+    mos.add_argument("--scheduler", metavar="ADDRESS|local",
+                     help="dask scheduler address, or 'local' for a local cluster "
+                          "(default: the cells one after the other in this process)")
+    mos.add_argument("--workers", type=int, metavar="N",
+                     help="worker processes of the local cluster (default: cores / threads)")
+    mos.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
+                     help="threads of each local worker (default: 1)")
+    mos.add_argument("--replan", action="store_true",
+                     help="plan again even if <outdir>/mosaic_plan.json exists")
+    _add_parameter_options(mos, exclude=_MOSAIC_SET)
+    mos.set_defaults(handler=_command_mosaic)
 
 
 def _add_output_options(parser):
@@ -366,6 +402,44 @@ def _command_tweakreg(args):
         if result.written:
             print(f"written: {', '.join(result.written)}")
     return 0
+
+
+def _command_mosaic(args):
+    from . import mosaic
+
+    user = {name: getattr(args, name) for name in PARAMETERS
+            if name not in _MOSAIC_SET and hasattr(args, name)}
+    try:
+        resolve_parameters(user)
+    except ValueError as exc:
+        raise CommandLineError(f"gpudrizzle mosaic: error: {exc}") from None
+    for name in ("tile", "workers", "threads_per_worker"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CommandLineError(f"gpudrizzle mosaic: error: --{name.replace('_', '-')} must "
+                                   f"be >= 1; got {value}")
+    if args.border < 0:
+        raise CommandLineError(f"gpudrizzle mosaic: error: --border must be >= 0; got "
+                               f"{args.border}")
+    plan_path = os.path.join(args.outdir, mosaic.PLAN_NAME)
+    if args.replan or not os.path.exists(plan_path):
+        inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+        plan_path = mosaic.plan(inputs, args.outdir, grid=args.grid, tile=args.tile,
+                                border=args.border)
+        _say(args, f"plan: {plan_path}")
+    else:
+        _say(args, f"plan: {plan_path} (kept; --replan plans again)")
+
+    def progress(outcome):
+        detail = f": {outcome.error}" if outcome.status == "failed" else ""
+        _say(args, f"cell {outcome.cell}: {outcome.status} ({outcome.seconds:.2f} s){detail}")
+
+    result = mosaic.run(plan_path, scheduler=args.scheduler, workers=args.workers,
+                        threads_per_worker=args.threads_per_worker, progress=progress, **user)
+    _say(args, result.summary())
+    for c in result.failed:
+        print(f"gpudrizzle mosaic: cell {c.cell} failed: {c.error}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _command_demo(args):

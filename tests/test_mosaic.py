@@ -313,3 +313,25 @@ def test_product_date(monkeypatch):
     assert product_date() == time.strftime("%Y-%m-%d")
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
     assert product_date() == time.strftime("%Y-%m-%d")
+
+
+def test_cli_mosaic(field, tmp_path, capsys):
+    from gpudrizzle.cli import main
+
+    root, files = field
+    data = tmp_path / "data"
+    data.mkdir()
+    mine = [shutil.copy(f, data) for f in files]
+    out = str(tmp_path / "cli")
+    argv = ["mosaic", str(data / "*_flt.fits"), "--outdir", out, "--tile", str(TILE),
+            "--border", str(BORDER)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    n = len(json.load(open(os.path.join(out, "mosaic_plan.json")))["cells"])
+    assert text.count(": done (") == n and f"cells: {n}; done {n}, skipped 0, failed 0" in text
+    with open(mine[1], "wb") as f:
+        f.write(b"SIMPLE  =                    T")
+    assert main(argv + ["--final-fillval", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "failed" in captured.out and os.path.basename(mine[1]) in captured.err
+    assert main(["mosaic", str(data / "*_flt.fits"), "--outdir", out, "--tile", "0"]) == 2
