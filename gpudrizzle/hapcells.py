@@ -42,6 +42,7 @@ compares with.
 import functools
 import math
 import re
+from collections.abc import Mapping
 
 import numpy as np
 from astropy.wcs import WCS
@@ -277,7 +278,9 @@ def _densify(outline, per_edge=16):
 
 
 def _check_footprints(footprints):
-    if isinstance(footprints, np.ndarray) and footprints.ndim == 2:
+    if isinstance(footprints, Mapping):  # file -> its chips, as mosaic plans hold them
+        footprints = [chip for chips in footprints.values() for chip in chips]
+    elif isinstance(footprints, np.ndarray) and footprints.ndim == 2:
         footprints = [footprints]
     try:
         items = list(footprints)
@@ -340,10 +343,11 @@ def hap_cells(footprints, *, scale=PCELL_SCALE, border=SC_OVERLAP):
 
     Parameters
     ----------
-    footprints : list of numpy.ndarray, each (n, 2) float64
+    footprints : list of numpy.ndarray, each (n, 2) float64, or mapping
         RA, Dec (degrees) around each chip's edges, in order (as
         :func:`gpudrizzle.skycells.exposure_footprints` returns); edges
-        between consecutive points are great circles.
+        between consecutive points are great circles.  A mapping
+        ``file -> list of outlines`` stands for all its outlines.
     scale : float
         Layer pixel scale, arcsec per pixel (0.04, or 0.12 for IR).
     border : int

@@ -143,6 +143,9 @@ def test_footprint_across_cell_edge_gets_both(rng):
     names2 = [c.name for c in hap_cells([left, pc.wcs_pix2world(box + [40, 0], 0)])]
     assert set(names) < set(names2) and skycell_name(p, x - 1, y) in names2
     assert names2 == sorted(names2) and len(set(names2)) == len(names2)
+    # a mapping file -> chips (as mosaic plans hold footprints) is the union of its chips
+    by_file = {"a.fits": [left], "b.fits": [pc.wcs_pix2world(box + [40, 0], 0)]}
+    assert [c.name for c in hap_cells(by_file)] == names2
 
 
 def test_footprint_cells_contain_it(rng):
