@@ -74,7 +74,7 @@ def scaling(n_cells=16, per_cell=4):
     from gpudrizzle.synthetic import write_dither_set
 
     with tempfile.TemporaryDirectory() as tmp:
-        # n_cells separate fields far apart: one cell each
+        # n_cells separate fields far apart (a field may straddle two tiles)
         for k in range(n_cells):
             write_dither_set(tmp, per_cell, rootname_prefix=f"j{k:03d}", step=(2.5, 1.5),
                              chip_shape=(128, 256), pointing=(150.1 + 0.05 * k, 2.2), seed=k)
