@@ -229,9 +229,10 @@ def _add_mosaic_parser(commands, common):
                      help="tile core size in pixels (default: 2048)")
     mos.add_argument("--border", type=int, default=0, metavar="N",
                      help="overlap pixels around each tile (default: 0)")
-    mos.add_argument("--scheduler", metavar="ADDRESS|local",
-                     help="dask scheduler address, or 'local' for a local cluster "
-                          "(default: the cells one after the other in this process)")
+    mos.add_argument("--scheduler", metavar="ADDRESS|local|local-cuda",
+                     help="dask scheduler address, 'local' for a local cluster, or "
+                          "'local-cuda' for one worker per GPU (dask-cuda) (default: the "
+                          "cells one after the other in this process)")
     mos.add_argument("--workers", type=int, metavar="N",
                      help="worker processes of the local cluster (default: cores / threads)")
     mos.add_argument("--threads-per-worker", type=int, default=1, metavar="T",

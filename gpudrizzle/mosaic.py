@@ -455,11 +455,12 @@ def run(plan_path, *, scheduler=None, workers=None, threads_per_worker=1, resume
     ----------
     plan_path : str
         The plan file (:func:`plan`).
-    scheduler : None, "local" or str
+    scheduler : None, "local", "local-cuda", str or distributed.Client
         None: the cells one after the other in this process; ``"local"``: a
         ``LocalCluster`` of ``workers`` processes with ``threads_per_worker``
-        threads each; otherwise the address of a running dask scheduler
-        (``tcp://host:8786``).
+        threads each; ``"local-cuda"``: dask-cuda's ``LocalCUDACluster``, one
+        worker per GPU, cells on the cuda backend; otherwise the address of a
+        running dask scheduler (``tcp://host:8786``) or a Client.
     workers : int, optional
         Worker processes of the local cluster (default: CPU cores divided by
         ``threads_per_worker``).
@@ -515,7 +516,17 @@ def run(plan_path, *, scheduler=None, workers=None, threads_per_worker=1, resume
     except ImportError:
         raise ImportError("a scheduler needs dask.distributed: pip install "
                           "'gpudrizzle[mosaic]'") from None
-    if isinstance(scheduler, str) and scheduler == "local":
+    if isinstance(scheduler, str) and scheduler == "local-cuda":
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError:
+            raise ImportError("scheduler='local-cuda' needs dask-cuda (one worker per GPU): "
+                              "pip install dask-cuda") from None
+        cluster = LocalCUDACluster(threads_per_worker=threads_per_worker, dashboard_address=None)
+        client = Client(cluster)
+        owned = [client, cluster]
+        params.setdefault("backend", "cuda")
+    elif isinstance(scheduler, str) and scheduler == "local":
         if threads_per_worker < 1:
             raise ValueError(f"'threads_per_worker' must be >= 1; got {threads_per_worker!r}")
         n = workers or max(1, (os.cpu_count() or 1) // threads_per_worker)

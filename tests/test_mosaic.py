@@ -335,3 +335,13 @@ def test_cli_mosaic(field, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "failed" in captured.out and os.path.basename(mine[1]) in captured.err
     assert main(["mosaic", str(data / "*_flt.fits"), "--outdir", out, "--tile", "0"]) == 2
+
+
+def test_local_cuda_needs_dask_cuda(serial, monkeypatch):
+    """scheduler='local-cuda' (one worker per GPU) says what to install where dask-cuda is
+    missing, before any cell runs."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask_cuda", None)  # import dask_cuda raises ImportError
+    with pytest.raises(ImportError, match="pip install dask-cuda"):
+        mosaic.run(serial[0], scheduler="local-cuda")
