@@ -20,7 +20,11 @@ functions, the frame geometry :mod:`gpudrizzle.outframe`'s):
   ``driz_sep`` frame, no context;
 * median over the singles (:func:`gpudrizzle.median.create_median`) with
   each exposure's read noise (root mean square over its chips, e-), EXPTIME
-  and sky (smallest MDRIZSKY of its chips, e-);
+  and sky (smallest MDRIZSKY of its chips, e-); with ``in_memory=False``
+  on a host backend each single is written to a scratch file beside the
+  products as soon as it is drizzled and the median reads it back in row
+  bands, so that its memory does not grow with the number of exposures
+  (the file is removed when the median ends, whatever happens);
 * blot of the median onto each chip, times EXPTIME / pix_ratio**2 (only
   1 / pix_ratio**2 for rate data), plus MDRIZSKY (``blot_addsky``) or
   ``blot_skyval``;
@@ -79,7 +83,7 @@ from .config import build_configobj
 from .crmask import driz_cr
 from .exposure import Exposure, load_exposures
 from .inputs import OutputName, expand_input, open_fits, output_name
-from .median import create_median
+from .median import ScratchImages, create_median
 from .memory import available_bytes, conversion_bytes, reuse_freed_host_memory
 from .outframe import check_overlap, orientation, output_frame, pix_ratio, pixel_scale
 from .params import (STEP2, STEP4, STEP6, Parameters, parameter_lines, resolve_parameters,
@@ -534,7 +538,10 @@ class _Run:
             log.info("input %s: EXPTIME %.3f s, filter %s, sky %.6g", c.name, c.exposure.exptime,
                      c.exposure.filter or "-", c.sky)
         singles = self._step("separate drizzle", steps.driz_separate, self._drizzle_separate, n_exp)
-        median = self._step("median", steps.median, lambda: self._median(singles))
+        try:
+            median = self._step("median", steps.median, lambda: self._median(singles))
+        finally:
+            self._close_scratch()
         del singles
         self._step("blot and driz_cr", steps.blot, lambda: self._blot_and_cr(median, steps.driz_cr),
                    n_chips)
@@ -740,10 +747,32 @@ class _Run:
         log.warning("%s: skyuser keyword %s not found; sky taken as 0", c.name, key)
         return 0.0
 
+    def _singles_on_disk(self):
+        """True when the singles wait for the median in a scratch file instead of memory:
+        intermediates not in memory (``in_memory=False``), a host backend, a median step."""
+        return not self.p["in_memory"] and self.xp is np and bool(self.steps.median)
+
+    def _close_scratch(self):
+        """Remove the singles' scratch file, if any (again: nothing)."""
+        scratch, self._scratch = getattr(self, "_scratch", None), None
+        if scratch is not None:
+            scratch.close()
+
     def _drizzle_separate(self):
+        try:
+            return self._drizzle_separate_all()
+        except BaseException:
+            self._close_scratch()
+            raise
+
+    def _drizzle_separate_all(self):
         p = self.p
         shape = self.sep_wcs.array_shape
         singles_sci, singles_wht = [], []
+        self._close_scratch()
+        if self._singles_on_disk():
+            # each single goes to the file once drizzled; the median reads its rows back
+            self._scratch = ScratchImages(f"{self.out.rootname}_singles")
         d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
                     out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
         for i, e in enumerate(self.exposures):
@@ -763,11 +792,14 @@ class _Run:
                     c.sep_plan = plan
                 del pixmap, data, weight
             sci, wht = d.out_img, d.out_wht
-            singles_sci.append(sci)
-            singles_wht.append(wht)
             if ("single_sci", i) in self.inter_names:
                 self._write_intermediate(("single_sci", i), sci, self.sep_wcs, bunit="ELECTRONS/S")
                 self._write_intermediate(("single_wht", i), wht, self.sep_wcs)
+            if self._scratch is not None:
+                sci, wht = self._scratch.append(sci), self._scratch.append(wht)
+            singles_sci.append(sci)
+            singles_wht.append(wht)
+            del sci, wht
             self._advance(e.label, e)
         return singles_sci, singles_wht
 
@@ -784,10 +816,13 @@ class _Run:
         p = self.p
         sci, wht = singles
         noise = [self._exposure_noise(i) for i in range(len(self.exposures))]
-        med = create_median(sci, wht, **_step_keywords(p, STEP4, create_median),
-                            readnoise=[n[0] for n in noise],
-                            exptime=[e.exptime for e in self.exposures],
-                            sky=[n[1] for n in noise], backend=self.b, device_array=True)
+        try:
+            med = create_median(sci, wht, **_step_keywords(p, STEP4, create_median),
+                                readnoise=[n[0] for n in noise],
+                                exptime=[e.exptime for e in self.exposures],
+                                sky=[n[1] for n in noise], backend=self.b, device_array=True)
+        finally:
+            self._close_scratch()
         if "med" in self.inter_names:
             self._write_intermediate("med", med, self.sep_wcs, bunit="ELECTRONS/S")
         return med

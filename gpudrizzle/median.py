@@ -4,9 +4,11 @@ The combination rules are drizzlepac 3.11's (``createMedian``, ``minmed``
 and stsci.image's ``numcombine``) with the same parameter names and
 defaults; they are listed in the docstring of :func:`create_median` and at
 the top of ``cuda_kernels/median.cu``.  The work runs on a backend in row
-bands: each band of every input is copied into one stacked buffer, so peak
-memory is one band times the number of inputs plus the output image, for
-any number of inputs.  What differs from drizzlepac, on purpose:
+bands: each band of every input is copied (or, for a :class:`DiskImage`,
+read from its file) into one stacked buffer, so peak memory is one band
+times the number of inputs plus the output image, for any number of
+inputs; on the host a band is capped in bytes, so that inputs read from
+files (:class:`ScratchImages`) need about the same memory for any N.  What differs from drizzlepac, on purpose:
 
 * a NaN input value is never used (drizzlepac would sort it);
 * ``imedian`` / ``imean`` fill every pixel where all inputs are masked
@@ -21,15 +23,17 @@ any number of inputs.  What differs from drizzlepac, on purpose:
 """
 
 import math
+import os
 
 import numpy as np
 
 from . import argcheck
 from .backends import get_backend
 from .choices import COMBINE_TYPES
+from .files import Temporary
 from .memory import available_bytes, copy_rows
 
-__all__ = ["create_median", "weight_thresholds", "COMBINE_TYPES"]
+__all__ = ["create_median", "weight_thresholds", "COMBINE_TYPES", "DiskImage", "ScratchImages"]
 
 
 #: ImageStats' lower limit for the weight means (its clipmin, a float32).
@@ -46,6 +50,10 @@ _BAND_FRACTION = 0.25
 _DEVICE_BAND_BYTES = 2 << 30
 _HOST_BAND_BYTES = 16 << 20
 _HOST_MIN_ROWS = 64
+# ... but a host band of many inputs never exceeds _HOST_MAX_BAND_BYTES (fewer
+# rows, down to one plus minmed's halo), so that the memory of the median
+# does not grow with the number of inputs when they are read from files.
+_HOST_MAX_BAND_BYTES = 32 << 20
 # Band buffers per pixel: minmed intermediates (med, mn, wsum float32,
 # rms float64, flags int32).
 _MINMED_BYTES = 24
@@ -53,6 +61,148 @@ _MINMED_BYTES = 24
 
 def _module_of(backend, a):
     return backend.xp if isinstance(a, backend.xp.ndarray) else np
+
+
+class DiskImage:
+    """A 2-D image stored raw (C order, native byte order) in an open file, read by rows.
+
+    Read with plain reads into the caller's buffer, so that only that buffer
+    counts in the process's memory (not the file's pages, as with a memory
+    map).  :func:`create_median` and :func:`weight_thresholds` take it in
+    place of an array.
+
+    Parameters
+    ----------
+    file : binary file object
+        Open for reading, unbuffered (``open(path, "rb", buffering=0)``); it
+        may be shared by several images (each read seeks first).
+    offset : int
+        Byte offset of the first pixel.
+    shape : (int, int)
+        (ny, nx).
+    dtype : numpy dtype
+        Pixel type (native byte order).
+    """
+
+    def __init__(self, file, offset, shape, dtype=np.float32):
+        self.file, self.offset = file, int(offset)
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        if len(self.shape) != 2 or min(self.shape) < 0:
+            raise ValueError(f"'shape' must be two sizes >= 0; got {shape!r}")
+        self.ndim = 2
+
+    def read_rows(self, r0, r1, out=None):
+        """Rows ``r0:r1`` (clipped to the image) as a numpy array (r1 - r0, nx) of ``dtype``.
+
+        ``out``, when given, is a C-contiguous numpy array of that shape and
+        dtype that receives them (and is returned); else a new array.
+        """
+        ny, nx = self.shape
+        r0, r1 = max(0, min(ny, int(r0))), max(0, min(ny, int(r1)))
+        r1 = max(r0, r1)
+        if out is None:
+            out = np.empty((r1 - r0, nx), self.dtype)
+        elif (not isinstance(out, np.ndarray) or out.shape != (r1 - r0, nx)
+              or out.dtype != self.dtype or not out.flags.c_contiguous):
+            raise ValueError(f"'out' must be a C-contiguous numpy array of shape {(r1 - r0, nx)} "
+                             f"and dtype {self.dtype}")
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        pos, done = self.offset + r0 * nx * self.dtype.itemsize, 0
+        self.file.seek(pos)
+        while done < len(view):
+            n = self.file.readinto(view[done:])
+            if not n:
+                raise OSError(f"{getattr(self.file, 'name', 'file')}: ends at byte {pos + done}, "
+                              f"before rows {r0}:{r1} of a {ny}x{nx} image")
+            done += n
+        return out
+
+    def __getitem__(self, rows):
+        """``image[r0:r1]``: rows as a new numpy array (step 1 only)."""
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError("a DiskImage is indexed by a slice of rows only")
+        r0, r1, _ = rows.indices(self.shape[0])
+        return self.read_rows(r0, r1)
+
+
+class ScratchImages:
+    """Images written one after another to one scratch file and read back by rows.
+
+    The file is a :class:`gpudrizzle.files.Temporary` beside ``path`` (never
+    published): removed by :meth:`close` (also on leaving a ``with`` block)
+    or, at the latest, when the program exits.
+
+    Parameters
+    ----------
+    path : str
+        Names the scratch file's directory and prefix.
+    """
+
+    def __init__(self, path):
+        self._tmp = Temporary(path, kind="scratch file")
+        try:
+            self._file = open(self._tmp.path, "r+b", buffering=0)
+        except BaseException:
+            self._tmp.discard()
+            raise
+        self._end = 0
+        self.path = self._tmp.path
+
+    def append(self, array):
+        """Write ``array`` (numpy, 2-D, real) at the file's end.
+
+        Returns
+        -------
+        DiskImage
+            Reads it back (valid until :meth:`close`).
+        """
+        a = np.ascontiguousarray(array)
+        if a.ndim != 2 or a.dtype.kind not in "biuf":
+            raise ValueError(f"'array' must be a 2-D array of real numbers; got shape "
+                             f"{a.shape}, dtype {a.dtype}")
+        if not a.dtype.isnative:
+            a = a.astype(a.dtype.newbyteorder("="))
+        view = memoryview(a.reshape(-1).view(np.uint8))
+        self._file.seek(self._end)
+        done = 0
+        while done < len(view):
+            done += self._file.write(view[done:])
+        image = DiskImage(self._file, self._end, a.shape, a.dtype)
+        self._end += len(view)
+        return image
+
+    def close(self):
+        """Close and remove the file (again: nothing)."""
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            finally:
+                self._tmp.discard()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _rows(src, r0, r1, buf):
+    """Rows r0:r1 of ``src``: read into ``buf`` (a host array of at least those rows) for a
+    :class:`DiskImage`, else a view of ``src``."""
+    if isinstance(src, DiskImage):
+        part = buf.reshape(-1)[:(r1 - r0) * src.shape[1]].reshape(r1 - r0, src.shape[1])
+        return src.read_rows(r0, r1, part)
+    return src[r0:r1]
+
+
+def _host_buffer(images, rows, dtype=None):
+    """A reusable host buffer for ``rows`` rows of the :class:`DiskImage` among ``images``."""
+    disk = [a for a in images if isinstance(a, DiskImage)]
+    if not disk:
+        return None
+    return np.empty((rows, disk[0].shape[1]), dtype or disk[0].dtype)
 
 
 def weight_thresholds(single_wht, combine_maskpt=0.3, *, rows=None, backend=None):
@@ -66,7 +216,7 @@ def weight_thresholds(single_wht, combine_maskpt=0.3, *, rows=None, backend=None
     ----------
     single_wht : sequence of N arrays (ny, nx) or array (N, ny, nx) of real numbers
         Single-drizzled weight images (numpy, memory-mapped or backend
-        arrays, read ``rows`` rows at a time).
+        arrays or :class:`DiskImage`, read ``rows`` rows at a time).
     combine_maskpt : float
         Fraction of the mean weight (>= 0).
     rows : int, optional
@@ -83,13 +233,17 @@ def weight_thresholds(single_wht, combine_maskpt=0.3, *, rows=None, backend=None
     images = argcheck.image_stack("single_wht", single_wht)
     b = get_backend(backend)
     ny = images[0].shape[0]
-    step = ny if rows is None else max(1, int(rows))
+    step = max(1, ny if rows is None else min(ny, int(rows)))
     limits = []
+    bufs = {}
     for w in images:
         total, count = 0.0, 0
+        if isinstance(w, DiskImage) and w.dtype not in bufs:
+            bufs[w.dtype] = np.empty((step, w.shape[1]), w.dtype)
         for r0 in range(0, ny, step):
             xp = _module_of(b, w)
-            part = xp.asarray(w[r0:r0 + step], dtype=xp.float32)
+            part = xp.asarray(_rows(w, r0, min(ny, r0 + step), bufs.get(w.dtype)),
+                              dtype=xp.float32)
             sel = part >= WEIGHT_FLOOR
             total += float(xp.sum(part[sel], dtype=xp.float64))
             count += int(xp.count_nonzero(sel))
@@ -112,7 +266,13 @@ def band_pitch(npix):
 
 
 def _band_rows(b, n_in, shape, with_wht, minmed, grow, bufsize):
-    """Output rows per band, or MemoryError when not even one row fits."""
+    """(output rows per band, rows per read of the weight means), or MemoryError when not
+    even one row fits.
+
+    The weight means are summed in reads of the rows a band had before host
+    bands were capped at ``_HOST_MAX_BAND_BYTES``, so that they (and so the
+    median) do not depend on the cap.
+    """
     ny, nx = shape
     halo = 2 * grow if minmed else 0
     per_row = nx * (4 * n_in * (2 if with_wht else 1) + (_MINMED_BYTES if minmed else 0))
@@ -124,6 +284,9 @@ def _band_rows(b, n_in, shape, with_wht, minmed, grow, bufsize):
         rows = min(rows, int(avail * _BAND_FRACTION // per_row) - halo)
     else:
         rows = int(min(avail * _BAND_FRACTION, _DEVICE_BAND_BYTES) // per_row) - halo
+    thr_rows = max(1, min(rows, ny))
+    if bufsize is None and b.xp is np:
+        rows = min(rows, max(1, int(_HOST_MAX_BAND_BYTES // per_row) - halo))
     rows = min(rows, ny)
     need = per_row * (max(rows, 1) + halo) + 4 * nx * ny
     if rows < 1 or need > avail:
@@ -131,7 +294,18 @@ def _band_rows(b, n_in, shape, with_wht, minmed, grow, bufsize):
             f"create_median: one band of {n_in} inputs of {nx} columns needs {need} bytes with "
             f"the {ny}x{nx} output, {avail} are available"
         )
-    return rows
+    return rows, thr_rows
+
+
+def _copy_band(b, dst, src, r0, r1, staging):
+    """Rows r0:r1 of ``src`` into band rows ``dst`` (a backend array)."""
+    if not isinstance(src, DiskImage):
+        copy_rows(b, dst, src[r0:r1])
+    elif b.xp is np and src.dtype == dst.dtype:
+        src.read_rows(r0, r1, dst)
+    else:
+        buf = staging if staging is not None and staging.dtype == src.dtype else None
+        copy_rows(b, dst, _rows(src, r0, r1, buf) if buf is not None else src.read_rows(r0, r1))
 
 
 def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine_nsigma="4 3",
@@ -144,7 +318,8 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
     ----------
     single_sci : sequence of N arrays (ny, nx) or array (N, ny, nx) of real numbers
         Single-drizzled science images (numpy, memory-mapped or backend
-        arrays; read one row band at a time, never modified).
+        arrays, or :class:`DiskImage` read from a file into the band buffer;
+        read one row band at a time, never modified).
     single_wht : same layout as ``single_sci``, optional
         Their weight images.  Required for the minmed types; without them
         no pixel is masked.
@@ -172,7 +347,10 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
         Rows per band from this many MiB per input (drizzlepac's meaning);
         default: on a GPU, a quarter of its free memory and at most 2 GiB per
         band; on the host, bands of about 16 MiB (at least 64 rows) that stay
-        in the cache.
+        in the cache, and at most 32 MiB (down to one row, plus minmed's halo
+        of ``2 * combine_grow`` rows) for many inputs, so that with
+        :class:`DiskImage` inputs the memory does not grow with N.  The
+        result does not depend on the band size.
     readnoise, exptime, sky : float or sequence of N floats, optional
         minmed noise model per image: read noise (electrons; default 0),
         exposure time (> 0; default 1) and the sky subtracted from the image
@@ -251,7 +429,8 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
     b = get_backend(backend)
     ny, nx = shape
     masks = newmasks and wht is not None
-    rows = _band_rows(b, n_in, shape, wht is not None and (masks or minmed), minmed, grow, bufsize)
+    rows, thr_rows = _band_rows(b, n_in, shape, wht is not None and (masks or minmed), minmed,
+                                grow, bufsize)
 
     xp = b.xp
     out = xp.empty(shape, dtype=np.float32)
@@ -259,8 +438,10 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
         return out if device_array else b.to_host(out)
     wthr = None
     if masks:
-        wthr = b.asarray(weight_thresholds(wht, maskpt, rows=rows, backend=b), np.float64)
+        wthr = b.asarray(weight_thresholds(wht, maskpt, rows=thr_rows, backend=b), np.float64)
     band_rows = min(ny, rows + 2 * grow)
+    # DiskImage rows: read straight into the band buffer on the host, else through this
+    staging = None if xp is np else _host_buffer(list(sci) + list(wht or []), band_rows)
     pitch_max = band_pitch(band_rows * nx)
     data_buf = xp.empty(n_in * pitch_max, dtype=np.float32)
     use_wht = wht is not None and (masks or minmed)
@@ -279,12 +460,12 @@ def create_median(single_sci, single_wht=None, *, combine_type="minmed", combine
         pitch = band_pitch(npix)
         data = data_buf[:n_in * pitch].reshape(n_in, pitch)
         for i, a in enumerate(sci):
-            copy_rows(b, data[i, :npix].reshape(h1 - h0, nx), a[h0:h1])
+            _copy_band(b, data[i, :npix].reshape(h1 - h0, nx), a, h0, h1, staging)
         weights = None
         if use_wht:
             weights = wht_buf[:n_in * pitch].reshape(n_in, pitch)
             for i, a in enumerate(wht):
-                copy_rows(b, weights[i, :npix].reshape(h1 - h0, nx), a[h0:h1])
+                _copy_band(b, weights[i, :npix].reshape(h1 - h0, nx), a, h0, h1, staging)
         target = out[r0:r1]
         if kind == "sum":
             b.combine("sum", data=data, n_in=n_in, npix=npix, pitch=pitch, out=target)

@@ -409,3 +409,71 @@ def test_sky_matching_methods_run_end_to_end(tmp_path, skymethod):
     assert len(skies) == 6 and np.all(np.isfinite(skies))
     if skymethod == "match":
         assert min(skies) == 0.0  # matched down to the lowest exposure
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_singles_on_disk_equal_in_memory(tmp_path, monkeypatch, backend):
+    """in_memory=False reads the singles back from a scratch file: the products are the
+    in-memory run's, byte for byte, and the scratch file is gone afterwards."""
+    files = [t.path for t in _write_set(tmp_path, n=3)]
+    from gpudrizzle import median as median_mod
+
+    seen = []
+    real = astrodrizzle.create_median
+
+    def spy(sci, wht, **kwargs):
+        seen.append([type(a).__name__ for a in list(sci) + list(wht)])
+        seen.append([f for d in ("m0", "m1") if os.path.isdir(tmp_path / d)
+                     for f in os.listdir(tmp_path / d) if f.endswith(".tmp")])
+        return real(sci, wht, **kwargs)
+
+    monkeypatch.setattr(astrodrizzle, "create_median", spy)
+    monkeypatch.setattr(median_mod, "_HOST_MAX_BAND_BYTES", 4096)  # many bands from disk
+    res = {}
+    for mem in (True, False):
+        os.mkdir(tmp_path / f"m{int(mem)}")
+        out = f"{tmp_path}/m{int(mem)}/final"
+        res[mem] = astrodrizzle.AstroDrizzle(files, output=out, in_memory=mem, build=True,
+                                             clean=True, backend=backend, runfile="")
+    (types_mem, tmp_mem), (types_disk, tmp_disk) = seen[:2], seen[2:]
+    assert set(types_mem) == {"ndarray"} and tmp_mem == []
+    assert set(types_disk) == {"DiskImage"} and len(types_disk) == 6 and len(tmp_disk) == 1
+    with open(res[True].products[0], "rb") as f1, open(res[False].products[0], "rb") as f2:
+        assert f1.read() == f2.read()
+    assert os.listdir(tmp_path / "m0") == os.listdir(tmp_path / "m1") == ["final_drz.fits"]
+
+
+def test_scratch_removed_after_median_failure(tmp_path, monkeypatch):
+    files = [t.path for t in _write_set(tmp_path, n=2)]
+    seen = []
+
+    def broken(sci, wht, **kwargs):
+        seen.append([f for f in os.listdir(tmp_path) if f.endswith(".tmp")])
+        sci[0].read_rows(0, 2)  # the scratch file is readable while the median runs
+        raise ZeroDivisionError("planted")
+
+    monkeypatch.setattr(astrodrizzle, "create_median", broken)
+    _assert_fails(files, RuntimeError, "step 'median' failed.*planted", output=f"{tmp_path}/x",
+                  in_memory=False, clean=True)
+    assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].startswith(".x_singles")
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_scratch_removed_after_separate_drizzle_failure(tmp_path, monkeypatch):
+    files = [t.path for t in _write_set(tmp_path, n=2)]
+    from gpudrizzle.median import ScratchImages
+
+    calls = []
+
+    def append(self, array):
+        calls.append([f for f in os.listdir(tmp_path) if f.startswith(".x_singles")])
+        if len(calls) == 3:
+            raise OSError(28, "planted: no space left")
+        return real(self, array)
+
+    real = ScratchImages.append
+    monkeypatch.setattr(ScratchImages, "append", append)
+    _assert_fails(files, OSError, "planted", output=f"{tmp_path}/x", in_memory=False,
+                  clean=True)
+    assert len(calls) == 3 and all(len(c) == 1 for c in calls)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]

@@ -307,3 +307,130 @@ def test_bad_inputs_are_named():
     with pytest.raises(TypeError, match="single_sci"):
         create_median([a.astype(complex)], combine_type="median", backend="numpy")
     assert set(COMBINE_TYPES) == {"median", "mean", "minmed", "imedian", "imean", "iminmed", "sum"}
+
+
+# -- inputs read from a scratch file (DiskImage) -----------------------------
+
+
+def _on_disk(scratch, images):
+    return [scratch.append(a) for a in images]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
+def test_disk_images_give_the_in_memory_median(backend, name, tmp_path):
+    """Every golden case from DiskImage inputs, in bands of 5 rows: the in-memory answer."""
+    g, case = GOLDEN_DATA, dict(GOLDEN_CASES[name])
+    n = case.pop("n_in", len(g["sci"]))
+    want = _golden_run(name, backend)
+    with median_module.ScratchImages(str(tmp_path / "s")) as scratch:
+        sci, wht = _on_disk(scratch, g["sci"][:n]), _on_disk(scratch, g["wht"][:n])
+        assert all(isinstance(a, median_module.DiskImage) for a in sci + wht)
+        got = np.full_like(want, np.nan)
+        got = create_median(sci, wht, readnoise=g["readnoise"][:n], exptime=g["exptime"][:n],
+                            sky=g["sky"][:n], backend=backend,
+                            **{"combine_bufsize": 5 * 72 * 4 / 1048576, **case})
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["minmed", "median", "imean", "sum"])
+def test_disk_images_with_capped_bands_match_memory(rng, tmp_path, monkeypatch, kind):
+    """Random inputs from disk with host bands capped to a few rows (minmed's halo on top)
+    give the uncapped in-memory median bit for bit, weight limits included."""
+    n_in, ny, nx = int(rng.integers(5, 12)), int(rng.integers(30, 60)), int(rng.integers(20, 50))
+    data, wht = random_stack(rng, n_in, ny * nx)
+    sci, w = list(data.reshape(n_in, ny, nx)), list(wht.reshape(n_in, ny, nx))
+    kw = dict(combine_type=kind, combine_grow=2, readnoise=rng.uniform(0, 5, n_in),
+              exptime=rng.uniform(100, 500, n_in), sky=rng.uniform(0, 20, n_in), backend="cpu")
+    want = create_median(sci, w, **kw)
+    per_row = nx * (4 * n_in * 2 + median_module._MINMED_BYTES)
+    monkeypatch.setattr(median_module, "_HOST_MAX_BAND_BYTES", 3 * per_row)
+    rows, thr_rows = median_module._band_rows(get_backend("cpu"), n_in, (ny, nx), True, True, 2,
+                                              None)
+    assert rows == 1 and thr_rows == ny  # capped: 3 rows minus the halo of 2 * grow
+    with median_module.ScratchImages(str(tmp_path / "s")) as scratch:
+        got = create_median(_on_disk(scratch, sci), _on_disk(scratch, w), **kw)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_capped_host_bands_keep_the_weight_limits(rng, monkeypatch):
+    """The cap only shortens the bands: weight means are still summed in the uncapped reads
+    (float64 partial sums in another order could round the float32 mean otherwise)."""
+    n_in, shape = 3, (300, 40)
+    sci = [rng.normal(10, 1, shape).astype(np.float32) for _ in range(n_in)]
+    wht = [rng.uniform(0.01, 1e4, shape).astype(np.float32) for _ in range(n_in)]
+    want = create_median(sci, wht, combine_type="median", backend="cpu")
+    seen = []
+    real = median_module.weight_thresholds
+
+    def spy(w, maskpt, rows=None, backend=None):
+        seen.append(rows)
+        return real(w, maskpt, rows=rows, backend=backend)
+
+    monkeypatch.setattr(median_module, "weight_thresholds", spy)
+    monkeypatch.setattr(median_module, "_HOST_MAX_BAND_BYTES", 4096)
+    got = create_median(sci, wht, combine_type="median", backend="cpu")
+    np.testing.assert_array_equal(got, want)
+    assert seen == [300]
+
+
+def test_disk_images_peak_memory_does_not_grow_with_n(rng, tmp_path, monkeypatch):
+    """Traced allocations of a median of N DiskImage pairs: one capped band, for N = 20 and
+    N = 200 alike (within 30%), far below the stack of N images."""
+    shape = (128, 64)
+    monkeypatch.setattr(median_module, "_HOST_MAX_BAND_BYTES", 1 << 20)
+    peaks = {}
+    for n_in in (20, 200):
+        with median_module.ScratchImages(str(tmp_path / "s")) as scratch:
+            sci = [rng.normal(10, 1, shape).astype(np.float32) for _ in range(n_in)]
+            wht = [rng.uniform(0.5, 1.5, shape).astype(np.float32) for _ in range(n_in)]
+            dsci, dwht = _on_disk(scratch, sci), _on_disk(scratch, wht)
+            tracemalloc.start()
+            try:
+                out = create_median(dsci, dwht, combine_type="minmed", backend="cpu")
+                peaks[n_in] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            np.testing.assert_array_equal(
+                out, create_median(sci, wht, combine_type="minmed", backend="cpu"))
+    stack_bytes = 2 * 200 * shape[0] * shape[1] * 4
+    assert peaks[200] < 1.3 * peaks[20] and peaks[200] < stack_bytes / 10
+    assert peaks[200] < (1 << 20) * 1.3 + 6 * shape[0] * shape[1] * 4
+
+
+def test_scratch_images_round_trip(rng, tmp_path):
+    a = rng.normal(0, 1, (7, 5)).astype(np.float32)
+    b = rng.integers(-300, 300, (4, 3)).astype(">i2")  # stored in native byte order
+    c = np.asfortranarray(rng.normal(0, 1, (6, 9)))
+    with median_module.ScratchImages(str(tmp_path / "s")) as scratch:
+        path = scratch.path
+        assert path.startswith(str(tmp_path / ".s")) and path.endswith(".tmp")
+        da, db, dc = (scratch.append(x) for x in (a, b, c))
+        assert (da.shape, da.dtype, da.ndim) == ((7, 5), np.float32, 2)
+        assert db.dtype == np.dtype("int16") and db.dtype.isnative
+        np.testing.assert_array_equal(da.read_rows(0, 7), a)
+        np.testing.assert_array_equal(db[1:3], b[1:3])
+        np.testing.assert_array_equal(dc[-2:], c[-2:])
+        np.testing.assert_array_equal(da.read_rows(5, 99), a[5:])  # clipped
+        out = np.full((3, 5), np.nan, np.float32)
+        assert da.read_rows(2, 5, out) is out
+        np.testing.assert_array_equal(out, a[2:5])
+        with pytest.raises(ValueError, match="'out'"):
+            da.read_rows(0, 2, np.empty((2, 5), np.float64))
+        with pytest.raises(TypeError, match="slice"):
+            da[::2]
+        with pytest.raises(ValueError, match="2-D"):
+            scratch.append(np.zeros(3, np.float32))
+        short = median_module.DiskImage(open(path, "rb", buffering=0), 0, (1000, 10))
+        with pytest.raises(OSError, match="ends at byte"):
+            short.read_rows(990, 1000)
+        short.file.close()
+        assert path.startswith(str(tmp_path)) and (tmp_path / path.split("/")[-1]).exists()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ZeroDivisionError):
+        with median_module.ScratchImages(str(tmp_path / "s")) as scratch:
+            scratch.append(a)
+            raise ZeroDivisionError
+    assert list(tmp_path.iterdir()) == []
+    scratch.close()  # again: nothing
