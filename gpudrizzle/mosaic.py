@@ -45,7 +45,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from . import files
 from .inputs import check_file, expand_input
-from .skycells import SkyCell, assign, exposure_footprints, tile_grid
+from .skycells import SkyCell, assign, chip_wcs, exposure_footprints, tile_grid
 
 __all__ = ["plan", "load_plan", "run_cell", "run", "MosaicResult", "CellOutcome",
            "PLAN_NAME", "MANIFEST_NAME"]
@@ -66,29 +66,6 @@ _CELL_DEFAULTS = {"build": True, "clean": True}
 
 # ---------------------------------------------------------------------------
 # planning
-
-
-def _header_wcs(path):
-    """Each chip's WCS (``pixel_shape`` set) from ``path``'s headers only."""
-    out = []
-    with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        hdus = [h for h in hdul if h.name == "SCI"] or [hdul[0]]
-        for h in hdus:
-            header = h.header
-            n1, n2 = header.get("NAXIS1"), header.get("NAXIS2")
-            if header.get("NAXIS", 0) != 2 or not n1 or not n2:
-                continue
-            try:
-                w = WCS(header, hdul)
-            except Exception as exc:  # astropy raises many kinds for broken headers
-                raise ValueError(f"{path}[{h.name},{h.ver}]: unreadable WCS ({exc})") from None
-            if w.has_celestial:
-                w.pixel_shape = (int(n1), int(n2))
-                out.append(w)
-    if not out:
-        raise ValueError(f"{path}: no image extension with a celestial WCS")
-    return out
 
 
 def _cell_record(cell, members):
@@ -154,7 +131,7 @@ def plan(inputs, outdir, *, grid="tiles", tile=2048, border=0, frame=None, scale
         if frame is None:
             from .outframe import default_frame
 
-            frame = default_frame([w for f in names for w in _header_wcs(f)])
+            frame = default_frame([w for f in names for w in chip_wcs(f)])
         cells = tile_grid(frame, tile, border)
     members = assign(cells, footprints)
     assigned = {f for m in members.values() for f in m}

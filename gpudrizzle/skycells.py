@@ -22,7 +22,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from .inputs import check_file
 
-__all__ = ["SkyCell", "EDGE_POINTS", "tile_grid", "exposure_footprints", "assign"]
+__all__ = ["SkyCell", "EDGE_POINTS", "tile_grid", "chip_wcs", "exposure_footprints", "assign"]
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,8 @@ def _edge(nx, ny):
     return x, y
 
 
-def exposure_footprints(path):
-    """Sky outlines of an exposure's chips, from its headers only (no pixel data is read).
+def chip_wcs(path):
+    """Each chip's full WCS (``pixel_shape`` set) from the headers of ``path`` only.
 
     Parameters
     ----------
@@ -147,24 +147,23 @@ def exposure_footprints(path):
 
     Returns
     -------
-    list of numpy.ndarray, each (4 * EDGE_POINTS, 2) float64
-        RA, Dec (degrees) of points around each chip's pixel edges, through
-        its full WCS (distortion included), counter-clockwise in pixels.
+    list of astropy.wcs.WCS
+        Distortion included (SIP, lookup tables); no pixel data is read.
 
     Raises
     ------
     OSError
         Missing or unreadable file.
     ValueError
-        No image extension with a celestial WCS (the message names the file).
+        No image extension with a celestial WCS, or an unreadable WCS (the
+        message names the file and extension).
     """
     path = os.fspath(path)
     check_file(path)
     out = []
     with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul, warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
-        hdus = [h for h in hdul if h.name == "SCI"] or [hdul[0]]
-        for h in hdus:
+        for h in [h for h in hdul if h.name == "SCI"] or [hdul[0]]:
             header = h.header
             n1, n2 = header.get("NAXIS1"), header.get("NAXIS2")
             if header.get("NAXIS", 0) != 2 or not n1 or not n2:
@@ -173,13 +172,34 @@ def exposure_footprints(path):
                 w = WCS(header, hdul)
             except Exception as exc:  # astropy raises many kinds for broken headers
                 raise ValueError(f"{path}[{h.name},{h.ver}]: unreadable WCS ({exc})") from None
-            if not w.has_celestial:
-                continue
-            x, y = _edge(n1, n2)
-            out.append(np.column_stack(w.all_pix2world(x, y, 0)))
+            if w.has_celestial:
+                w.pixel_shape = (int(n1), int(n2))
+                out.append(w)
     if not out:
         raise ValueError(f"{path}: no image extension with a celestial WCS")
     return out
+
+
+def exposure_footprints(path):
+    """Sky outlines of an exposure's chips, from its headers only (no pixel data is read).
+
+    Parameters
+    ----------
+    path : str
+        As :func:`chip_wcs`.
+
+    Returns
+    -------
+    list of numpy.ndarray, each (4 * EDGE_POINTS, 2) float64
+        RA, Dec (degrees) of points around each chip's pixel edges, through
+        its full WCS (distortion included), counter-clockwise in pixels.
+
+    Raises
+    ------
+    OSError, ValueError
+        As :func:`chip_wcs`.
+    """
+    return [np.column_stack(w.all_pix2world(*_edge(*w.pixel_shape), 0)) for w in chip_wcs(path)]
 
 
 def _unit(radec):
