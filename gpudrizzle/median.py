@@ -30,7 +30,7 @@ import numpy as np
 from . import argcheck
 from .backends import get_backend
 from .choices import COMBINE_TYPES
-from .files import Temporary
+from .files import Temporary, no_space_error
 from .memory import available_bytes, copy_rows
 
 __all__ = ["create_median", "weight_thresholds", "COMBINE_TYPES", "DiskImage", "ScratchImages"]
@@ -166,8 +166,17 @@ class ScratchImages:
         view = memoryview(a.reshape(-1).view(np.uint8))
         self._file.seek(self._end)
         done = 0
-        while done < len(view):
-            done += self._file.write(view[done:])
+        try:
+            while done < len(view):
+                done += self._file.write(view[done:])
+        except OSError as exc:
+            full = no_space_error(exc, self._tmp.target)
+            if full is None:
+                raise
+            err = OSError(f"{full} (the separate drizzle images, kept on disk for the median; "
+                          "in_memory=True keeps them in memory instead)")
+            err.errno = full.errno  # (no strerror: the text stays the message alone)
+            raise err from None
         image = DiskImage(self._file, self._end, a.shape, a.dtype)
         self._end += len(view)
         return image

@@ -160,6 +160,16 @@ def test_defect5_full_disk_names_the_product(inputs, tmpfs, tmp_path):
                       "--backend", "cpu", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     line, = proc.stderr.strip().splitlines()
+    # the separate drizzle images go to disk first (a scratch file beside the products)
+    assert line == ("gpudrizzle run: error: No space left on device while writing "
+                    f"{tmpfs}/x_singles (the separate drizzle images, kept on disk for the "
+                    "median; in_memory=True keeps them in memory instead)")
+    assert os.listdir(tmpfs) == [] and hashes(paths) == before
+    # in memory, the product is what does not fit
+    proc = gpudrizzle("run", *paths, "--output", tmpfs / "x", "--clean", "yes", "--runfile", "",
+                      "--backend", "cpu", "--in-memory", "yes", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    line, = proc.stderr.strip().splitlines()
     assert line == ("gpudrizzle run: error: No space left on device while writing "
                     f"{tmpfs}/x_drz_sci.fits")
     assert os.listdir(tmpfs) == [] and hashes(paths) == before
