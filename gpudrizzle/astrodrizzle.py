@@ -280,7 +280,7 @@ def run(configobj, wcsmap=None, progress=None):
 
 
 def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_chips_final,
-                    resident_bytes=0):
+                    resident_bytes=0, singles_on_disk=False):
     """Bytes the pipeline holds at its peak on the backend.
 
     Parameters
@@ -296,6 +296,9 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     resident_bytes : int
         Input arrays kept on the backend for the whole run (a device keeps
         every chip's SCI, ERR and DQ).
+    singles_on_disk : bool
+        The separate drizzle images wait for the median in a scratch file
+        (``in_memory=False`` on a host backend), not in memory.
 
     Returns
     -------
@@ -310,7 +313,7 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     phase_sep = 0
     if sep_shape is not None and steps.driz_separate:
         s = int(sep_shape[0]) * int(sep_shape[1])
-        phase_sep = 8 * s * n_exposures + 20 * s
+        phase_sep = (0 if singles_on_disk else 8 * s * n_exposures) + 20 * s
     phase_final = 0
     if final_shape is not None and steps.driz_combine:
         f = int(final_shape[0]) * int(final_shape[1])
@@ -506,7 +509,7 @@ class _Run:
         shapes = [c.chip.shape for c in self.chips]
         frames = (len(exposures), None if sep_wcs is None else sep_wcs.array_shape,
                   None if final_wcs is None else final_wcs.array_shape, steps, len(self.chips))
-        need = estimate_memory(shapes, *frames)
+        need = estimate_memory(shapes, *frames, singles_on_disk=self._singles_on_disk())
         have = available_bytes(b)
         # on a device every chip's arrays are uploaded once and kept, when they fit
         self.resident = False

@@ -41,3 +41,17 @@ def test_freed_blocks_are_kept_in_the_block_and_returned_after():
     touched = _resident_bytes()
     del c
     assert _resident_bytes() < touched - size // 2
+
+
+def test_estimate_counts_singles_only_when_kept_in_memory():
+    """Separate drizzle images waiting in a scratch file cost no memory per exposure."""
+    from gpudrizzle.astrodrizzle import estimate_memory
+    from gpudrizzle.params import resolve_parameters, step_switches
+
+    steps = step_switches(resolve_parameters(), 700)
+    args = ([(64, 128)] * 1400, 700, (200, 300), (200, 300), steps, 1400)
+    in_memory = estimate_memory(*args)
+    on_disk = estimate_memory(*args, singles_on_disk=True)
+    # (on disk, the final drizzle's context planes are the peak instead)
+    assert 0.95 * 8 * 200 * 300 * 700 < in_memory - on_disk <= 8 * 200 * 300 * 700
+    assert estimate_memory(*args[:1], 20, *args[2:], singles_on_disk=True) == on_disk
