@@ -133,6 +133,21 @@ def check_file(name, what="input file", context=""):
     return name
 
 
+def read_text(path, what):
+    """The text of a small UTF-8 file the user gives (region, shift, exclusions file ...).
+
+    Raises FileNotFoundError ``<what> <path> does not exist`` or ValueError ``<what> <path>
+    is not a text file``."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} {path} is not a text file") from None
+
+
 def _stream_length(name, opener, what):
     """Bytes of the decompressed content of ``name``, read to the end of the stream."""
     total = 0

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .inputs import read_text
+
 __all__ = ["Region", "parse_regions", "read_regions", "include_mask", "excluded_mask",
            "read_exclusions"]
 
@@ -256,14 +258,7 @@ def read_regions(path, *, wcs=None):
         The file does not exist (the message names it).
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"region file {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"region file {path} is not a text file") from None
-    return parse_regions(text, wcs=wcs, source=path)
+    return parse_regions(read_text(path, "region file"), wcs=wcs, source=path)
 
 
 def _shape_pixels(region, x, y):
@@ -382,11 +377,7 @@ def read_exclusions(path):
         Bad lines (the message names the file and line).
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"exclusions file {path} does not exist") from None
+    lines = read_text(path, "exclusions file").splitlines()
     root = os.path.dirname(os.path.abspath(path))
     out = {}
     for n, raw in enumerate(lines, start=1):

@@ -36,6 +36,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import files
+from .inputs import read_text
 
 __all__ = ["SHIFT_COLUMNS", "write_shiftfile", "read_shiftfile", "write_outwcs",
            "write_catalog", "xy_catalog_header", "xy_catalog_name", "sky_catalog_name",
@@ -158,13 +159,7 @@ def read_shiftfile(path):
         Bad syntax; the message names the file and line.
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"shift file {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"shift file {path} is not a text file") from None
+    text = read_text(path, "shift file")
     out = {k: None for k in _HEADER_KEYS}
     out["rows"] = []
     seen = set()

@@ -144,6 +144,12 @@ def test_missing_files(tmp_path):
         regions.read_regions(tmp_path / "nothere.reg")
     with pytest.raises(FileNotFoundError, match="exclusions file .*nothere.txt does not exist"):
         regions.read_exclusions(tmp_path / "nothere.txt")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    for read, what in ((regions.read_exclusions, "exclusions file"),
+                       (regions.read_regions, "region file")):
+        with pytest.raises(ValueError, match=f"{what} .*binary.txt is not a text file"):
+            read(binary)
 
 
 def test_fits_mask(tmp_path, rng):
