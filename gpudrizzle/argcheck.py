@@ -104,6 +104,21 @@ def array_like(name, a):
     return a
 
 
+def positions(name, xy):
+    """``xy`` as a float64 (n, 2) numpy array of finite positions (ValueError otherwise)."""
+    arr = np.asarray(xy)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a numeric (n, 2) array of positions, "
+                         f"got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (n, 2), got {arr.shape}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.all(np.isfinite(arr), axis=1)))
+        raise ValueError(f"{name} has {bad} position(s) that are NaN or infinite")
+    return arr
+
+
 def image(name, a, shape=None):
     """A 2-D array (numpy, memmap or backend array; not copied) of real numbers."""
     a = array_like(name, a)

@@ -43,6 +43,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import argcheck
+
 GEOMETRIES = ("shift", "rscale", "general")
 MIN_POINTS = {"shift": 1, "rscale": 2, "general": 3}
 
@@ -130,7 +132,7 @@ class LinearFit:
         -------
         ndarray, shape (k, 2), float64
         """
-        refxy = _as_points("refxy", refxy)
+        refxy = argcheck.positions("refxy", refxy)
         return (refxy - self.center) @ self.matrix + self.shift + self.center
 
     def to_reference(self, xy):
@@ -145,21 +147,8 @@ class LinearFit:
         -------
         ndarray, shape (k, 2), float64
         """
-        xy = _as_points("xy", xy)
+        xy = argcheck.positions("xy", xy)
         return (xy - self.center - self.shift) @ np.linalg.inv(self.matrix) + self.center
-
-
-def _as_points(name, xy):
-    arr = np.asarray(xy)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be a numeric (n, 2) array, got dtype {arr.dtype}")
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (n, 2), got {arr.shape}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.count_nonzero(~np.all(np.isfinite(arr), axis=1)))
-        raise ValueError(f"{name} has {bad} position(s) that are NaN or infinite")
-    return arr
 
 
 def build_fit_matrix(rotation, scale=1.0):
@@ -298,8 +287,8 @@ def fit_xy(xy, refxy, geometry, *, nclip=3, sigma=3.0, center=None):
     """
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
-    xy = _as_points("xy", xy)
-    refxy = _as_points("refxy", refxy)
+    xy = argcheck.positions("xy", xy)
+    refxy = argcheck.positions("refxy", refxy)
     if xy.shape != refxy.shape:
         raise ValueError(f"xy and refxy must have the same shape, got {xy.shape} "
                          f"and {refxy.shape}")

@@ -45,6 +45,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 from scipy.spatial import cKDTree
 
+from . import argcheck
+
 # Pair radii handed to the KD-tree are widened by this factor; the exact
 # float64 distance tests afterwards decide every pair.
 _WIDEN = 1.0 + 1e-9
@@ -71,21 +73,6 @@ class OffsetGuess(NamedTuple):
     dx: float
     dy: float
     npeak: int
-
-
-def _as_catalog(name, xy):
-    """Return ``xy`` as a float64 (n, 2) array, refusing a bad shape or NaN/inf."""
-    arr = np.asarray(xy)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be a numeric (n, 2) array of positions, "
-                         f"got dtype {arr.dtype}")
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (n, 2), got {arr.shape}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.count_nonzero(~np.all(np.isfinite(arr), axis=1)))
-        raise ValueError(f"{name} has {bad} position(s) that are NaN or infinite")
-    return arr
 
 
 def _finite_number(name, value, *, positive=False, nonnegative=False):
@@ -130,8 +117,8 @@ def offset_histogram_image(xy, refxy, searchrad, *, binsize=1.0):
     Only pairs within R + 1/2 bins on both axes are formed (a KD-tree
     search in the Chebyshev norm), never the full n x m matrix.
     """
-    xy = _as_catalog("xy", xy)
-    refxy = _as_catalog("refxy", refxy)
+    xy = argcheck.positions("xy", xy)
+    refxy = argcheck.positions("refxy", refxy)
     searchrad = _finite_number("searchrad", searchrad, positive=True)
     binsize = _finite_number("binsize", binsize, positive=True)
     nhalf = int(np.ceil(searchrad / binsize))
@@ -459,8 +446,8 @@ def match_xy(xy, refxy, *, tolerance, separation=0.0, xoffset=0.0, yoffset=0.0,
         Indices into ``refxy`` of their reference sources, in the order
         xyxymatch reports them (reference sources by y, then x).
     """
-    xy = _as_catalog("xy", xy)
-    refxy = _as_catalog("refxy", refxy)
+    xy = argcheck.positions("xy", xy)
+    refxy = argcheck.positions("refxy", refxy)
     tolerance = _finite_number("tolerance", tolerance, positive=True)
     separation = _finite_number("separation", separation, nonnegative=True)
     xoffset = _finite_number("xoffset", xoffset)
