@@ -210,9 +210,6 @@ def _add_tweakreg_parser(commands, common):
     tweak.set_defaults(handler=_command_tweakreg)
 
 
-_MOSAIC_SET = ("input", "output", "runfile", "final_refimage", "driz_sep_refimage")
-
-
 def _add_mosaic_parser(commands, common):
     mos = commands.add_parser("mosaic", parents=[common],
                               help="a mosaic: one AstroDrizzle job per sky cell",
@@ -239,7 +236,9 @@ def _add_mosaic_parser(commands, common):
                      help="threads of each local worker (default: 1)")
     mos.add_argument("--replan", action="store_true",
                      help="plan again even if <outdir>/mosaic_plan.json exists")
-    _add_parameter_options(mos, exclude=_MOSAIC_SET)
+    from .mosaic import CELL_PARAMETERS
+
+    _add_parameter_options(mos, exclude=CELL_PARAMETERS)
     mos.set_defaults(handler=_command_mosaic)
 
 
@@ -409,7 +408,7 @@ def _command_mosaic(args):
     from . import mosaic
 
     user = {name: getattr(args, name) for name in PARAMETERS
-            if name not in _MOSAIC_SET and hasattr(args, name)}
+            if name not in mosaic.CELL_PARAMETERS and hasattr(args, name)}
     try:
         resolve_parameters(user)
     except ValueError as exc:

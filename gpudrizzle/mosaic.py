@@ -48,7 +48,7 @@ from .inputs import check_file, expand_input
 from .skycells import SkyCell, assign, chip_wcs, exposure_footprints, tile_grid
 
 __all__ = ["plan", "load_plan", "run_cell", "run", "MosaicResult", "CellOutcome",
-           "PLAN_NAME", "MANIFEST_NAME"]
+           "PLAN_NAME", "MANIFEST_NAME", "CELL_PARAMETERS"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -56,10 +56,11 @@ PLAN_NAME = "mosaic_plan.json"
 MANIFEST_NAME = "manifest.json"
 _PLAN_VERSION = 1
 _CHUNK = 1 << 22
-# parameters a cell job sets itself, or that change how it runs but not what it writes
-_CELL_SET = ("input", "output", "runfile", "final_refimage", "driz_sep_refimage")
-_NOT_DIGESTED = _CELL_SET + ("num_cores", "verbose", "editpars", "mdriztab", "wcsmap",
-                             "overwrite")
+#: AstroDrizzle parameters each cell job sets itself (not to be given for a mosaic)
+CELL_PARAMETERS = ("input", "output", "runfile", "final_refimage", "driz_sep_refimage")
+# ... and those that change how a job runs but not what it writes: not in the digest
+_NOT_DIGESTED = CELL_PARAMETERS + ("num_cores", "verbose", "editpars", "mdriztab", "wcsmap",
+                                   "overwrite")
 # a cell's defaults: built products, no intermediates left behind, redo replaces
 _CELL_DEFAULTS = {"build": True, "clean": True}
 
@@ -246,7 +247,7 @@ def _cell_call(cell, members, cell_dir, params, num_cores):
     """The AstroDrizzle keywords of a cell job."""
     call = dict(_CELL_DEFAULTS)
     call.update(params or {})
-    for key in _CELL_SET:
+    for key in CELL_PARAMETERS:
         if key in call:
             raise ValueError(f"parameter {key!r} is set by the mosaic for each cell; "
                              "do not give it")
@@ -462,7 +463,7 @@ def run(plan_path, *, scheduler=None, workers=None, threads_per_worker=1, resume
     doc = load_plan(plan_path)
     names = list(doc["cells"])
     params = dict(astrodrizzle_params)
-    bad = [k for k in _CELL_SET if k in params]
+    bad = [k for k in CELL_PARAMETERS if k in params]
     if bad:
         raise ValueError(f"parameter {bad[0]!r} is set by the mosaic for each cell; do not give it")
     if params:
