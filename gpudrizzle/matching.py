@@ -354,6 +354,27 @@ def offset_histogram(xy, refxy, searchrad, *, binsize=1.0,
     if method not in PEAK_METHODS:
         raise ValueError(f"method must be one of {PEAK_METHODS}, got {method!r}")
     hist, nhalf = offset_histogram_image(xy, refxy, searchrad, binsize=binsize)
+    return histogram_offset(hist, nhalf, binsize=binsize, method=method)
+
+
+def histogram_offset(hist, nhalf, *, binsize=1.0, method="centroid"):
+    """The offset at the peak of a histogram of :func:`offset_histogram_image`.
+
+    Parameters
+    ----------
+    hist : ndarray, shape (2 nhalf + 1, 2 nhalf + 1)
+    nhalf : int
+        The zero-offset bin on both axes.
+    binsize, method
+        As :func:`offset_histogram`.
+
+    Returns
+    -------
+    OffsetGuess or None
+        As :func:`offset_histogram`.
+    """
+    if method not in PEAK_METHODS:
+        raise ValueError(f"method must be one of {PEAK_METHODS}, got {method!r}")
     nonempty = hist > 0
     count = int(np.count_nonzero(nonempty))
     if count == 0:

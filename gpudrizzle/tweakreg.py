@@ -310,7 +310,7 @@ def _parameters(configobj, imagefindcfg, refimagefindcfg, user):
 
 
 def _parse_list_file(path, what):
-    """``{file: [names]}`` of an @list / catfile / exclusions file (first column, then the rest)."""
+    """``{file: [names]}`` of an @list or catfile (the first column, then the rest)."""
     check_file(path, what)
     rows = {}
     base = os.path.dirname(os.path.abspath(path))
@@ -589,7 +589,7 @@ def _search_radius(task, wcs):
 
 def _match(image, reference, task):
     """Match an image's sources to the reference catalog; the reason it failed or None."""
-    from .matching import match_xy, offset_histogram, offset_histogram_image
+    from .matching import histogram_offset, match_xy, offset_histogram_image
 
     image.outxy = np.column_stack(reference.wcs.wcs_world2pix(image.radec[:, 0],
                                                               image.radec[:, 1], 1)) \
@@ -598,10 +598,10 @@ def _match(image, reference, task):
     if image.nsources < task.minobj:
         return f"{image.nsources} sources found, fewer than minobj={task.minobj}"
     if task.use2dhist:
-        radius = _search_radius(task, reference.wcs)
-        peak = offset_histogram(image.outxy, refxy, radius)
+        histogram = offset_histogram_image(image.outxy, refxy, _search_radius(task, reference.wcs))
+        peak = histogram_offset(*histogram)
         if task.see2dplot:
-            image.histogram = offset_histogram_image(image.outxy, refxy, radius)
+            image.histogram = histogram
         if peak is None:  # as drizzlepac: warn and match with no offset
             log.warning("%s: no peak in the histogram of offsets within searchrad=%s %s; "
                         "matching with a zero offset", image.filename, task.searchrad,
