@@ -1,0 +1,289 @@
+"""resetbits: clear chosen flags in the integer (DQ) arrays of FITS files, in place.
+
+drizzlepac's ``resetbits`` task: every pixel of the chosen arrays becomes
+``value & ~bits``; nothing else in the files changes.  Updating the input
+files is the task's purpose.  Each file is updated through a temporary copy
+beside it (:func:`gpudrizzle.files.write_together`): the copy gets the new
+array bytes (or, for a constant array, the new ``PIXVALUE`` card) written over
+the old ones, every other byte is the original's, and only when every file's
+copy is complete are they renamed over the originals.  A failure anywhere
+leaves every file as it was.
+
+Command line (drizzlepac's syntax)::
+
+    resetbits input_flt.fits 4096          # every DQ array
+    resetbits input_flt.fits 4194 2        # 2+32+64+4096 in ('dq', 2)
+    resetbits "*_flt.fits" 4096,8192 1 dq
+"""
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+
+import numpy as np
+from astropy.io import fits
+
+from . import files
+from .bitflags import interpret_bit_flags
+from .inputs import expand_input, open_fits
+
+__all__ = ["reset_dq_bits", "main", "add_arguments", "run_from_args", "check_updatable",
+           "patch_writer"]
+__taskname__ = "resetbits"
+
+log = logging.getLogger(__name__)
+
+_INT_BITPIX = {8: 1, 16: 2, 32: 4, 64: 8}
+
+
+def check_updatable(path):
+    """Raise OSError/ValueError unless ``path`` can be updated through a temporary copy.
+
+    Refused: a missing or non-regular file, a read-only file, a directory
+    that does not accept new files, a compressed (gzip, bzip2, xz) file.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"input file not found: {path}")
+    if not os.path.isfile(path):
+        raise IsADirectoryError(f"input is not a file: {path}")
+    if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:
+        raise PermissionError(f"cannot update {path}: the file is read-only")
+    if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        raise PermissionError(f"cannot update {path}: its directory does not accept "
+                              "new files (the update goes through a temporary copy)")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
+        raise ValueError(f"cannot update {path}: it is compressed; decompress it first")
+
+
+def patch_writer(path, patches):
+    """``write(tmp)`` for :func:`gpudrizzle.files.write_together`: ``path``'s bytes with patches.
+
+    Parameters
+    ----------
+    path : str
+        The original file.
+    patches : list of (int, bytes)
+        Byte offset and the bytes written there over the original's (same
+        length: the file's size does not change).
+
+    Returns
+    -------
+    callable
+        ``write(tmp)`` copies ``path`` into ``tmp`` (its permission bits too)
+        and writes the patches into the copy.
+    """
+    size = os.path.getsize(path)
+    for offset, data in patches:
+        if offset < 0 or offset + len(data) > size:
+            raise ValueError(f"patch of {len(data)} bytes at {offset} lies outside {path} "
+                             f"({size} bytes)")
+
+    def write(tmp):
+        shutil.copyfile(path, tmp)
+        shutil.copymode(path, tmp)
+        with open(tmp, "r+b") as f:
+            for offset, data in patches:
+                f.seek(offset)
+                f.write(data)
+
+    return write
+
+
+def _physical_type(header, where):
+    """(raw dtype, physical dtype, BZERO) of an integer image HDU; ValueError otherwise."""
+    bitpix = header.get("BITPIX")
+    if bitpix not in _INT_BITPIX:
+        raise ValueError(f"{where} holds BITPIX = {bitpix} data, not an integer "
+                         "array; bits can only be reset in integer arrays")
+    size = _INT_BITPIX[bitpix]
+    raw = np.dtype(">u1" if size == 1 else f">i{size}")
+    bscale = header.get("BSCALE", 1)
+    bzero = header.get("BZERO", 0)
+    if bscale != 1:
+        raise ValueError(f"{where} has BSCALE = {bscale}; bits can only be "
+                         "reset in unscaled integer arrays")
+    if bzero == 0:
+        return raw, raw.newbyteorder("="), 0
+    flip = -128 if size == 1 else 1 << (8 * size - 1)
+    if bzero != flip:
+        raise ValueError(f"{where} has BZERO = {bzero}; only 0 and "
+                         f"{flip} (the {'signed' if size == 1 else 'unsigned'} convention) "
+                         "are supported")
+    return raw, np.dtype("i1" if size == 1 else f"u{size}"), int(bzero)
+
+
+def _reset(values, bits, physical):
+    """``values & ~bits`` (int64 physical values) wrapped into the ``physical`` type."""
+    width = 8 * physical.itemsize
+    out = values & ~bits & ((1 << width) - 1)  # the bit pattern of the physical type
+    if physical.kind == "i":
+        out = np.where(out >= 1 << (width - 1), out - (1 << width), out)
+    return out
+
+
+def _targets(path, hdul, extname, extver):
+    """Indices of the HDUs named ``extname`` (any case) with the versions ``extver`` (None: all)."""
+    found = {}
+    for index, hdu in enumerate(hdul):
+        name = hdu.header.get("EXTNAME")
+        if index and isinstance(name, str) and name.strip().lower() == extname.lower():
+            found.setdefault(int(hdu.header.get("EXTVER", 1)), index)
+    if extver is None:
+        if not found:
+            raise ValueError(f"{path} has no {extname!r} extension")
+        return [found[v] for v in sorted(found)]
+    missing = [v for v in extver if v not in found]
+    if missing:
+        have = ", ".join(str(v) for v in sorted(found)) or "none"
+        raise ValueError(f"{path} has no extension "
+                         f"{', '.join(f'[{extname},{v}]' for v in missing)} "
+                         f"({extname!r} versions present: {have})")
+    return [found[v] for v in extver]
+
+
+def _file_patches(path, bits, extname, extver):
+    """The byte patches that reset ``bits`` in ``path``'s chosen arrays; and their labels."""
+    check_updatable(path)
+    with open_fits(path, what="input file", memmap=False) as checked:
+        layout = [(checked.fileinfo(i), hdu.header.copy()) for i, hdu in enumerate(checked)]
+        indices = _targets(path, checked, extname, extver)
+    patches, labels = [], []
+    for index in indices:
+        info, header = layout[index]
+        label = f"{path}[{extname},{header.get('EXTVER', 1)}]"
+        raw, physical, bzero = _physical_type(header, label)
+        naxis = int(header.get("NAXIS", 0))
+        if naxis == 0:
+            if "PIXVALUE" not in header:  # an empty array: nothing to reset
+                labels.append(label)
+                continue
+            header["PIXVALUE"] = int(_reset(np.int64(int(header["PIXVALUE"])), bits, physical))
+            text = header.tostring(padding=True).encode("ascii")
+            if len(text) != info["datLoc"] - info["hdrLoc"]:
+                raise OSError(f"cannot rewrite the header of {label} in place")
+            patches.append((info["hdrLoc"], text))
+        else:
+            count = int(np.prod([int(header[f"NAXIS{k}"]) for k in range(1, naxis + 1)]))
+            with open(path, "rb") as f:
+                f.seek(info["datLoc"])
+                buf = f.read(count * raw.itemsize)
+            if len(buf) != count * raw.itemsize:
+                raise OSError(f"{label} is truncated")
+            values = np.frombuffer(buf, dtype=raw).astype(np.int64) + bzero
+            new = _reset(values, bits, physical) - bzero
+            patches.append((info["datLoc"], new.astype(raw).tobytes()))
+        labels.append(label)
+    return patches, labels
+
+
+def _extver_list(extver):
+    if extver is None:
+        return None
+    items = extver if isinstance(extver, (list, tuple)) else [extver]
+    out = []
+    for v in items:
+        if isinstance(v, str) and v.strip().lstrip("+").isdigit():
+            v = int(v)
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"'extver' must be a positive integer or a list "
+                             f"of them (None: every version); got {extver!r}")
+        out.append(int(v))
+    return out
+
+
+def reset_dq_bits(input, bits, extver=None, extname="dq"):
+    """Reset (clear) ``bits`` in the integer arrays ``extname`` of FITS files, in place.
+
+    Modifying the input files is this task's purpose: each chosen array
+    becomes ``array & ~bits`` in its own type (a constant array's
+    ``PIXVALUE`` likewise).  All files are updated together through
+    temporary copies: a failure in any (a missing extension, a read-only
+    file, a full disk) leaves every file as it was, and every byte other
+    than the arrays' is kept.
+
+    Parameters
+    ----------
+    input : str or list of str
+        File name, comma-separated list, ``@list`` file, wildcard pattern
+        or association table, as AstroDrizzle's ``input``.
+    bits : int, str or list of int
+        The flags to reset, in drizzlepac's syntax (``4096``, ``"2,32,64"``,
+        ``"2+32"``, ``"~4"``: every flag but 4), see
+        :func:`gpudrizzle.bitflags.interpret_bit_flags`.
+    extver : int or list of int, optional
+        Versions of the ``extname`` arrays to reset; None: every one in each file.
+    extname : str
+        EXTNAME of the arrays (any case), ``'dq'`` by default.
+
+    Returns
+    -------
+    list of str
+        The updated files.
+
+    Raises
+    ------
+    ValueError
+        Blank or malformed ``bits``, bad ``extver``, a file without the
+        extension, an array that is not of integers.
+    OSError
+        A missing, unreadable, read-only, compressed or truncated file.
+    """
+    if bits is None or (isinstance(bits, str) and bits.strip().upper() in ("", "NONE", "INDEF")):
+        raise ValueError(f"'bits' must name the flags to reset; got {bits!r}")
+    flags = interpret_bit_flags(bits, name="bits")
+    if not isinstance(extname, str) or not extname.strip():
+        raise ValueError(f"'extname' must be an extension name; got {extname!r}")
+    extname = extname.strip()
+    versions = _extver_list(extver)
+    names = list(expand_input(input).files)
+    writers = {}
+    for path in names:
+        patches, labels = _file_patches(path, flags, extname, versions)
+        writers[path] = patch_writer(path, patches)
+        for label in labels:
+            log.debug("Reset bit values of %s to a value of 0 in %s", flags, label)
+    files.write_together(writers, overwrite=True, durable=True, kind="input file")
+    return names
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def add_arguments(parser):
+    """Add resetbits' arguments (drizzlepac's: ``input bits [extver [extname]]``) to ``parser``."""
+    parser.add_argument("input", help="FITS file(s): name, comma list, @list or wildcard")
+    parser.add_argument("bits", help="flags to reset: a sum (4194) or a list ('2,32,64,4096')")
+    parser.add_argument("extver", nargs="?", default=None,
+                        help="version of the arrays to reset (default: all)")
+    parser.add_argument("extname", nargs="?", default="dq",
+                        help="EXTNAME of the arrays (default: dq)")
+    return parser
+
+
+def run_from_args(args):
+    """Run :func:`reset_dq_bits` from parsed arguments; 0 on success, 1 with a message on error."""
+    try:
+        reset_dq_bits(args.input, args.bits, extver=args.extver, extname=args.extname)
+    except (OSError, ValueError) as exc:
+        print(f"{__taskname__}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None):
+    """The ``resetbits`` console script: ``resetbits [-h] input bits [extver [extname]]``."""
+    parser = argparse.ArgumentParser(
+        prog="resetbits", description="Reset (set to 0) the given bits in the DQ (or other "
+        "integer) arrays of FITS files, in place.")
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
