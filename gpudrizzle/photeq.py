@@ -40,6 +40,7 @@ __taskname__ = "photeq"
 
 _log = logging.getLogger(__name__)
 _LOG_FORMAT = "[%(levelname)s:] %(message)s"
+_COMMA = re.compile(r",(?![^\[]*\])")  # a comma outside [...]
 _EXT_SPEC = re.compile(r"^(?P<name>.*?)\s*\[[^\[\]]*\]$")
 
 
@@ -224,7 +225,7 @@ def _check_arguments(files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd, au
 def _split_files(files):
     """Items of the comma list, their extension specifications removed (and reported)."""
     items, specs = [], []
-    for item in (s.strip() for s in files.split(",")):
+    for item in (s.strip() for s in _COMMA.split(files)):
         if not item:
             continue
         m = _EXT_SPEC.match(item)
