@@ -203,7 +203,8 @@ def _check_arguments(files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd, au
         raise TypeError("Unsupported 'ref_phot_ext' type")
     if isinstance(ref_phot_ext, str):
         ref_phot_ext = (ref_phot_ext, 1)
-    if ref_phot is not None and (isinstance(ref_phot, bool) or not isinstance(ref_phot, numbers.Real)
+    if ref_phot is not None and (isinstance(ref_phot, bool)
+                                 or not isinstance(ref_phot, numbers.Real)
                                  or not math.isfinite(ref_phot) or ref_phot == 0):
         raise ValueError(f"Argument 'ref_phot' must be a non-zero number or None; got {ref_phot!r}")
     if aux_phot_kwd is None:

@@ -23,7 +23,6 @@ import shutil
 import sys
 
 import numpy as np
-from astropy.io import fits
 
 from . import files
 from .bitflags import interpret_bit_flags

@@ -57,7 +57,7 @@ def test_random_data_scaled_in_their_type(tmp_path, monkeypatch, rng, case):
                     factor = record["factor"]  # float32-rounded factor from drizzlepac's data
                     truth = before * np.asarray(factor, dtype=before.dtype)
                     np.testing.assert_allclose(data, truth, rtol=2e-7, atol=0)
-                    assert data.dtype.str[1:] == before.dtype.str[1:]  # type kept (FITS: big-endian)
+                    assert data.dtype.str[1:] == before.dtype.str[1:]  # type kept; big-endian
                 else:
                     np.testing.assert_array_equal(data, before)
 
