@@ -193,6 +193,18 @@ def _ext_str(ext):
     return str(ext) if isinstance(ext, int) else f"{ext[0]},{ext[1]}"
 
 
+def _ext_text(ext):
+    """An extension as drizzlepac prints it: ``'SCI',1``."""
+    return f"'{ext[0]}',{ext[1]}"
+
+
+def _ptime():
+    """drizzlepac's time stamp: ``HH:MM:SS.sss (DD/MM/YYYY)``."""
+    now = time.time()
+    return time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d} " + \
+        time.strftime("(%d/%m/%Y)", time.localtime(now))
+
+
 def _hdu_index(hdul, ext, path, what):
     if isinstance(ext, int):
         if not 0 <= ext < len(hdul):
@@ -266,7 +278,8 @@ def _read_wcs(header, hdul, key, label):
     return w
 
 
-def _drizzled_wcs(drz_file, orig_wcs_name, orig_wcs_key, tweaked_wcs_name, tweaked_wcs_key):
+def _drizzled_wcs(drz_file, orig_wcs_name, orig_wcs_key, tweaked_wcs_name, tweaked_wcs_key,
+                  say=print):
     """(orig WCS, tweaked WCS, tweaked name, fit keywords or None, D###DATA values, label)."""
     path, ext = _split_spec(drz_file, "drz_file")
     if not os.path.isfile(path) and glob.has_magic(path):
@@ -301,7 +314,8 @@ def _drizzled_wcs(drz_file, orig_wcs_name, orig_wcs_key, tweaked_wcs_name, tweak
                              "updated by tweakreg.")
         if orig_wcs_key is None and (orig_wcs_name is None or not str(orig_wcs_name).strip()):
             raise ValueError("Either 'orig_wcs_name' or 'orig_wcs_key' must be specified.")
-        if tweaked_wcs_key is None and tweaked_wcs_name is None:
+        guessed = tweaked_wcs_key is None and tweaked_wcs_name is None
+        if guessed:
             tweaked_wcs_key = " "
         tkey, tname = _find_key(header, keys, tweaked_wcs_key, tweaked_wcs_name, label,
                                 "tweaked_wcs_name" if tweaked_wcs_key is None
@@ -319,6 +333,8 @@ def _drizzled_wcs(drz_file, orig_wcs_name, orig_wcs_key, tweaked_wcs_name, tweak
             fit = {kw: header[kw + suffix] for kw in ("RMS_RA", "RMS_DEC", "NMATCH")}
         data = [str(c.value) for c in hdul[0].header.cards
                 if re.fullmatch(r"D\d{3}DATA", c.keyword)]
+    if guessed:
+        say(f"Using WCS with WCSNAME '{tname}' (WCS key '{tkey}') for 'tweaked_wcs_name'")
     return orig, tweaked, (okey, oname), (tkey, tname), fit, data, path
 
 
@@ -416,11 +432,16 @@ def _chips(path, specs):
 # the tasks
 
 
-def _describe(crval, cd):
-    c, m = [float(v) for v in crval], [[float(v) for v in row] for row in cd]
-    return (f"      CRVAL : {c[0]!r} {c[1]!r}\n"
-            f"      CD1_1 CD1_2 : {m[0][0]!r} {m[0][1]!r}\n"
-            f"      CD2_1 CD2_2 : {m[1][0]!r} {m[1][1]!r}")
+def _describe(chip_wcs, crval, cd):
+    """The chip's new WCS as drizzlepac prints it (astropy's WCS summary, indented)."""
+    w = chip_wcs.deepcopy()
+    w.wcs.crval = crval
+    if w.wcs.has_cd():
+        w.wcs.cd = cd
+    else:  # a PC/CDELT WCS cannot be given a CD matrix in place
+        w.wcs.pc, w.wcs.cdelt = cd, [1.0, 1.0]
+    w.wcs.set()
+    return "\n".join("      " + line.strip() for line in repr(w).split("\n"))
 
 
 def _run(drz_file, orig_wcs_name, output_wcs_name, input_files, default_extname, *,
@@ -429,8 +450,7 @@ def _run(drz_file, orig_wcs_name, output_wcs_name, input_files, default_extname,
     from . import __version__
 
     say = print if verbose else (lambda *a, **k: None)
-    say(f"\n*** 'apply_tweak' version {__version__} started at "
-        f"{time.strftime('%H:%M:%S (%d/%m/%Y)')}: ***\n")
+    say(f"\n*** 'apply_tweak' version {__version__} started at {_ptime()}: ***\n")
     if not isinstance(default_extname, str):
         raise TypeError("Argument 'default_extname' must be a string")
     default_extname = default_extname.strip().upper()
@@ -441,9 +461,7 @@ def _run(drz_file, orig_wcs_name, output_wcs_name, input_files, default_extname,
     tweaked_wcs_key = _check_key(tweaked_wcs_key, "tweaked_wcs_key")
 
     orig, tweaked, (okey, oname), (tkey, tname), fit, data, drz_path = _drizzled_wcs(
-        drz_file, orig_wcs_name, orig_wcs_key, tweaked_wcs_name, tweaked_wcs_key)
-    say(f"Using WCS with WCSNAME '{oname}' (WCS key '{okey}') as the original WCS and WCSNAME "
-        f"'{tname}' (WCS key '{tkey}') as the tweaked WCS of {drz_path}")
+        drz_file, orig_wcs_name, orig_wcs_key, tweaked_wcs_name, tweaked_wcs_key, say)
 
     if input_files is None or (isinstance(input_files, str) and not input_files.strip()):
         if not data:
@@ -470,8 +488,8 @@ def _run(drz_file, orig_wcs_name, output_wcs_name, input_files, default_extname,
         for ext, w in chips:
             crval, cd = tweaked_chip_wcs(w, orig, tweaked)
             updates[ext] = (crval, cd)
-            say(f"  - Computed new WCS solution for {path}[{ext[0]},{ext[1]}]:")
-            say(_describe(crval, cd))
+            say(f"  - Computed new WCS solution for {path}[{_ext_text(ext)}]:")
+            say(_describe(w, crval, cd))
         items.append((path, updates, fit, None))
     if not items:
         raise ValueError(f"no extension {default_extname} in any input file; nothing updated")
@@ -479,7 +497,7 @@ def _run(drz_file, orig_wcs_name, output_wcs_name, input_files, default_extname,
     wcsupdate.update_files(items, wcsname=output_wcs_name, reusename=reusename)
     for path, updates, _, _ in items:
         say(f"  - Updated '{path}', extensions: "
-            + "; ".join(f"{e[0]},{e[1]}" for e in updates))
+            + "; ".join(_ext_text(e) for e in updates))
     return [path for path, *_ in items]
 
 

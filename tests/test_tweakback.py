@@ -201,8 +201,10 @@ def test_apply_tweak_carries_the_change_back(product, capsys):
     text = capsys.readouterr().out
     assert "*** 'apply_tweak' version" in text
     assert "* Setting 'output_wcs_name' to 'DRZ_TWEAKED'" in text
+    assert "      CTYPE : 'RA---TAN-SIP' 'DEC--TAN-SIP'" in text
+    assert "Using WCS with WCSNAME 'DRZ_TWEAKED' (WCS key ' ') for 'tweaked_wcs_name'" in text
     for f in flts:
-        assert f"  - Updated '{f}', extensions: SCI,1; SCI,2" in text
+        assert f"  - Updated '{f}', extensions: 'SCI',1; 'SCI',2" in text
         new = _chip_wcss(f)
         assert set(new) == {("SCI", 1), ("SCI", 2)}
         for ext, w_old in old[f].items():
