@@ -29,18 +29,18 @@ import warnings
 
 import numpy as np
 from astropy import units
+from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning, NoConvergence
 
 from .catalogs import column_tokens, read_columns
 from .files import write_text
-from .inputs import check_file, open_fits
+from .inputs import check_file
 
 __all__ = [
     "INVERSE_TOL",
     "blank",
     "parse_image",
     "load_chip_wcs",
-    "science_wcs",
     "pix_to_sky",
     "sky_to_pix",
     "positions",
@@ -126,6 +126,21 @@ def _shape_of(header):
     return None
 
 
+def _open_headers(name, what):
+    """Open an image for its headers (and lookup tables); OSError naming it otherwise.
+
+    Only headers and the small distortion arrays are read, so a file whose
+    data are cut short or whose NEXTEND is stale is still usable here.
+    """
+    check_file(name, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fits.open(name, memmap=False, mode="readonly", lazy_load_hdus=False)
+    except Exception as exc:  # astropy raises OSError, VerifyError, ValueError for junk
+        raise OSError(f"cannot read {what} {name}: {exc}") from None
+
+
 def _hdu_wcs(hdul, index, label):
     """The full celestial WCS of HDU ``index`` (pixel_shape set where known)."""
     header = hdul[index].header
@@ -190,7 +205,7 @@ def load_chip_wcs(spec, what="input"):
             raise ValueError(f"'{what}' WCS is not a 2-D celestial WCS")
         return spec, "<WCS>"
     name, ext = parse_image(spec, what)
-    hdul = open_fits(name, f"'{what}' image", memmap=False)
+    hdul = _open_headers(name, f"'{what}' image")
     with hdul:
         if ext is None:
             sci = _sci_indices(hdul)
@@ -214,26 +229,6 @@ def load_chip_wcs(spec, what="input"):
             raise ValueError(f"'{what}' {name} has no extension "
                              f"{_label('', ext)} (extensions: {have})") from None
         return _hdu_wcs(hdul, hdul.index(hdu), label), label
-
-
-def science_wcs(spec, what="inimage"):
-    """The WCS of every SCI extension of the file ``spec`` names (any extension ignored).
-
-    Parameters
-    ----------
-    spec : str
-        ``file.fits`` or ``file.fits[ext]``.
-
-    Returns
-    -------
-    list of astropy.wcs.WCS
-        In EXTVER order; empty when the file has no SCI extension.
-    """
-    name, _ = parse_image(spec, what)
-    hdul = open_fits(name, f"'{what}' image", memmap=False)
-    with hdul:
-        return [_hdu_wcs(hdul, i, _label(name, ("SCI", hdul[i].header.get("EXTVER", 1))))
-                for i in _sci_indices(hdul)]
 
 
 # ------------------------------------------------------------- transforms
@@ -346,7 +341,8 @@ def positions(x, y, names=("x", "y")):
     return xa, ya, xs and ys
 
 
-_LETTERS = re.compile(r"[A-Za-z:]")
+#: Separators of sexagesimal fields: colons, blanks, and the h/d, m, s unit letters.
+_LETTERS = re.compile(r"[:hHdDmMsS]")
 #: Degrees per hour of right ascension, as astropy converts them (so that text matches).
 _HOUR_DEG = float(units.hourangle.to(units.deg))
 
@@ -376,7 +372,11 @@ def _angle(value, hours, name):
         raise ValueError(f"'{name}' value {value!r} is neither decimal degrees nor "
                          f"sexagesimal ({unit})") from None
     negative = text.startswith("-")
-    size = abs(parts[0]) + sum(p / 60.0 ** k for k, p in enumerate(parts[1:], 1))
+    size = abs(parts[0])  # summed in astropy's order, so that the text matches drizzlepac's
+    if len(parts) > 1:
+        size += parts[1] / 60.0
+    if len(parts) > 2:
+        size += parts[2] / 3600.0
     size = -size if negative else size
     return size * _HOUR_DEG if hours else size
 
@@ -424,7 +424,7 @@ def sky_positions(ra, dec):
 def _colnames(colnames):
     """Two column specs from drizzlepac's ``colnames`` (None: the first two columns)."""
     if blank(colnames):
-        return ["1", "2"]
+        return ["c1", "c2"]
     if isinstance(colnames, str):
         specs = [c.strip() for c in colnames.split(",")]
     else:

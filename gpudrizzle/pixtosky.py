@@ -13,8 +13,6 @@ WCSDVARR lookup tables of its header are applied.  Example::
 import argparse
 import warnings
 
-import numpy as np
-
 from . import coordfiles as cf
 
 __all__ = ["xy2rd", "add_arguments", "run_from_args"]

@@ -11,8 +11,6 @@ WCSDVARR lookup tables are inverted iteratively to
     ...                       colnames=["c3", "c4"], output="xy.dat")
 """
 
-import numpy as np
-
 from . import coordfiles as cf
 
 __all__ = ["rd2xy", "add_arguments", "run_from_args"]
@@ -87,7 +85,9 @@ def add_arguments(parser):
     parser.add_argument("input", help="image and extension, e.g. 'f_flt.fits[sci,1]'")
     parser.add_argument("--ra", nargs="+",
                         help="right ascension(s): degrees or hh:mm:ss.s")
-    parser.add_argument("--dec", nargs="+", help="declination(s): degrees or dd:mm:ss.s")
+    parser.add_argument("--dec", nargs="+",
+                        help="declination(s): degrees or dd:mm:ss.s (a negative sexagesimal "
+                             "value as --dec=-64:52:41.8)")
     parser.add_argument("--coordfile", help="text file or FITS table of sky positions")
     parser.add_argument("--colnames", help="RA and Dec columns, e.g. 'c3,c4' (default 'c1,c2')")
     parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
