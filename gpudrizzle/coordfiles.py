@@ -279,7 +279,7 @@ def sky_to_pix(wcs, ra, dec, label="input"):
     try:
         x, y = wcs.all_world2pix(ra, dec, 1, tolerance=INVERSE_TOL, maxiter=INVERSE_MAXITER)
     except NoConvergence as exc:
-        best = np.array(exc.best_solution, dtype=np.float64).reshape(-1, 2) + 1.0
+        best = np.array(exc.best_solution, dtype=np.float64).reshape(-1, 2)  # origin 1
         bad = np.zeros(ra.size, dtype=bool)
         for idx in (exc.divergent, exc.slow_conv):
             if idx is not None:
