@@ -42,6 +42,7 @@ import logging
 import os
 import sys
 import traceback
+from importlib import import_module
 
 from . import files
 from .params import PARAMETERS, SECTIONS, resolve_parameters
@@ -173,12 +174,31 @@ def build_parser():
 
     _add_tweakreg_parser(commands, common)
     _add_mosaic_parser(commands, common)
+    for name, (module, help_text) in _TOOLS.items():
+        tool = import_module(f"gpudrizzle.{module}")
+        sub = commands.add_parser(name, parents=[common], help=help_text,
+                                  description=tool.__doc__.split("\n\n")[0])
+        tool.add_arguments(sub)
+        sub.set_defaults(handler=tool.run_from_args)
 
     info = commands.add_parser("info", parents=[common],
                                help="version, backends, GPU and compiler of this machine")
     info.add_argument("--json", action="store_true", help="print the information as JSON")
     info.set_defaults(handler=_command_info)
     return parser
+
+
+# drizzlepac's small tasks: sub-command -> (module with add_arguments/run_from_args, help)
+_TOOLS = {
+    "pixtosky": ("pixtosky", "pixel positions to RA/Dec (drizzlepac pixtosky.xy2rd)"),
+    "skytopix": ("skytopix", "RA/Dec to pixel positions (drizzlepac skytopix.rd2xy)"),
+    "pixtopix": ("pixtopix", "pixel positions from one image to another (drizzlepac "
+                             "pixtopix.tran)"),
+    "tweakback": ("tweakback", "carry a drizzled image's WCS change back to its inputs "
+                               "(drizzlepac tweakback.apply_tweak)"),
+    "photeq": ("photeq", "equalize the photometric keywords of exposures (drizzlepac photeq)"),
+    "resetbits": ("resetbits", "clear DQ flags in place (drizzlepac resetbits)"),
+}
 
 
 def _add_tweakreg_parser(commands, common):

@@ -299,9 +299,10 @@ def photeq(files="*_flt.fits", sciext="SCI", errext="ERR", ref_phot=None, ref_ph
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter("%(message)s"))
     console.setLevel(logging.DEBUG)
-    old_level = _log.level
+    old_level, old_propagate = _log.level, _log.propagate
     _log.addHandler(console)
     _log.setLevel(logging.INFO)
+    _log.propagate = False  # the messages go to this console once, not to a caller's handler too
     try:
         if logfile is None:
             _run(runtime_begin, files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd, aux,
@@ -313,6 +314,7 @@ def photeq(files="*_flt.fits", sciext="SCI", errext="ERR", ref_phot=None, ref_ph
     finally:
         _log.removeHandler(console)
         _log.setLevel(old_level)
+        _log.propagate = old_propagate
 
 
 def _run(runtime_begin, files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd, aux,
@@ -573,15 +575,11 @@ def add_arguments(parser):
 
 
 def run_from_args(args):
-    """Run :func:`photeq` from parsed arguments; 0 on success, 1 with a message on error."""
-    try:
-        photeq(files=args.files, sciext=args.sciext.strip() or None,
-               errext=args.errext.strip() or None, ref_phot=args.ref_phot,
-               ref_phot_ext=args.ref_phot_ext, phot_kwd=args.phot_kwd,
-               aux_phot_kwd=args.aux_phot_kwd, search_primary=args.search_primary,
-               readonly=args.readonly, clobber=args.clobber,
-               logfile=args.logfile.strip() or None)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"{__taskname__}: error: {exc}", file=sys.stderr)
-        return 1
+    """Run :func:`photeq` from parsed arguments; return 0 (errors raise)."""
+    photeq(files=args.files, sciext=args.sciext.strip() or None,
+           errext=args.errext.strip() or None, ref_phot=args.ref_phot,
+           ref_phot_ext=args.ref_phot_ext, phot_kwd=args.phot_kwd,
+           aux_phot_kwd=args.aux_phot_kwd, search_primary=args.search_primary,
+           readonly=args.readonly, clobber=args.clobber,
+           logfile=args.logfile.strip() or None)
     return 0

@@ -146,8 +146,6 @@ def add_arguments(parser):
     parser.add_argument("--separator", help="column delimiter of a text coordfile")
     parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
     parser.add_argument("--output", help="file to write the results to")
-    parser.add_argument("--quiet", action="store_true",
-                        help="do not print the table (when writing --output)")
     return parser
 
 

@@ -266,22 +266,29 @@ def add_arguments(parser):
 
 
 def run_from_args(args):
-    """Run :func:`reset_dq_bits` from parsed arguments; 0 on success, 1 with a message on error."""
-    try:
-        reset_dq_bits(args.input, args.bits, extver=args.extver, extname=args.extname)
-    except (OSError, ValueError) as exc:
-        print(f"{__taskname__}: error: {exc}", file=sys.stderr)
-        return 1
+    """Run :func:`reset_dq_bits` from parsed arguments; return 0 (errors raise)."""
+    reset_dq_bits(args.input, args.bits, extver=args.extver, extname=args.extname)
     return 0
 
 
 def main(argv=None):
-    """The ``resetbits`` console script: ``resetbits [-h] input bits [extver [extname]]``."""
+    """The ``resetbits`` console script: ``resetbits [-h] input bits [extver [extname]]``.
+
+    Returns 0, 1 after an error (one line on stderr), 2 for a usage error.
+    """
     parser = argparse.ArgumentParser(
         prog="resetbits", description="Reset (set to 0) the given bits in the DQ (or other "
         "integer) arrays of FITS files, in place.")
     add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        return run_from_args(args)
+    except (OSError, ValueError) as exc:
+        print(f"{__taskname__}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -92,8 +92,6 @@ def add_arguments(parser):
     parser.add_argument("--colnames", help="RA and Dec columns, e.g. 'c3,c4' (default 'c1,c2')")
     parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
     parser.add_argument("--output", help="file to write the results to")
-    parser.add_argument("--quiet", action="store_true",
-                        help="do not print the table when writing --output")
     return parser
 
 

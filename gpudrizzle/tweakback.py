@@ -45,7 +45,6 @@ import glob
 import os
 import re
 import string
-import sys
 import time
 import warnings
 
@@ -666,19 +665,14 @@ def add_arguments(parser):
 
 
 def run_from_args(args):
-    """Run :func:`apply_tweak` with the options of :func:`add_arguments`; 0 on success, 1 on a
-    reported error."""
+    """Run :func:`apply_tweak` with the options of :func:`add_arguments`; return 0 (errors raise)."""
     kw = {"reusename": args.reusename}
     for name in ("orig_wcs_key", "tweaked_wcs_name", "tweaked_wcs_key"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
-    try:
-        apply_tweak(args.drz_file, args.orig_wcs_name, output_wcs_name=args.output_wcs_name,
-                    input_files=list(args.input_files) or None,
-                    default_extname=args.default_extname, **kw)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"gpudrizzle tweakback: error: {exc}", file=sys.stderr)
-        return 1
+    apply_tweak(args.drz_file, args.orig_wcs_name, output_wcs_name=args.output_wcs_name,
+                input_files=list(args.input_files) or None,
+                default_extname=args.default_extname, **kw)
     return 0
 
 

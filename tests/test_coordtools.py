@@ -7,7 +7,6 @@ the printed text, the output files and the return values.  Real headers come
 from ../shared/data (the ``shared_data`` fixture skips when it is absent).
 """
 
-import argparse
 import json
 import math
 import shutil
@@ -22,7 +21,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from gpudrizzle import coordfiles as cf
-from gpudrizzle import pixtopix, pixtosky, skytopix
+from gpudrizzle import cli, pixtopix, pixtosky, skytopix
 from hstdata import file_hashes
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "coordtools" / "goldens.json"
@@ -441,9 +440,8 @@ def test_deprecated_coords_parameter(work, capsys):
 # ------------------------------------------------------------ command line
 
 def _run(module, argv):
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    return module.run_from_args(parser.parse_args(argv))
+    """The ``gpudrizzle <module>`` command line."""
+    return cli.main([module.__name__.rsplit(".", 1)[1]] + argv)
 
 
 def test_command_lines(work, capsys):
@@ -464,7 +462,8 @@ def test_command_lines(work, capsys):
     assert _run(pixtopix, [f"{FLC}[sci,1]", f"{FLC}[sci,2]", "--direction", "backward",
                            "--x", "2.475840", "--y", "-2070.871411"]) == 0
     assert "5.000000  6.000000" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="give --x and --y, or --coordfile"):
-        _run(pixtosky, [f"{FLC}[sci,1]", "--x", "5"])
-    with pytest.raises(ValueError, match="give --ra and --dec"):
-        _run(skytopix, [f"{FLC}[sci,1]"])
+    assert _run(pixtosky, [f"{FLC}[sci,1]", "--x", "5"]) == 1
+    assert capsys.readouterr().err == ("gpudrizzle pixtosky: error: give --x and --y, "
+                                       "or --coordfile\n")
+    assert _run(skytopix, [f"{FLC}[sci,1]"]) == 1
+    assert "give --ra and --dec" in capsys.readouterr().err

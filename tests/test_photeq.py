@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from gpudrizzle import __version__, photeq as photeq_module
+from gpudrizzle import __version__, cli, photeq as photeq_module
 from gpudrizzle import resetbits
 from gpudrizzle.photeq import PhotometryNotFound, photeq
 
@@ -241,8 +241,11 @@ def test_command_line(tmp_path, monkeypatch, capsys):
     assert args.aux_phot_kwd == ["photfnu", "photplam"]
     assert photeq_module.run_from_args(args) == 0
     capsys.readouterr()
-    assert photeq_module.run_from_args(parser.parse_args(["d_flt.fits", "--logfile", ""])) == 1
-    assert "photeq: error: Could not find the inverse" in capsys.readouterr().err
+    assert cli.main(["photeq", "d_flt.fits", "--logfile", ""]) == 1
+    assert "gpudrizzle photeq: error: Could not find the inverse" in capsys.readouterr().err
+    assert cli.main(["photeq", "b_flt.fits", "--logfile", ""]) == 0
+    err = capsys.readouterr().err
+    assert err.count("***** photeq started on") == 1  # printed once, not again by the CLI log
     with pytest.raises(SystemExit):
         parser.parse_args(["a_flt.fits", "--readonly", "maybe"])
     # the written data are drizzlepac's (refext golden: SHA-256 of every HDU)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from gpudrizzle import files, resetbits
+from gpudrizzle import cli, files, resetbits
 from gpudrizzle.resetbits import reset_dq_bits
 
 SHAPE = (7, 9)
@@ -243,6 +243,9 @@ def test_command_line(tmp_path, rng, capsys):
     assert err.startswith("resetbits: error: ") and "'bits'" in err
     assert resetbits.main([str(tmp_path / "nope.fits"), "4"]) == 1
     assert "nope.fits" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        resetbits.main(["-h"])
+    assert resetbits.main(["-h"]) == 0
     assert "extver" in capsys.readouterr().out
+    assert resetbits.main([path]) == 2
+    assert "required: bits" in capsys.readouterr().err
+    assert cli.main(["resetbits", path, "8", "2"]) == 0
+    np.testing.assert_array_equal(_dq(path, 2)[0], dqs[2] & ~np.int16(4194 | 8))

@@ -6,7 +6,6 @@ chip's new WCS puts that pixel.  The per-chip math is also checked against drizz
 3.11's ``update_chip_wcs`` (tests/golden/tweakback/make_golden.py).
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from gpudrizzle import astrodrizzle, tweakback, wcsupdate
+from gpudrizzle import astrodrizzle, cli, tweakback, wcsupdate
 from gpudrizzle.tweakback import WCSNotFoundError, apply_tweak, tweaked_chip_wcs
 
 from hstdata import file_hashes, write_dither_set
@@ -429,14 +428,13 @@ def test_legacy_default_keys(tmp_path):
 
 def test_command_line(product, capsys):
     drz, flts, old, orig = product
-    parser = tweakback.add_arguments(argparse.ArgumentParser())
-    args = parser.parse_args([drz, "--orig-wcs-name", "NO_SUCH"])
     hashes = file_hashes(flts)
-    assert tweakback.run_from_args(args) == 1
-    assert "'NO_SUCH' not found" in capsys.readouterr().err
+    assert cli.main(["tweakback", drz, "--orig-wcs-name", "NO_SUCH"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gpudrizzle tweakback: error:") and "'NO_SUCH' not found" in err
     assert file_hashes(flts) == hashes
-    args = parser.parse_args([drz, flts[0], "--orig-wcs-key", "A", "--output-wcs-name", "CLI"])
-    assert tweakback.run_from_args(args) == 0
+    assert cli.main(["tweakback", drz, flts[0], "--orig-wcs-key", "A",
+                     "--output-wcs-name", "CLI"]) == 0
     assert fits.getval(flts[0], "WCSNAME", ("SCI", 2)) == "CLI"
     assert file_hashes([flts[1]]) == {flts[1]: hashes[flts[1]]}
     tweaked = _drz_wcs(drz)
