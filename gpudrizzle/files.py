@@ -40,7 +40,8 @@ import sys
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Temporary", "writing", "write_together", "write_text", "move", "check_target", "remove_stale",
+__all__ = ["Temporary", "writing", "write_together", "write_text", "move", "check_target",
+           "check_updatable", "patch_writer", "remove_stale",
            "remove_live_temporaries", "no_space_error", "LogFile", "Interrupted",
            "handle_signals"]
 
@@ -446,6 +447,92 @@ def write_text(path, text, overwrite=True, durable=True, kind="file"):
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
     return os.fspath(path)
+
+
+def check_updatable(path, what=None):
+    """OSError/ValueError unless ``path`` can be updated through a temporary copy beside it.
+
+    The check made before an existing file is rewritten in place (header
+    updates, reset flags, rescaled data), so that nothing is started on a
+    file that cannot be replaced.
+
+    Parameters
+    ----------
+    path : str
+        The file to update.
+    what : str, optional
+        What the update changes, for the messages (``"headers"``,
+        ``"DQ arrays"``): ``cannot update the <what> of <path>: <reason>``;
+        None: ``cannot update <path>: <reason>``.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        ``path`` does not exist or is not a regular file.
+    PermissionError
+        The file is read-only or its directory does not accept new files.
+    ValueError
+        The file is compressed (gzip, bzip2, xz).
+    """
+    path = os.fspath(path)
+    head = f"cannot update {path}" if what is None else f"cannot update the {what} of {path}"
+    if not os.path.exists(path):
+        raise _error(FileNotFoundError, errno.ENOENT, f"{head}: no such file")
+    if not os.path.isfile(path):
+        raise _error(IsADirectoryError, errno.EISDIR, f"{head}: not a file")
+    # a file without any write permission bit is read-only for everyone here, root included
+    if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:
+        raise _error(PermissionError, errno.EACCES, f"{head}: the file is read-only")
+    if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        raise _error(PermissionError, errno.EACCES, f"{head}: its directory does not accept "
+                     "new files (the update goes through a temporary copy)")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
+        raise ValueError(f"{head}: it is compressed; decompress it first (only uncompressed "
+                         "files are updated)")
+
+
+def patch_writer(path, patches):
+    """``write(tmp)`` for :func:`write_together`: a copy of ``path`` with bytes written over.
+
+    Parameters
+    ----------
+    path : str
+        The original file.
+    patches : list of (int, bytes)
+        Byte offset and the bytes written there over the original's; each
+        lies within the file (its size does not change).
+
+    Returns
+    -------
+    callable
+        ``write(tmp)`` copies ``path`` into ``tmp`` (its permission bits
+        too) and writes the patches into the copy.
+
+    Raises
+    ------
+    ValueError
+        A patch reaching outside the file (raised here, before any writing).
+    """
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    for offset, data in patches:
+        if offset < 0 or offset + len(data) > size:
+            raise ValueError(f"patch of {len(data)} bytes at {offset} lies outside {path} "
+                             f"({size} bytes)")
+
+    def write(tmp):
+        if os.path.getsize(path) != size:
+            raise OSError(f"{path} changed size while being updated")
+        shutil.copyfile(path, tmp)
+        shutil.copymode(path, tmp)
+        with open(tmp, "r+b") as f:
+            for offset, data in patches:
+                f.seek(offset)
+                f.write(data)
+
+    return write
 
 
 def move(src, dst, kind="file"):

@@ -33,7 +33,6 @@ from astropy.io import fits
 from . import __version__
 from . import files as _files
 from .inputs import expand_input, open_fits
-from .resetbits import check_updatable, patch_writer
 
 __all__ = ["photeq", "add_arguments", "run_from_args"]
 __taskname__ = "photeq"
@@ -325,7 +324,7 @@ def _run(runtime_begin, files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd,
     names = list(expand_input(items).files)
     if not readonly:
         for name in names:  # refused before any work
-            check_updatable(name)
+            _files.check_updatable(name, what="data and photometry keywords")
     what = "image-like" if sciext is None else _ext2str(sciext, default_extver=None)
     for name in specs:
         _warn(f"WARNING: Extension specifications for file {name} will be ignored. "
@@ -341,7 +340,7 @@ def _run(runtime_begin, files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd,
             _info(f"\nNOTE: '{__taskname__}' was run in READONLY mode\n"
                   "       and input image(s)' content WAS NOT MODIFIED.")
         else:
-            writers = {im.name: patch_writer(im.name, p) for im in images
+            writers = {im.name: _files.patch_writer(im.name, p) for im in images
                        if (p := im.patches())}
             _files.write_together(writers, overwrite=True, durable=True, kind="input file")
     finally:

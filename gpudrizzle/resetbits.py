@@ -19,7 +19,6 @@ Command line (drizzlepac's syntax)::
 import argparse
 import logging
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -28,69 +27,12 @@ from . import files
 from .bitflags import interpret_bit_flags
 from .inputs import expand_input, open_fits
 
-__all__ = ["reset_dq_bits", "main", "add_arguments", "run_from_args", "check_updatable",
-           "patch_writer"]
+__all__ = ["reset_dq_bits", "main", "add_arguments", "run_from_args"]
 __taskname__ = "resetbits"
 
 log = logging.getLogger(__name__)
 
 _INT_BITPIX = {8: 1, 16: 2, 32: 4, 64: 8}
-
-
-def check_updatable(path):
-    """Raise OSError/ValueError unless ``path`` can be updated through a temporary copy.
-
-    Refused: a missing or non-regular file, a read-only file, a directory
-    that does not accept new files, a compressed (gzip, bzip2, xz) file.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"input file not found: {path}")
-    if not os.path.isfile(path):
-        raise IsADirectoryError(f"input is not a file: {path}")
-    if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:
-        raise PermissionError(f"cannot update {path}: the file is read-only")
-    if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
-        raise PermissionError(f"cannot update {path}: its directory does not accept "
-                              "new files (the update goes through a temporary copy)")
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
-        raise ValueError(f"cannot update {path}: it is compressed; decompress it first")
-
-
-def patch_writer(path, patches):
-    """``write(tmp)`` for :func:`gpudrizzle.files.write_together`: ``path``'s bytes with patches.
-
-    Parameters
-    ----------
-    path : str
-        The original file.
-    patches : list of (int, bytes)
-        Byte offset and the bytes written there over the original's (same
-        length: the file's size does not change).
-
-    Returns
-    -------
-    callable
-        ``write(tmp)`` copies ``path`` into ``tmp`` (its permission bits too)
-        and writes the patches into the copy.
-    """
-    size = os.path.getsize(path)
-    for offset, data in patches:
-        if offset < 0 or offset + len(data) > size:
-            raise ValueError(f"patch of {len(data)} bytes at {offset} lies outside {path} "
-                             f"({size} bytes)")
-
-    def write(tmp):
-        shutil.copyfile(path, tmp)
-        shutil.copymode(path, tmp)
-        with open(tmp, "r+b") as f:
-            for offset, data in patches:
-                f.seek(offset)
-                f.write(data)
-
-    return write
 
 
 def _physical_type(header, where):
@@ -147,7 +89,7 @@ def _targets(path, hdul, extname, extver):
 
 def _file_patches(path, bits, extname, extver):
     """The byte patches that reset ``bits`` in ``path``'s chosen arrays; and their labels."""
-    check_updatable(path)
+    files.check_updatable(path, what=f"{extname.upper()} arrays")
     with open_fits(path, what="input file", memmap=False) as checked:
         layout = [(checked.fileinfo(i), hdu.header.copy()) for i, hdu in enumerate(checked)]
         indices = _targets(path, checked, extname, extver)
@@ -243,7 +185,7 @@ def reset_dq_bits(input, bits, extver=None, extname="dq"):
     writers = {}
     for path in names:
         patches, labels = _file_patches(path, flags, extname, versions)
-        writers[path] = patch_writer(path, patches)
+        writers[path] = files.patch_writer(path, patches)
         for label in labels:
             log.debug("Reset bit values of %s to a value of 0 in %s", flags, label)
     files.write_together(writers, overwrite=True, durable=True, kind="input file")

@@ -652,24 +652,9 @@ def _write_copy(path, hdul, edited, tmp):
 
 
 def check_updatable(path):
-    """Raise OSError/ValueError when the headers of ``path`` cannot be updated in place: a
-    missing, non-regular, read-only or compressed file (or a directory refusing new files)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"cannot update the headers of {path}: no such file")
-    if not os.path.isfile(path):
-        raise IsADirectoryError(f"cannot update the headers of {path}: not a file")
-    # a file without any write permission bit is read-only for everyone here, root included
-    if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:
-        raise PermissionError(f"cannot update the headers of {path}: the file is read-only")
-    if not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
-        raise PermissionError(f"cannot update the headers of {path}: its directory does not "
-                              "accept new files (the update goes through a temporary copy)")
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
-        raise ValueError(f"cannot update the headers of {path}: it is compressed; decompress "
-                         "it first (headers are updated in uncompressed FITS files only)")
+    """:func:`gpudrizzle.files.check_updatable` for header updates: OSError/ValueError when
+    the headers of ``path`` cannot be updated in place."""
+    files.check_updatable(path, what="headers")
 
 
 def _writer(path, updates, fit_keywords, wcsname, reusename, wcstype):

@@ -12,7 +12,7 @@ import pytest
 from astropy.io import fits
 
 from gpudrizzle import __version__, cli, photeq as photeq_module
-from gpudrizzle import resetbits
+from gpudrizzle import files
 from gpudrizzle.photeq import PhotometryNotFound, photeq
 
 GOLDEN = Path(__file__).parent / "golden" / "photeq"
@@ -176,7 +176,7 @@ def test_read_only_file_refused_before_work(tmp_path, monkeypatch):
     before = (tmp_path / "a_flt.fits").read_bytes()
     os.chmod(tmp_path / "b_flt.fits", 0o444)
     try:
-        with pytest.raises(PermissionError, match="b_flt.fits.*read-only"):
+        with pytest.raises(PermissionError, match="data and photometry keywords of b_flt.fits: the file is read-only"):
             photeq(files="a_flt.fits,b_flt.fits", readonly=False, logfile=None)
         photeq(files="a_flt.fits,b_flt.fits", logfile=None)  # readonly: fine
     finally:
@@ -189,7 +189,7 @@ def test_failure_mid_write_all_or_nothing(tmp_path, monkeypatch):
     golden.write_inputs(str(tmp_path))
     names = ["a_flt.fits", "b_flt.fits", "c_flt.fits"]
     before = {n: (tmp_path / n).read_bytes() for n in names}
-    real = resetbits.patch_writer
+    real = files.patch_writer
     written = []
 
     def failing(path, patches):
@@ -202,7 +202,7 @@ def test_failure_mid_write_all_or_nothing(tmp_path, monkeypatch):
                 raise OSError(28, "No space left on device")
         return wrapped
 
-    monkeypatch.setattr(photeq_module, "patch_writer", failing)
+    monkeypatch.setattr(files, "patch_writer", failing)
     with pytest.raises(OSError, match="No space left on device"):
         photeq(files=",".join(names), readonly=False)
     assert written == names
