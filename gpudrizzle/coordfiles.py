@@ -49,8 +49,7 @@ __all__ = [
     "degrees_to_hms",
     "fixed",
     "check_precision",
-    "print_results",
-    "write_results",
+    "report",
 ]
 
 #: Convergence (pixels) of the iterative sky-to-pixel inverse.
@@ -309,28 +308,36 @@ def _as_vector(value, name):
     return a, scalar
 
 
-def positions(x, y, names=("x", "y")):
-    """Pixel positions given as numbers, lists or arrays.
+def positions(x, y, names=("x", "y"), coordfile=None, colnames=None, separator=None):
+    """Pixel positions given as numbers, lists or arrays, or read from a coordinate file.
 
     Parameters
     ----------
     x, y : float, sequence or numpy.ndarray
-        Same length.
+        Same length; ignored when ``coordfile`` is given.
     names : (str, str)
         The parameters, for messages.
+    coordfile, colnames, separator : str, optional
+        A coordinate file and its columns, as :func:`read_coordfile` reads
+        them; blank or None: ``x`` and ``y`` are used.
 
     Returns
     -------
     x, y : numpy.ndarray, float64, shape (n,)
         New arrays (the inputs are not modified).
     scalar : bool
-        Both were scalars.
+        Both were scalars (never with a ``coordfile``).
 
     Raises
     ------
     ValueError
         Missing, not numeric, or of different lengths.
+    OSError
+        A missing or unreadable ``coordfile``.
     """
+    if not blank(coordfile):
+        xa, ya = read_coordfile(coordfile, colnames, separator)
+        return xa, ya, False
     if x is None or y is None:
         raise ValueError(f"give both '{names[0]}' and '{names[1]}', or a 'coordfile'")
     xa, xs = _as_vector(x, names[0])
@@ -566,36 +573,31 @@ def check_precision(precision):
     return int(precision)
 
 
-def print_results(label, header, rows):
-    """Print drizzlepac's table: the title, the column header, a blank line, the rows.
+def report(label, header, rows, first, second, output=None, show=True):
+    """Print drizzlepac's table and write its output file.
 
     Parameters
     ----------
     label : str
-        The image.
+        The image, for the titles.
     header : str
-        Column header line (starting with ``#``).
+        Column header line of the printed table (starting with ``#``).
     rows : iterable of str
-    """
-    print("# Coordinate transformations for ", label)
-    print(header + "\n")
-    for row in rows:
-        print(row)
-
-
-def write_results(output, label, first, second):
-    """Write the output file as drizzlepac does and say so.
-
-    Parameters
-    ----------
-    output : str
-        File to write (replaced if present).
-    label : str
-        The image, for the title line.
+        The printed table's rows (read only when ``show``).
     first, second : list of str
-        The two formatted result columns.
+        The two formatted result columns of the output file.
+    output : str, optional
+        File to write (replaced if present); blank or None: none written.
+    show : bool
+        Print the table: its title, ``header``, a blank line and ``rows``.
     """
-    lines = [f"# Coordinates converted from {label}\n"]
-    lines.extend(f"{a}    {b}\n" for a, b in zip(first, second))
-    write_text(os.fspath(output), "".join(lines))
-    print("Wrote out results to: ", output)
+    if show:
+        print("# Coordinate transformations for ", label)
+        print(header + "\n")
+        for row in rows:
+            print(row)
+    if not blank(output):
+        lines = [f"# Coordinates converted from {label}\n"]
+        lines.extend(f"{a}    {b}\n" for a, b in zip(first, second))
+        write_text(os.fspath(output), "".join(lines))
+        print("Wrote out results to: ", output)

@@ -103,11 +103,8 @@ def tran(inimage, outimage, direction="forward", x=None, y=None, coordfile=None,
     if not d or d[0] not in "fb":
         raise ValueError(f"'direction' must be 'forward' or 'backward'; got {direction!r}")
     precision = cf.check_precision(precision)
-    if not cf.blank(coordfile):
-        xs, ys = cf.read_coordfile(coordfile, colnames, separator)
-        scalar = False
-    else:
-        xs, ys, scalar = cf.positions(x, y)
+    xs, ys, scalar = cf.positions(x, y, coordfile=coordfile, colnames=colnames,
+                                  separator=separator)
     in_wcs, in_label = cf.load_chip_wcs(inimage, "inimage")
     out_wcs, out_label = output_frame_wcs(inimage, outimage)
     if d[0] == "f":
@@ -118,12 +115,10 @@ def tran(inimage, outimage, direction="forward", x=None, y=None, coordfile=None,
     outx, outy = cf.sky_to_pix(dst, ra, dec, dst_label)
     xstr, ystr = cf.fixed(outx, precision), cf.fixed(outy, precision)
     label = inimage if isinstance(inimage, str) else in_label
-    if verbose:
-        cf.print_results(label, "# X(in)      Y(in)             X(out)         Y(out)",
-                         (f"{a:.4f}  {b:.4f}    {p}  {q}"
-                          for a, b, p, q in zip(xs.tolist(), ys.tolist(), xstr, ystr)))
-    if not cf.blank(output):
-        cf.write_results(output, label, xstr, ystr)
+    cf.report(label, "# X(in)      Y(in)             X(out)         Y(out)",
+              (f"{a:.4f}  {b:.4f}    {p}  {q}"
+               for a, b, p, q in zip(xs.tolist(), ys.tolist(), xstr, ystr)),
+              xstr, ystr, output, show=verbose)
     if scalar:
         return outx[0], outy[0]
     return outx, outy

@@ -66,11 +66,8 @@ def xy2rd(input, x=None, y=None, coords=None, coordfile=None, colnames=None, sep
                       "``coords``.", DeprecationWarning, stacklevel=2)
         coordfile = coords
     precision = cf.check_precision(precision)
-    if not cf.blank(coordfile):
-        xs, ys = cf.read_coordfile(coordfile, colnames, separator)
-        scalar = False
-    else:
-        xs, ys, scalar = cf.positions(x, y)
+    xs, ys, scalar = cf.positions(x, y, coordfile=coordfile, colnames=colnames,
+                                  separator=separator)
     wcs, label = cf.load_chip_wcs(input, "input")
     label = input if isinstance(input, str) else label
     dra, ddec = cf.pix_to_sky(wcs, xs, ys)
@@ -80,12 +77,10 @@ def xy2rd(input, x=None, y=None, coords=None, coordfile=None, colnames=None, sep
     else:
         ra, dec = dra, ddec
         rastr, decstr = cf.fixed(dra, precision), cf.fixed(ddec, precision)
-    if verbose or cf.blank(output):
-        cf.print_results(label, "# X      Y         RA             Dec",
-                         (f"{a:.4f}  {b:.4f}    {r}  {d}"
-                          for a, b, r, d in zip(xs.tolist(), ys.tolist(), rastr, decstr)))
-    if not cf.blank(output):
-        cf.write_results(output, label, rastr, decstr)
+    cf.report(label, "# X      Y         RA             Dec",
+              (f"{a:.4f}  {b:.4f}    {r}  {d}"
+               for a, b, r, d in zip(xs.tolist(), ys.tolist(), rastr, decstr)),
+              rastr, decstr, output, show=verbose or cf.blank(output))
     if scalar:
         return ra[0], dec[0]
     return ra, dec

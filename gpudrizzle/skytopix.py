@@ -67,12 +67,10 @@ def rd2xy(input, ra=None, dec=None, coordfile=None, colnames=None, precision=6, 
     label = input if isinstance(input, str) else label
     outx, outy = cf.sky_to_pix(wcs, ra_deg, dec_deg, label)
     xstr, ystr = cf.fixed(outx, precision), cf.fixed(outy, precision)
-    if verbose or cf.blank(output):
-        cf.print_results(label, "# X      Y         RA             Dec",
-                         (f"{a}  {b}    {r}  {d}"
-                          for a, b, r, d in zip(xstr, ystr, ra_deg.tolist(), dec_deg.tolist())))
-    if not cf.blank(output):
-        cf.write_results(output, label, xstr, ystr)
+    cf.report(label, "# X      Y         RA             Dec",
+              (f"{a}  {b}    {r}  {d}"
+               for a, b, r, d in zip(xstr, ystr, ra_deg.tolist(), dec_deg.tolist())),
+              xstr, ystr, output, show=verbose or cf.blank(output))
     if scalar:
         return outx[0], outy[0]
     return outx, outy
