@@ -76,6 +76,12 @@ class _Image:
         # raw values, headers as stored (no BSCALE/BZERO taken out of them)
         self.hdul = fits.open(name, mode="readonly", memmap=False, lazy_load_hdus=False,
                               do_not_scale_image_data=True)
+        if (len(self.hdul) > 1 and self.hdul[0].header.get("NAXIS", 0)
+                and isinstance(self.hdul[1], fits.TableHDU)):
+            self.hdul.close()
+            raise ValueError(f"{name} is a waivered FITS file (a data cube and an ASCII "
+                             "table of group parameters); photeq works on multi-extension "
+                             "FITS files: convert it first")
         self.headers = set()
         self.data = set()
 
@@ -272,8 +278,12 @@ def photeq(files="*_flt.fits", sciext="SCI", errext="ERR", ref_phot=None, ref_ph
     readonly : bool
         Only report (the log is the same); nothing is written but the log.
     clobber : bool
-        drizzlepac's GEIS/WAIVER conversion option; FITS inputs only here, so
-        it has no effect.
+        Has no effect, as in drizzlepac for multi-extension FITS inputs:
+        drizzlepac uses it only when it converts GEIS or waivered-FITS inputs
+        to multi-extension FITS (overwriting an existing converted file).
+        Such inputs are refused here (a ValueError asking to convert them
+        first), so nothing is ever converted; ``clobber`` is accepted (a
+        bool) so that drizzlepac's calls run unchanged.
     logfile : str or None
         Log file, appended to; None: the console only.
 
@@ -286,13 +296,15 @@ def photeq(files="*_flt.fits", sciext="SCI", errext="ERR", ref_phot=None, ref_ph
     TypeError
         Arguments of the wrong type (as drizzlepac).
     ValueError
-        Bad values; :class:`PhotometryNotFound` (also a RuntimeError) when no
+        Bad values, a waivered FITS input; :class:`PhotometryNotFound` (also a RuntimeError) when no
         file has ``phot_kwd``.
     OSError
         A missing, unreadable or truncated file; with ``readonly=False`` a
         read-only or compressed one.
     """
     runtime_begin = datetime.now()
+    if not isinstance(clobber, (bool, np.bool_)):
+        raise TypeError(f"Argument 'clobber' must be True or False; got {clobber!r}")
     sciext, phot_kwd, ref_phot_ext, aux = _check_arguments(
         files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd, aux_phot_kwd, logfile)
     console = logging.StreamHandler(sys.stderr)
@@ -567,7 +579,8 @@ def add_arguments(parser):
     parser.add_argument("--readonly", type=_yes_no, default=True, metavar="yes|no",
                         help="only report; 'no' rescales the files in place (default: yes)")
     parser.add_argument("--clobber", type=_yes_no, default=False, metavar="yes|no",
-                        help="accepted for drizzlepac compatibility (no effect on FITS inputs)")
+                        help="no effect (drizzlepac uses it only to convert GEIS or waivered FITS, which are "
+                             "refused here)")
     parser.add_argument("--logfile", default="photeq.log",
                         help="log file, appended to (default: photeq.log; '' for none)")
     return parser

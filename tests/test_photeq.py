@@ -255,3 +255,30 @@ def test_command_line(tmp_path, monkeypatch, capsys):
         digest = hashlib.sha256(np.ascontiguousarray(sci, dtype=">f4").tobytes()).hexdigest()
     assert digest == expected["b_flt.fits"]["SCI,1"]["sha256"]
     assert arrays  # inputs were written with the golden's fixed seed
+
+
+def test_clobber_must_be_a_bool(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    golden.write_inputs(str(tmp_path))
+    before = {n: (tmp_path / n).read_bytes() for n in golden.FILES}
+    for bad in ("yes", 1, None):
+        with pytest.raises(TypeError, match="'clobber' must be True or False"):
+            photeq(files="a_flt.fits", readonly=False, clobber=bad, logfile=None)
+    photeq(files="a_flt.fits", clobber=True, logfile=None)  # readonly: nothing written
+    assert {n: (tmp_path / n).read_bytes() for n in golden.FILES} == before
+    assert not (tmp_path / "photeq.log").exists()
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_waivered_fits_refused_untouched(tmp_path, monkeypatch, rng, readonly):
+    monkeypatch.chdir(tmp_path)
+    cube = fits.PrimaryHDU(rng.random((4, 8, 8), dtype=np.float32))
+    cube.header["PHOTFLAM"] = 1e-18
+    table = fits.TableHDU.from_columns([fits.Column("PHOTFLAM", "E15.7",
+                                                    array=np.full(4, 1e-18))])
+    fits.HDUList([cube, table]).writeto("w_c0f.fits")
+    before = (tmp_path / "w_c0f.fits").read_bytes()
+    with pytest.raises(ValueError, match="w_c0f.fits is a waivered FITS file.*convert it first"):
+        photeq(files="w_c0f.fits", readonly=readonly, logfile=None)
+    assert (tmp_path / "w_c0f.fits").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["w_c0f.fits"]
