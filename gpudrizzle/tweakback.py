@@ -448,6 +448,9 @@ def _run(drz_file, orig_wcs_name, output_wcs_name, input_files, default_extname,
          verbose=True):
     from . import __version__
 
+    for value, name in ((reusename, "reusename"), (verbose, "verbose")):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"'{name}' must be True or False; got {value!r}")
     say = print if verbose else (lambda *a, **k: None)
     say(f"\n*** 'apply_tweak' version {__version__} started at {_ptime()}: ***\n")
     if not isinstance(default_extname, str):
@@ -556,7 +559,7 @@ def apply_tweak(drz_file, orig_wcs_name, output_wcs_name=None, input_files=None,
                         f"allowed: {list(_KEYWORDS)}")
     return _run(drz_file, orig_wcs_name, output_wcs_name, input_files, default_extname,
                 orig_wcs_key=kw.get("orig_wcs_key"), tweaked_wcs_name=kw.get("tweaked_wcs_name"),
-                tweaked_wcs_key=kw.get("tweaked_wcs_key"), reusename=bool(kw.get("reusename")))
+                tweaked_wcs_key=kw.get("tweaked_wcs_key"), reusename=kw.get("reusename", False))
 
 
 def _legacy_keys(drzfile, origwcs, wcsname):
@@ -618,6 +621,8 @@ def tweakback(drzfile, input=None, origwcs=None, newname=None, wcsname=None, ext
     """
     warnings.warn("The tweakback function is deprecated and may be removed in a future version."
                   " Use apply_tweak instead.", DeprecationWarning, stacklevel=2)
+    if not isinstance(force, (bool, np.bool_)):
+        raise TypeError(f"'force' must be True or False; got {force!r}")
     okey, tkey, label = _legacy_keys(drzfile, origwcs, wcsname)
     if input is not None and isinstance(input, str) and not input.strip():
         input = None
@@ -632,7 +637,7 @@ def tweakback(drzfile, input=None, origwcs=None, newname=None, wcsname=None, ext
                              f"the drizzled image {path} contains D*DATA keywords.")
         input = names
     return _run(label, None, newname, input, extname, orig_wcs_key=okey, tweaked_wcs_key=tkey,
-                reusename=bool(force), verbose=verbose)
+                reusename=force, verbose=verbose)
 
 
 # ---------------------------------------------------------------------------

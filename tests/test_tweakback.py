@@ -295,9 +295,14 @@ def test_apply_tweak_separate_sci_file(tmp_path, rng):
     (lambda d, f: apply_tweak(d, "DRZ_ORIG", input=f[0]), TypeError, "input_files"),
     (lambda d, f: apply_tweak(d, "DRZ_ORIG", default_extname=3), TypeError, "default_extname"),
     (lambda d, f: apply_tweak(d + ".missing", "DRZ_ORIG"), FileNotFoundError, "missing"),
+    (lambda d, f: apply_tweak(d, "DRZ_ORIG", reusename="no"), TypeError,
+     "'reusename' must be True or False; got 'no'"),
+    (lambda d, f: tweakback.tweakback(d, origwcs="DRZ_ORIG", force="yes"), TypeError,
+     "'force' must be True or False"),
     (lambda d, f: apply_tweak(d + "[sci,7]", "DRZ_ORIG"), ValueError, r"no extension \[SCI,7\]"),
     (lambda d, f: apply_tweak(d + "[wht,1]", "DRZ_ORIG"), ValueError, "at least two valid WCS"),
 ])
+@pytest.mark.filterwarnings("ignore:The tweakback function is deprecated:DeprecationWarning")
 def test_errors_change_nothing(product, call, error, match):
     drz, flts, _, _ = product
     hashes = file_hashes(flts + [drz])
