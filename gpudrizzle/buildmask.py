@@ -201,12 +201,15 @@ def buildShadowMaskImage(dqfile, detnum, extnum, maskname, bitvalue=None, binned
     Raises
     ------
     ValueError
-        ``detnum`` not 1-4, malformed ``bitvalue``.
+        ``detnum`` not 1-4, ``binned`` not 1 or 2, malformed ``bitvalue``.
     """
     detnum = str(detnum).strip()
     if detnum not in _SHADOW:
         raise ValueError(f"buildShadowMaskImage: 'detnum' must be a WFPC2 detector 1-4, "
                          f"got {detnum!r}")
+    if isinstance(binned, bool) or binned not in (1, 2):
+        raise ValueError(f"buildShadowMaskImage: 'binned' must be 1 or 2 (2x2 binning), "
+                         f"got {binned!r}")
     files.check_target(maskname, "mask file")
     if bitvalue is None:
         return _write_mask(maskname, _shadow_mask(detnum, binned))

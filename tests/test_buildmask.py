@@ -168,3 +168,12 @@ def test_shadow_mask_bad_detector(tmp_path):
     with pytest.raises(ValueError, match="'detnum'"):
         buildShadowMaskImage("x.fits", 5, 1, str(tmp_path / "s.fits"))
     assert buildmask.SHADOW_BUFFER == 5
+
+
+@pytest.mark.parametrize("binned", [0, 3, 2.5, True, "2"])
+def test_shadow_mask_bad_binning(tmp_path, binned):
+    out = tmp_path / "s.fits"
+    out.write_bytes(b"keep")
+    with pytest.raises(ValueError, match="'binned' must be 1 or 2"):
+        buildShadowMaskImage("x.fits", 1, 1, str(out), binned=binned)
+    assert out.read_bytes() == b"keep" and os.listdir(tmp_path) == ["s.fits"]
