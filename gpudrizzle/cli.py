@@ -174,12 +174,14 @@ def build_parser():
 
     _add_tweakreg_parser(commands, common)
     _add_mosaic_parser(commands, common)
+    parser.sub_parsers = dict(commands.choices)
     for name, (module, help_text) in _TOOLS.items():
         tool = import_module(f"gpudrizzle.{module}")
         sub = commands.add_parser(name, parents=[common], help=help_text,
                                   description=tool.__doc__.split("\n\n")[0])
         tool.add_arguments(sub)
-        sub.set_defaults(handler=tool.run_from_args)
+        sub.set_defaults(handler=tool.run_from_args, command=name)
+        parser.sub_parsers[name] = sub
 
     info = commands.add_parser("info", parents=[common],
                                help="version, backends, GPU and compiler of this machine")
@@ -536,6 +538,22 @@ def _command_info(args):
 # ---------------------------------------------------------------------------
 
 
+def _parse(parser, argv):
+    """Parsed arguments; a sub-command's own errors name it (``gpudrizzle pixtosky: error:``).
+
+    The toolbox sub-commands take their inputs anywhere among the options
+    (``tweakback final_drz.fits --orig-wcs-name X a_flt.fits``): their
+    arguments are parsed by their own parser's ``parse_intermixed_args``.
+    """
+    if argv and argv[0] in _TOOLS:
+        return parser.sub_parsers[argv[0]].parse_intermixed_args(argv[1:])
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = parser.sub_parsers.get(getattr(args, "command", None), parser)
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv=None):
     """Run the ``gpudrizzle`` command; return the exit status.
 
@@ -551,7 +569,7 @@ def main(argv=None):
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
     except CommandLineError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -586,5 +604,7 @@ def main(argv=None):
         log.removeHandler(handler)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m gpudrizzle.cli: the package's module, so that the
+    from gpudrizzle.cli import main as _main  # tools' CommandLineError is this one
+
+    sys.exit(_main())

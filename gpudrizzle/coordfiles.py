@@ -50,6 +50,10 @@ __all__ = [
     "fixed",
     "check_precision",
     "report",
+    "check_sky_range",
+    "usage_error",
+    "cli_positions",
+    "run_quietly",
 ]
 
 #: Convergence (pixels) of the iterative sky-to-pixel inverse.
@@ -271,26 +275,103 @@ def sky_to_pix(wcs, ra, dec, label="input"):
     dec = np.asarray(dec, dtype=np.float64)
     if ra.size == 0:
         return ra.copy(), dec.copy()
-    if not (wcs.sip is not None or wcs.cpdis1 is not None or wcs.cpdis2 is not None
-            or wcs.det2im1 is not None or wcs.det2im2 is not None):
-        x, y = wcs.wcs_world2pix(ra, dec, 1)
-        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    try:
-        x, y = wcs.all_world2pix(ra, dec, 1, tolerance=INVERSE_TOL, maxiter=INVERSE_MAXITER)
-    except NoConvergence as exc:
-        best = np.array(exc.best_solution, dtype=np.float64).reshape(-1, 2)  # origin 1
-        bad = np.zeros(ra.size, dtype=bool)
-        for idx in (exc.divergent, exc.slow_conv):
-            if idx is not None:
-                bad[np.asarray(idx, dtype=np.intp)] = True
-        if not bad.any():  # no index given: every point is suspect
-            bad[:] = True
-        best[bad] = np.nan
-        warnings.warn(f"{label}: the sky-to-pixel inverse did not converge for {int(bad.sum())} "
-                      f"of {ra.size} position(s) (set to NaN); they are probably far outside "
+    distorted = (wcs.sip is not None or wcs.cpdis1 is not None or wcs.cpdis2 is not None
+                 or wcs.det2im1 is not None or wcs.det2im2 is not None)
+    with warnings.catch_warnings():  # astropy's and numpy's NaN noise; one warning below
+        warnings.simplefilter("ignore")
+        if not distorted:
+            x, y = wcs.wcs_world2pix(ra, dec, 1)
+        else:
+            try:
+                x, y = wcs.all_world2pix(ra, dec, 1, tolerance=INVERSE_TOL,
+                                         maxiter=INVERSE_MAXITER)
+            except NoConvergence as exc:
+                best = np.array(exc.best_solution, dtype=np.float64).reshape(-1, 2)  # origin 1
+                bad = np.zeros(ra.size, dtype=bool)
+                for idx in (exc.divergent, exc.slow_conv):
+                    if idx is not None:
+                        bad[np.asarray(idx, dtype=np.intp)] = True
+                if not bad.any():  # no index given: every point is suspect
+                    bad[:] = True
+                best[bad] = np.nan
+                x, y = best[:, 0], best[:, 1]
+    x = np.array(x, dtype=np.float64, ndmin=1)
+    y = np.array(y, dtype=np.float64, ndmin=1)
+    failed = int(np.count_nonzero(~(np.isfinite(x) & np.isfinite(y))
+                                  & np.isfinite(ra) & np.isfinite(dec)))
+    if failed:
+        x[~np.isfinite(y)] = np.nan
+        y[~np.isfinite(x)] = np.nan
+        warnings.warn(f"{label}: the sky-to-pixel inverse did not converge for {failed} of "
+                      f"{ra.size} position(s) (set to NaN); they are probably far outside "
                       "the image", RuntimeWarning, stacklevel=3)
-        x, y = best[:, 0], best[:, 1]
-    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return x, y
+
+
+def check_sky_range(ra, dec):
+    """ValueError unless every RA is in [0, 360) and every Dec in [-90, 90] degrees.
+
+    Parameters
+    ----------
+    ra, dec : numpy.ndarray, float64, shape (n,)
+        Degrees.
+    """
+    for values, name, ok in ((ra, "ra", (ra >= 0) & (ra < 360)),
+                             (dec, "dec", (dec >= -90) & (dec <= 90))):
+        if not ok.all():
+            bad = values[~ok]
+            interval = "[0, 360)" if name == "ra" else "[-90, 90]"
+            raise ValueError(f"'{name}' must be in {interval} degrees; got {bad.size} value(s) "
+                             f"outside it, e.g. {float(bad[0])!r}")
+
+
+# ------------------------------------------------------------ command line
+
+def usage_error(args, message):
+    """A usage error of the sub-command (exit status 2 on the ``gpudrizzle`` command line)."""
+    from .cli import CommandLineError
+
+    command = getattr(args, "command", None)
+    return CommandLineError(f"gpudrizzle {command}: error: {message}" if command
+                            else f"error: {message}")
+
+
+def cli_positions(args, a, b, file_option="--coordfile"):
+    """Options ``--<a>`` and ``--<b>`` (lists) as scalars or lists, checked against the file.
+
+    Raises :func:`usage_error` when neither the pair nor the file is given,
+    when both are, or when the two lists differ in length.
+    """
+    va, vb = getattr(args, a), getattr(args, b)
+    given = va is not None or vb is not None
+    if not blank(args.coordfile):
+        if given:
+            raise usage_error(args, f"give --{a} and --{b}, or {file_option}, not both")
+        return None, None
+    if va is None or vb is None:
+        raise usage_error(args, f"give --{a} and --{b}, or {file_option}")
+    if len(va) != len(vb):
+        raise usage_error(args, f"--{a} and --{b} have different numbers of values "
+                                f"({len(va)} and {len(vb)})")
+    return (va[0], vb[0]) if len(va) == 1 else (va, vb)
+
+
+def run_quietly(args, call):
+    """``call()`` for a sub-command: warnings become log lines, ``--quiet`` with
+    ``--output`` prints nothing; returns ``call()``'s result."""
+    import contextlib
+    import io
+    import logging
+
+    log = logging.getLogger("gpudrizzle")
+    silent = getattr(args, "quiet", False) and not blank(getattr(args, "output", None))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(io.StringIO()) if silent else contextlib.nullcontext():
+            result = call()
+    for w in dict.fromkeys(str(w.message) for w in caught):
+        log.warning("%s", w)
+    return result
 
 
 # ------------------------------------------------------------ positions
@@ -314,7 +395,7 @@ def positions(x, y, names=("x", "y"), coordfile=None, colnames=None, separator=N
     Parameters
     ----------
     x, y : float, sequence or numpy.ndarray
-        Same length; ignored when ``coordfile`` is given.
+        Same length; None when ``coordfile`` is given.
     names : (str, str)
         The parameters, for messages.
     coordfile, colnames, separator : str, optional
@@ -331,11 +412,14 @@ def positions(x, y, names=("x", "y"), coordfile=None, colnames=None, separator=N
     Raises
     ------
     ValueError
-        Missing, not numeric, or of different lengths.
+        Missing, not numeric, of different lengths, or given together with
+        a ``coordfile``.
     OSError
         A missing or unreadable ``coordfile``.
     """
     if not blank(coordfile):
+        if x is not None or y is not None:
+            raise ValueError(f"give '{names[0]}' and '{names[1]}', or 'coordfile', not both")
         xa, ya = read_coordfile(coordfile, colnames, separator)
         return xa, ya, False
     if x is None or y is None:

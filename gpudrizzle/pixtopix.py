@@ -13,13 +13,13 @@ AstroDrizzle builds for all SCI chips of ``inimage``'s file
     ...                      "forward", 256, 256)
 """
 
+import argparse
+
 from . import coordfiles as cf
 
 __all__ = ["tran", "output_frame_wcs", "add_arguments", "run_from_args"]
 
 __taskname__ = "pixtopix"
-
-_DIRECTIONS = ("forward", "backward")
 
 
 def output_frame_wcs(inimage, outimage):
@@ -70,7 +70,7 @@ def tran(inimage, outimage, direction="forward", x=None, y=None, coordfile=None,
         ``backward``: positions in ``outimage`` to ``inimage``.  Only the
         first letter is read, as drizzlepac reads it.
     x, y : float, sequence or numpy.ndarray, optional
-        1-based pixel positions (same length); ignored with a coordinate file.
+        1-based pixel positions (same length); not together with a coordinate file.
     coordfile : str, optional
         Text file or FITS table of x, y positions.
     colnames : str or list of str, optional
@@ -126,14 +126,25 @@ def tran(inimage, outimage, direction="forward", x=None, y=None, coordfile=None,
 
 # ------------------------------------------------------------ command line
 
+def _direction(text):
+    """'forward' or 'backward' of any word starting with f or b (argparse type)."""
+    d = text.strip().lower()
+    if not d or d[0] not in "fb":
+        raise argparse.ArgumentTypeError(f"expected forward or backward (or a word starting "
+                                         f"with f or b); got {text!r}")
+    return "forward" if d[0] == "f" else "backward"
+
+
 def add_arguments(parser):
     """Options of ``gpudrizzle pixtopix`` on an argparse parser."""
     parser.add_argument("inimage", help="input image and extension, e.g. 'f_flt.fits[sci,1]'")
     parser.add_argument("outimage", nargs="?", default=None,
                         help="output image and extension (default: the default output frame "
                              "of all chips of inimage)")
-    parser.add_argument("--direction", choices=_DIRECTIONS, default="forward",
-                        help="forward: inimage to outimage; backward: the reverse")
+    parser.add_argument("--direction", type=_direction, default="forward",
+                        metavar="forward|backward",
+                        help="forward: inimage to outimage; backward: the reverse (only the "
+                             "first letter is read: f, back, ...) (default: forward)")
     parser.add_argument("--x", type=float, nargs="+", help="1-based x position(s)")
     parser.add_argument("--y", type=float, nargs="+", help="1-based y position(s)")
     parser.add_argument("--coordfile", help="text file or FITS table of x, y positions")
@@ -148,13 +159,13 @@ def run_from_args(args):
     """Run :func:`tran` from parsed arguments; return 0 (errors raise).
 
     The table is printed unless ``--quiet`` is given with ``--output``.
+    Usage problems (no positions, --x and --y of different lengths, both
+    positions and --coordfile) raise :func:`gpudrizzle.coordfiles.usage_error`.
     """
-    if args.coordfile is None and (args.x is None or args.y is None):
-        raise ValueError("give --x and --y, or --coordfile")
-    x = args.x if args.x is None or len(args.x) > 1 else args.x[0]
-    y = args.y if args.y is None or len(args.y) > 1 else args.y[0]
-    tran(args.inimage, args.outimage, direction=args.direction, x=x, y=y,
-         coordfile=args.coordfile, colnames=args.colnames, separator=args.separator,
-         precision=args.precision, output=args.output,
-         verbose=not (args.quiet and args.output))
+    x, y = cf.cli_positions(args, "x", "y")
+    cf.run_quietly(args, lambda: tran(
+        args.inimage, args.outimage, direction=args.direction, x=x, y=y,
+        coordfile=args.coordfile, colnames=args.colnames, separator=args.separator,
+        precision=args.precision, output=args.output,
+        verbose=not (args.quiet and args.output)))
     return 0

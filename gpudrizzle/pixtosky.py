@@ -30,7 +30,7 @@ def xy2rd(input, x=None, y=None, coords=None, coordfile=None, colnames=None, sep
         Image and extension, e.g. ``'f_flt.fits[sci,1]'`` (see
         :func:`gpudrizzle.coordfiles.parse_image`).
     x, y : float, sequence or numpy.ndarray, optional
-        1-based pixel positions (same length); ignored when a coordinate file is given.
+        1-based pixel positions (same length); not together with a coordinate file.
     coords : str, optional
         Deprecated name of ``coordfile`` (used only when ``coordfile`` is None;
         a DeprecationWarning is issued).
@@ -104,12 +104,14 @@ def add_arguments(parser):
 
 
 def run_from_args(args):
-    """Run :func:`xy2rd` from parsed arguments; return 0 (errors raise)."""
-    if args.coordfile is None and (args.x is None or args.y is None):
-        raise ValueError("give --x and --y, or --coordfile")
-    x = args.x if args.x is None or len(args.x) > 1 else args.x[0]
-    y = args.y if args.y is None or len(args.y) > 1 else args.y[0]
-    xy2rd(args.input, x=x, y=y, coordfile=args.coordfile, colnames=args.colnames,
-          separator=args.separator, hms=args.hms, precision=args.precision,
-          output=args.output, verbose=not args.quiet)
+    """Run :func:`xy2rd` from parsed arguments; return 0 (errors raise).
+
+    Usage problems (no positions, --x and --y of different lengths, both
+    positions and --coordfile) raise :func:`gpudrizzle.coordfiles.usage_error`.
+    """
+    x, y = cf.cli_positions(args, "x", "y")
+    cf.run_quietly(args, lambda: xy2rd(
+        args.input, x=x, y=y, coordfile=args.coordfile, colnames=args.colnames,
+        separator=args.separator, hms=args.hms, precision=args.precision,
+        output=args.output, verbose=not args.quiet))
     return 0

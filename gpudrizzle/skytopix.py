@@ -11,6 +11,8 @@ WCSDVARR lookup tables are inverted iteratively to
     ...                       colnames=["c3", "c4"], output="xy.dat")
 """
 
+import re
+
 from . import coordfiles as cf
 
 __all__ = ["rd2xy", "add_arguments", "run_from_args"]
@@ -29,7 +31,8 @@ def rd2xy(input, ra=None, dec=None, coordfile=None, colnames=None, precision=6, 
     ra, dec : float, str, sequence or numpy.ndarray, optional
         Decimal degrees (numbers or numeric strings) or sexagesimal strings
         (``'19:10:50.337'``, ``'19 10 50.337'``, ``'19h10m50.337s'``; RA in
-        hours); ignored when a coordinate file is given.
+        hours); RA in [0, 360) and Dec in [-90, 90] degrees.  Not together
+        with a coordinate file.
     coordfile : str, optional
         Text file or FITS table of sky positions (degrees, or sexagesimal
         ``hh:mm:ss`` values or joined columns such as ``'c1,c2,c3'``).
@@ -54,15 +57,19 @@ def rd2xy(input, ra=None, dec=None, coordfile=None, colnames=None, precision=6, 
     OSError
         Missing image or coordinate file.
     ValueError
-        Bad extension, no celestial WCS, unreadable position, unknown column,
-        ra and dec of different lengths.
+        Bad extension, no celestial WCS, unreadable or out-of-range position,
+        unknown column, ra and dec of different lengths or given together
+        with a coordinate file.
     """
     precision = cf.check_precision(precision)
     if not cf.blank(coordfile):
+        if ra is not None or dec is not None:
+            raise ValueError("give 'ra' and 'dec', or 'coordfile', not both")
         ra_deg, dec_deg = cf.read_coordfile(coordfile, colnames)
         scalar = False
     else:
         ra_deg, dec_deg, scalar = cf.sky_positions(ra, dec)
+    cf.check_sky_range(ra_deg, dec_deg)
     wcs, label = cf.load_chip_wcs(input, "input")
     label = input if isinstance(input, str) else label
     outx, outy = cf.sky_to_pix(wcs, ra_deg, dec_deg, label)
@@ -78,14 +85,20 @@ def rd2xy(input, ra=None, dec=None, coordfile=None, colnames=None, precision=6, 
 
 # ------------------------------------------------------------ command line
 
+#: Values of the sky-position options that start with '-' and are not options:
+#: negative numbers and negative sexagesimal values ('-64:52:41.6', '-0:30:00').
+NEGATIVE_VALUE = re.compile(r"^-(\d+|\d*\.\d+|\d+(:\d+(\.\d*)?){1,2})$")
+
+
 def add_arguments(parser):
     """Options of ``gpudrizzle skytopix`` on an argparse parser."""
+    parser._negative_number_matcher = NEGATIVE_VALUE  # so that --dec -64:52:41.6 is a value
     parser.add_argument("input", help="image and extension, e.g. 'f_flt.fits[sci,1]'")
     parser.add_argument("--ra", nargs="+",
-                        help="right ascension(s): degrees or hh:mm:ss.s")
+                        help="right ascension(s): degrees in [0, 360) or hh:mm:ss.s")
     parser.add_argument("--dec", nargs="+",
-                        help="declination(s): degrees or dd:mm:ss.s (a negative sexagesimal "
-                             "value as --dec=-64:52:41.8)")
+                        help="declination(s): degrees in [-90, 90] or dd:mm:ss.s (negative "
+                             "values as they are: --dec -64:52:41.8 -0:30:00)")
     parser.add_argument("--coordfile", help="text file or FITS table of sky positions")
     parser.add_argument("--colnames", help="RA and Dec columns, e.g. 'c3,c4' (default 'c1,c2')")
     parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
@@ -94,11 +107,13 @@ def add_arguments(parser):
 
 
 def run_from_args(args):
-    """Run :func:`rd2xy` from parsed arguments; return 0 (errors raise)."""
-    if args.coordfile is None and (args.ra is None or args.dec is None):
-        raise ValueError("give --ra and --dec, or --coordfile")
-    ra = args.ra if args.ra is None or len(args.ra) > 1 else args.ra[0]
-    dec = args.dec if args.dec is None or len(args.dec) > 1 else args.dec[0]
-    rd2xy(args.input, ra=ra, dec=dec, coordfile=args.coordfile, colnames=args.colnames,
-          precision=args.precision, output=args.output, verbose=not args.quiet)
+    """Run :func:`rd2xy` from parsed arguments; return 0 (errors raise).
+
+    Usage problems (no positions, --ra and --dec of different lengths, both
+    positions and --coordfile) raise :func:`gpudrizzle.coordfiles.usage_error`.
+    """
+    ra, dec = cf.cli_positions(args, "ra", "dec")
+    cf.run_quietly(args, lambda: rd2xy(
+        args.input, ra=ra, dec=dec, coordfile=args.coordfile, colnames=args.colnames,
+        precision=args.precision, output=args.output, verbose=not args.quiet))
     return 0

@@ -9,6 +9,7 @@ from ../shared/data (the ``shared_data`` fixture skips when it is absent).
 
 import json
 import math
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -450,10 +451,10 @@ def test_command_lines(work, capsys):
     assert "5.0000  6.0000    9:11:27.274782  -64:52:41.800584" in out
     assert _run(pixtosky, [f"{FLC}[sci,1]", "--x", "5", "1", "--y", "6", "2", "--no-hms",
                            "--output", "r.dat", "--quiet"]) == 0
-    assert capsys.readouterr().out == "Wrote out results to:  r.dat\n"
+    assert capsys.readouterr().out == ""  # --quiet with --output: nothing printed
     assert read_output("r.dat")[1] == [["137.863645", "-64.878278"], ["137.863688", "-64.878216"]]
     assert _run(skytopix, [f"{FLC}[sci,1]", "--ra", "9:11:27.274782",
-                           "--dec=-64:52:41.800584", "--precision", "3"]) == 0
+                           "--dec", "-64:52:41.800584", "--precision", "3"]) == 0
     assert "5.000  6.000    137.8636449" in capsys.readouterr().out
     Path("xy.dat").write_text("5 6\n6 7\n")
     assert _run(pixtopix, [f"{FLC}[sci,1]", "--coordfile", "xy.dat", "--output", "t.dat"]) == 0
@@ -462,8 +463,85 @@ def test_command_lines(work, capsys):
     assert _run(pixtopix, [f"{FLC}[sci,1]", f"{FLC}[sci,2]", "--direction", "backward",
                            "--x", "2.475840", "--y", "-2070.871411"]) == 0
     assert "5.000000  6.000000" in capsys.readouterr().out
-    assert _run(pixtosky, [f"{FLC}[sci,1]", "--x", "5"]) == 1
+    assert _run(pixtosky, [f"{FLC}[sci,1]", "--x", "5"]) == 2
     assert capsys.readouterr().err == ("gpudrizzle pixtosky: error: give --x and --y, "
                                        "or --coordfile\n")
-    assert _run(skytopix, [f"{FLC}[sci,1]"]) == 1
+    assert _run(skytopix, [f"{FLC}[sci,1]"]) == 2
     assert "give --ra and --dec" in capsys.readouterr().err
+
+
+def test_command_line_usage_problems_exit_2_naming_the_command(work, capsys):
+    Path("xy.dat").write_text("5 6\n")
+    for module, argv, words in [
+            (pixtosky, ["--x", "5", "1", "--y", "6"], "different numbers of values (2 and 1)"),
+            (pixtopix, ["--x", "5", "--y", "6", "2", "3"], "different numbers of values"),
+            (skytopix, ["--ra", "10", "11", "--dec", "5"], "different numbers of values"),
+            (pixtosky, ["--x", "5", "--y", "6", "--coordfile", "xy.dat"], "not both"),
+            (pixtopix, ["--coordfile", "xy.dat", "--x", "5", "--y", "6"], "not both"),
+            (skytopix, ["--ra", "10", "--dec", "5", "--coordfile", "xy.dat"], "not both"),
+            (pixtosky, ["--no-hsm", "--x", "5", "--y", "6"], "did you mean --no-hms?"),
+            (pixtopix, ["--direction", "up", "--x", "5", "--y", "6"], "forward or backward")]:
+        name = module.__name__.rsplit(".", 1)[1]
+        assert _run(module, [f"{FLC}[sci,1]"] + argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"gpudrizzle {name}: error: ") and words in err, err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_options_before_the_input_and_negative_sexagesimal_declinations(work, capsys):
+    want = skytopix.rd2xy(f"{FLC}[sci,1]", ["9:11:27.29", "9:11:27.3"],
+                          ["-64:52:41.6", "-64:52:41.7"], verbose=False, output="w.dat")
+    assert _run(skytopix, ["--ra", "9:11:27.29", "9:11:27.3", "--dec", "-64:52:41.6",
+                           "-64:52:41.7", "--output", "o.dat", f"{FLC}[sci,1]"]) == 0
+    assert Path("o.dat").read_text() == Path("w.dat").read_text()
+    rows = read_output("o.dat")[1]
+    assert np.allclose(np.array(rows, dtype=float), np.column_stack(want), atol=1e-6)
+    # a declination between 0 and -1 degree keeps its sign
+    assert _run(skytopix, [f"{FLC}[sci,1]", "--ra", "9:11:27.29", "--dec", "-0:30:00"]) == 0
+    assert "137.86370833333334  -0.5" in capsys.readouterr().out
+    # forward/backward by their first letter, as tran() reads them
+    for word, ref in (("f", "forward"), ("Back", "backward"), ("b", "backward")):
+        assert _run(pixtopix, [f"{FLC}[sci,1]", f"{FLC}[sci,2]", "--direction", word, "--x", "5",
+                               "--y", "6", "--output", f"{word}.dat", "-q"]) == 0
+        pixtopix.tran(f"{FLC}[sci,1]", f"{FLC}[sci,2]", ref, 5, 6, output="ref.dat",
+                      verbose=False)
+        assert Path(f"{word}.dat").read_text() == Path("ref.dat").read_text()
+    capsys.readouterr()
+
+
+def test_far_positions_on_the_command_line_are_one_warning_line(work, capsys):
+    for dec in ("-65", "20"):  # diverging inverse; the other side of the sky
+        assert _run(skytopix, [f"{FLC}[sci,1]", "--ra", "137", "10", "--dec", dec, dec]) == 0
+        cap = capsys.readouterr()
+        assert "nan  nan" in cap.out
+        lines = cap.err.strip().splitlines()
+        assert lines == [f"gpudrizzle: WARNING: {FLC}[sci,1]: the sky-to-pixel inverse did not "
+                         "converge for 2 of 2 position(s) (set to NaN); they are probably far "
+                         "outside the image"], cap.err
+
+
+def test_sky_positions_out_of_range_are_refused(work, capsys):
+    for ra, dec, words in ((400, 10, "'ra' must be in [0, 360)"), (-1, 10, "'ra'"),
+                           (360.0, 10, "'ra'"), (10, 95, "'dec' must be in [-90, 90]"),
+                           ("9:00:00", "-90:00:01", "'dec'"), (10, float("nan"), "'dec'")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            skytopix.rd2xy(f"{FLC}[sci,1]", ra, dec, verbose=False)
+    Path("sky.dat").write_text("10 91\n")
+    with pytest.raises(ValueError, match="'dec'"):
+        skytopix.rd2xy(f"{FLC}[sci,1]", coordfile="sky.dat", verbose=False)
+    assert _run(skytopix, [f"{FLC}[sci,1]", "--ra", "400", "--dec", "95"]) == 1
+    assert "'ra' must be in [0, 360) degrees" in capsys.readouterr().err
+    # the limits themselves are fine
+    with pytest.warns(RuntimeWarning, match="did not converge"):  # far away, not refused
+        skytopix.rd2xy(f"{FLC}[sci,1]", [0.0, 359.999], [-90.0, 90.0], verbose=False,
+                       output="e.dat")
+
+
+def test_positions_and_a_coordinate_file_together_are_refused(work):
+    Path("xy.dat").write_text("5 6\n")
+    with pytest.raises(ValueError, match="not both"):
+        pixtosky.xy2rd(f"{FLC}[sci,1]", 5, 6, coordfile="xy.dat")
+    with pytest.raises(ValueError, match="not both"):
+        pixtopix.tran(f"{FLC}[sci,1]", f"{FLC}[sci,2]", "forward", x=5, coordfile="xy.dat")
+    with pytest.raises(ValueError, match="not both"):
+        skytopix.rd2xy(f"{FLC}[sci,1]", 137.8, None, coordfile="xy.dat")
