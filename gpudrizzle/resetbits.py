@@ -14,6 +14,7 @@ Command line (drizzlepac's syntax)::
     resetbits input_flt.fits 4096          # every DQ array
     resetbits input_flt.fits 4194 2        # 2+32+64+4096 in ('dq', 2)
     resetbits "*_flt.fits" 4096,8192 1 dq
+    resetbits input_flt.fits 16 1,2        # in ('dq', 1) and ('dq', 2)
 """
 
 import argparse
@@ -67,6 +68,17 @@ def _reset(values, bits, physical):
     return out
 
 
+def _check_fits(bits, physical, label):
+    """ValueError naming the flags of ``bits`` (>= 0) beyond the width of ``physical``."""
+    width = 8 * physical.itemsize
+    if bits < 0 or bits >> width == 0:  # a complement ('~4') keeps what does not fit anyway
+        return
+    outside = [1 << k for k in range(width, bits.bit_length()) if bits >> k & 1]
+    raise ValueError(f"{label} holds {physical.name} values ({width} bits): 'bits' = {bits} "
+                     f"includes flag(s) {', '.join(map(str, outside))} that cannot be set in "
+                     f"it (at most {(1 << width) - 1})")
+
+
 def _targets(path, hdul, extname, extver):
     """Indices of the HDUs named ``extname`` (any case) with the versions ``extver`` (None: all)."""
     found = {}
@@ -99,6 +111,8 @@ def _file_patches(path, bits, extname, extver):
         label = f"{path}[{extname},{header.get('EXTVER', 1)}]"
         raw, physical, bzero = _physical_type(header, label)
         naxis = int(header.get("NAXIS", 0))
+        if naxis:
+            _check_fits(bits, physical, label)
         if naxis == 0:
             if "PIXVALUE" not in header:  # an empty array: nothing to reset
                 labels.append(label)
@@ -169,8 +183,9 @@ def reset_dq_bits(input, bits, extver=None, extname="dq"):
     Raises
     ------
     ValueError
-        Blank or malformed ``bits``, bad ``extver``, a file without the
-        extension, an array that is not of integers.
+        Blank or malformed ``bits``, bits that an array's type cannot hold
+        (99999 in 16-bit DQ), bad ``extver``, a file without the extension,
+        an array that is not of integers.
     OSError
         A missing, unreadable, read-only, compressed or truncated file.
     """
@@ -196,12 +211,23 @@ def reset_dq_bits(input, bits, extver=None, extname="dq"):
 # command line
 
 
+def _extver_arg(text):
+    """``2`` or ``1,2`` from the command line (argparse type): int or list of int."""
+    words = [w.strip() for w in text.split(",")]
+    if not all(w.isdigit() and int(w) > 0 for w in words):
+        raise argparse.ArgumentTypeError(f"expected a positive integer or a comma list of "
+                                         f"them (1,2); got {text!r}")
+    values = [int(w) for w in words]
+    return values[0] if len(values) == 1 else values
+
+
 def add_arguments(parser):
     """Add resetbits' arguments (drizzlepac's: ``input bits [extver [extname]]``) to ``parser``."""
     parser.add_argument("input", help="FITS file(s): name, comma list, @list or wildcard")
     parser.add_argument("bits", help="flags to reset: a sum (4194) or a list ('2,32,64,4096')")
-    parser.add_argument("extver", nargs="?", default=None,
-                        help="version of the arrays to reset (default: all)")
+    parser.add_argument("extver", nargs="?", default=None, type=_extver_arg,
+                        help="version(s) of the arrays to reset: 2 or a comma list 1,2 "
+                             "(default: all)")
     parser.add_argument("extname", nargs="?", default="dq",
                         help="EXTNAME of the arrays (default: dq)")
     return parser

@@ -342,3 +342,44 @@ def test_misspelled_option_suggests_the_right_one(capsys):
 
     assert main(["tweakreg", "x_flt.fits", "--threshhold", "5"]) == 2
     assert "did you mean --threshold?" in capsys.readouterr().err
+
+
+def test_toolbox_inputs_may_follow_the_options(tmp_path, monkeypatch):
+    """Sub-command inputs after (or between) options, as the README shows them."""
+    from gpudrizzle import cli
+
+    seen = {}
+    parser = cli.build_parser()
+    for argv, want in [
+            (["tweakback", "final_drz.fits", "--orig-wcs-name", "DRZ_ORIG", "a_flt.fits",
+              "b_flt.fits"], {"drz_file": "final_drz.fits", "orig_wcs_name": "DRZ_ORIG",
+                              "input_files": ["a_flt.fits", "b_flt.fits"]}),
+            (["pixtopix", "--x", "5", "--direction", "b", "in.fits[sci,1]", "out.fits[1]",
+              "--y", "6"], {"inimage": "in.fits[sci,1]", "outimage": "out.fits[1]",
+                               "direction": "backward", "x": [5.0], "y": [6.0]}),
+            (["resetbits", "f.fits", "-q", "16", "1,2"],
+             {"input": "f.fits", "bits": "16", "extver": [1, 2], "quiet": True}),
+            (["run", "--final-kernel", "square", "a_flt.fits", "b_flt.fits"],
+             {"inputs": ["a_flt.fits", "b_flt.fits"], "final_kernel": "square"}),
+            (["tweakreg", "--threshold", "5", "a_flt.fits"],
+             {"inputs": ["a_flt.fits"], "threshold": "5"})]:
+        args = cli._parse(parser, argv)
+        assert args.command == argv[0]
+        for name, value in want.items():
+            assert getattr(args, name) == value, (argv, name)
+    monkeypatch.chdir(tmp_path)
+    proc = gpudrizzle("tweakback", "final_drz.fits", "--orig-wcs-name", "DRZ_ORIG",
+                      "j9dz01aq_flt.fits", cwd=tmp_path)
+    _single_error_line(proc, 1, "gpudrizzle tweakback: error:", "final_drz.fits")
+    assert "unrecognized" not in proc.stderr
+
+
+def test_misspelled_toolbox_option_names_the_sub_command(capsys):
+    from gpudrizzle.cli import main
+
+    assert main(["pixtosky", "x.fits[sci,1]", "--no-hsm", "--x", "1", "--y", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpudrizzle pixtosky: error: unrecognized arguments: --no-hsm; "
+                          "did you mean --no-hms?"), err
+    assert main(["tweakreg", "x_flt.fits", "--threshhold", "5"]) == 2
+    assert capsys.readouterr().err.startswith("gpudrizzle tweakreg: error: unrecognized")

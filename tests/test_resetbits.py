@@ -250,3 +250,42 @@ def test_command_line(tmp_path, rng, capsys):
     assert "required: bits" in capsys.readouterr().err
     assert cli.main(["resetbits", path, "8", "2"]) == 0
     np.testing.assert_array_equal(_dq(path, 2)[0], dqs[2] & ~np.int16(4194 | 8))
+
+
+@pytest.mark.parametrize("dtype,bits,outside", [("i2", 99999, "65536"), ("i2", 1 << 20, "1048576"),
+                                                ("u1", 256 + 4, "256"),
+                                                ("i2", "4096,131072", "131072")])
+def test_bits_that_do_not_fit_the_array_are_refused(tmp_path, rng, dtype, bits, outside):
+    path = str(tmp_path / "a_flt.fits")
+    if dtype == "u1":
+        fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(
+            rng.integers(0, 256, SHAPE).astype("u1"), name="DQ", ver=1)]).writeto(path)
+    else:
+        _write(path, rng)
+    before = open(path, "rb").read()
+    name = {"i2": "int16", "u1": "uint8"}[dtype]
+    with pytest.raises(ValueError, match=rf"\[dq,1\] holds {name} values .*flag\(s\) {outside}"
+                                         " that cannot be set"):
+        reset_dq_bits(path, bits)
+    assert open(path, "rb").read() == before
+    # what fits is fine: the sign bit of int16, a complement
+    reset_dq_bits(path, 32768 if dtype == "i2" else 128)
+    reset_dq_bits(path, "~4")
+
+
+def test_command_line_extver_list(tmp_path, rng, capsys):
+    path = str(tmp_path / "a_flt.fits")
+    dqs = _write(path, rng, nchips=3)
+    assert resetbits.main([path, "16", "1,3"]) == 0
+    np.testing.assert_array_equal(_dq(path, 1)[0], dqs[1] & ~np.int16(16))
+    np.testing.assert_array_equal(_dq(path, 2)[0], dqs[2])
+    np.testing.assert_array_equal(_dq(path, 3)[0], dqs[3] & ~np.int16(16))
+    assert cli.main(["resetbits", path, "32", "2,3"]) == 0
+    np.testing.assert_array_equal(_dq(path, 1)[0], dqs[1] & ~np.int16(16))
+    np.testing.assert_array_equal(_dq(path, 2)[0], dqs[2] & ~np.int16(32))
+    np.testing.assert_array_equal(_dq(path, 3)[0], dqs[3] & ~np.int16(48))
+    capsys.readouterr()
+    assert resetbits.main([path, "16", "1,x"]) == 2
+    assert "positive integer or a comma list" in capsys.readouterr().err
+    assert resetbits.main([path, "99999"]) == 1
+    assert "int16" in capsys.readouterr().err
