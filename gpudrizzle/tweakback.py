@@ -669,15 +669,29 @@ def add_arguments(parser):
     return parser
 
 
+#: Python wording of the name-reuse error, and its command-line wording.
+_PY_ADVICE = "give another wcsname or reusename=True"
+_CLI_ADVICE = "give another --output-wcs-name or --reusename"
+
+
 def run_from_args(args):
-    """Run :func:`apply_tweak` with the options of :func:`add_arguments`; return 0 (errors raise)."""
+    """Run :func:`apply_tweak` with the options of :func:`add_arguments`; return 0 (errors raise).
+
+    Errors that advise Python parameters (``reusename=True``) name the
+    command-line options instead.
+    """
     kw = {"reusename": args.reusename}
     for name in ("orig_wcs_key", "tweaked_wcs_name", "tweaked_wcs_key"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
-    apply_tweak(args.drz_file, args.orig_wcs_name, output_wcs_name=args.output_wcs_name,
-                input_files=list(args.input_files) or None,
-                default_extname=args.default_extname, **kw)
+    try:
+        apply_tweak(args.drz_file, args.orig_wcs_name, output_wcs_name=args.output_wcs_name,
+                    input_files=list(args.input_files) or None,
+                    default_extname=args.default_extname, **kw)
+    except ValueError as exc:
+        if _PY_ADVICE not in str(exc):
+            raise
+        raise ValueError(str(exc).replace(_PY_ADVICE, _CLI_ADVICE)) from None
     return 0
 
 

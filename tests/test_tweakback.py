@@ -446,3 +446,22 @@ def test_command_line(product, capsys):
     new = _chip_wcss(flts[0])
     for ext, w in old[flts[0]].items():
         assert _misfit(w, new[ext], orig, tweaked) < TOL_PX
+
+
+def test_command_line_inputs_after_options_and_option_names_in_errors(product, capsys):
+    drz, flts, old, orig = product
+    # the inputs after the options, as the README writes the command
+    assert cli.main(["tweakback", drz, "--orig-wcs-name", "DRZ_ORIG", flts[1]]) == 0
+    assert fits.getval(flts[1], "WCSNAME", ("SCI", 1)) == "DRZ_TWEAKED"
+    capsys.readouterr()
+    hashes = file_hashes(flts)
+    assert cli.main(["tweakback", drz, "--orig-wcs-name", "DRZ_ORIG", flts[1]]) == 1
+    err = capsys.readouterr().err
+    assert "give another --output-wcs-name or --reusename" in err, err
+    assert "reusename=True" not in err and len(err.strip().splitlines()) == 1
+    assert file_hashes(flts) == hashes
+    # Python callers keep the Python wording
+    with pytest.raises(ValueError, match=r"give another wcsname or reusename=True"):
+        apply_tweak(drz, "DRZ_ORIG", input_files=[flts[1]])
+    assert cli.main(["tweakback", drz, "--reusename", "--orig-wcs-name", "DRZ_ORIG",
+                     flts[1]]) == 0
