@@ -19,6 +19,7 @@ The log goes to the console (the messages alone) and, appended, to
 ``logfile`` as ``[INFO:] message`` lines, as drizzlepac writes it.
 """
 
+import argparse
 import logging
 import math
 import numbers
@@ -210,8 +211,8 @@ def _check_arguments(files, sciext, errext, ref_phot, ref_phot_ext, phot_kwd, au
         ref_phot_ext = (ref_phot_ext, 1)
     if ref_phot is not None and (isinstance(ref_phot, bool)
                                  or not isinstance(ref_phot, numbers.Real)
-                                 or not math.isfinite(ref_phot) or ref_phot == 0):
-        raise ValueError(f"Argument 'ref_phot' must be a non-zero number or None; got {ref_phot!r}")
+                                 or not math.isfinite(ref_phot) or ref_phot <= 0):
+        raise ValueError(f"Argument 'ref_phot' must be a positive number or None; got {ref_phot!r}")
     if aux_phot_kwd is None:
         aux = []
     elif isinstance(aux_phot_kwd, str):
@@ -265,7 +266,7 @@ def photeq(files="*_flt.fits", sciext="SCI", errext="ERR", ref_phot=None, ref_ph
     errext : str or None
         EXTNAME of the error arrays, rescaled like the science data (None: none).
     ref_phot : float, optional
-        The reference value of ``phot_kwd``; None: taken from the files.
+        The reference value of ``phot_kwd`` (positive); None: taken from the files.
     ref_phot_ext : int, str or (str, int), optional
         The extension the reference is read from (in the first file that has
         the keyword there); ignored when ``ref_phot`` is given.
@@ -530,12 +531,24 @@ def _extensions(im, ref, ref_phot, phot_kwd, aux, sciext, errext, pri_conv):
 
 
 def _yes_no(text):
+    """yes/no (y, true, t, 1 / n, false, f, 0) as a bool (argparse type)."""
     value = text.strip().lower()
     if value in ("yes", "y", "true", "t", "1"):
         return True
     if value in ("no", "n", "false", "f", "0"):
         return False
-    raise ValueError(f"expected yes or no, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected yes or no; got {text!r}")
+
+
+def _positive(text):
+    """A positive finite number (argparse type of --ref-phot)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
+    return value
 
 
 def _ref_ext(text):
@@ -567,7 +580,7 @@ def add_arguments(parser):
     parser.add_argument("--sciext", default="SCI", help="science EXTNAME (default: SCI; "
                         "PRIMARY for data in the primary HDU; '' for every image HDU)")
     parser.add_argument("--errext", default="ERR", help="error EXTNAME (default: ERR; '' for none)")
-    parser.add_argument("--ref-phot", type=float, default=None,
+    parser.add_argument("--ref-phot", type=_positive, default=None,
                         help="reference value of the photometric keyword")
     parser.add_argument("--ref-phot-ext", type=_ref_ext, default=None,
                         help="extension of the reference value: 3, sci or sci,3")
@@ -587,11 +600,14 @@ def add_arguments(parser):
 
 
 def run_from_args(args):
-    """Run :func:`photeq` from parsed arguments; return 0 (errors raise)."""
-    photeq(files=args.files, sciext=args.sciext.strip() or None,
-           errext=args.errext.strip() or None, ref_phot=args.ref_phot,
-           ref_phot_ext=args.ref_phot_ext, phot_kwd=args.phot_kwd,
-           aux_phot_kwd=args.aux_phot_kwd, search_primary=args.search_primary,
-           readonly=args.readonly, clobber=args.clobber,
-           logfile=args.logfile.strip() or None)
+    """Run :func:`photeq` from parsed arguments; return 0 (errors raise, as one line)."""
+    try:
+        photeq(files=args.files, sciext=args.sciext.strip() or None,
+               errext=args.errext.strip() or None, ref_phot=args.ref_phot,
+               ref_phot_ext=args.ref_phot_ext, phot_kwd=args.phot_kwd,
+               aux_phot_kwd=args.aux_phot_kwd, search_primary=args.search_primary,
+               readonly=args.readonly, clobber=args.clobber,
+               logfile=args.logfile.strip() or None)
+    except PhotometryNotFound as exc:
+        raise PhotometryNotFound(" ".join(str(exc).split())) from None
     return 0

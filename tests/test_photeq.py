@@ -142,7 +142,9 @@ def test_no_photometry_anywhere(tmp_path, monkeypatch):
     (dict(aux_phot_kwd=3), TypeError, "'aux_phot_kwd'"),
     (dict(aux_phot_kwd="photflam"), ValueError, "different from the main"),
     (dict(aux_phot_kwd=["PHOTFNU", "PHOTFLAM"]), ValueError, "different from the main"),
-    (dict(ref_phot=0.0), ValueError, "'ref_phot'"),
+    (dict(ref_phot=0.0), ValueError, "'ref_phot' must be a positive number"),
+    (dict(ref_phot=-1e-19), ValueError, "'ref_phot' must be a positive number"),
+    (dict(ref_phot=-1), ValueError, "'ref_phot' must be a positive number"),
     (dict(ref_phot="1e-19"), ValueError, "'ref_phot'"),
     (dict(logfile=3), TypeError, "'logfile'"),
     (dict(files="missing_flt.fits"), FileNotFoundError, "missing_flt.fits"),
@@ -248,6 +250,20 @@ def test_command_line(tmp_path, monkeypatch, capsys):
     assert err.count("***** photeq started on") == 1  # printed once, not again by the CLI log
     with pytest.raises(SystemExit):
         parser.parse_args(["a_flt.fits", "--readonly", "maybe"])
+    capsys.readouterr()
+    # command-line errors: one line each, the usage ones exit 2 and say what is expected
+    for argv, status, words in [(["--readonly", "maybe"], 2, "expected yes or no; got 'maybe'"),
+                                (["--ref-phot", "-1"], 2, "expected a positive number"),
+                                (["--ref-phot", "0"], 2, "expected a positive number"),
+                                (["--ref-phot", "nan"], 2, "expected a positive number")]:
+        assert cli.main(["photeq", "a_flt.fits", "--logfile", ""] + argv) == status
+        err = capsys.readouterr().err
+        assert words in err and "_yes_no" not in err and len(err.strip().splitlines()) == 1, err
+    assert cli.main(["photeq", "d_flt.fits", "--logfile", ""]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1:] == [  # after photeq's own log lines
+        "gpudrizzle photeq: error: Could not find the inverse sensitivity keyword 'PHOTFLAM' in "
+        "the specified headers of the input image(s). Cannot continue."], err
     # the written data are drizzlepac's (refext golden: SHA-256 of every HDU)
     expected = json.loads((GOLDEN / "refext.json").read_text())
     with fits.open(tmp_path / "b_flt.fits") as hdul:
