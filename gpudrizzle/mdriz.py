@@ -51,7 +51,9 @@ __all__ = ["MULTIDRIZZLE_ONLY", "UsageError", "parse_arguments", "convert_value"
 _RULER = "-" * 80
 DEPRECATION = (f"{_RULER}\nDEPRECATION WARNING:\n"
                "    This module (mdriz) will be removed in a future release.\n"
-               "    Please execute \"runastrodriz\" instead.\n"
+               "    Please execute \"gpudrizzle run\" (or call\n"
+               "    gpudrizzle.astrodrizzle.AstroDrizzle; for the pipeline's runastrodriz,\n"
+               "    gpudrizzle.pipeline.process) instead.\n"
                f"{_RULER}\n")
 
 #: drizzlepac's ``mdriz -h`` text.

@@ -44,7 +44,9 @@ def test_arguments_are_the_same_run_as_astrodrizzle_keywords(captured, rng, caps
             "combine_nsigma=5 2", "group=1", "backend=None", "final_kernel=point",
             "skywidth=INDEF", "num_cores=3", "output=mine", "resetbits=0"]
     assert mdriz.main(args) == 0
-    assert "DEPRECATION WARNING" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "DEPRECATION WARNING" in err and "runastrodriz\" instead" not in err
+    assert 'Please execute "gpudrizzle run"' in err and "gpudrizzle.pipeline.process" in err
     (kw,) = captured
     direct = dict(input=["j1_flt.fits", "j2_flt.fits"], final_scale=scale, final_rot=rot,
                   final_outnx=nx, final_outny=nx + 1, build=True, clean=True, skysub=False,
