@@ -83,7 +83,7 @@ from .config import build_configobj
 from .crmask import driz_cr
 from .exposure import Exposure, load_exposures
 from .inputs import OutputName, expand_input, open_fits, output_name
-from .median import ScratchImages, create_median
+from .median import DiskImage, ScratchImages, create_median
 from .memory import available_bytes, conversion_bytes, reuse_freed_host_memory
 from .outframe import check_overlap, orientation, output_frame, pix_ratio, pixel_scale
 from .params import (STEP2, STEP4, STEP6, Parameters, parameter_lines, resolve_parameters,
@@ -92,7 +92,7 @@ from .report import device_description, software_versions
 from .pixmap import PixmapPlan
 from .resample import CTX_PLANE_BITS, Drizzle
 from .sky import brightness_factor, compute_sky
-from .staticmask import create_static_masks
+from .staticmask import chip_static_mask
 
 __all__ = ["AstroDrizzle", "run", "AstroDrizzleResult", "StepProgress", "estimate_memory"]
 
@@ -152,7 +152,8 @@ class _ChipState:
         self.sky = 0.0
         self.static = None
         self.sep_plan = None  # pixel map plan, kept for blot and a final drizzle into the same frame
-        self.crmask = None
+        self.crmask = None  # uint8 (1 good) on the backend, or a DiskImage (see _keep_crmask)
+        self.cr_pixels = None  # pixels flagged in crmask
         self.device = {}  # "sci", "err", "dq", "ivm" -> the chip's array on the device, kept for the run
 
     @property
@@ -426,6 +427,8 @@ class _Run:
         self._writer, self._writes = None, []  # background writes of intermediates: (path, future)
         self._current = None  # [step, done, total, start] of the step running
         self._scoped = None  # ExitStack of what holds until the run ends (the kernel threads)
+        self._scratch = None  # ScratchImages of the singles, until the median is made
+        self._cr_scratch = None  # ScratchImages of the CR masks, until the run ends
 
     # -- entry -----------------------------------------------------------
     def execute(self):
@@ -535,8 +538,8 @@ class _Run:
 
         # 5. the steps
         n_exp, n_chips = len(exposures), len(self.chips)
-        self._step("static mask", steps.static, self._static_mask)
-        self._step("sky", True, self._sky)
+        self._step("static mask", steps.static, self._static_mask, n_chips)
+        self._step("sky", True, self._sky, n_exp if self._sky_per_exposure() else 0)
         for c in self.chips:
             log.info("input %s: EXPTIME %.3f s, filter %s, sky %.6g", c.name, c.exposure.exptime,
                      c.exposure.filter or "-", c.sky)
@@ -564,7 +567,7 @@ class _Run:
             log.info(line)
         log.info("AstroDrizzle finished in %.2f s", time.perf_counter() - t0)
         sky = {(c.exposure.rootname, c.chip.chip): c.sky for c in self.chips}
-        crs = {(c.exposure.rootname, c.chip.chip): int(self.xp.count_nonzero(c.crmask == 0))
+        crs = {(c.exposure.rootname, c.chip.chip): c.cr_pixels
                for c in self.chips if c.crmask is not None}
         facts = tuple(_chip_facts(c, crs.get((c.exposure.rootname, c.chip.chip)))
                       for c in self.chips)
@@ -681,7 +684,7 @@ class _Run:
         good = chipscience.good_mask(state.chip.shape, self.xp, dq=self._chip(state, "dq"),
                                      bits=bits, resetbits=self.p["resetbits"],
                                      static=state.static,
-                                     crmask=state.crmask if with_cr else None)
+                                     crmask=self._crmask(state) if with_cr else None)
         if not bool(good.any()):
             log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
         return good
@@ -704,14 +707,28 @@ class _Run:
 
     # -- steps -----------------------------------------------------------
     def _static_mask(self):
-        sigs = [(c.exposure.instrument, c.exposure.detector, c.chip.shape, c.chip.chip)
-                for c in self.chips]
-        masks = create_static_masks([self._chip_input(c, "sci") for c in self.chips], sigs,
-                                    static_sig=self.p["static_sig"], backend=self.b, device_array=True)
-        for c, s in zip(self.chips, sigs):
-            c.static = masks[s]
+        """AND of the chips' own static masks, per chip signature (as
+        :func:`gpudrizzle.staticmask.create_static_masks`), one chip at a time so that only
+        one exposure's pixels are in memory at once."""
+        def signature(c):
+            return (c.exposure.instrument, c.exposure.detector, c.chip.shape, c.chip.chip)
+
+        masks = {}
+        for c in self.chips:
+            mask, _ = chip_static_mask(self._chip_input(c, "sci"), static_sig=self.p["static_sig"],
+                                       backend=self.b, device_array=True)
+            sig = signature(c)
+            masks[sig] = mask if sig not in masks else self.xp.minimum(masks[sig], mask)
+            self._advance(c.name, c.exposure)
+        for c in self.chips:
+            c.static = masks[signature(c)]
             bad = int(c.static.size - self.xp.count_nonzero(c.static))
             log.info("%s: static mask flags %d pixel(s)", c.name, bad)
+
+    def _sky_per_exposure(self):
+        """True when each exposure's sky depends on its own chips only (skymethod localmin):
+        then the sky is measured one exposure at a time, with one exposure's pixels in memory."""
+        return self.p["skymethod"].strip().lower() == "localmin"
 
     def _sky(self):
         p = self.p
@@ -719,8 +736,18 @@ class _Run:
             for c in self.chips:
                 c.sky = self._user_sky(c)
             return
+        if self._sky_per_exposure():
+            for e in self.exposures:
+                self._measure_sky([c for c in self.chips if c.exposure is e])
+                self._advance(e.label, e)
+        else:
+            self._measure_sky(self.chips)
+
+    def _measure_sky(self, chips):
+        """MDRIZSKY of ``chips`` (:func:`gpudrizzle.sky.compute_sky`) into their ``sky``."""
+        p = self.p
         masks, conv = [], []
-        for c in self.chips:
+        for c in chips:
             m = self._good_dq(c, p["sky_bits"])
             if p["use_static"] and c.static is not None:
                 static = c.static.view(bool)
@@ -728,12 +755,12 @@ class _Run:
             masks.append(m)
             scale = c.chip.idcscale or pixel_scale(c.chip.wcs)
             conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))
-        result = compute_sky([self._chip_input(c, "sci") for c in self.chips],
-                             [c.index for c in self.chips],
+        result = compute_sky([self._chip_input(c, "sci") for c in chips],
+                             [c.index for c in chips],
                              brightness=conv, masks=masks,
                              **_step_keywords(p, STEP2, compute_sky), backend=self.b,
-                             wcs=[c.chip.wcs for c in self.chips])
-        for c, value, own in zip(self.chips, result.mdrizsky, result.chip_sky):
+                             wcs=[c.chip.wcs for c in chips])
+        for c, value, own in zip(chips, result.mdrizsky, result.chip_sky):
             c.sky = float(value)
             if own is None:
                 log.warning("%s: no usable pixel for the sky; using %g", c.name, c.sky)
@@ -750,14 +777,37 @@ class _Run:
         log.warning("%s: skyuser keyword %s not found; sky taken as 0", c.name, key)
         return 0.0
 
+    def _scratch_on_disk(self):
+        """True when per-exposure images wait in scratch files instead of memory, so that
+        memory does not grow with the number of exposures: intermediates not in memory
+        (``in_memory=False``) on a host backend."""
+        return not self.p["in_memory"] and self.xp is np
+
     def _singles_on_disk(self):
-        """True when the singles wait for the median in a scratch file instead of memory:
-        intermediates not in memory (``in_memory=False``), a host backend, a median step."""
-        return not self.p["in_memory"] and self.xp is np and bool(self.steps.median)
+        """True when the singles wait for the median in a scratch file (and there is a median)."""
+        return self._scratch_on_disk() and bool(self.steps.median)
+
+    def _keep_crmask(self, c, mask):
+        """Keep a chip's CR mask (uint8, 1 good) for the final drizzle: in a scratch file when
+        :meth:`_scratch_on_disk`, else as it is."""
+        c.cr_pixels = int(self.xp.count_nonzero(mask == 0))
+        if not self._scratch_on_disk():
+            c.crmask = mask
+            return
+        if self._cr_scratch is None:
+            self._cr_scratch = self._scoped.enter_context(ScratchImages(
+                f"{self.out.rootname}_crmasks", "the cosmic-ray masks, kept on disk for the "
+                "final drizzle"))
+        c.crmask = self._cr_scratch.append(mask)
+
+    def _crmask(self, c):
+        """A chip's CR mask as a backend array (read back from its scratch file), or None."""
+        m = c.crmask
+        return m.read_rows(0, m.shape[0]) if isinstance(m, DiskImage) else m
 
     def _close_scratch(self):
         """Remove the singles' scratch file, if any (again: nothing)."""
-        scratch, self._scratch = getattr(self, "_scratch", None), None
+        scratch, self._scratch = self._scratch, None
         if scratch is not None:
             scratch.close()
 
@@ -791,8 +841,8 @@ class _Run:
                 d.add_image(data, e.exptime, pixmap, iscale=ratio ** 2,
                             pixel_scale_ratio=ratio, weight_map=weight, wht_scale=scale,
                             pixfrac=p["driz_sep_pixfrac"], in_units=units)
-                if self.steps.blot or self.reuse_sep_plan:
-                    c.sep_plan = plan
+                if (self.steps.blot or self.reuse_sep_plan) and not self._scratch_on_disk():
+                    c.sep_plan = plan  # (on disk: memory flat in N, so made again when needed)
                 del pixmap, data, weight
             sci, wht = d.out_img, d.out_wht
             if ("single_sci", i) in self.inter_names:
@@ -838,7 +888,8 @@ class _Run:
             iscale = chipscience.blot_scale(e.exptime, ratio, chip.units, chip.gain, chip.is_rate,
                                             p["proc_unit"])
             out = xp.empty(chip.shape, np.float32)
-            blot_image(median, self._pixmap(c.sep_plan), out_img=out, fillval=0.0, iscale=iscale,
+            plan = c.sep_plan if c.sep_plan is not None else self._plan(c, self.sep_wcs)
+            blot_image(median, self._pixmap(plan), out_img=out, fillval=0.0, iscale=iscale,
                        interp=p["blot_interp"], sinscl=p["blot_sinscl"], backend=self.b)
             if not self.reuse_sep_plan:
                 c.sep_plan = None
@@ -857,12 +908,12 @@ class _Run:
                           rdnoise=chip.rdnoise, sky=c.sky, conversion=conversion,
                           cte_dir=chip.cte_dir, crbit=p["crbit"], backend=self.b,
                           device_array=True, **step)
-            c.crmask = res.crmask
-            n = int(xp.count_nonzero(c.crmask == 0))
-            log.info("%s: %d pixel(s) flagged as cosmic rays", c.name, n)
+            self._keep_crmask(c, res.crmask)
+            log.info("%s: %d pixel(s) flagged as cosmic rays", c.name, c.cr_pixels)
             key = ("crmask", c.index, chip.chip)
             if key in self.inter_names:
-                self._write_intermediate(key, c.crmask, chip.wcs)
+                self._write_intermediate(key, res.crmask, chip.wcs)
+            del res
             del out
             self._advance(c.name, c.exposure)
 
@@ -883,9 +934,9 @@ class _Run:
             if problem:
                 problems.append(problem)
                 continue
-            c.crmask = self.b.asarray(mask, np.uint8)
+            self._keep_crmask(c, self.b.asarray(mask, np.uint8))
             log.info("%s: cosmic-ray mask of an earlier run read from %s (%d pixel(s) flagged)",
-                     c.name, path, int(mask.size - np.count_nonzero(mask)))
+                     c.name, path, c.cr_pixels)
         if problems:
             log.warning("driz_cr is off and the final drizzle uses no cosmic-ray mask for %d "
                         "chip(s): %s", len(problems), "; ".join(problems))
@@ -939,7 +990,7 @@ class _Run:
                 wt_scl=wt_scl, mask="", gain=chip.gain,
                 rdnoise=chip.rdnoise, idcscale=chip.idcscale,
                 crval=tuple(float(v) for v in chip.wcs.wcs.crval), orientat=orientation(chip.wcs),
-                primary=e.primary_header, science=chip.header))
+                primary=e.primary_cards, science=chip.header_cards))
             self._advance(c.name, c.exposure)
         self._map_buffers.clear()
         sci, wht, ctx = d.out_img, d.out_wht, d.out_ctx
@@ -1022,7 +1073,7 @@ class _Run:
                         continue
                     if dq_hdu.data is None:
                         continue
-                    cr = None if c.crmask is None else self.b.to_host(c.crmask) == 0
+                    cr = None if c.crmask is None else self.b.to_host(self._crmask(c)) == 0
                     dq_hdu.data = chipscience.updated_dq(dq_hdu.data, p["resetbits"], cr, p["crbit"])
             log.info("updated %s (MDRIZSKY, DQ bit %d)", e.filename, p["crbit"])
             self._advance(e.label)

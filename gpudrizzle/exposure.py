@@ -61,6 +61,7 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Optional
 
 import numpy as np
@@ -182,6 +183,16 @@ PARITY = {k: d.parity for k, d in DETECTORS.items()}
 FILTER_KEYWORDS = {d.instrument: d.filter_keywords for d in DETECTORS.values()}
 
 
+def _cards(header):
+    """A header's cards as one string (80 characters a card, no END, no padding)."""
+    return header.tostring(padding=False, endcard=False)
+
+
+def _parse_cards(cards):
+    """:func:`_cards` back into an astropy Header (None stays None)."""
+    return None if cards is None else fits.Header.fromstring(cards)
+
+
 @dataclass(frozen=True, eq=False)
 class Chip:
     """One science extension of an exposure.
@@ -224,8 +235,12 @@ class Chip:
         PA_V3 of the exposure (degrees).
     parity : tuple
         2x2 detector parity matrix.
-    header : astropy.io.fits.Header
-        Copy of the science header.
+    header_cards : str or None
+        The science header's cards (80 characters each, no END): a run of
+        many exposures keeps text, not astropy Header objects, which take
+        several times more memory.
+    header : astropy.io.fits.Header or None
+        A copy of the science header, parsed from ``header_cards`` at each access.
     """
 
     sci: np.ndarray
@@ -247,7 +262,11 @@ class Chip:
     idctheta: Optional[float] = None
     pa_v3: Optional[float] = None
     parity: tuple = _DEFAULT_PARITY
-    header: Any = field(default=None, repr=False)
+    header_cards: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def header(self):
+        return _parse_cards(self.header_cards)
 
     @property
     def shape(self):
@@ -275,8 +294,13 @@ class Exposure:
         EXPSTART/EXPEND (MJD).
     ivm_file : str or None
         IVM file the ``ivm`` arrays came from.
-    primary_header : astropy.io.fits.Header
-        Copy of the primary header (empty for in-memory exposures).
+    primary_cards : str or None
+        The primary header's cards (see :attr:`Chip.header_cards`).
+    primary_header : astropy.io.fits.Header or None
+        A copy of the primary header, parsed at each access (empty for
+        in-memory exposures).
+    filter : str
+        See :attr:`filter`.
     """
 
     chips: tuple
@@ -288,7 +312,11 @@ class Exposure:
     expstart: Optional[float] = None
     expend: Optional[float] = None
     ivm_file: Optional[str] = None
-    primary_header: Any = field(default=None, repr=False)
+    primary_cards: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def primary_header(self):
+        return _parse_cards(self.primary_cards)
 
     @property
     def label(self):
@@ -322,7 +350,7 @@ class Exposure:
     def is_hst(self):
         return bool(_detectors_of(self.instrument))
 
-    @property
+    @cached_property
     def filter(self):
         """Filter(s) in the beam, from the detector's ``filter_keywords`` of the primary header.
 
@@ -414,8 +442,8 @@ class Exposure:
             w = w.deepcopy()
             w.array_shape = s.shape
             chips.append(Chip(s, e, d, w, k + 1, label, gain, rdnoise, units,
-                              "/s" in units.lower(), idcscale=idcscale, header=fits.Header()))
-        return cls(tuple(chips), exptime, None, name, "", "", expstart, expend, None, fits.Header())
+                              "/s" in units.lower(), idcscale=idcscale, header_cards=""))
+        return cls(tuple(chips), exptime, None, name, "", "", expstart, expend, None, "")
 
 
 def _readonly(a):
@@ -662,6 +690,7 @@ def load_exposure(filename, params=None, *, ivm_file=None, check_flags=True, **k
         exposure = _read(hdul, filename, params, ivm_file)
     if check_flags:
         _check_flags(exposure, params["final_bits"], params["resetbits"])
+        exposure.release_pages()  # the DQ pages read: loading many files keeps none resident
     return exposure
 
 
@@ -795,7 +824,7 @@ def _read(hdul, filename, params, ivm_file):
             darkcurrent=_float_or_none(header, "MEANDARK"), time=time,
             v2v3ref=(v2, v3) if v2 is not None and v3 is not None else None,
             idctheta=_float_or_none(header, "IDCTHETA"), pa_v3=_float_or_none(primary, "PA_V3"),
-            parity=row.parity, header=header.copy()))
+            parity=row.parity, header_cards=_cards(header)))
         chip_meta.append((chip, shape))
 
     _check_exptime(exptime, params, filename)
@@ -811,7 +840,7 @@ def _read(hdul, filename, params, ivm_file):
     return Exposure(tuple(Chip(**c) for c in chips), float(exptime), filename, rootname,
                     instrument, detector, _float_or_none(primary, "EXPSTART"),
                     _float_or_none(primary, "EXPEND"),
-                    None if ivm_file is None else os.fspath(ivm_file), primary.copy())
+                    None if ivm_file is None else os.fspath(ivm_file), _cards(primary))
 
 
 def load_exposures(input_list, params=None, **kwargs):

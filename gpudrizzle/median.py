@@ -53,7 +53,7 @@ _HOST_MIN_ROWS = 64
 # ... but a host band of many inputs never exceeds _HOST_MAX_BAND_BYTES (fewer
 # rows, down to one plus minmed's halo), so that the memory of the median
 # does not grow with the number of inputs when they are read from files.
-_HOST_MAX_BAND_BYTES = 32 << 20
+_HOST_MAX_BAND_BYTES = 8 << 20
 # Band buffers per pixel: minmed intermediates (med, mn, wsum float32,
 # rms float64, flags int32).
 _MINMED_BYTES = 24
@@ -137,9 +137,12 @@ class ScratchImages:
     ----------
     path : str
         Names the scratch file's directory and prefix.
+    purpose : str
+        What the images are and why they are on disk, for the message of a full disk.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, purpose="the separate drizzle images, kept on disk for the median"):
+        self.purpose = purpose
         self._tmp = Temporary(path, kind="scratch file")
         try:
             self._file = open(self._tmp.path, "r+b", buffering=0)
@@ -173,8 +176,8 @@ class ScratchImages:
             full = no_space_error(exc, self._tmp.target)
             if full is None:
                 raise
-            err = OSError(f"{full} (the separate drizzle images, kept on disk for the median; "
-                          "in_memory=True keeps them in memory instead)")
+            err = OSError(f"{full} ({self.purpose}; in_memory=True keeps them in memory "
+                          "instead)")
             err.errno = full.errno  # (no strerror: the text stays the message alone)
             raise err from None
         image = DiskImage(self._file, self._end, a.shape, a.dtype)

@@ -161,9 +161,12 @@ class ChipRecord(NamedTuple):
     idcscale : float or None
     crval : tuple of float
     orientat : float
-    primary, science : astropy.io.fits.Header or None
-        The exposure's primary header and the chip's SCI header (for the
-        photometric keywords and HDRTAB); None for in-memory exposures.
+    primary, science : str or None
+        The cards of the exposure's primary header and of the chip's SCI
+        header (:attr:`gpudrizzle.exposure.Chip.header_cards`), for the
+        photometric keywords and HDRTAB; None or '' for in-memory exposures.
+        Text, parsed one record at a time, so that the records of many
+        exposures stay small.
     """
 
     data: str
@@ -414,13 +417,16 @@ def image_header(wcs, *, extname=None, bunit=None, extra=None):
     return h
 
 
-def _chip_value(record, key):
-    """``key`` of a chip: (where it was found, value); the SCI header wins over the primary."""
-    if record.science is not None and key in record.science:
-        return ("sci", record.filename or record.rootname, record.extver), record.science[key]
-    if record.primary is not None and key in record.primary:
-        return ("primary", record.filename or record.rootname), record.primary[key]
-    return None, None
+def _parsed_headers(records):
+    """(record, primary Header or None, SCI Header or None) for each record, in turn.
+
+    Chips of one exposure share their primary header's text, which is parsed once.
+    """
+    last = (None, None)
+    for r in records:
+        if r.primary is not last[0]:
+            last = (r.primary, fits.Header.fromstring(r.primary) if r.primary else None)
+        yield r, last[1], fits.Header.fromstring(r.science) if r.science else None
 
 
 def photometry(records):
@@ -441,13 +447,17 @@ def photometry(records):
     dict
         keyword -> (value, comment), in :data:`PHOTOMETRY_KEYWORDS` order.
     """
+    found = {key: {} for key in PHOTOMETRY_KEYWORDS}  # key -> {where: value}
+    for r, primary, science in _parsed_headers(records):
+        name = r.filename or r.rootname
+        for key, values in found.items():
+            if science is not None and key in science:
+                values.setdefault(("sci", name, r.extver), science[key])
+            elif primary is not None and key in primary:
+                values.setdefault(("primary", name), primary[key])
     out = {}
     for key, (rule, comment) in PHOTOMETRY_KEYWORDS.items():
-        values = {}
-        for r in records:
-            where, value = _chip_value(r, key)
-            if where is not None:
-                values.setdefault(where, value)
+        values = found[key]
         if not values:
             continue
         vals = list(values.values())
@@ -492,43 +502,70 @@ def science_keywords(records, primary, phot):
     return out
 
 
-def _column_format(values):
-    """FITS column format and fill value that hold every one of ``values`` (None: missing)."""
-    present = [v for v in values if v is not None]
-    if present and all(isinstance(v, (bool, np.bool_)) for v in present):
-        return "L", False
-    if present and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-                       for v in present):
-        return "K", 0
-    if present and all(isinstance(v, (int, float, np.integer, np.floating))
-                       and not isinstance(v, (bool, np.bool_)) for v in present):
-        return "D", np.nan
-    width = max([len(ascii_name(str(v))) for v in present] + [1])
-    return f"A{width}", ""
+_KIND_FILL = {"L": False, "K": 0, "D": np.nan}  # HDRTAB column kind -> value of a missing row
+_KIND_DTYPE = {"L": bool, "K": np.int64, "D": np.float64}
 
 
-def _header_columns(records):
-    """Keyword -> per-chip values (None where a chip's headers lack it), first-seen order.
+def _value_kind(v):
+    """HDRTAB column kind of one keyword value: L (bool), K (int), D (float) or A (text)."""
+    if isinstance(v, (bool, np.bool_)):
+        return "L"
+    if isinstance(v, (int, np.integer)):
+        return "K"
+    return "D" if isinstance(v, (float, np.floating)) else "A"
 
-    The keywords of every chip's primary header and SCI header; where both
-    have a keyword the primary header's value is kept, as in drizzlepac's
-    HDRTAB (so BITPIX and NAXIS are the primary's, NAXIS1/NAXIS2 the chip's).
-    Commentary cards and checksums are left out (:data:`_HDRTAB_EXCLUDED`).
+
+def _joined_kind(kind, other):
+    """The kind of a column holding values of both kinds (None: no value yet)."""
+    if kind is None or kind == other:
+        return other
+    return "D" if {kind, other} == {"K", "D"} else "A"
+
+
+def _format(kind, width):
+    """(FITS format, fill value) of a column of ``kind`` (None: no values), text ``width``."""
+    return (kind, _KIND_FILL[kind]) if kind in _KIND_FILL else (f"A{width}", "")
+
+
+def _chip_keywords(primary, science):
+    """Keyword -> value of one chip (None for an undefined value); the primary header's value
+    wins where both headers have a keyword, as in drizzlepac's HDRTAB (so BITPIX and NAXIS are
+    the primary's, NAXIS1/NAXIS2 the chip's).  Commentary cards and checksums are left out
+    (:data:`_HDRTAB_EXCLUDED`)."""
+    merged = {}
+    for h in (primary, science):
+        for card in () if h is None else h.cards:
+            if card.keyword not in _HDRTAB_EXCLUDED:
+                merged.setdefault(card.keyword, card.value)
+    return {k: None if isinstance(v, fits.card.Undefined) else v for k, v in merged.items()}
+
+
+def _header_columns(records, skip=()):
+    """Keyword -> (FITS format, per-chip values as a numpy array), in first-seen order.
+
+    The keywords of every chip's primary and SCI headers (:func:`_chip_keywords`) but those in
+    ``skip``; a chip without the keyword gets the column's fill value.  Two passes over the
+    records (one for the formats, one for the values), so that only the columns' arrays are
+    held, not a Python value per chip and keyword.
     """
-    columns = {}
-    for n, r in enumerate(records):
-        merged = {}
-        for h in (r.primary, r.science):
-            if h is None:
+    kinds = {}
+    for _, primary, science in _parsed_headers(records):
+        for key, v in _chip_keywords(primary, science).items():
+            if key in skip:
                 continue
-            for card in h.cards:
-                key = card.keyword
-                if key not in _HDRTAB_EXCLUDED:
-                    merged.setdefault(key, card.value)
-        for key, value in merged.items():
-            if isinstance(value, fits.card.Undefined):
-                value = None
-            columns.setdefault(key, [None] * len(records))[n] = value
+            kind, width = kinds.get(key, (None, 1))
+            if v is not None:
+                kind, width = _joined_kind(kind, _value_kind(v)), max(width, len(ascii_name(str(v))))
+            kinds[key] = (kind, width)
+    columns = {}
+    for key, (kind, width) in kinds.items():
+        fmt, fill = _format(kind, width)
+        columns[key] = (fmt, np.full(len(records), fill, _KIND_DTYPE.get(kind, f"U{width}")))
+    for n, (_, primary, science) in enumerate(_parsed_headers(records)):
+        for key, v in _chip_keywords(primary, science).items():
+            if v is not None and key in columns:
+                fmt, values = columns[key]
+                values[n] = ascii_name(str(v)) if fmt[0] == "A" else v
     return columns
 
 
@@ -564,12 +601,8 @@ def hdrtab(records):
     order = ["ROOTNAME", "EXTNAME", "EXTVER"] + [k for k, _ in _HDRTAB_KEYWORDS
                                                   if k not in ("ROOTNAME", "EXTNAME", "EXTVER")]
     cols = [fits.Column(name=k, format=formats[k], array=np.array(values[k])) for k in order]
-    for key, column in _header_columns(records).items():
-        if key in formats:
-            continue
-        fmt, fill = _column_format(column)
-        data = [fill if v is None else (ascii_name(str(v)) if fmt[0] == "A" else v) for v in column]
-        cols.append(fits.Column(name=key, format=fmt, array=np.array(data)))
+    for key, (fmt, values) in _header_columns(records, skip=formats).items():
+        cols.append(fits.Column(name=key, format=fmt, array=values))
     return fits.BinTableHDU.from_columns(cols, name="HDRTAB")
 
 
@@ -593,7 +626,7 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
     wcs : astropy.wcs.WCS
         Output frame.
     primary : astropy.io.fits.Header
-        From :func:`primary_header`.
+        From :func:`primary_header`; its photometric keywords are updated in place.
     records : sequence of ChipRecord
     bunit : str
         Units of the science (and error) image.
@@ -607,15 +640,15 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
     if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
         ctx = ctx[0]
     phot = photometry(records)
-    primary = primary.copy()
     for key, value in phot.items():
         if key in primary:  # the first input's primary had it: the combined value replaces it
             primary[key] = value
     if "drz" in names:
         hdus = [fits.PrimaryHDU(header=primary)]
-        science = science_keywords(records, primary, phot)
-        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit,
-                                                           extra=science)))
+        primary = hdus[0].header  # (the HDU's copy: with many inputs a header is megabytes)
+        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit)))
+        for key, value in science_keywords(records, primary, phot).items():
+            hdus[-1].header[key] = value  # into the HDU's header: no second copy of the records
         hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
         if ctx is not None:
             hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))

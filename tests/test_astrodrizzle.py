@@ -427,7 +427,14 @@ def test_singles_on_disk_equal_in_memory(tmp_path, monkeypatch, backend):
                      for f in os.listdir(tmp_path / d) if f.endswith(".tmp")])
         return real(sci, wht, **kwargs)
 
+    real_final = astrodrizzle._Run._final_drizzle
+
+    def final_spy(self):
+        seen.append([type(c.crmask).__name__ for c in self.chips])
+        return real_final(self)
+
     monkeypatch.setattr(astrodrizzle, "create_median", spy)
+    monkeypatch.setattr(astrodrizzle._Run, "_final_drizzle", final_spy)
     monkeypatch.setattr(median_mod, "_HOST_MAX_BAND_BYTES", 4096)  # many bands from disk
     res = {}
     for mem in (True, False):
@@ -435,9 +442,12 @@ def test_singles_on_disk_equal_in_memory(tmp_path, monkeypatch, backend):
         out = f"{tmp_path}/m{int(mem)}/final"
         res[mem] = astrodrizzle.AstroDrizzle(files, output=out, in_memory=mem, build=True,
                                              clean=True, backend=backend, runfile="")
-    (types_mem, tmp_mem), (types_disk, tmp_disk) = seen[:2], seen[2:]
+    (types_mem, tmp_mem, cr_mem), (types_disk, tmp_disk, cr_disk) = seen[:3], seen[3:]
     assert set(types_mem) == {"ndarray"} and tmp_mem == []
     assert set(types_disk) == {"DiskImage"} and len(types_disk) == 6 and len(tmp_disk) == 1
+    # the CR masks wait for the final drizzle in memory, or in a scratch file
+    assert cr_mem == ["ndarray"] * 6 and cr_disk == ["DiskImage"] * 6
+    assert res[True].cr_pixels == res[False].cr_pixels and sum(res[True].cr_pixels.values()) > 0
     with open(res[True].products[0], "rb") as f1, open(res[False].products[0], "rb") as f2:
         assert f1.read() == f2.read()
     assert os.listdir(tmp_path / "m0") == os.listdir(tmp_path / "m1") == ["final_drz.fits"]
@@ -457,6 +467,38 @@ def test_scratch_removed_after_median_failure(tmp_path, monkeypatch):
                   in_memory=False, clean=True)
     assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].startswith(".x_singles")
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_full_disk_while_keeping_crmasks(tmp_path, monkeypatch):
+    """A full disk while the CR masks go to their scratch file names them and what to do; no
+    scratch file or product is left."""
+    files = [t.path for t in _write_set(tmp_path, n=2)]
+    from gpudrizzle.median import ScratchImages
+
+    real = ScratchImages.append
+
+    class FullDisk:
+        """The scratch file on a full disk: every write fails with ENOSPC."""
+
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def append(self, array):
+        if "cosmic-ray" in self.purpose and not isinstance(self._file, FullDisk):
+            self._file = FullDisk(self._file)
+        return real(self, array)
+
+    monkeypatch.setattr(ScratchImages, "append", append)
+    _assert_fails(files, OSError, r"the cosmic-ray masks, kept on disk for the final drizzle; "
+                  r"in_memory=True keeps them in memory instead", output=f"{tmp_path}/x",
+                  in_memory=False, clean=True)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp") or f.startswith("x_")]
 
 
 def test_scratch_removed_after_separate_drizzle_failure(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 import logging
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -198,10 +199,19 @@ def test_hdrtab_missing_values_and_types(acs):
 
 
 def test_hdrtab_column_types_unit():
-    col = products._column_format
-    assert col([True, None]) == ("L", False)
-    assert col([1, None, 3]) == ("K", 0)
-    fmt, fill = col([1, 2.5])
-    assert fmt == "D" and np.isnan(fill)
-    assert col(["ab", 3, None]) == ("A2", "")
-    assert col([None]) == ("A1", "")
+    def record(primary=None, **science):
+        def cards(keys):
+            return fits.Header(keys).tostring(padding=False, endcard=False) if keys else None
+        return SimpleNamespace(primary=cards(primary), science=cards(science))
+
+    records = [record(B=True, I=1, F=1, S="ab", U=None),
+               record(dict(B=False), B=True, I=3, F=2.5, S=3),  # the primary's value wins
+               record(dict(P=7))]
+    cols = products._header_columns(records, skip=("P",))
+    assert list(cols) == ["B", "I", "F", "S", "U"]
+    assert cols["B"][0] == "L" and cols["B"][1].tolist() == [True, False, False]
+    assert cols["I"][0] == "K" and cols["I"][1].tolist() == [1, 3, 0]
+    assert cols["F"][0] == "D" and cols["F"][1][:2].tolist() == [1.0, 2.5]
+    assert np.isnan(cols["F"][1][2])
+    assert cols["S"][0] == "A2" and cols["S"][1].tolist() == ["ab", "3", ""]
+    assert cols["U"][0] == "A1" and cols["U"][1].tolist() == ["", "", ""]

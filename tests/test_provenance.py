@@ -207,7 +207,8 @@ def _exposure(instrument, **keys):
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     w.wcs.cdelt = [-1e-5, 1e-5]
     e = Exposure.from_arrays(np.zeros((4, 4), np.float32), w, 1.0)
-    return Exposure(e.chips, e.exptime, None, "x", instrument, primary_header=header)
+    return Exposure(e.chips, e.exptime, None, "x", instrument,
+                    primary_cards=header.tostring(padding=False, endcard=False))
 
 
 @pytest.mark.parametrize("instrument, keys, expected", [
