@@ -49,10 +49,12 @@ import logging
 import os
 import re
 import time
+import warnings
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 
 from . import files
 from .outframe import orientation
@@ -312,6 +314,40 @@ def _clean_template(header):
     return h
 
 
+def _with_keywords(header, items):
+    """``header`` with ``header[key] = value`` done for every (key, value) of ``items``.
+
+    The same header, card for card, as those assignments give, in time linear in its length
+    (each assignment costs astropy O(len(header)): a product of many inputs has tens of
+    thousands of D### cards).  New keywords go where astropy's append puts them (after the
+    last card that is neither blank nor commentary) and use up trailing blank cards as it
+    does; keywords already present are updated in place.  Keywords of more than 8
+    characters (``D1000DATA``: more than 999 inputs) become HIERARCH cards, as they do in
+    drizzlepac, without a warning for each.
+    """
+    new = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Keyword name .* HIERARCH card", VerifyWarning)
+        for key, value in items:
+            if key in header:
+                header[key] = value
+            else:
+                new.append(fits.Card(key, *value) if isinstance(value, tuple)
+                           else fits.Card(key, value))
+    if not new:
+        return header
+    cards = list(header.cards)
+    end = len(cards)
+    while end and cards[end - 1].is_blank:
+        end -= 1
+    blanks = len(cards) - end
+    at = end
+    while at and cards[at - 1].keyword in fits.Card._commentary_keywords:
+        at -= 1
+    used = min(blanks, sum(len(str(c)) // fits.Card.length for c in new))
+    return fits.Header(cards[:at] + new + cards[at:len(cards) - used])
+
+
 def primary_header(template, *, filename, rootname, records, params, kernel, pixfrac, units,
                    fillval, out_scale, out_names, runfile, nextend):
     """The product's primary header.
@@ -364,6 +400,14 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
         if key in h:
             h[key] = "COMPLETE"
     h["NDRIZIM"] = (len(records), "Drizzle, No. images drizzled onto output")
+    h = _with_keywords(h, _driz_records(records, params, kernel, pixfrac, units, fillval,
+                                        out_scale, out_names))
+    h.add_history(f"AstroDrizzle processing performed using: {software_version()}")
+    return h
+
+
+def _driz_records(records, params, kernel, pixfrac, units, fillval, out_scale, out_names):
+    """(keyword, (value, comment)) of the D### records of every chip, in order."""
     for n, r in enumerate(records, start=1):
         values = {
             "VER": software_version(), "GEOM": "wcs", "DATA": ascii_name(r.data),
@@ -377,9 +421,7 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
             "ISCL": r.idcscale if r.idcscale is not None else "",
         }
         for key, value in values.items():
-            h[f"D{n:03d}{key}"] = (value, DRIZ_KEYWORD_COMMENTS[key])
-    h.add_history(f"AstroDrizzle processing performed using: {software_version()}")
-    return h
+            yield f"D{n:03d}{key}", (value, DRIZ_KEYWORD_COMMENTS[key])
 
 
 def image_header(wcs, *, extname=None, bunit=None, extra=None):
@@ -412,9 +454,7 @@ def image_header(wcs, *, extname=None, bunit=None, extra=None):
     if bunit:
         counts = bunit.lower().startswith("count")
         h["BUNIT"] = (bunit, "counts * gain = electrons" if counts else "Units of science product")
-    for key, value in (extra or {}).items():
-        h[key] = value
-    return h
+    return _with_keywords(h, (extra or {}).items())
 
 
 def _parsed_headers(records):
@@ -646,9 +686,9 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
     if "drz" in names:
         hdus = [fits.PrimaryHDU(header=primary)]
         primary = hdus[0].header  # (the HDU's copy: with many inputs a header is megabytes)
-        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit)))
-        for key, value in science_keywords(records, primary, phot).items():
-            hdus[-1].header[key] = value  # into the HDU's header: no second copy of the records
+        science = science_keywords(records, primary, phot)
+        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit,
+                                                           extra=science)))
         hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
         if ctx is not None:
             hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))
@@ -666,8 +706,7 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
         h["NEXTEND"] = 0
         h.update(image_header(wcs, bunit=unit))
         if kind == "sci":
-            for key, value in science_keywords(records, primary, phot).items():
-                h[key] = value
+            h = _with_keywords(h, science_keywords(records, primary, phot).items())
         images[names[kind]] = fits.HDUList([fits.PrimaryHDU(data=data, header=h)])
     writers = {path: (lambda tmp, hdul=hdul: hdul.writeto(tmp, overwrite=True))
                for path, hdul in images.items()}

@@ -215,3 +215,29 @@ def test_hdrtab_column_types_unit():
     assert np.isnan(cols["F"][1][2])
     assert cols["S"][0] == "A2" and cols["S"][1].tolist() == ["ab", "3", ""]
     assert cols["U"][0] == "A1" and cols["U"][1].tolist() == ["", "", ""]
+
+@pytest.mark.parametrize("trailing", ["", "history", "history+blanks", "blanks"])
+def test_with_keywords_is_assignment_card_for_card(rng, trailing):
+    """The bulk assignment of the D### records gives the header one-at-a-time assignments give."""
+    import warnings
+
+    h = fits.Header([("SIMPLE", True), ("OBJECT", "field"), ("D001DATA", "old", "kept comment")])
+    if "history" in trailing:
+        h.add_history("made by a test")
+        h.add_comment("a comment")
+    if "blanks" in trailing:
+        for _ in range(int(rng.integers(1, 30))):
+            h.append(fits.Card(), end=True)
+    items = [(f"D{n:03d}{k}", (float(rng.normal()), "Drizzle, a record"))
+             for n in range(1, int(rng.integers(5, 40))) for k in ("DEXP", "WTSC")]
+    items += [("D001DATA", "new"), ("LONGSTR", ("x" * 150, "a CONTINUE card")),
+              ("D1000DATA", ("j9m1000aq_flt.fits[sci,1]", "beyond 999: HIERARCH"))]
+    expected = h.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, value in items:
+            expected[key] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no HIERARCH warning per card
+        got = products._with_keywords(h.copy(), items)
+    assert [c.image for c in got.cards] == [c.image for c in expected.cards]
