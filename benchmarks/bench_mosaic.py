@@ -3,10 +3,12 @@
 Usage::
 
     python benchmarks/bench_mosaic.py memory [N ...]      # default N: 20 100 700
+    python benchmarks/bench_mosaic.py memory --chip 256x512 20 100 300
     python benchmarks/bench_mosaic.py scaling [CELLS]      # default 16 cells, 1 and 2 workers
 
-``memory`` writes N small synthetic exposures (two 64x128 chips, dithered by
-a few pixels) that all fall into one cell, and runs that cell's job
+``memory`` writes N small synthetic exposures (two chips of 64x128 pixels, or
+``--chip NYxNX``, dithered by a few pixels) that all fall into one cell, and runs
+that cell's job
 (:func:`gpudrizzle.mosaic.run_cell`, every step) in a fresh child process,
 whose peak RSS (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``) is
 reported.  ``scaling`` runs a mosaic of independent cells on a
@@ -30,7 +32,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, r["seconds"])
 """
 
 
-def _write(directory, n, spread=3.0, seed=1):
+def _write(directory, n, spread=3.0, seed=1, chip_shape=(64, 128)):
     from gpudrizzle.synthetic import write_flt
 
     import numpy as np
@@ -38,18 +40,18 @@ def _write(directory, n, spread=3.0, seed=1):
     rng = np.random.default_rng(seed)
     for i in range(n):
         write_flt(directory, f"j9m{i:04d}aq", dither=tuple(rng.uniform(-spread, spread, 2)),
-                  chip_shape=(64, 128), seed=seed + i, expstart=55000.0 + i * 0.01)
+                  chip_shape=chip_shape, seed=seed + i, expstart=55000.0 + i * 0.01)
     return sorted(glob.glob(os.path.join(directory, "*_flt.fits")))
 
 
-def memory(ns):
+def memory(ns, chip_shape=(64, 128)):
     from gpudrizzle import mosaic
 
     rows = []
     for n in ns:
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            files = _write(tmp, n)
+            files = _write(tmp, n, chip_shape=chip_shape)
             t_write = time.perf_counter() - t
             plan = mosaic.plan(files, os.path.join(tmp, "m"), tile=4096)
             name = next(iter(mosaic.load_plan(plan)["cells"]))
@@ -104,7 +106,11 @@ def scaling(n_cells=16, per_cell=4):
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "memory"
     if what == "memory":
-        memory([int(a) for a in sys.argv[2:]] or [20, 100, 700])
+        args = sys.argv[2:]
+        chip = (64, 128)
+        if args[:1] == ["--chip"]:
+            chip, args = tuple(int(v) for v in args[1].lower().split("x")), args[2:]
+        memory([int(a) for a in args] or [20, 100, 700], chip)
     elif what == "scaling":
         scaling(int(sys.argv[2]) if len(sys.argv) > 2 else 16)
     else:

@@ -1019,15 +1019,16 @@ class _Run:
         if "drz" in names:
             base = os.path.basename(names["drz"])
             out_names = {"sci": f"{base}[SCI,1]", "wht": f"{base}[WHT,1]", "ctx": f"{base}[CTX,1]"}
-        primary = products.primary_header(
-            self.exposures[0].primary_header, filename=next(iter(names.values())),
-            rootname=self.out.rootname, records=records, params=p, kernel=p["final_kernel"],
-            pixfrac=p["final_pixfrac"], units=p["final_units"], fillval=p["final_fillval"],
-            out_scale=pixel_scale(wcs), out_names=out_names, runfile=p["runfile"],
-            nextend=0)
+        # (the header is not kept here: write_final drops it once the product holds a copy)
         self.written += products.write_final(
             names, sci=host(sci), wht=host(wht), ctx=None if ctx is None else host(ctx),
-            err=host(err), wcs=wcs, primary=primary, records=records, bunit=bunit,
+            err=host(err), wcs=wcs, records=records, bunit=bunit,
+            primary=products.primary_header(
+                self.exposures[0].primary_header, filename=next(iter(names.values())),
+                rootname=self.out.rootname, records=records, params=p, kernel=p["final_kernel"],
+                pixfrac=p["final_pixfrac"], units=p["final_units"], fillval=p["final_fillval"],
+                out_scale=pixel_scale(wcs), out_names=out_names, runfile=p["runfile"],
+                nextend=0),
             overwrite=p["overwrite"])
         for path in self.written:
             log.info("wrote %s", path)
