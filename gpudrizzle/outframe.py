@@ -137,8 +137,9 @@ def _boxes_meet(a, b):
 def check_overlap(frame, chips, exposure_index, exposure_labels, pairwise):
     """Raise ValueError when inputs cannot be combined in ``frame``.
 
-    A chip wholly outside the frame is logged as a warning; none on it
-    raises.  With ``pairwise`` (the median and cosmic-ray steps), every
+    An exposure wholly outside the frame is logged as a warning (a chip outside
+    while others of its exposure are on the frame, only as information); none on
+    it raises.  With ``pairwise`` (the median and cosmic-ray steps), every
     exposure must also meet another exposure's chips.
 
     Parameters
@@ -157,17 +158,20 @@ def check_overlap(frame, chips, exposure_index, exposure_labels, pairwise):
     if frame is None:
         return
     ny, nx = frame.array_shape
-    boxes = {}
-    on_frame = 0
+    boxes, outside = {}, {}
     for chip, i in zip(chips, exposure_index):
         box = chip_box(chip, frame)
         boxes.setdefault(i, []).append(box)
-        inside = box[1] >= -0.5 and box[0] <= nx - 0.5 and box[3] >= -0.5 and box[2] <= ny - 0.5
-        if inside:
-            on_frame += 1
-        else:
-            log.warning("%s lies entirely outside the output frame and adds nothing", chip.label)
-    if on_frame == 0:
+        if not (box[1] >= -0.5 and box[0] <= nx - 0.5 and box[3] >= -0.5 and box[2] <= ny - 0.5):
+            outside.setdefault(i, []).append(chip.label)
+    for i, labels in outside.items():
+        if len(labels) == len(boxes[i]):
+            log.warning("%s lies entirely outside the output frame and adds nothing",
+                        exposure_labels[i])
+        else:  # e.g. a mosaic cell that one chip of the exposure touches: expected
+            for label in labels:
+                log.info("%s lies entirely outside the output frame and adds nothing", label)
+    if len(outside) == len(boxes) and all(len(outside[i]) == len(boxes[i]) for i in boxes):
         raise ValueError("no input overlaps the output frame "
                          f"({nx} x {ny} pixels); check final_ra/final_dec/final_refimage")
     if not pairwise:

@@ -295,7 +295,13 @@ def test_chip_box_and_overlap_checks_on_plain_frames(caplog):
     with caplog.at_level("WARNING", logger="gpudrizzle"):
         with pytest.raises(ValueError, match="input [ab] does not overlap any other input"):
             check_overlap(frame, [here, far], [0, 1], ["a", "b"], pairwise=True)
-    assert "far lies entirely outside the output frame" in caplog.text
+    assert "b lies entirely outside the output frame" in caplog.text
     check_overlap(frame, [here, far], [0, 1], ["a", "b"], pairwise=False)  # no median: fine
+    # one chip of an exposure off the frame (a mosaic cell the other chip touches): no warning
+    caplog.clear()
+    with caplog.at_level("INFO", logger="gpudrizzle"):
+        check_overlap(frame, [here, near, far], [0, 1, 1], ["a", "b"], pairwise=True)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "far lies entirely outside the output frame and adds nothing")]
     with pytest.raises(ValueError, match="no input overlaps the output frame"):
         check_overlap(frame, [far], [0], ["b"], pairwise=False)
