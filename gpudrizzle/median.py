@@ -23,7 +23,6 @@ files (:class:`ScratchImages`) need about the same memory for any N.  What diffe
 """
 
 import math
-import os
 
 import numpy as np
 

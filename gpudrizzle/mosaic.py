@@ -62,7 +62,10 @@ CELL_PARAMETERS = ("input", "output", "runfile", "final_refimage", "driz_sep_ref
 _NOT_DIGESTED = CELL_PARAMETERS + ("num_cores", "verbose", "editpars", "mdriztab", "wcsmap",
                                    "overwrite")
 # a cell's defaults: built products, no intermediates left behind, redo replaces
-_CELL_DEFAULTS = {"build": True, "clean": True}
+# context=False: a context image holds one bit per input chip, ceil(chips / 32) int32
+# planes of the cell (700 two-chip exposures: 44 planes), the one product whose memory
+# grows with the number of exposures; give context=True to have it.
+_CELL_DEFAULTS = {"build": True, "clean": True, "context": False}
 
 
 # ---------------------------------------------------------------------------
@@ -319,7 +322,9 @@ def run_cell(plan_path, cell_name, params=None, resume=True):
         AstroDrizzle parameters (names as :func:`gpudrizzle.astrodrizzle.AstroDrizzle`);
         ``input``, ``output``, ``runfile`` and the refimages are set by the
         job.  Defaults differing from AstroDrizzle's: ``build=True``,
-        ``clean=True``; ``num_cores`` is the dask worker's threads.
+        ``clean=True``, ``context=False`` (a context image takes one bit per
+        input chip and pixel: the only memory of a cell that grows with the
+        number of exposures); ``num_cores`` is the dask worker's threads.
     resume : bool
         Skip the cell when its manifest matches the inputs and parameters.
 

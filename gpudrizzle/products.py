@@ -600,12 +600,12 @@ def _header_columns(records, skip=()):
     columns = {}
     for key, (kind, width) in kinds.items():
         fmt, fill = _format(kind, width)
-        columns[key] = (fmt, np.full(len(records), fill, _KIND_DTYPE.get(kind, f"U{width}")))
+        columns[key] = (fmt, np.full(len(records), fill, _KIND_DTYPE.get(kind, f"S{width}")))
     for n, (_, primary, science) in enumerate(_parsed_headers(records)):
         for key, v in _chip_keywords(primary, science).items():
             if v is not None and key in columns:
                 fmt, values = columns[key]
-                values[n] = ascii_name(str(v)) if fmt[0] == "A" else v
+                values[n] = ascii_name(str(v)).encode("ascii") if fmt[0] == "A" else v
     return columns
 
 
@@ -652,6 +652,14 @@ def write_image(path, data, header, overwrite, durable=True, kind="product"):
                       durable, kind)
 
 
+def _hdu(cls, data, header):
+    """``cls(data, header=header)`` that takes ``header``'s cards instead of a copy of them
+    (with many inputs the D### records make a header megabytes)."""
+    hdu = cls(data)
+    hdu.header.extend(header, strip=True, update=True, end=True)
+    return hdu
+
+
 def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, overwrite):
     """Write the final products with the layout chosen by ``names`` (:func:`product_names`).
 
@@ -684,11 +692,12 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
         if key in primary:  # the first input's primary had it: the combined value replaces it
             primary[key] = value
     if "drz" in names:
-        hdus = [fits.PrimaryHDU(header=primary)]
-        primary = hdus[0].header  # (the HDU's copy: with many inputs a header is megabytes)
+        hdus = [_hdu(fits.PrimaryHDU, None, primary)]
         science = science_keywords(records, primary, phot)
-        hdus.append(fits.ImageHDU(sci, header=image_header(wcs, extname="SCI", bunit=bunit,
-                                                           extra=science)))
+        del primary
+        hdus.append(_hdu(fits.ImageHDU, sci, image_header(wcs, extname="SCI", bunit=bunit,
+                                                          extra=science)))
+        del science
         hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
         if ctx is not None:
             hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))

@@ -19,7 +19,6 @@ Command line (drizzlepac's syntax)::
 
 import argparse
 import logging
-import os
 import sys
 
 import numpy as np

@@ -348,7 +348,6 @@ def test_toolbox_inputs_may_follow_the_options(tmp_path, monkeypatch):
     """Sub-command inputs after (or between) options, as the README shows them."""
     from gpudrizzle import cli
 
-    seen = {}
     parser = cli.build_parser()
     for argv, want in [
             (["tweakback", "final_drz.fits", "--orig-wcs-name", "DRZ_ORIG", "a_flt.fits",

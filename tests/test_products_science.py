@@ -213,8 +213,8 @@ def test_hdrtab_column_types_unit():
     assert cols["I"][0] == "K" and cols["I"][1].tolist() == [1, 3, 0]
     assert cols["F"][0] == "D" and cols["F"][1][:2].tolist() == [1.0, 2.5]
     assert np.isnan(cols["F"][1][2])
-    assert cols["S"][0] == "A2" and cols["S"][1].tolist() == ["ab", "3", ""]
-    assert cols["U"][0] == "A1" and cols["U"][1].tolist() == ["", "", ""]
+    assert cols["S"][0] == "A2" and cols["S"][1].tolist() == [b"ab", b"3", b""]
+    assert cols["U"][0] == "A1" and cols["U"][1].tolist() == [b"", b"", b""]
 
 @pytest.mark.parametrize("trailing", ["", "history", "history+blanks", "blanks"])
 def test_with_keywords_is_assignment_card_for_card(rng, trailing):
