@@ -15,45 +15,34 @@ a pixel is good where ``(DQ & ~bits) == 0``.  The value may be written as
 * ``None``, ``""``, ``"None"`` or ``"INDEF"``: the DQ array is not used at
   all (every pixel good, the same as ``"~0"``).
 
-These are the rules of ``stsci.tools.bitmask.interpret_bit_flags`` as used by
-drizzlepac 3.11 (the same as ``astropy.nddata.bitmask.interpret_bit_flags``;
-duplicated flags in a list are ignored with a warning), except that "use no
-DQ" is returned as :data:`ALL_FLAGS` instead of None so that one formula,
-``(DQ & ~bits) == 0``, serves every case.
+Parsing is ``astropy.nddata.bitmask.interpret_bit_flags``, which follows
+the rules of ``stsci.tools.bitmask.interpret_bit_flags`` that drizzlepac 3.11
+uses (nested parentheses such as ``"((4,8))"`` included; duplicated flags in a
+list are ignored with a warning).  Around it this module keeps drizzlepac's
+syntax exactly (astropy's extra ``|`` separator is refused, as drizzlepac
+refuses it; so are booleans and an empty list), names the parameter in every
+error, and returns "use no DQ" as :data:`ALL_FLAGS` instead of None so that one
+formula, ``(DQ & ~bits) == 0``, serves every case.  :func:`good_pixel_mask`
+applies it to numpy or CuPy arrays alike (astropy's
+``bitfield_to_boolean_mask`` takes numpy arrays only).
 """
 
 import numbers
 import warnings
 
 import numpy as np
+from astropy.nddata import bitmask
 
 __all__ = ["ALL_FLAGS", "interpret_bit_flags", "good_pixel_mask"]
 
 #: What "ignore the DQ array" parses to: every flag acceptable (``~0``).
 ALL_FLAGS = -1
 
-_BLANK = ("", "NONE", "INDEF")
+_FORMS = "int, '4,8', '4+8', '~4', None"
 
 
-def _is_flag(v):
-    return v > 0 and (v & (v - 1)) == 0
-
-
-def _from_items(name, value, items, flip, single):
-    try:
-        numbers_ = [int(s) for s in items]
-    except ValueError:
-        raise ValueError(f"'{name}': bit flags must be integers joined by ',' or '+'; "
-                         f"got {value!r}") from None
-    unique = list(dict.fromkeys(numbers_))
-    if len(unique) != len(numbers_):
-        warnings.warn(f"'{name}': duplicate bit flags in {value!r} are ignored", stacklevel=4)
-    if not single:
-        bad = [v for v in unique if not _is_flag(v)]
-        if bad:
-            raise ValueError(f"'{name}': {bad} in {value!r} are not bit flags (powers of two)")
-    total = sum(unique)
-    return ~total if flip else total
+def _is_integer(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 
 
 def interpret_bit_flags(value, name="bits"):
@@ -75,42 +64,42 @@ def interpret_bit_flags(value, name="bits"):
     Raises
     ------
     ValueError
-        Malformed strings, non-flag list entries, negative list entries.
+        Malformed strings, non-flag list entries, negative list entries,
+        anything that is not an integer, a string, a list of integers or None.
+
+    Examples
+    --------
+    >>> interpret_bit_flags("4,8"), interpret_bit_flags("~(4+8)"), interpret_bit_flags(None)
+    (12, -13, -1)
     """
     if value is None:
         return ALL_FLAGS
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"'{name}' must be bit flags (int, '4,8', '4+8', '~4', None); got {value!r}")
-    if isinstance(value, numbers.Integral):
+    if _is_integer(value):
         return int(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text.upper() in _BLANK:
-            return ALL_FLAGS
-        flip = text.startswith("~")
-        if flip:
-            text = text[1:].strip()
-        if text.startswith("(") and text.endswith(")"):
-            text = text[1:-1].strip()
-        if "(" in text or ")" in text:
-            raise ValueError(f"'{name}': parentheses may only enclose the whole list; got {value!r}")
-        if "," in text and "+" in text:
-            raise ValueError(f"'{name}': join bit flags with ',' or '+', not both; got {value!r}")
-        sep = "," if "," in text else "+"
-        items = [s.strip() for s in text.split(sep)]
-        if not text or any(not s for s in items):
-            raise ValueError(f"'{name}': empty bit flag in {value!r}")
-        if any(s.startswith("-") for s in items) and len(items) > 1:
-            raise ValueError(f"'{name}': negative bit flags are not allowed in a list; got {value!r}")
-        return _from_items(name, value, items, flip, single=len(items) == 1)
-    if isinstance(value, (list, tuple)):
+        if "|" in value:
+            raise ValueError(f"'{name}': join bit flags with ',' or '+'; got {value!r}")
+    elif isinstance(value, (list, tuple)):
         if not value:
             raise ValueError(f"'{name}': empty bit flag list")
-        if not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-                   for v in value):
+        if not all(_is_integer(v) for v in value):
             raise ValueError(f"'{name}': a bit flag list must hold integers; got {value!r}")
-        return _from_items(name, value, [str(int(v)) for v in value], False, single=False)
-    raise ValueError(f"'{name}' must be bit flags (int, '4,8', '4+8', '~4', None); got {value!r}")
+        value = [int(v) for v in value]
+    else:
+        raise ValueError(f"'{name}' must be bit flags ({_FORMS}); got {value!r}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            bits = bitmask.interpret_bit_flags(value)
+        except (ValueError, TypeError) as exc:  # astropy's words name neither parameter nor value
+            raise ValueError(f"'{name}': {value!r} is not a bit flag value ({_FORMS}): "
+                             f"{exc}") from None
+    for w in caught:
+        if "uplicate" in str(w.message):
+            warnings.warn(f"'{name}': duplicate bit flags in {value!r} are ignored", stacklevel=2)
+        else:
+            warnings.warn(w.message, w.category, stacklevel=2)
+    return ALL_FLAGS if bits is None else int(bits)
 
 
 def good_pixel_mask(dq, bits, xp=np, reset=0):
