@@ -350,10 +350,11 @@ def _normalize(image):
     return ImageNormalize(finite, interval=ZScaleInterval(), stretch=AsinhStretch(0.1))
 
 
-def _colours(cmap):
+def _colours(cmap, bad="#3b1f4a"):
+    """Colour map ``cmap`` with ``bad`` (default dark purple) for NaN pixels."""
     import matplotlib
 
-    return matplotlib.colormaps[cmap].with_extremes(bad="#3b1f4a")
+    return matplotlib.colormaps[cmap].with_extremes(bad=bad)
 
 
 def _show(ax, image, title, cmap="gray", norm=None):
