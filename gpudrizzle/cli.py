@@ -35,12 +35,14 @@ per-step timing table is printed at the end (and is in the run's log).
 """
 
 import argparse
+import contextlib
 import difflib
 import glob
 import json
 import logging
 import os
 import sys
+import time
 import traceback
 from importlib import import_module
 
@@ -91,7 +93,9 @@ def _add_parameter_options(parser, table=PARAMETERS, sections=SECTIONS, prefix="
     """One option per parameter of ``table`` (except ``input``), grouped by .cfg section.
 
     ``prefix`` goes before option names and destinations (``--ref-threshold``,
-    dest ``ref_threshold``); ``titles`` maps sections to group titles.
+    dest ``ref_threshold``); ``titles`` maps sections to group titles.  The
+    parameter's own spelling (``--final_pixfrac``, as drizzlepac writes it) is
+    accepted too, without a line of its own in ``--help``.
     """
     groups = {}
     for section in sections:
@@ -111,6 +115,9 @@ def _add_parameter_options(parser, table=PARAMETERS, sections=SECTIONS, prefix="
         else:
             kwargs["metavar"] = name.split("_")[-1].upper()
         groups[par.section].add_argument(option, **kwargs)
+        alias = "--" + prefix + name
+        if alias != option:  # drizzlepac's spelling (--final_pixfrac), not listed in --help
+            groups[par.section].add_argument(alias, **{**kwargs, "help": argparse.SUPPRESS})
 
 
 def _common_options():
@@ -129,17 +136,25 @@ def build_parser():
     parser = _Parser(prog="gpudrizzle",
                      description="GPU-accelerated drizzle: AstroDrizzle on GPUs, with CPU fallback.")
     parser.add_argument("--version", action="version", version=f"gpudrizzle {__version__}")
+    for action in _common_options()._actions:  # listed here too: before or after COMMAND
+        parser.add_argument(*action.option_strings, action="store_true", help=action.help,
+                            dest="_" + action.dest)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser)
     common = _common_options()
 
     run = commands.add_parser("run", parents=[common], help="run AstroDrizzle on input files",
-                              description="Run AstroDrizzle (every step) on input exposures.")
+                              usage="gpudrizzle run [options] INPUT...",
+                              description="Run AstroDrizzle (every step) on input exposures.",
+                              epilog=_SPELLING_NOTE)
     run.add_argument("inputs", nargs="*", metavar="INPUT",
                      help=PARAMETERS["input"].help.replace("%", "%%") +
                      " (default: the --config file's input)")
     run.add_argument("--config", metavar="FILE.cfg",
                      help="drizzlepac .cfg parameter file; options given here override it")
+    run.add_argument("-n", "--dry-run", action="store_true",
+                     help="print the output frame, the steps that would run and the memory "
+                          "estimate, then stop without writing anything")
     _add_output_options(run)
     _add_parameter_options(run)
     run.set_defaults(handler=_command_run)
@@ -180,15 +195,47 @@ def build_parser():
         sub = commands.add_parser(name, parents=[common], help=help_text,
                                   description=tool.__doc__.split("\n\n")[0])
         tool.add_arguments(sub)
-        sub.set_defaults(handler=tool.run_from_args, command=name)
+        handler = tool.run_from_args
+        if name in _REPORTS_ON_STDOUT:
+            handler = _quiet_stdout(handler)
+        sub.set_defaults(handler=handler, command=name)
         parser.sub_parsers[name] = sub
 
     info = commands.add_parser("info", parents=[common],
                                help="version, backends, GPU and compiler of this machine")
     info.add_argument("--json", action="store_true", help="print the information as JSON")
     info.set_defaults(handler=_command_info)
+
+    build = commands.add_parser("build-kernels", parents=[common],
+                                help="build the cpu backend's kernels now (machine images, "
+                                     "containers)",
+                                description="Compile the host kernels into the kernel cache "
+                                            "($GPUDRIZZLE_CACHE_DIR, else ~/.cache/gpudrizzle), "
+                                            "as the first run would, and report what was built.")
+    build.add_argument("--force", action="store_true",
+                       help="build again even if the cache holds the library or the marker of "
+                            "a failed build")
+    build.set_defaults(handler=_command_build_kernels)
+    parser.sub_parsers = dict(commands.choices)
     return parser
 
+
+def _quiet_stdout(handler):
+    """``handler(args)`` whose printed report is dropped under --quiet (errors go to stderr)."""
+    def run(args):
+        if not args.quiet:
+            return handler(args)
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            return handler(args)
+    return run
+
+
+# toolbox sub-commands that print a report (not results) on stdout without a quiet option
+_REPORTS_ON_STDOUT = ("tweakback",)
+
+
+_SPELLING_NOTE = ("Parameter options are also accepted as drizzlepac spells them "
+                  "(--final_pixfrac for --final-pixfrac).")
 
 # drizzlepac's small tasks: sub-command -> (module with add_arguments/run_from_args, help)
 _TOOLS = {
@@ -208,6 +255,8 @@ def _add_tweakreg_parser(commands, common):
 
     tweak = commands.add_parser("tweakreg", parents=[common],
                                 help="align exposures (drizzlepac TweakReg)",
+                                usage="gpudrizzle tweakreg [options] INPUT...",
+                                epilog=_SPELLING_NOTE,
                                 description="Find sources, match them to a reference and fit "
                                             "each exposure's WCS, as drizzlepac's TweakReg; "
                                             "with --updatehdr yes the headers are updated. "
@@ -235,6 +284,8 @@ def _add_tweakreg_parser(commands, common):
 def _add_mosaic_parser(commands, common):
     mos = commands.add_parser("mosaic", parents=[common],
                               help="a mosaic: one AstroDrizzle job per sky cell",
+                              usage="gpudrizzle mosaic --outdir DIR [options] INPUT...",
+                              epilog=_SPELLING_NOTE,
                               description="Plan sky cells from the inputs' headers "
                                           "(<outdir>/mosaic_plan.json), then drizzle each cell "
                                           "into <outdir>/<cell>/, serially or on dask.distributed; "
@@ -323,7 +374,6 @@ def _finish(args, result, user, input_dirs, default_picture=None):
             if args.preview:
                 raise
             picture, note = None, f"quick-look picture skipped: {exc}"
-    _say(args, f"backend: {report['backend']} ({report['device']})")
     _say(args, format_timings(result.timings))
     for path in result.products:
         _say(args, f"product: {path}")
@@ -335,6 +385,89 @@ def _finish(args, result, user, input_dirs, default_picture=None):
         _say(args, f"picture: {picture}")
     if note:
         _say(args, note)
+
+
+def _announce_backend(args, name):
+    """Choose the backend (building the host kernels if needed) and say which, before the work."""
+    from .backends import get_backend
+    from .report import device_description
+
+    backend = get_backend(name)
+    _say(args, f"backend: {backend.name} ({device_description(backend.name)})")
+    return backend
+
+
+def _dry_run(args, params):
+    """What ``run`` would do: the output frame, the plan of steps, the memory estimate."""
+    from .astrodrizzle import estimate_memory
+    from .backends import get_backend
+    from .exposure import load_exposures
+    from .inputs import expand_input
+    from .memory import available_bytes
+    from .outframe import orientation, output_frame, pixel_scale
+    from .params import step_switches
+
+    inputs = expand_input(params["input"], params["output"])
+    exposures = load_exposures(inputs, params)
+    chips = [c for e in exposures for c in e.chips]
+    steps = step_switches(params, len(exposures))
+    print(f"inputs: {len(exposures)} exposure(s), {len(chips)} chip(s)")
+    print(f"product: {inputs.output.product()}" if steps.driz_combine else "product: none "
+          "(driz_combine=no)")
+    frames = {}
+    for step, on, label in (("driz_sep", steps.driz_separate, "separate drizzle frame"),
+                            ("final", steps.driz_combine, "final frame")):
+        if not on:
+            continue
+        wcs = frames[step] = output_frame(exposures, params, step=step)
+        ny, nx = wcs.array_shape
+        ra, dec = wcs.all_pix2world([(nx - 1) / 2], [(ny - 1) / 2], 0)
+        print(f"{label}: {nx} x {ny} pixels, {pixel_scale(wcs):.4f} arcsec/pixel, "
+              f"orientation {orientation(wcs):.3f} deg, center RA {float(ra[0]):.7f} "
+              f"Dec {float(dec[0]):.7f} deg")
+    print("steps:")
+    for line in _step_plan(params, steps):
+        print(f"  {line}")
+    backend = get_backend(params["backend"])
+    sep, final = frames.get("driz_sep"), frames.get("final")
+    # as the run does: on a host backend with in_memory=False the singles wait on disk
+    singles_on_disk = not params["in_memory"] and backend.xp.__name__ == "numpy" \
+        and bool(steps.median)
+    need = estimate_memory([c.shape for c in chips], len(exposures),
+                           None if sep is None else sep.array_shape,
+                           None if final is None else final.array_shape, steps, len(chips),
+                           singles_on_disk=singles_on_disk)
+    have = available_bytes(backend)
+    print(f"memory estimate: {need / 2 ** 30:.2f} GiB on the {backend.name} backend "
+          f"({have / 2 ** 30:.2f} GiB available){'' if need <= have else ' - does not fit'}")
+    print("dry run: nothing was written")
+    return 0
+
+
+# the steps of a run in order: (label, StepSwitches field or None, parameter switching it)
+_STEPS = (("static mask", "static", "static"), ("sky", None, "skysub"),
+          ("separate drizzle", "driz_separate", "driz_separate"),
+          ("median", "median", "median"), ("blot", "blot", "blot"),
+          ("driz_cr", "driz_cr", "driz_cr"), ("final drizzle", "driz_combine", "driz_combine"))
+
+
+def _step_plan(params, steps):
+    """One line per step: runs, or skipped and why (the parameter, or the dependency rule)."""
+    lines = []
+    for label, field, name in _STEPS:
+        if field is None:  # the sky step always runs: it measures or takes the user's values
+            how = (f"subtract ({params['skymethod']})" if params["skysub"] else
+                   "skysub=no" + (f", skyuser={params['skyuser']!r}" if params["skyuser"] else ""))
+            lines.append(f"{label:<17} runs: {how}")
+            continue
+        if getattr(steps, field):
+            why = " (turned on: a later step needs it)" if not params[name] else ""
+            lines.append(f"{label:<17} runs{why}")
+        elif not params[name]:
+            lines.append(f"{label:<17} skipped: {name}=no")
+        else:  # AstroDrizzle's rule for a single input
+            lines.append(f"{label:<17} skipped: needs two or more input exposures")
+    return lines
 
 
 def _check_output_targets(args):
@@ -373,10 +506,13 @@ def _command_run(args):
                                "wildcard, an @list or an _asn.fits; or give --config)")
     config = _load_config(args.config) if args.config else None
     try:
-        resolve_parameters(user, base=None if config is None else dict(config))
+        params = resolve_parameters(user, base=None if config is None else dict(config))
     except ValueError as exc:
         raise CommandLineError(f"gpudrizzle run: error: {exc}") from None
+    if args.dry_run:
+        return _dry_run(args, params)
     _check_output_targets(args)
+    _announce_backend(args, params["backend"])
     result = _with_progress(args, lambda bar: AstroDrizzle(configobj=config, progress=bar, **user))
     input_dirs = sorted({os.path.dirname(os.path.abspath(p)) for p in args.inputs
                          if not p.startswith("@")})
@@ -478,6 +614,7 @@ def _command_demo(args):
     inputs = sorted(glob.glob(os.path.join(data_dir, "*_flt.fits")))
     user = {"output": os.path.join(outdir, "demo"), "build": True, "overwrite": True,
             "runfile": os.path.join(outdir, "demo.log"), "backend": args.backend}
+    _announce_backend(args, args.backend)
     _say(args, "running AstroDrizzle (static mask, sky, separate drizzle, median, blot, "
                "driz_cr, final drizzle)")
     result = _with_progress(args, lambda bar: AstroDrizzle(inputs, progress=bar, **user))
@@ -527,11 +664,71 @@ def _command_info(args):
           else f"NVRTC (cuda backend kernels): unavailable ({nv['reason']})")
     cache = info["kernel_cache"]
     print(f"kernel cache: {cache['host']} (host library), {cache['cubin']} (cubins)")
+    for line in _cache_lines():
+        print(f"  {line}")
     compiler = info["compiler"]
     print(f"cpu backend compiler: {compiler[1]} ({compiler[0]})" if isinstance(compiler, tuple)
           else f"cpu backend compiler: none ({compiler})")
     print(f"quick-look pictures: matplotlib {info['plotting']}" if info["plotting"]
           else "quick-look pictures: unavailable (pip install 'gpudrizzle[plot]')")
+    return 0
+
+
+def _size_text(n):
+    return f"{n / 2 ** 20:.1f} MiB" if n >= 2 ** 20 else f"{n / 2 ** 10:.1f} KiB"
+
+
+def _cache_lines():
+    """The kernel cache's built files: one line per host library or failure marker, then the
+    totals (host libraries of other sources or compilers are kept: they are not rebuilt when
+    one goes back to them)."""
+    from .backends.cpu import _library_names, cache_dir, library_files
+    from .backends.nvrtc import cubin_dir
+
+    try:
+        host = library_files()
+        cubins = [p for p in cubin_dir().rglob("*") if p.is_file()]
+    except RuntimeError as exc:
+        return [f"unavailable: {exc}"]
+    try:
+        current = _library_names()[3]
+    except RuntimeError:  # no compiler
+        current = None
+    lines = []
+    for path in host:
+        kind = "failed build" if path.suffix == ".failed" else (
+            "single-threaded library" if path.stem.endswith("-serial") else "library")
+        mark = " (this compiler and these sources)" if current and path.name.startswith(
+            current + ".") or current and path.name.startswith(current + "-") else ""
+        lines.append(f"{path.name}: {kind}, {_size_text(path.stat().st_size)}{mark}")
+    size = sum(p.stat().st_size for p in host)
+    csize = sum(p.stat().st_size for p in cubins)
+    lines.append(f"{len(host)} host file(s), {_size_text(size)}; {len(cubins)} cubin "
+                 f"file(s), {_size_text(csize)} (in {cache_dir()})")
+    return lines
+
+
+def _command_build_kernels(args):
+    from .backends.cpu import BuildFailed, build_library, compiler_info, library_files
+
+    try:
+        cxx, version = compiler_info()
+    except RuntimeError as exc:
+        print(f"gpudrizzle build-kernels: error: {exc}", file=sys.stderr)
+        return 1
+    before = {p: p.stat().st_mtime_ns for p in library_files()}
+    t0 = time.perf_counter()
+    try:
+        path = build_library(force=args.force)
+    except BuildFailed as exc:
+        print(f"gpudrizzle build-kernels: error: {exc}", file=sys.stderr)
+        return 1
+    built = before.get(path) != path.stat().st_mtime_ns
+    threads = "single-threaded (no OpenMP)" if path.stem.endswith("-serial") else "OpenMP"
+    how = (f"built in {time.perf_counter() - t0:.1f} s" if built
+           else "already built; --force builds again")
+    _say(args, f"cpu kernels: {path} ({how}; {_size_text(path.stat().st_size)}, {threads}; "
+               f"{cxx}: {version})")
     return 0
 
 
@@ -545,13 +742,26 @@ def _parse(parser, argv):
     (``tweakback final_drz.fits --orig-wcs-name X a_flt.fits``): their
     arguments are parsed by their own parser's ``parse_intermixed_args``.
     """
+    lead = []  # -q/-v/--debug may come before the sub-command too
+    while argv and argv[0] in _COMMON_FLAGS:
+        lead.append(_COMMON_FLAGS[argv.pop(0)])
     if argv and argv[0] in _TOOLS:
-        return parser.sub_parsers[argv[0]].parse_intermixed_args(argv[1:])
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        sub = parser.sub_parsers.get(getattr(args, "command", None), parser)
-        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+        args = parser.sub_parsers[argv[0]].parse_intermixed_args(argv[1:])
+    else:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            sub = parser.sub_parsers.get(getattr(args, "command", None), parser)
+            sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    for name in lead:
+        setattr(args, name, True)
+    if args.quiet and args.verbose:
+        parser.sub_parsers.get(args.command, parser).error(
+            "-q/--quiet and -v/--verbose cannot be given together")
     return args
+
+
+_COMMON_FLAGS = {"-q": "quiet", "--quiet": "quiet", "-v": "verbose", "--verbose": "verbose",
+                 "--debug": "debug"}
 
 
 def main(argv=None):

@@ -1,7 +1,8 @@
 """Backend selection: ``cuda`` > ``cpu`` > ``numpy``.
 
 ``get_backend("auto")`` (the default, or ``$GPUDRIZZLE_BACKEND``) takes the
-first backend that works here and logs the choice; asking for a backend that
+first backend that works here and logs the choice (a fall back to the slow
+``numpy`` backend is a warning, once per process); asking for a backend that
 cannot run raises RuntimeError with the reason.
 """
 
@@ -78,12 +79,21 @@ def get_backend(backend=None):
         except RuntimeError as exc:
             reasons.append(f"{candidate}: {exc}")
             continue
-        if reasons:
+        if candidate == "numpy":
+            _warn_numpy("; ".join(reasons))
+        elif reasons:
             log.info("backend auto -> %s (%s)", candidate, "; ".join(reasons))
         else:
             log.info("backend auto -> %s", candidate)
         return chosen
     raise RuntimeError("no backend can run: " + "; ".join(reasons))  # numpy always can
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_numpy(reasons):
+    """One warning per process (and reason) when ``auto`` falls back to numpy."""
+    log.warning("backend auto -> numpy, the slow reference backend (%s); 'gpudrizzle info' "
+                "shows the backends of this machine", reasons)
 
 
 def backend_status():

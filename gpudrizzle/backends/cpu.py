@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_text
 from ..kernels import KERNELS, SOURCE_FILES, load_source, parse_kind, sources_digest
 from .base import KernelBackend
 
-__all__ = ["CpuBackend", "build_library", "cache_dir", "cgroup_cpu_limit", "compiler_info",
-           "default_threads"]
+__all__ = ["CpuBackend", "BuildFailed", "build_library", "cache_dir", "cgroup_cpu_limit",
+           "compiler_info", "default_threads", "library_files"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -217,21 +218,128 @@ def compiler_info():
     raise RuntimeError(f"no C++ compiler: none of {[c for c in candidates if c]} found on PATH")
 
 
-def build_library():
-    """Build (or find in the cache) the host kernel library and return its path."""
+def _library_names():
+    """(compiler path, compiler version, flags, the cache file stem) of this machine's build.
+
+    The stem ``gpudrizzle_kernels_<key>`` is keyed by a hash of the kernel
+    sources, the compiler's version line, the flags and the platform: the
+    library (``<stem>.so``), its single-threaded build (``<stem>-serial.so``)
+    and the marker of a failed build (``<stem>.failed``) all share it.
+    """
     cxx, version = compiler_info()
     flags = _flags()
     key = hashlib.sha256(
         "\n".join([sources_digest(), version, " ".join(flags), sys.platform]).encode()
     ).hexdigest()[:20]
-    target = cache_dir() / f"gpudrizzle_kernels_{key}.so"
-    if target.exists():
-        return target
+    return cxx, version, flags, f"gpudrizzle_kernels_{key}"
+
+
+class BuildFailed(RuntimeError):
+    """The host compiler could not build the kernels (the message names the command)."""
+
+
+def library_files(directory=None):
+    """Paths of the built host libraries, build logs and failure markers in the kernel cache.
+
+    Parameters
+    ----------
+    directory : path-like, optional
+        The cache to list (default :func:`cache_dir`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted by name; ``*.so`` libraries, ``*.failed`` markers.
+    """
+    directory = Path(cache_dir() if directory is None else directory)
+    return sorted(p for p in directory.glob("gpudrizzle_kernels_*")
+                  if p.suffix in (".so", ".failed") and p.is_file())
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_serial(path):
+    log.warning("the cpu kernels run single-threaded: the compiler has no OpenMP (%s); "
+                "install OpenMP support (e.g. libgomp or libomp) and run "
+                "'gpudrizzle build-kernels --force' for multi-threaded kernels", path)
+
+
+def build_library(force=False):
+    """Build (or find in the cache) the host kernel library and return its path.
+
+    The first build (about 10 s) logs one warning naming the compiler and the
+    cache directory.  When the compiler rejects ``-fopenmp`` the kernels are
+    built without it (single-threaded, with a warning).  A build that fails
+    leaves a marker (``<stem>.failed``, holding the command and the compiler's
+    messages) so that later runs report it at once instead of compiling
+    again; ``force=True`` builds again regardless.
+
+    Parameters
+    ----------
+    force : bool
+        Build even if a library or a failure marker is in the cache.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``.so`` file (``-serial.so`` for the build without OpenMP).
+
+    Raises
+    ------
+    RuntimeError
+        No compiler, an unwritable cache, or the build fails (now or earlier:
+        :class:`BuildFailed`).
+    """
+    cxx, version, flags, stem = _library_names()
+    directory = cache_dir()
+    target, serial = directory / f"{stem}.so", directory / f"{stem}-serial.so"
+    marker = directory / f"{stem}.failed"
+    if not force:
+        if target.exists():
+            return target
+        if serial.exists():
+            _warn_serial(serial)
+            return serial
+        if marker.exists():
+            raise BuildFailed(
+                f"the cpu kernels failed to build earlier with {cxx} (details in {marker}); "
+                "after fixing the compiler run 'gpudrizzle build-kernels --force' to try again")
+    log.warning("building the cpu kernels with %s (first use, about 10 s) into %s", cxx, directory)
     try:
-        _compile(cxx, flags, target)
+        try:
+            _compile(cxx, flags, target)
+        except BuildFailed as exc:
+            if "-fopenmp" not in flags:
+                raise
+            try:  # a compiler without OpenMP still builds the kernels, single-threaded
+                _compile(cxx, tuple(f for f in flags if f != "-fopenmp"), serial)
+            except BuildFailed:
+                raise exc from None
+            with contextlib.suppress(FileNotFoundError):
+                marker.unlink()
+            _warn_serial.cache_clear()
+            _warn_serial(serial)
+            return serial
+    except BuildFailed as exc:
+        try:
+            write_text(marker, f"{exc}\ncompiler: {cxx} ({version})\n", durable=False)
+        except OSError:
+            pass  # unremembered: the next run tries again
+        raise BuildFailed(f"{exc}\n(remembered in {marker}: later runs do not build again "
+                          "until 'gpudrizzle build-kernels --force')") from None
     except OSError as exc:  # e.g. the disk filled up: the backend cannot run, auto goes on
         raise RuntimeError(f"cannot build the cpu kernels in {target.parent}: {exc}") from None
+    with contextlib.suppress(FileNotFoundError):
+        marker.unlink()
+    if force:
+        with contextlib.suppress(FileNotFoundError):
+            serial.unlink()  # the threaded library now wins
     return target
+
+
+def _run_compiler(cmd):
+    """Run a compile command; (return code, stderr)."""
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    return res.returncode, res.stderr
 
 
 def _compile(cxx, flags, target):
@@ -245,9 +353,9 @@ def _compile(cxx, flags, target):
         out = Path(tmp) / target.name
         cmd = [cxx, *flags, *srcs, "-o", str(out)]
         log.info("building cpu kernels: %s", " ".join(cmd))
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(f"no working C++ compiler: {' '.join(cmd)} failed:\n{res.stderr}")
+        code, stderr = _run_compiler(cmd)
+        if code != 0:
+            raise BuildFailed(f"no working C++ compiler: {' '.join(cmd)} failed:\n{stderr}")
         os.replace(out, target)
 
 
@@ -259,6 +367,8 @@ class CpuBackend(KernelBackend):
 
     def __init__(self):
         self.library_path = build_library()
+        #: False for the single-threaded build of a compiler without OpenMP
+        self.threaded = not self.library_path.name.endswith("-serial.so")
         # Idle OpenMP threads sleep instead of spinning: spinning threads make
         # every parallel region slow whenever other processes share the cores.
         # (Read when the OpenMP runtime loads; a user's setting wins.)
@@ -272,10 +382,11 @@ class CpuBackend(KernelBackend):
                 argtypes.append(ctypes.c_void_p if is_array else _CTYPES[dtype])
             fn.argtypes = argtypes
             fn.restype = None
-        # the OpenMP runtime the library links (found through the library's handle)
-        self._lib.omp_get_max_threads.argtypes, self._lib.omp_get_max_threads.restype = [], ctypes.c_int
-        self._lib.omp_set_num_threads.argtypes = [ctypes.c_int]
-        self._lib.omp_set_num_threads.restype = None
+        if self.threaded:  # the OpenMP runtime the library links (through the library's handle)
+            self._lib.omp_get_max_threads.argtypes = []
+            self._lib.omp_get_max_threads.restype = ctypes.c_int
+            self._lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+            self._lib.omp_set_num_threads.restype = None
 
     @contextlib.contextmanager
     def limit_threads(self, n):
@@ -283,7 +394,8 @@ class CpuBackend(KernelBackend):
 
         Sets the OpenMP runtime's thread count of the calling thread
         (``omp_set_num_threads``, from the library's own OpenMP runtime) and
-        restores the earlier count afterwards.
+        restores the earlier count afterwards; the single-threaded build (no
+        OpenMP) always runs on one thread.
 
         Parameters
         ----------
@@ -292,6 +404,9 @@ class CpuBackend(KernelBackend):
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"'n' must be an integer >= 1; got {n!r}")
+        if not self.threaded:  # single-threaded build: nothing to limit
+            yield
+            return
         before = self._lib.omp_get_max_threads()
         self._lib.omp_set_num_threads(n)
         try:
