@@ -1,4 +1,5 @@
-"""Compare two drizzled products on the same output frame: the SCI difference in noise units, the WHT ratio and the CTX agreement, with an optional difference picture.
+"""Compare two drizzled products on the same output frame: the SCI difference in noise
+units, the WHT ratio and the CTX agreement, with an optional difference picture.
 
     gpudrizzle compare A_drz.fits B_drz.fits [--picture OUT.png] [--full-weight 0.9]
 
@@ -159,9 +160,9 @@ def read_product(path):
     with open_fits(path, "product", memmap=False) as hdul:
         if split:
             hdu = hdul["SCI"] if "SCI" in hdul else hdul[0]
-            sci, header = (np.asarray(hdu.data), hdu.header) if hdu.data is not None else (None, None)
-            if sci is None:
+            if hdu.data is None:
                 raise ValueError(f"{path} holds no SCI image")
+            sci, header = np.asarray(hdu.data), hdu.header
             wht, ctx, err = _sibling_image(path, "wht", True), _sibling_image(path, "ctx", False), None
         else:
             sci, header = _hdu_image(hdul, path, "SCI", True)

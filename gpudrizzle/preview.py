@@ -209,7 +209,8 @@ def _input_chips(primary, directory, input_dirs, accepted):
             sci = np.asarray(hdul["SCI", chip].data, dtype=np.float32)
             dq = hdul["DQ", chip].data if ("DQ", chip) in hdul else None
             bad = _dq_bad(dq, accepted) if dq is not None and dq.shape == sci.shape else None
-        mask_path = os.path.join(directory, f"{os.path.basename(rootname_of(name))}_sci{chip}_crmask.fits")
+        root = os.path.basename(rootname_of(name))
+        mask_path = os.path.join(directory, f"{root}_sci{chip}_crmask.fits")
         cr = None
         if os.path.exists(mask_path):
             with open_fits(mask_path, "cosmic-ray mask", memmap=False) as hdul:
@@ -467,8 +468,9 @@ def _layout(width, height, product_shape, chip_shapes):
 
     y = title + top_over
     top, bars = [], []
+    start = (width - 2 * (left + top_w + bar_room)) / 2  # the pair centred, side by side
     for column in range(2):
-        x = column * width / 2 + left + (top_width - top_w) / 2
+        x = start + left + column * (left + top_w + bar_room)
         top.append(frac(x, y, top_w, top_h))
         bars.append(frac(x + top_w + 12, y, 16, top_h))
     y += top_h + top_under + gap
@@ -510,7 +512,7 @@ def _weight_title(images):
         return f"weight (EXP): exposure time, median {np.median(covered):.4g} s"
     if covered.size:
         kind = images.weight_type or "final_wht_type unknown"
-        return f"weight ({kind}): median {np.median(covered):.3g}"
+        return f"weight ({kind}): median {np.median(covered):.4g}"
     return "weight: no pixel has data"
 
 
