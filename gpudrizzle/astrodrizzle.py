@@ -81,7 +81,7 @@ from .bitflags import good_pixel_mask
 from .blot import blot_image
 from .config import build_configobj
 from .crmask import driz_cr
-from .exposure import Exposure, load_exposures
+from .exposure import in_memory_items, load_exposures, to_exposure
 from .inputs import OutputName, expand_input, open_fits, output_name
 from .median import DiskImage, ScratchImages, create_median
 from .memory import available_bytes, conversion_bytes, reuse_freed_host_memory
@@ -129,6 +129,10 @@ class AstroDrizzleResult(NamedTuple):
         exposures), ``extension`` (``"SCI,1"``), ``exptime`` (s),
         ``filter`` (:attr:`gpudrizzle.exposure.Exposure.filter`), ``sky``
         (MDRIZSKY) and ``cr_pixels`` (None when driz_cr did not run).
+    hdulist : astropy.io.fits.HDUList or None
+        The final product in memory (``write_products=False``): PRIMARY, SCI,
+        WHT, CTX (with ``context``), ERR and HDRTAB, as the file that
+        ``build=True`` writes; None when the products were written.
     """
 
     products: list
@@ -140,6 +144,7 @@ class AstroDrizzleResult(NamedTuple):
     runfile: object
     timings: dict = None
     inputs: tuple = ()
+    hdulist: object = None
 
 
 class _ChipState:
@@ -186,11 +191,6 @@ def _same_frame(a, b):
             and getattr(b, "bounding_box", None) is None and bool(a.wcs.compare(b.wcs)))
 
 
-def _is_exposure_list(value):
-    return isinstance(value, (list, tuple)) and len(value) > 0 and \
-        all(isinstance(v, Exposure) for v in value)
-
-
 def _resolve(configobj, user):
     """Parameters from a configobj (path, mapping or Parameters) and user keywords."""
     if configobj is None:
@@ -214,10 +214,16 @@ def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
 
     Parameters
     ----------
-    input : str, list of str, or list of Exposure, optional
+    input : str, list of str, in-memory data or a list of them, optional
         Input files (name, wildcard, comma list, ``@list``, ``*_asn.fits``)
-        or in-memory exposures (:meth:`gpudrizzle.exposure.Exposure.from_arrays`);
-        may also be given as ``input=`` in ``input_dict`` or the configobj.
+        or in-memory data (:func:`gpudrizzle.exposure.to_exposure`):
+        ``Exposure`` objects, ``astropy.io.fits.HDUList`` (read as the file
+        it holds), ``NDData``/``CCDData`` with a WCS and ``meta['EXPTIME']``,
+        ``(array, wcs, exptime)`` tuples or dicts of
+        :meth:`gpudrizzle.exposure.Exposure.from_arrays` arguments; may also
+        be given as ``input=`` in ``input_dict`` or the configobj.  With
+        ``in_memory=True, write_products=False`` no product file is written
+        and the result's ``hdulist`` holds the product.
     mdriztab, editpars : bool
         Not supported; only False is accepted (ValueError otherwise).
     configobj : str, mapping or Parameters, optional
@@ -243,8 +249,10 @@ def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
         if "input" in user:
             raise ValueError("'input' given twice (positionally and as a keyword)")
         user["input"] = input
-    if _is_exposure_list(user.get("input")):
-        exposures = list(user.pop("input"))
+    items = in_memory_items(user.get("input"))
+    if items is not None:
+        exposures = items
+        user.pop("input")
     user.update(mdriztab=mdriztab, editpars=editpars, wcsmap=wcsmap)
     params = _resolve(configobj, user)
     return _Run(params, exposures, progress).execute()
@@ -269,9 +277,11 @@ def run(configobj, wcsmap=None, progress=None):
     """
     user = {"wcsmap": wcsmap}
     exposures = None
-    if isinstance(configobj, dict) and _is_exposure_list(configobj.get("input")):
+    items = in_memory_items(configobj.get("input")) if isinstance(configobj, dict) else None
+    if items is not None:
         configobj = dict(configobj)
-        exposures = list(configobj.pop("input"))
+        configobj.pop("input")
+        exposures = items
     params = _resolve(configobj, user)
     return _Run(params, exposures, progress).execute()
 
@@ -429,6 +439,7 @@ class _Run:
         self._scoped = None  # ExitStack of what holds until the run ends (the kernel threads)
         self._scratch = None  # ScratchImages of the singles, until the median is made
         self._cr_scratch = None  # ScratchImages of the CR masks, until the run ends
+        self.hdulist = None  # the final product when it is kept in memory (write_products=False)
 
     # -- entry -----------------------------------------------------------
     def execute(self):
@@ -456,10 +467,13 @@ class _Run:
         for line in parameter_lines(p):
             log.info(line)
         # 1. inputs
+        if not p["write_products"] and not p["in_memory"]:
+            raise ValueError("write_products=False needs in_memory=True (the product is "
+                             "returned in memory only when no intermediate file is written)")
         if self.given_exposures is not None:
-            exposures = self.given_exposures
-            for e in exposures:
-                self._check_exposure_type(e)
+            exposures = [to_exposure(item, p, name=f"input{k + 1}")
+                         for k, item in enumerate(self.given_exposures)]
+            self.given_exposures = exposures
             files = [e.rootname for e in exposures]
             out = output_name(p["output"], files)
             if not p["output"]:
@@ -491,14 +505,19 @@ class _Run:
 
         # 3. where products go; nothing is overwritten by surprise
         out_dir = os.path.dirname(out.rootname) or "."
-        products.check_writable(out_dir)
-        self.final_names = products.product_names(out, p["build"]) if steps.driz_combine else {}
+        writes = p["write_products"]
+        if writes:
+            products.check_writable(out_dir)
+        # kept in memory: the layout of build=True, whose names its headers carry
+        self.final_names = (products.product_names(out, p["build"] or not writes)
+                            if steps.driz_combine else {})
         # in_memory (drizzlepac's meaning): no intermediate is written, none is read back
         self.inter_names = {} if p["clean"] or p["in_memory"] else products.intermediate_names(
             out_dir, out, exposures, steps)
         if not p["context"]:
             self.final_names.pop("ctx", None)
-        products.check_targets(self.final_names.values(), p["overwrite"])
+        if writes:
+            products.check_targets(self.final_names.values(), p["overwrite"])
         # intermediates are not products: an earlier run's are replaced, as drizzlepac does
         products.check_targets(self.inter_names.values(), True, kind="intermediate file")
 
@@ -572,7 +591,8 @@ class _Run:
         facts = tuple(_chip_facts(c, crs.get((c.exposure.rootname, c.chip.chip)))
                       for c in self.chips)
         return AstroDrizzleResult(self.written, self.intermediates, sky, crs, final_wcs, b.name,
-                                  p["runfile"] or None, dict(self.timings), facts)
+                                  p["runfile"] or None, dict(self.timings), facts,
+                                  self.hdulist)
 
     def _limit_threads(self, b):
         """The cpu backend's kernels run on ``num_cores`` threads until the run ends."""
@@ -581,10 +601,6 @@ class _Run:
         n = _thread_count(self.p["num_cores"])
         self._scoped.enter_context(b.limit_threads(n))
         log.info("kernel threads: %d (num_cores=%s)", n, self.p["num_cores"])
-
-    def _check_exposure_type(self, e):
-        if not isinstance(e, Exposure):
-            raise TypeError(f"'input' items must all be Exposure objects; got {type(e).__name__}")
 
     def _step(self, name, enabled, func, total=0):
         """Run one step: log, time, report progress over ``total`` items (0: not counted)."""
@@ -1020,7 +1036,8 @@ class _Run:
             base = os.path.basename(names["drz"])
             out_names = {"sci": f"{base}[SCI,1]", "wht": f"{base}[WHT,1]", "ctx": f"{base}[CTX,1]"}
         # (the header is not kept here: write_final drops it once the product holds a copy)
-        self.written += products.write_final(
+        final = products.write_final if p["write_products"] else self._keep_final
+        self.written += final(
             names, sci=host(sci), wht=host(wht), ctx=None if ctx is None else host(ctx),
             err=host(err), wcs=wcs, records=records, bunit=bunit,
             primary=products.primary_header(
@@ -1032,6 +1049,32 @@ class _Run:
             overwrite=p["overwrite"])
         for path in self.written:
             log.info("wrote %s", path)
+
+    def _keep_final(self, names, *, sci, wht, ctx, err, wcs, primary, records, bunit, overwrite):
+        """The product of :func:`gpudrizzle.products.write_final`'s ``drz`` layout kept in
+        memory as ``self.hdulist``; nothing is written (returns no file names)."""
+        del names, overwrite  # no file
+        if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
+            ctx = ctx[0]
+        phot = products.photometry(records)
+        for key, value in phot.items():
+            if key in primary:
+                primary[key] = value
+        hdus = [products._hdu(fits.PrimaryHDU, None, primary)]
+        science = products.science_keywords(records, primary, phot)
+        hdus.append(products._hdu(fits.ImageHDU, sci, products.image_header(
+            wcs, extname="SCI", bunit=bunit, extra=science)))
+        hdus.append(fits.ImageHDU(wht, header=products.image_header(wcs, extname="WHT")))
+        if ctx is not None:
+            hdus.append(fits.ImageHDU(ctx, header=products.image_header(wcs, extname="CTX")))
+        hdus.append(fits.ImageHDU(err, header=products.image_header(wcs, extname="ERR",
+                                                                     bunit=bunit)))
+        hdus.append(products.hdrtab(records))
+        hdus[0].header["NEXTEND"] = len(hdus) - 1
+        self.hdulist = fits.HDUList(hdus)
+        log.info("final product kept in memory (write_products=False): %s",
+                 ", ".join(str(h.name) for h in self.hdulist))
+        return []
 
     # -- files -----------------------------------------------------------
     def _write_intermediate(self, key, array, wcs, bunit=None):

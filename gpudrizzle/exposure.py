@@ -40,6 +40,12 @@ values, filter keywords, readout direction, a TIME extension) is one
   ``WCSDVARR`` lookup tables all apply; ``wcskey`` selects an alternate WCS
   by letter or by ``WCSNAME``; ``coeffs=False`` keeps only the linear WCS.
 
+In-memory inputs (:func:`to_exposure`): an ``astropy.io.fits.HDUList`` is read
+exactly as a file of the same layout; ``NDData``/``CCDData`` (data, WCS,
+uncertainty, flags and mask, ``meta`` with EXPTIME) and ``(array, wcs)`` or
+dicts of :meth:`Exposure.from_arrays` arguments are accepted too.  Their
+exposures have ``filename`` None.
+
 Refused with a ValueError that says what to use instead: JWST files
 (``TELESCOP='JWST'`` or an ``ASDF`` extension: gwcs distortion) and data in
 Jy or MJy/sr.  Files with scaled image data (unsigned DQ stored as int16
@@ -60,7 +66,7 @@ import mmap
 import numbers
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as _replace
 from functools import cached_property
 from typing import Any, Optional
 
@@ -74,7 +80,7 @@ from .inputs import open_fits, rootname_of
 from .params import Parameters, resolve_parameters
 
 __all__ = ["Chip", "Exposure", "Detector", "DETECTORS", "load_exposure", "load_exposures",
-           "HST_DETECTORS", "PARITY"]
+           "HST_DETECTORS", "PARITY", "MASK_FLAG", "to_exposure", "in_memory_items", "is_in_memory"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -861,3 +867,278 @@ def load_exposures(input_list, params=None, **kwargs):
         params = resolve_parameters(kwargs, base=params)
     return [load_exposure(f, params, ivm_file=ivm)
             for f, ivm in zip(input_list.files, input_list.ivm_files)]
+
+
+# ---------------------------------------------------------------------------
+# in-memory inputs
+
+#: DQ flag given to the masked pixels (``mask`` True) of an NDData/CCDData input.
+MASK_FLAG = 32768
+
+_ARRAY_KEYS = ("sci", "wcs", "exptime", "err", "dq", "gain", "rdnoise", "units", "name",
+               "expstart", "expend", "idcscale")
+
+
+def _is_nddata(item):
+    from astropy.nddata import NDData
+    return isinstance(item, NDData)
+
+
+def _is_array_pair(item):
+    return (isinstance(item, tuple) and len(item) in (2, 3) and hasattr(item[0], "shape")
+            and isinstance(item[1], WCS))
+
+
+def is_in_memory(item):
+    """True for one in-memory input: an :class:`Exposure`, an ``astropy.io.fits.HDUList``,
+    an ``NDData``/``CCDData``, a dict of :meth:`Exposure.from_arrays` arguments, or a tuple
+    ``(array, wcs)`` / ``(array, wcs, exptime)``."""
+    return (isinstance(item, (Exposure, fits.HDUList, dict)) or _is_nddata(item)
+            or _is_array_pair(item))
+
+
+def in_memory_items(value):
+    """The in-memory inputs of an ``input`` value as a list, or None when it names files.
+
+    Parameters
+    ----------
+    value : object
+        One in-memory input (:func:`is_in_memory`) or a list/tuple of them;
+        anything else (file names) gives None.
+
+    Returns
+    -------
+    list or None
+
+    Raises
+    ------
+    ValueError
+        A list that mixes in-memory data with other items (file names).
+    """
+    if is_in_memory(value):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    flags = [is_in_memory(v) for v in value]
+    if not any(flags):
+        return None
+    if not all(flags):
+        other = next(v for v, f in zip(value, flags) if not f)
+        raise ValueError("'input' mixes in-memory data with other items (item "
+                         f"{flags.index(False) + 1} is a {type(other).__name__}); give either "
+                         "file names or in-memory data (Exposure, HDUList, NDData, "
+                         "(array, wcs), dict)")
+    return list(value)
+
+
+def to_exposure(item, params=None, *, name="input1", check_flags=True, **kwargs):
+    """An :class:`Exposure` from in-memory data, read with the rules of :func:`load_exposure`.
+
+    Parameters
+    ----------
+    item : Exposure, astropy.io.fits.HDUList, astropy.nddata.NDData, dict or tuple
+        * ``Exposure``: returned as it is (``params`` are not applied).
+        * ``HDUList``: read exactly as a file of that layout (HST SCI/ERR/DQ
+          extensions with the primary header, or generic images with a
+          celestial WCS); ``group``, ``wcskey``, ``coeffs``, gain, read-noise
+          and exposure-time parameters apply.
+        * ``NDData``/``CCDData``: ``data`` (2-D), ``wcs`` (an
+          ``astropy.wcs.WCS``, distortion kept), ``uncertainty`` (standard
+          deviation, variance or inverse variance) as ERR, integer ``flags``
+          as DQ and ``mask`` (True: bad) as DQ flag :data:`MASK_FLAG`;
+          ``unit`` as BUNIT; ``meta`` holds EXPTIME (or the ``expkeyword``
+          keyword) and optionally GAIN-style keywords named by the parameters.
+        * dict: keyword arguments of :meth:`Exposure.from_arrays` (``sci``,
+          ``wcs``, ``exptime``, ``err``, ``dq``, ...).
+        * ``(array, wcs)`` or ``(array, wcs, exptime)``.
+        For dicts and tuples a missing exptime, gain or read noise is taken
+        from the parameters of those names.
+    params : gpudrizzle.params.Parameters, optional
+    name : str
+        Rootname used when the data carry none (ROOTNAME of an HDUList or
+        ``meta``; ``name`` of a dict), and in messages.
+    check_flags : bool
+        As in :func:`load_exposure`.
+    **kwargs
+        Parameter overrides.
+
+    Returns
+    -------
+    Exposure
+        ``filename`` is None: nothing is written back to in-memory inputs.
+
+    Raises
+    ------
+    ValueError
+        No celestial WCS, no exposure time (the message names the missing
+        item), shapes that differ, data that are not images; see
+        :func:`load_exposure`.
+    TypeError
+        ``item`` is none of the forms above.
+    """
+    if isinstance(item, Exposure):
+        return item
+    if kwargs or not isinstance(params, Parameters):
+        params = resolve_parameters(kwargs, base=params)
+    if isinstance(item, fits.HDUList):
+        exposure = _from_hdulist(item, params, name)
+    elif _is_nddata(item):
+        exposure = _from_nddata(item, params, name)
+    elif isinstance(item, dict):
+        exposure = _from_dict(dict(item), params, name)
+    elif _is_array_pair(item):
+        keys = ("sci", "wcs", "exptime")[:len(item)]
+        exposure = _from_dict(dict(zip(keys, item)), params, name)
+    else:
+        raise TypeError(f"in-memory input {name} must be an Exposure, an HDUList, an NDData, "
+                        f"a dict or (array, wcs); got {type(item).__name__}")
+    if check_flags:
+        _check_flags(exposure, params["final_bits"], params["resetbits"])
+    return exposure
+
+
+def _hdulist_label(hdul, name):
+    try:
+        path = hdul.filename()
+    except Exception:  # an HDUList built in memory has no file
+        path = None
+    return os.path.basename(path) if path else name
+
+
+def _from_hdulist(hdul, params, name):
+    if len(hdul) == 0:
+        raise ValueError(f"{name}: the HDUList is empty")
+    label = _hdulist_label(hdul, name)
+    exposure = _read(hdul, label, params, None)
+    rootname = exposure.rootname if "ROOTNAME" in hdul[0].header else name
+    return _replace(exposure, filename=None, rootname=rootname)
+
+
+def _meta_header(meta, label):
+    """A FITS header of the scalar entries of an NDData's ``meta`` (dict or Header)."""
+    if isinstance(meta, fits.Header):
+        return meta.copy(strip=True)
+    header = fits.Header()
+    for key, value in (meta or {}).items():
+        if not isinstance(key, str) or not isinstance(value, (str, numbers.Real)):
+            continue
+        try:
+            header[key] = value
+        except (ValueError, TypeError, KeyError):  # not a FITS keyword or value: skipped
+            log.debug("%s: meta[%r] is not a FITS card; not used", label, key)
+    return header
+
+
+def _bunit(unit, label):
+    import astropy.units as u
+    if unit is None:
+        return None
+    for names, value in (((u.electron,), "ELECTRONS"), ((u.electron / u.s,), "ELECTRONS/S"),
+                         ((u.count, u.adu), "COUNTS"), ((u.count / u.s, u.adu / u.s), "COUNTS/S")):
+        if any(unit == n for n in names):
+            return value
+    return unit.to_string("fits")  # Jy and the like are refused by _refuse_unsupported
+
+
+def _error_from(uncertainty, shape, label):
+    from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
+    if uncertainty is None:
+        return None
+    a = np.asarray(uncertainty.array, dtype=np.float32)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{label}: uncertainty shape {a.shape} does not match the data "
+                         f"{tuple(shape)}")
+    if isinstance(uncertainty, StdDevUncertainty):
+        return a
+    if isinstance(uncertainty, VarianceUncertainty):
+        return np.sqrt(np.maximum(a, 0))
+    if isinstance(uncertainty, InverseVariance):
+        with np.errstate(divide="ignore"):
+            return (1.0 / np.sqrt(np.maximum(a, 0))).astype(np.float32)
+    raise ValueError(f"{label}: uncertainty of type {type(uncertainty).__name__} is not "
+                     "supported (use StdDevUncertainty, VarianceUncertainty or InverseVariance)")
+
+
+def _dq_from(nd, shape, label):
+    flags, mask = getattr(nd, "flags", None), nd.mask
+    dq = None
+    if flags is not None:
+        flags = np.asarray(flags)
+        if flags.dtype.kind not in "iu" or flags.shape != tuple(shape):
+            raise ValueError(f"{label}: flags must be an integer array of shape {tuple(shape)}; "
+                             f"got {flags.dtype} {flags.shape}")
+        dq = flags
+    if mask is not None and mask is not False:
+        mask = np.broadcast_to(np.asarray(mask, dtype=bool), shape)
+        base = np.zeros(shape, np.int32) if dq is None else dq.astype(np.int32)
+        dq = base | np.where(mask, np.int32(MASK_FLAG), np.int32(0))
+    return dq
+
+
+def _from_nddata(nd, params, name):
+    meta = getattr(nd, "meta", None) or {}
+    label = name
+    data = np.asarray(nd.data)
+    if data.ndim != 2:
+        raise ValueError(f"{label}: NDData data must be 2-D; got shape {data.shape}")
+    w = nd.wcs
+    if w is None:
+        raise ValueError(f"{label}: the NDData has no WCS (give wcs=astropy.wcs.WCS(...))")
+    w = getattr(w, "low_level_wcs", w)  # a sliced wrapper: its underlying WCS
+    if not isinstance(w, WCS):
+        raise ValueError(f"{label}: the NDData's wcs must be an astropy.wcs.WCS; got "
+                         f"{type(w).__name__}")
+    if not (w.has_celestial and w.naxis == 2):
+        raise ValueError(f"{label}: no celestial WCS in the NDData (need 2 celestial axes; "
+                         f"CTYPE = {list(w.wcs.ctype)})")
+    primary = _meta_header(meta, label)
+    keyword = params["expkeyword"] or "EXPTIME"
+    if params["exptime"] is None and not all(k.strip().upper() in primary
+                                             for k in keyword.split(",") if k.strip()):
+        raise ValueError(f"{label}: no exposure time: meta has no {keyword} (give "
+                         f"meta['{keyword}'] or the 'exptime' parameter)")
+    if "ROOTNAME" not in primary:
+        primary["ROOTNAME"] = name
+    sci_header = fits.Header()
+    bunit = _bunit(getattr(nd, "unit", None), label)
+    if bunit is not None:
+        sci_header["BUNIT"] = bunit
+    sci_header.update(w.to_header(relax=True))
+    sci_header["EXTNAME"], sci_header["EXTVER"] = "SCI", 1
+    hdus = [fits.PrimaryHDU(header=primary), fits.ImageHDU(data, header=sci_header)]
+    err = _error_from(nd.uncertainty, data.shape, label)
+    if err is not None:
+        hdus.append(fits.ImageHDU(err, name="ERR", ver=1))
+    dq = _dq_from(nd, data.shape, label)
+    if dq is not None:
+        hdus.append(fits.ImageHDU(dq, name="DQ", ver=1))
+    exposure = _read(fits.HDUList(hdus), label, params, None)
+    # the WCS object itself, not its FITS keywords: lookup-table distortion is kept
+    chip = exposure.chips[0]
+    w = w.deepcopy() if params["coeffs"] else linear_wcs(w)
+    w.array_shape = data.shape
+    chip = _replace(chip, wcs=w, label=f"{label}[chip 1]")
+    return _replace(exposure, chips=(chip,), filename=None)
+
+
+def _from_dict(d, params, name):
+    unknown = sorted(set(d) - set(_ARRAY_KEYS))
+    if unknown:
+        raise ValueError(f"{name}: unknown key(s) {unknown} in an in-memory input "
+                         f"(accepted: {', '.join(_ARRAY_KEYS)})")
+    for key in ("sci", "wcs"):
+        if key not in d:
+            raise ValueError(f"{name}: an in-memory input needs {key!r}")
+    if d.get("exptime") is None:
+        if params["exptime"] is None:
+            raise ValueError(f"{name}: no exposure time: give (array, wcs, exptime), "
+                             "{'exptime': ...} or the 'exptime' parameter")
+        d["exptime"] = params["exptime"]
+    for key in ("gain", "rdnoise"):
+        if d.get(key) is None and params[key] is not None:
+            d[key] = params[key]
+    d.setdefault("name", name)
+    if not params["coeffs"]:
+        wcs = d["wcs"]
+        d["wcs"] = [linear_wcs(w) for w in wcs] if isinstance(wcs, (list, tuple)) else linear_wcs(wcs)
+    return Exposure.from_arrays(**d)

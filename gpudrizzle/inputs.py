@@ -542,8 +542,10 @@ def expand_input(input, output=""):
     else:
         raise TypeError(f"'input' must be a string or a list of file names; got {type(input).__name__}")
     for item in items:
-        if not isinstance(item, (str, os.PathLike)):
-            raise TypeError(f"'input' items must be file names; got {item!r}")
+        if not isinstance(item, (str, os.PathLike)):  # named by type: an array's repr is huge
+            raise TypeError(f"'input' items must be file names; got a {type(item).__name__} "
+                            "(in-memory data are given whole: an HDUList, an NDData, "
+                            "(array, wcs, exptime), or a list of those)")
 
     files, ivms, products = [], [], []
     for item in items:

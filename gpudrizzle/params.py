@@ -501,6 +501,10 @@ _TABLE = [
               "Write MDRIZSKY and the CR flags back into the inputs, as drizzlepac does"),
     Parameter("backend", None, GPU, _backend,
               "Where to compute: 'auto', 'cuda', 'cpu' or 'numpy' (None: $GPUDRIZZLE_BACKEND or auto)"),
+    Parameter("write_products", True, GPU, _boolean,
+              "Write the final products to files; False (needs in_memory=True) writes none and "
+              "returns them as an astropy HDUList, the build=True layout, in the result's "
+              "'hdulist' (Python only)"),
 ]
 
 #: name -> :class:`Parameter`, in astrodrizzle.cfg order.
