@@ -382,3 +382,193 @@ def test_misspelled_toolbox_option_names_the_sub_command(capsys):
                           "did you mean --no-hms?"), err
     assert main(["tweakreg", "x_flt.fits", "--threshhold", "5"]) == 2
     assert capsys.readouterr().err.startswith("gpudrizzle tweakreg: error: unrecognized")
+
+
+# ---------------------------------------------------------------------------
+# spellings, usage, dry run, quiet/verbose, the kernel cache
+
+
+def _parse(argv):
+    from gpudrizzle.cli import _parse, build_parser
+
+    return _parse(build_parser(), list(argv))
+
+
+def _sample_value(par):
+    if isinstance(par.default, bool):
+        return "yes"
+    return par.choices[0] if par.choices else "7"
+
+
+def test_drizzlepac_spellings_are_accepted_for_every_parameter_option():
+    from gpudrizzle.mosaic import CELL_PARAMETERS
+    from gpudrizzle.params import PARAMETERS
+    from gpudrizzle.tweakparams import IMAGEFIND, TWEAKREG
+
+    cases = [("run", "", n, p) for n, p in PARAMETERS.items() if n != "input"]
+    cases += [("mosaic", "", n, p) for n, p in PARAMETERS.items() if n not in CELL_PARAMETERS]
+    cases += [("tweakreg", "", n, p) for n, p in TWEAKREG.items() if n not in ("input", "verbose")]
+    cases += [("tweakreg", pre, n, p) for n, p in IMAGEFIND.items() for pre in ("", "ref_")]
+    assert sum("_" in pre + n for _, pre, n, _ in cases) > 100
+    for command, prefix, name, par in cases:
+        value = _sample_value(par)
+        tail = ["x_flt.fits"] + (["--outdir", "m"] if command == "mosaic" else [])
+        dashed = _parse([command, "--" + (prefix + name).replace("_", "-"), value, *tail])
+        under = _parse([command, f"--{prefix}{name}={value}", *tail])
+        assert getattr(dashed, prefix + name) == getattr(under, prefix + name) == value, name
+
+
+def test_help_has_a_short_usage_and_the_options_grouped_by_step():
+    from gpudrizzle.params import SECTIONS
+
+    proc = gpudrizzle("run", "--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("usage: gpudrizzle run [options] INPUT...\n")
+    text = proc.stdout
+    positions = [text.index(f"{s.lower()} parameters:" if s else "general parameters:")
+                 for s in SECTIONS]
+    assert positions == sorted(positions)  # in the .cfg file's order
+    final = text[positions[SECTIONS.index("STEP 7: DRIZZLE FINAL COMBINED IMAGE")]:]
+    assert final.index("--final-pixfrac") < final.index("step 7a")
+    assert "(--final_pixfrac for --final-pixfrac)" in " ".join(text.split())
+    assert text.count("--final_") == 1  # the note only, not one line per alias
+    for command in ("tweakreg", "mosaic"):
+        first = gpudrizzle(command, "--help").stdout.splitlines()[0]
+        assert first.startswith(f"usage: gpudrizzle {command} ") and first.endswith("INPUT...")
+
+
+def test_python_dash_m_gpudrizzle():
+    from gpudrizzle import __version__
+
+    proc = subprocess.run([sys.executable, "-m", "gpudrizzle", "--version"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"gpudrizzle {__version__}"
+    proc = subprocess.run([sys.executable, "-m", "gpudrizzle", "run", "--final_kernel", "nope",
+                           "x_flt.fits"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "final_kernel" in proc.stderr
+
+
+def _listing(directory):
+    return {p: p.stat().st_mtime_ns for p in directory.rglob("*")}
+
+
+def test_dry_run_prints_frame_steps_memory_and_writes_nothing(demo, tmp_path):
+    from astropy.wcs import WCS
+
+    outdir, _ = demo
+    data = outdir / "data"
+    inputs = sorted(data.glob("*_flt.fits"))
+    before, here = _listing(outdir), _listing(tmp_path)
+    proc = gpudrizzle("run", *inputs, "--dry-run", "--output", tmp_path / "dry",
+                      "--final_scale", "0.1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert _listing(outdir) == before and _listing(tmp_path) == here  # nothing written
+    out = proc.stdout
+    assert f"inputs: {len(inputs)} exposure(s), {2 * len(inputs)} chip(s)" in out
+    assert "nothing was written" in out
+    # the demo's own product (default parameters) is the oracle of the separate frame
+    with fits.open(outdir / "demo_drz.fits") as hdul:
+        ny, nx = hdul["SCI"].data.shape
+        wcs = WCS(hdul["SCI"].header)
+    line = next(x for x in out.splitlines() if x.startswith("separate drizzle frame:"))
+    assert f"{nx} x {ny} pixels, 0.0500 arcsec/pixel" in line
+    ra, dec = wcs.all_pix2world([(nx - 1) / 2], [(ny - 1) / 2], 0)
+    words = line.split()
+    got_ra, got_dec = float(words[words.index("RA") + 1]), float(words[words.index("Dec") + 1])
+    assert got_ra == pytest.approx(float(ra[0]), abs=2e-7)
+    assert got_dec == pytest.approx(float(dec[0]), abs=2e-7)
+    final = next(x for x in out.splitlines() if x.startswith("final frame:"))
+    fnx, fny = int(final.split()[2]), int(final.split()[4])
+    assert "0.1000 arcsec/pixel" in final and abs(fnx - nx / 2) <= 1 and abs(fny - ny / 2) <= 1
+    for step in ("static mask", "separate drizzle", "median", "blot", "driz_cr",
+                 "final drizzle"):
+        assert any(x.strip().startswith(step) and x.strip().endswith("runs")
+                   for x in out.splitlines()), step
+    memory = next(x for x in out.splitlines() if x.startswith("memory estimate:"))
+    assert float(memory.split()[2]) > 0 and "available" in memory
+
+
+def test_dry_run_says_why_steps_are_skipped(demo, tmp_path):
+    outdir, _ = demo
+    one = sorted((outdir / "data").glob("*_flt.fits"))[0]
+    proc = gpudrizzle("run", one, "-n", "--static", "no", "--skysub", "no", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    plan = {x.split()[0] if not x.strip().startswith(("static", "separate", "final"))
+            else " ".join(x.split()[:2]): x for x in proc.stdout.splitlines() if x[:2] == "  "}
+    assert plan["static mask"].endswith("skipped: static=no")
+    assert "skysub=no" in plan["sky"]
+    for step in ("median", "blot", "driz_cr"):
+        assert plan[step].endswith("skipped: needs two or more input exposures"), step
+    assert plan["final drizzle"].endswith("runs")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_quiet_and_verbose_before_or_after_the_command(tmp_path, capsys, monkeypatch):
+    from gpudrizzle.backends.cpu import build_library
+    from gpudrizzle.cli import main
+
+    lib = build_library()  # the one of the shared cache, copied into this test's own
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / lib.name).write_bytes(lib.read_bytes())
+    monkeypatch.setenv("GPUDRIZZLE_CACHE_DIR", str(cache))
+    assert main(["build-kernels"]) == 0
+    out = capsys.readouterr().out
+    assert str(cache / lib.name) in out and "already built" in out
+    for argv in (["-q", "build-kernels"], ["build-kernels", "-q"], ["--quiet", "info", "-q"]):
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        assert captured.err == "" and (captured.out == "" or argv[1] == "info"), argv
+    assert main(["-q", "build-kernels", "-v"]) == 2
+    assert "cannot be given together" in capsys.readouterr().err
+
+
+def test_quiet_silences_a_tool_report_on_stdout(capsys):
+    import argparse
+
+    from gpudrizzle.cli import _quiet_stdout
+
+    def tool(args):
+        print("report of the tool")
+        return 0
+
+    assert _quiet_stdout(tool)(argparse.Namespace(quiet=True)) == 0
+    assert capsys.readouterr().out == ""
+    assert _quiet_stdout(tool)(argparse.Namespace(quiet=False)) == 0
+    assert capsys.readouterr().out == "report of the tool\n"
+
+
+def test_info_shows_the_kernel_cache_and_build_kernels_reports_failures(tmp_path, capsys,
+                                                                        monkeypatch):
+    from gpudrizzle.backends import cpu
+    from gpudrizzle.cli import main
+
+    lib = cpu.build_library()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / lib.name).write_bytes(lib.read_bytes())
+    (cache / "gpudrizzle_kernels_0123456789abcdef0123.failed").write_text("old failure\n")
+    monkeypatch.setenv("GPUDRIZZLE_CACHE_DIR", str(cache))
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    size = lib.stat().st_size
+    assert f"{lib.name}: library, {size / 1024:.1f} KiB (this compiler and these sources)" in out
+    assert "gpudrizzle_kernels_0123456789abcdef0123.failed: failed build" in out
+    assert f"2 host file(s), {(size + 12) / 1024:.1f} KiB" in out
+
+    calls = []
+
+    def broken(cmd):
+        calls.append(cmd)
+        return 1, "cc1plus: fatal error: out of order"
+
+    monkeypatch.setattr(cpu, "_run_compiler", broken)
+    (cache / lib.name).unlink()  # a cache without the library: its build fails
+    assert main(["build-kernels", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "out of order" in err and "build-kernels --force" in err and len(calls) == 2
+    assert main(["build-kernels"]) == 1  # remembered, not compiled again
+    assert "failed to build earlier" in capsys.readouterr().err and len(calls) == 2
+    assert main(["info"]) == 0
+    assert f"{lib.name[:-3]}.failed: failed build" in capsys.readouterr().out

@@ -303,7 +303,8 @@ def build_library(force=False):
             raise BuildFailed(
                 f"the cpu kernels failed to build earlier with {cxx} (details in {marker}); "
                 "after fixing the compiler run 'gpudrizzle build-kernels --force' to try again")
-    log.warning("building the cpu kernels with %s (first use, about 10 s) into %s", cxx, directory)
+    log.warning("building the cpu kernels with %s (%sabout 10 s) into %s", cxx,
+                "" if force else "first use, ", directory)
     try:
         try:
             _compile(cxx, flags, target)
