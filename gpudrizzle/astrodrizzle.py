@@ -1050,28 +1050,11 @@ class _Run:
         for path in self.written:
             log.info("wrote %s", path)
 
-    def _keep_final(self, names, *, sci, wht, ctx, err, wcs, primary, records, bunit, overwrite):
+    def _keep_final(self, names, *, overwrite, **product):
         """The product of :func:`gpudrizzle.products.write_final`'s ``drz`` layout kept in
         memory as ``self.hdulist``; nothing is written (returns no file names)."""
         del names, overwrite  # no file
-        if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
-            ctx = ctx[0]
-        phot = products.photometry(records)
-        for key, value in phot.items():
-            if key in primary:
-                primary[key] = value
-        hdus = [products._hdu(fits.PrimaryHDU, None, primary)]
-        science = products.science_keywords(records, primary, phot)
-        hdus.append(products._hdu(fits.ImageHDU, sci, products.image_header(
-            wcs, extname="SCI", bunit=bunit, extra=science)))
-        hdus.append(fits.ImageHDU(wht, header=products.image_header(wcs, extname="WHT")))
-        if ctx is not None:
-            hdus.append(fits.ImageHDU(ctx, header=products.image_header(wcs, extname="CTX")))
-        hdus.append(fits.ImageHDU(err, header=products.image_header(wcs, extname="ERR",
-                                                                     bunit=bunit)))
-        hdus.append(products.hdrtab(records))
-        hdus[0].header["NEXTEND"] = len(hdus) - 1
-        self.hdulist = fits.HDUList(hdus)
+        self.hdulist = products.final_hdulist(**product)
         log.info("final product kept in memory (write_products=False): %s",
                  ", ".join(str(h.name) for h in self.hdulist))
         return []

@@ -64,7 +64,7 @@ log = logging.getLogger("gpudrizzle")
 __all__ = ["ChipRecord", "product_names", "intermediate_names", "crmask_name", "check_writable", "check_targets",
            "write_fits", "ascii_name", "primary_header", "image_header", "hdrtab", "write_final",
            "write_image", "software_version", "DRIZ_KEYWORD_COMMENTS", "PHOTOMETRY_KEYWORDS",
-           "photometry", "science_keywords"]
+           "photometry", "science_keywords", "final_hdulist"]
 
 #: Comments of the D### keywords (drizzlepac ``outputimage.DRIZ_KEYWORDS``), in order.
 DRIZ_KEYWORD_COMMENTS = {
@@ -660,6 +660,45 @@ def _hdu(cls, data, header):
     return hdu
 
 
+def final_hdulist(*, sci, wht, ctx, err, wcs, primary, records, bunit):
+    """The final product in the ``build=True`` layout: PRIMARY, SCI, WHT, CTX (when
+    ``ctx`` is given), ERR, HDRTAB.
+
+    Parameters are :func:`write_final`'s; ``primary``'s cards go to the PRIMARY HDU
+    (with the combined photometric keywords).
+
+    Returns
+    -------
+    astropy.io.fits.HDUList
+    """
+    ctx, phot = _combine_photometry(ctx, primary, records)
+    hdus = [_hdu(fits.PrimaryHDU, None, primary)]
+    science = science_keywords(records, primary, phot)
+    del primary
+    hdus.append(_hdu(fits.ImageHDU, sci, image_header(wcs, extname="SCI", bunit=bunit,
+                                                      extra=science)))
+    del science
+    hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
+    if ctx is not None:
+        hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))
+    hdus.append(fits.ImageHDU(err, header=image_header(wcs, extname="ERR", bunit=bunit)))
+    hdus.append(hdrtab(records))
+    hdus[0].header["NEXTEND"] = len(hdus) - 1
+    return fits.HDUList(hdus)
+
+
+def _combine_photometry(ctx, primary, records):
+    """(ctx with a single plane as 2-D, the photometry of :func:`photometry`), the combined
+    values written into ``primary`` where the first input's primary had them."""
+    if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
+        ctx = ctx[0]
+    phot = photometry(records)
+    for key, value in phot.items():
+        if key in primary:  # the first input's primary had it: the combined value replaces it
+            primary[key] = value
+    return ctx, phot
+
+
 def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, overwrite):
     """Write the final products with the layout chosen by ``names`` (:func:`product_names`).
 
@@ -685,26 +724,11 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
     list of str
         Files written.
     """
-    if ctx is not None and ctx.ndim == 3 and ctx.shape[0] == 1:
-        ctx = ctx[0]
-    phot = photometry(records)
-    for key, value in phot.items():
-        if key in primary:  # the first input's primary had it: the combined value replaces it
-            primary[key] = value
     if "drz" in names:
-        hdus = [_hdu(fits.PrimaryHDU, None, primary)]
-        science = science_keywords(records, primary, phot)
-        del primary
-        hdus.append(_hdu(fits.ImageHDU, sci, image_header(wcs, extname="SCI", bunit=bunit,
-                                                          extra=science)))
-        del science
-        hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
-        if ctx is not None:
-            hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))
-        hdus.append(fits.ImageHDU(err, header=image_header(wcs, extname="ERR", bunit=bunit)))
-        hdus.append(hdrtab(records))
-        hdus[0].header["NEXTEND"] = len(hdus) - 1
-        return [write_fits(fits.HDUList(hdus), names["drz"], overwrite)]
+        hdul = final_hdulist(sci=sci, wht=wht, ctx=ctx, err=err, wcs=wcs, primary=primary,
+                             records=records, bunit=bunit)
+        return [write_fits(hdul, names["drz"], overwrite)]
+    ctx, phot = _combine_photometry(ctx, primary, records)
     images = {}
     for kind, data, unit in (("sci", sci, bunit), ("wht", wht, None), ("ctx", ctx, None),
                              ("err", err, bunit)):

@@ -44,7 +44,7 @@ def test_defaults_equal_reference_section5(shared_data):
         assert type(PARAMETERS[name].default) is type(value), name
     extra = set(PARAMETERS) - set(expected)
     # input (positional in the API) and gpudrizzle's own additions are not in section 5
-    assert extra == {"input", "update_inputs", "backend"}
+    assert extra == {"input", "update_inputs", "backend", "write_products"}
 
 
 def test_parsed_defaults():
