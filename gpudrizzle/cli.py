@@ -103,7 +103,7 @@ def _add_parameter_options(parser, table=PARAMETERS, sections=SECTIONS, prefix="
                                                  else "general parameters")
         groups[section] = parser.add_argument_group(title)
     for name, par in table.items():
-        if name in exclude:
+        if name in exclude or par.cli_option is None:
             continue
         help_text = f"{par.help} (default: {_default_text(par.default)})".replace("%", "%%")
         option = "--" + (prefix + name).replace("_", "-")
@@ -247,6 +247,8 @@ _TOOLS = {
                                "(drizzlepac tweakback.apply_tweak)"),
     "photeq": ("photeq", "equalize the photometric keywords of exposures (drizzlepac photeq)"),
     "resetbits": ("resetbits", "clear DQ flags in place (drizzlepac resetbits)"),
+    "compare": ("compare", "compare two drizzled products: difference in noise units, "
+                           "weight ratio, context; a difference picture"),
 }
 
 
@@ -338,12 +340,13 @@ def _setup_logging(args):
 
 
 def _with_progress(args, run):
-    """``run(progress)`` with a progress bar on stderr when it is a terminal and not --quiet."""
-    if args.quiet or not sys.stderr.isatty():
+    """``run(progress)`` with progress on stderr unless --quiet: a bar on a terminal, plain
+    lines in a log (:func:`gpudrizzle.progress.make_progress`)."""
+    if args.quiet:
         return run(None)
-    from .progress import ProgressBar
+    from .progress import make_progress
 
-    bar = ProgressBar(sys.stderr)
+    bar = make_progress(sys.stderr)
     try:
         return run(bar)
     finally:

@@ -57,7 +57,8 @@ MANIFEST_NAME = "manifest.json"
 _PLAN_VERSION = 1
 _CHUNK = 1 << 22
 #: AstroDrizzle parameters each cell job sets itself (not to be given for a mosaic)
-CELL_PARAMETERS = ("input", "output", "runfile", "final_refimage", "driz_sep_refimage")
+CELL_PARAMETERS = ("input", "output", "runfile", "final_refimage", "driz_sep_refimage",
+                   "write_products")
 # ... and those that change how a job runs but not what it writes: not in the digest
 _NOT_DIGESTED = CELL_PARAMETERS + ("num_cores", "verbose", "editpars", "mdriztab", "wcsmap",
                                    "overwrite")

@@ -46,6 +46,7 @@ from .choices import (BLOT_INTERPOLANTS, COMBINE_TYPES, DRIZZLE_KERNELS, SKY_MET
 
 __all__ = [
     "Parameter",
+    "PYTHON_ONLY",
     "ParameterSet",
     "PARAMETERS",
     "SECTIONS",
@@ -334,8 +335,13 @@ class Parameter:
 
     @property
     def cli_option(self):
-        """Command-line spelling, e.g. ``--final-kernel``."""
-        return "--" + self.name.replace("_", "-")
+        """Command-line spelling, e.g. ``--final-kernel``; None for a parameter of the Python
+        API only (:data:`PYTHON_ONLY`)."""
+        return None if self.name in PYTHON_ONLY else "--" + self.name.replace("_", "-")
+
+
+#: Parameters with no command-line option: what they ask for only makes sense in Python.
+PYTHON_ONLY = frozenset({"write_products"})
 
 
 def _opt(name, default, section, options, help, upper=False, rejected=None):

@@ -71,12 +71,12 @@ def _isatty(stream):
         return False
 
 
-def _columns(stream):
-    """Columns of the terminal behind ``stream``; 0 when unknown (a new pty reports 0)."""
+def _terminal_size(stream):
+    """(columns, lines) of the terminal behind ``stream``; 0 when unknown (a new pty reports 0)."""
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        return tuple(os.get_terminal_size(stream.fileno()))
     except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
-        return 0
+        return 0, 0
 
 
 def _label(item):
@@ -137,12 +137,13 @@ class ProgressBar:
         else:
             fmt = f"{{desc}} [{bar}] [{{elapsed}}{{postfix}}]"
         tty = _isatty(self.stream)
-        columns = _columns(self.stream) if tty else None
+        columns, lines = _terminal_size(self.stream) if tty else (None, None)
         self._bar = self._tqdm_class()(
             total=event.total if event.total > 0 else 1,  # no count: full when finished
             desc=f"{event.step:<{NAME_WIDTH}.{NAME_WIDTH}}",
             file=self.stream, bar_format=fmt, leave=True,
             ncols=None if columns else 80, dynamic_ncols=bool(columns) and self.width is None,
+            nrows=None if lines else 24,  # tqdm hides every bar on a terminal of 0 lines
             # the terminal's own charset there; elsewhere the same '#' and '-' everywhere
             ascii=None if tty else "-#",
         )

@@ -159,7 +159,8 @@ def test_defect5_full_disk_names_the_product(inputs, tmpfs, tmp_path):
     proc = gpudrizzle("run", *paths, "--output", tmpfs / "x", "--clean", "yes", "--runfile", "",
                       "--backend", "cpu", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    line, = proc.stderr.strip().splitlines()
+    *progress, line = proc.stderr.strip().splitlines()  # step lines, then the error
+    assert all("done in" in p for p in progress), proc.stderr
     # the separate drizzle images go to disk first (a scratch file beside the products)
     assert line == ("gpudrizzle run: error: No space left on device while writing "
                     f"{tmpfs}/x_singles (the separate drizzle images, kept on disk for the "
@@ -169,7 +170,8 @@ def test_defect5_full_disk_names_the_product(inputs, tmpfs, tmp_path):
     proc = gpudrizzle("run", *paths, "--output", tmpfs / "x", "--clean", "yes", "--runfile", "",
                       "--backend", "cpu", "--in-memory", "yes", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    line, = proc.stderr.strip().splitlines()
+    *progress, line = proc.stderr.strip().splitlines()  # step lines, then the error
+    assert all("done in" in p for p in progress), proc.stderr
     assert line == ("gpudrizzle run: error: No space left on device while writing "
                     f"{tmpfs}/x_drz_sci.fits")
     assert os.listdir(tmpfs) == [] and hashes(paths) == before

@@ -10,8 +10,9 @@ import pytest
 from astropy.nddata.bitmask import interpret_bit_flags as astropy_bit_flags
 
 from gpudrizzle.bitflags import ALL_FLAGS, good_pixel_mask, interpret_bit_flags
-from gpudrizzle.params import (DEFAULTS, PARAMETERS, SECTIONS, UNSUPPORTED, Parameters,
-                               custom_wcs_parameters, resolve_parameters, step_switches)
+from gpudrizzle.params import (DEFAULTS, PARAMETERS, PYTHON_ONLY, SECTIONS, UNSUPPORTED,
+                               Parameters, custom_wcs_parameters, resolve_parameters,
+                               step_switches)
 
 
 def _reference_section5(shared):
@@ -63,8 +64,9 @@ def test_table_entries_complete():
         assert par.name == name
         assert par.section in SECTIONS
         assert par.help and len(par.help) > 10, name
-        assert par.cli_option == "--" + name.replace("_", "-")
+        assert par.cli_option == (None if name in PYTHON_ONLY else "--" + name.replace("_", "-"))
     assert PARAMETERS["final_kernel"].cli_option == "--final-kernel"
+    assert PYTHON_ONLY <= set(PARAMETERS)
     assert "tophat" not in PARAMETERS["final_kernel"].choices
     assert set(PARAMETERS["final_wht_type"].choices) == {"EXP", "ERR", "IVM"}
 
