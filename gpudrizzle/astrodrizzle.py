@@ -291,7 +291,7 @@ def run(configobj, wcsmap=None, progress=None):
 
 
 def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_chips_final,
-                    resident_bytes=0, singles_on_disk=False):
+                    resident_bytes=0, singles_on_disk=False, crmasks_on_disk=False):
     """Bytes the pipeline holds at its peak on the backend.
 
     Parameters
@@ -310,6 +310,9 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     singles_on_disk : bool
         The separate drizzle images wait for the median in a scratch file
         (``in_memory=False`` on a host backend), not in memory.
+    crmasks_on_disk : bool
+        The cosmic-ray masks wait for the final drizzle in a scratch file (the
+        same condition, with or without a median), not in memory.
 
     Returns
     -------
@@ -317,10 +320,13 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     """
     pix = [int(ny) * int(nx) for ny, nx in chip_shapes]
     total, largest = sum(pix), max(pix)
-    # kept per chip for the whole run: CR mask and static mask share (2 B)
-    keep = 2 * total + int(resident_bytes)
-    # transient per chip: the pixel map buffer (16 B), data, weight, variance, DQ, blot (40 B)
-    transient = 56 * largest
+    # kept for the whole run: one static mask per chip signature (1 B; about one
+    # exposure's chips), each chip's CR mask (1 B) unless it waits on disk
+    keep = -(-total // max(int(n_exposures), 1)) + (0 if crmasks_on_disk else total)
+    keep += int(resident_bytes)
+    # transient per chip: the pixel map buffer (16 B), data, weight, variance, DQ, blot,
+    # a CR mask read back (41 B)
+    transient = 57 * largest
     phase_sep = 0
     if sep_shape is not None and steps.driz_separate:
         s = int(sep_shape[0]) * int(sep_shape[1])
@@ -531,7 +537,8 @@ class _Run:
         shapes = [c.chip.shape for c in self.chips]
         frames = (len(exposures), None if sep_wcs is None else sep_wcs.array_shape,
                   None if final_wcs is None else final_wcs.array_shape, steps, len(self.chips))
-        need = estimate_memory(shapes, *frames, singles_on_disk=self._singles_on_disk())
+        need = estimate_memory(shapes, *frames, singles_on_disk=self._singles_on_disk(),
+                               crmasks_on_disk=self._scratch_on_disk())
         have = available_bytes(b)
         # on a device every chip's arrays are uploaded once and kept, when they fit
         self.resident = False

@@ -433,13 +433,14 @@ def _dry_run(args, params):
         print(f"  {line}")
     backend = get_backend(params["backend"])
     sep, final = frames.get("driz_sep"), frames.get("final")
-    # as the run does: on a host backend with in_memory=False the singles wait on disk
-    singles_on_disk = not params["in_memory"] and backend.xp.__name__ == "numpy" \
-        and bool(steps.median)
+    # as the run does: on a host backend with in_memory=False the singles (for the median)
+    # and the CR masks wait on disk
+    on_disk = not params["in_memory"] and backend.xp.__name__ == "numpy"
     need = estimate_memory([c.shape for c in chips], len(exposures),
                            None if sep is None else sep.array_shape,
                            None if final is None else final.array_shape, steps, len(chips),
-                           singles_on_disk=singles_on_disk)
+                           singles_on_disk=on_disk and bool(steps.median),
+                           crmasks_on_disk=on_disk)
     have = available_bytes(backend)
     print(f"memory estimate: {need / 2 ** 30:.2f} GiB on the {backend.name} backend "
           f"({have / 2 ** 30:.2f} GiB available){'' if need <= have else ' - does not fit'}")

@@ -54,4 +54,23 @@ def test_estimate_counts_singles_only_when_kept_in_memory():
     on_disk = estimate_memory(*args, singles_on_disk=True)
     # (on disk, the final drizzle's context planes are the peak instead)
     assert 0.95 * 8 * 200 * 300 * 700 < in_memory - on_disk <= 8 * 200 * 300 * 700
-    assert estimate_memory(*args[:1], 20, *args[2:], singles_on_disk=True) == on_disk
+
+
+def test_estimate_keeps_static_masks_per_signature_and_crmasks_on_disk_out():
+    """What a run keeps for its whole length: a static mask per chip signature (about one
+    exposure's chips), and each chip's CR mask only while it is kept in memory."""
+    from gpudrizzle.astrodrizzle import estimate_memory
+    from gpudrizzle.params import resolve_parameters, step_switches
+
+    steps = step_switches(resolve_parameters(), 700)
+    chips = [(2048, 4096)] * 1400
+    kw = dict(singles_on_disk=True)
+    base = (chips, 700, (4200, 4200), (4200, 4200), steps, 1400)
+    in_memory = estimate_memory(*base, **kw)
+    on_disk = estimate_memory(*base, crmasks_on_disk=True, **kw)
+    assert in_memory - on_disk == 1400 * 2048 * 4096  # one byte per input pixel
+    # on disk, 700 exposures need no more than 20 (bar the context planes of the frame)
+    few = estimate_memory([(2048, 4096)] * 40, 20, (4200, 4200), (4200, 4200), steps, 40,
+                          crmasks_on_disk=True, **kw)
+    planes = 4200 * 4200 * 4 * ((1400 - 1) // 32 - (40 - 1) // 32)
+    assert on_disk - few == planes
