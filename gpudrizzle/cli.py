@@ -99,13 +99,16 @@ def _add_parameter_options(parser, table=PARAMETERS, sections=SECTIONS, prefix="
     """
     groups = {}
     for section in sections:
-        title = (titles or {}).get(section) or (f"{section.lower()} parameters" if section
-                                                 else "general parameters")
+        name = section.lower()
+        title = (titles or {}).get(section) or (
+            (name if name.endswith("parameters") else f"{name} parameters") if section
+            else "general parameters")
         groups[section] = parser.add_argument_group(title)
     for name, par in table.items():
         if name in exclude or par.cli_option is None:
             continue
-        help_text = f"{par.help} (default: {_default_text(par.default)})".replace("%", "%%")
+        default = "" if "(default:" in par.help else f" (default: {_default_text(par.default)})"
+        help_text = f"{par.help}{default}".replace("%", "%%")
         option = "--" + (prefix + name).replace("_", "-")
         kwargs = {"dest": prefix + name, "default": argparse.SUPPRESS, "help": help_text}
         if isinstance(par.default, bool):
@@ -415,8 +418,17 @@ def _dry_run(args, params):
     chips = [c for e in exposures for c in e.chips]
     steps = step_switches(params, len(exposures))
     print(f"inputs: {len(exposures)} exposure(s), {len(chips)} chip(s)")
-    print(f"product: {inputs.output.product()}" if steps.driz_combine else "product: none "
-          "(driz_combine=no)")
+    if steps.driz_combine:
+        from .products import check_targets, product_names
+
+        names = list(product_names(inputs.output, params["build"]).values())
+        print(f"product{'s' if len(names) > 1 else ''}: {', '.join(names)}")
+        try:
+            check_targets(names, params["overwrite"])
+        except OSError as exc:
+            print(f"the run would stop here: {exc}")
+    else:
+        print("product: none (driz_combine=no)")
     frames = {}
     for step, on, label in (("driz_sep", steps.driz_separate, "separate drizzle frame"),
                             ("final", steps.driz_combine, "final frame")):
@@ -632,7 +644,8 @@ def _command_preview(args):
     output = args.output or (os.path.splitext(args.product)[0] + ".png")
     images = load_product(args.product, args.inputs)
     write_preview(images, output)
-    _say(args, f"picture: {output} ({len(images.inputs)} input chip(s))")
+    hint = "" if images.inputs else "; the inputs were not found: give --inputs DIR"
+    _say(args, f"picture: {output} ({len(images.inputs)} input chip(s){hint})")
     return 0
 
 

@@ -543,9 +543,9 @@ def expand_input(input, output=""):
         raise TypeError(f"'input' must be a string or a list of file names; got {type(input).__name__}")
     for item in items:
         if not isinstance(item, (str, os.PathLike)):  # named by type: an array's repr is huge
-            raise TypeError(f"'input' items must be file names; got a {type(item).__name__} "
-                            "(in-memory data are given whole: an HDUList, an NDData, "
-                            "(array, wcs, exptime), or a list of those)")
+            raise TypeError(f"'input' items must be file names or in-memory exposures; got a "
+                            f"{type(item).__name__}, which carries no WCS or exposure time (give "
+                            "an HDUList, an NDData/CCDData with a WCS, or (array, wcs, exptime))")
 
     files, ivms, products = [], [], []
     for item in items:

@@ -494,6 +494,30 @@ def test_dry_run_prints_frame_steps_memory_and_writes_nothing(demo, tmp_path):
     assert float(memory.split()[2]) > 0 and "available" in memory
 
 
+def test_dry_run_names_the_products_and_an_existing_one(demo, tmp_path):
+    outdir, _ = demo
+    inputs = sorted((outdir / "data").glob("*_flt.fits"))
+    proc = gpudrizzle("run", *inputs, "-n", "--output", "dry", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "products: dry_drz_sci.fits, dry_drz_wht.fits, dry_drz_ctx.fits, dry_drz_err.fits" \
+        in proc.stdout and "would stop" not in proc.stdout
+    (tmp_path / "dry_drz.fits").write_bytes(b"")
+    proc = gpudrizzle("run", *inputs, "-n", "--output", "dry", "--build", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "product: dry_drz.fits" in proc.stdout
+    stop = next(x for x in proc.stdout.splitlines() if x.startswith("the run would stop here:"))
+    assert "dry_drz.fits" in stop and "overwrite" in stop
+    assert [p.name for p in tmp_path.iterdir()] == ["dry_drz.fits"]
+
+
+def test_help_defaults_once_and_group_titles():
+    proc = gpudrizzle("run", "--help")
+    text = " ".join(proc.stdout.split())
+    assert "parameters parameters" not in text
+    assert text.count("(default: input rootname for one input, else 'final')") == 1
+    assert "else 'final') (default:" not in text
+
+
 def test_dry_run_says_why_steps_are_skipped(demo, tmp_path):
     outdir, _ = demo
     one = sorted((outdir / "data").glob("*_flt.fits"))[0]
