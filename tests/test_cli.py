@@ -430,8 +430,11 @@ def test_help_has_a_short_usage_and_the_options_grouped_by_step():
     assert proc.returncode == 0
     assert proc.stdout.startswith("usage: gpudrizzle run [options] INPUT...\n")
     text = proc.stdout
-    positions = [text.index(f"{s.lower()} parameters:" if s else "general parameters:")
-                 for s in SECTIONS]
+    def title(section):
+        name = section.lower()
+        return name if name.endswith("parameters") else f"{name} parameters"
+
+    positions = [text.index(f"{title(s)}:" if s else "general parameters:") for s in SECTIONS]
     assert positions == sorted(positions)  # in the .cfg file's order
     final = text[positions[SECTIONS.index("STEP 7: DRIZZLE FINAL COMBINED IMAGE")]:]
     assert final.index("--final-pixfrac") < final.index("step 7a")

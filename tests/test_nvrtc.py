@@ -180,6 +180,17 @@ def test_ftz_shows_in_ptx():
     assert res.ok and ".ftz" not in res.ptx.decode()
 
 
+def test_an_empty_log_leaves_python_s_shared_bytes_alone():
+    """NVRTC writes its log into the buffer it is given: an empty log is one NUL byte, and
+    a one-byte ``b" " * 1`` buffer is the interpreter's shared ``b" "``, which then read
+    ``b"\\0"`` everywhere (every print separator in a captured stdout became a NUL)."""
+    src = 'extern "C" __global__ void k(float* a) { a[0] = 1.0f; }'
+    res = nvrtc.BindingsNVRTC().compile(src, "k.cu", ("-arch=sm_80",))
+    assert res.ok and res.log == ""
+    # the shared object's byte itself (comparisons with it would compare it with itself)
+    assert b" "[0] == 32 and " ".encode()[0] == 32
+
+
 @pytest.mark.parametrize("major", MAJORS, ids=lambda m: f"nvrtc{m}")
 def test_a_broken_kernel_is_reported(major, monkeypatch):
     comp = _compiler(major)

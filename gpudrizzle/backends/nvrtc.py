@@ -140,6 +140,21 @@ class BindingsNVRTC:
         archs, = self._check(self._nv.nvrtcGetSupportedArchs(), "nvrtcGetSupportedArchs")
         return tuple(int(a) for a in archs[:n])
 
+    def _output(self, get_size, get, prog, what):
+        """The ``what`` bytes of a compiled program (``nvrtcGet<what>``), b"" when empty.
+
+        NVRTC writes into the buffer it is given, which must not be one of the bytes
+        objects Python shares: ``b" " * 1`` is the interpreter's one ``b" "``, and a
+        one-byte log (its NUL terminator alone) written there turned every ``b" "`` of
+        the process into ``b"\\0"``.  The buffer is one byte longer than asked for.
+        """
+        size, = self._check(get_size(prog), f"nvrtcGet{what}Size")
+        if not size:
+            return b""
+        buf = b" " * (size + 1)
+        self._check(get(prog, buf), f"nvrtcGet{what}")
+        return buf[:size]
+
     def compile(self, source, name, options):
         nv = self._nv
         prog, = self._check(nv.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], []),
@@ -147,22 +162,12 @@ class BindingsNVRTC:
         try:
             opts = [o.encode() for o in options]
             status = nv.nvrtcCompileProgram(prog, len(opts), opts)[0]
-            size, = self._check(nv.nvrtcGetProgramLogSize(prog), "nvrtcGetProgramLogSize")
-            buf = b" " * size
-            self._check(nv.nvrtcGetProgramLog(prog, buf), "nvrtcGetProgramLog")
-            log = buf.rstrip(b"\x00").decode(errors="replace").strip()
+            log = self._output(nv.nvrtcGetProgramLogSize, nv.nvrtcGetProgramLog, prog, "ProgramLog")
+            log = log.rstrip(b"\x00").decode(errors="replace").strip()
             if status != nv.nvrtcResult.NVRTC_SUCCESS:
                 return CompileResult(False, log or str(status), b"", b"")
-            cubin = ptx = b""
-            size, = self._check(nv.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
-            if size:
-                cubin = b" " * size
-                self._check(nv.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
-            size, = self._check(nv.nvrtcGetPTXSize(prog), "nvrtcGetPTXSize")
-            if size:
-                ptx = b" " * size
-                self._check(nv.nvrtcGetPTX(prog, ptx), "nvrtcGetPTX")
-                ptx = ptx.rstrip(b"\x00")
+            cubin = self._output(nv.nvrtcGetCUBINSize, nv.nvrtcGetCUBIN, prog, "CUBIN")
+            ptx = self._output(nv.nvrtcGetPTXSize, nv.nvrtcGetPTX, prog, "PTX").rstrip(b"\x00")
             return CompileResult(True, log, cubin, ptx)
         finally:
             nv.nvrtcDestroyProgram(prog)
