@@ -41,6 +41,7 @@ import glob
 import json
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -64,6 +65,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         if message.startswith("unrecognized arguments:"):
             message += _suggestions(self, message.split(":", 1)[1].split())
+        choice = re.search(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)", message)
+        if choice:  # a misspelled sub-command or choice value
+            given, listed = choice.groups()
+            options = re.findall(r"'([^']*)'", listed) or [c.strip() for c in listed.split(",")]
+            close = difflib.get_close_matches(given, options, n=1)
+            if close:
+                message += f"; did you mean {close[0]}?"
         raise CommandLineError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
 
 

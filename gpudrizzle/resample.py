@@ -33,7 +33,17 @@ __all__ = ["Drizzle", "SUPPORTED_DRIZZLE_KERNELS", "CTX_PLANE_BITS"]
 SUPPORTED_DRIZZLE_KERNELS = list(DRIZZLE_KERNELS)
 CTX_PLANE_BITS = 32
 _NOT_FLUX_CONSERVING = ("gaussian", "lanczos2", "lanczos3")
-_DEPRECATED_ARG = object()
+
+
+class _Deprecated:
+    """Default of an argument kept only for drizzle's deprecated spelling; ``help()`` shows it
+    as ``<deprecated>``, not as an ``<object object at 0x...>``."""
+
+    def __repr__(self):
+        return "<deprecated>"
+
+
+_DEPRECATED_ARG = _Deprecated()
 
 
 def _parse_fillval(fillval, have_array):

@@ -604,3 +604,12 @@ def test_info_shows_the_kernel_cache_and_build_kernels_reports_failures(tmp_path
     assert "failed to build earlier" in capsys.readouterr().err and len(calls) == 2
     assert main(["info"]) == 0
     assert f"{lib.name[:-3]}.failed: failed build" in capsys.readouterr().out
+
+
+def test_a_misspelled_sub_command_or_choice_gets_a_suggestion(capsys):
+    from gpudrizzle.cli import main
+
+    assert main(["rnu", "x_flt.fits"]) == 2
+    assert "did you mean run?" in capsys.readouterr().err
+    assert main(["mosaic", "x_flt.fits", "--outdir", "m", "--grid", "hpa"]) == 2
+    assert "did you mean hap?" in capsys.readouterr().err

@@ -263,3 +263,13 @@ def test_out_img2_list_without_shape_takes_the_pixmap_shape(backend, rng):
                 data2=[np.full((12, 15), 4.0, np.float32)])
     assert d.out_img2[0].shape == d.out_img.shape == (13, 16)
     assert np.nanmax(d.out_img2[0]) <= 4.0 + 1e-6
+
+
+def test_help_shows_readable_defaults():
+    """help(Drizzle) shows no ``<object object at 0x...>`` sentinel."""
+    import inspect
+
+    from gpudrizzle import Drizzle
+
+    text = str(inspect.signature(Drizzle.add_image)) + str(inspect.signature(Drizzle.__init__))
+    assert "object at 0x" not in text and "scale=<deprecated>" in text
