@@ -320,8 +320,8 @@ def _wcs_cards(header, hdul, from_key, to_key):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = WCS(header, hdul, key=from_key)
-        # written unkeyed and keyed here: astropy's to_header(key=...) sets and resets
-        # Wcsprm.alt, which fails once libnvrtc is loaded in the process
+        # written unkeyed, then keyed here (this once worked around to_header(key=...)
+        # failing after NVRTC had overwritten Python's shared b" "; see backends.nvrtc)
         plain = w.to_header()
     suffix, own = to_key.strip(), w.wcs.alt.strip()  # to_header() writes the WCS's own key
     out = fits.Header()
