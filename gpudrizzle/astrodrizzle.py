@@ -209,7 +209,7 @@ def _resolve(configobj, user):
 
 
 def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcsmap=None,
-                 progress=None, **input_dict):
+                 progress=None, **input_dict) -> AstroDrizzleResult:
     """Run AstroDrizzle on a set of exposures, with drizzlepac's call conventions.
 
     Parameters
@@ -258,7 +258,7 @@ def AstroDrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
     return _Run(params, exposures, progress).execute()
 
 
-def run(configobj, wcsmap=None, progress=None):
+def run(configobj, wcsmap=None, progress=None) -> AstroDrizzleResult:
     """Run AstroDrizzle with parameters from ``configobj`` (drizzlepac's ``run``).
 
     Parameters

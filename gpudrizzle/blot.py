@@ -14,6 +14,8 @@ drizzlepac's ``sinc`` interpolant.  What differs, on purpose:
   arguments are gone and everything after ``pixmap`` is keyword-only.
 """
 
+from __future__ import annotations
+
 import warnings
 
 import numpy as np
@@ -49,7 +51,7 @@ def _parse_interp(interp):
 
 
 def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="poly5",
-               sinscl=1.0, backend=None):
+               sinscl=1.0, backend=None) -> np.ndarray:
     """Resample ``data`` onto the output pixels described by ``pixmap`` by interpolation.
 
     Not flux conserving: every output pixel takes the value of the
@@ -87,6 +89,21 @@ def blot_image(data, pixmap, *, out_img=None, fillval=0.0, iscale=1.0, interp="p
     Returns
     -------
     out_img : numpy.ndarray (or the given ``out_img``), shape (ny, nx), float32
+
+    Examples
+    --------
+    Each output pixel reads ``data`` one pixel to its right; the last column
+    falls off the image and takes ``fillval``:
+
+    >>> import numpy as np
+    >>> from gpudrizzle.blot import blot_image
+    >>> data = np.arange(20.0).reshape(4, 5)
+    >>> y, x = np.indices((4, 5), dtype=np.float64)
+    >>> blot_image(data, np.dstack([x + 1, y]), interp="linear", fillval=-1.0, backend="numpy")
+    array([[ 1.,  2.,  3.,  4., -1.],
+           [ 6.,  7.,  8.,  9., -1.],
+           [11., 12., 13., 14., -1.],
+           [16., 17., 18., 19., -1.]], dtype=float32)
 
     Raises
     ------

@@ -82,7 +82,7 @@ def _cell_record(cell, members):
 
 
 def plan(inputs, outdir, *, grid="tiles", tile=2048, border=0, frame=None, scale=None,
-         allow_unassigned=False):
+         allow_unassigned=False) -> str:
     """Plan a mosaic from the inputs' headers and write ``<outdir>/mosaic_plan.json``.
 
     Parameters
@@ -179,7 +179,7 @@ def _cell_from_record(rec, where):
     return cell, members
 
 
-def load_plan(plan_path):
+def load_plan(plan_path) -> dict:
     """Read a plan file.
 
     Parameters
@@ -310,7 +310,7 @@ def _manifest_matches(path, digest):
     return m
 
 
-def run_cell(plan_path, cell_name, params=None, resume=True):
+def run_cell(plan_path, cell_name, params=None, resume=True) -> dict:
     """Drizzle one cell of a plan: the job of one future (arguments are plain values).
 
     Parameters
@@ -432,7 +432,7 @@ def _outcome(value):
 
 
 def run(plan_path, *, scheduler=None, workers=None, threads_per_worker=1, resume=True,
-        progress=None, job=None, **astrodrizzle_params):
+        progress=None, job=None, **astrodrizzle_params) -> MosaicResult:
     """Run every cell of a plan; a failed cell is reported, the others finish.
 
     Parameters

@@ -16,13 +16,15 @@ names, defaults and meaning of drizzle 3.0.  What differs, on purpose:
   (ny, nx) (drizzle 3.0 transposes it).
 """
 
+from __future__ import annotations
+
 import math
 import warnings
 
 import numpy as np
 
 from . import argcheck
-from .backends import get_backend, host_array, is_device_array
+from .backends import Backend, get_backend, host_array, is_device_array
 from .cpu_fallback.drizzle import lanczos_table
 from .kernels import DRIZZLE_KERNELS
 from .memory import check_fits
@@ -106,12 +108,25 @@ class Drizzle:
     device_arrays : bool
         If True the output properties return backend arrays (CuPy arrays on
         the cuda backend) instead of numpy arrays.
+
+    Examples
+    --------
+    A constant image shifted by (1.5, 0.5) pixels keeps its flux:
+
+    >>> import numpy as np
+    >>> from gpudrizzle import Drizzle
+    >>> y, x = np.indices((4, 5), dtype=np.float64)
+    >>> d = Drizzle(out_shape=(6, 7), backend="numpy")
+    >>> d.add_image(np.full((4, 5), 2.0), exptime=1.0, pixmap=np.dstack([x + 1.5, y + 0.5]))
+    (0, 0)
+    >>> float(np.nansum(d.out_img * d.out_wht)), float(d.out_wht.sum())
+    (40.0, 20.0)
     """
 
     def __init__(self, kernel="square", fillval=None, fillval2=None, out_shape=None, out_img=None,
                  out_wht=None, out_ctx=None, out_img2=None, out_dq=None, exptime=0.0,
                  begin_ctx_id=0, max_ctx_id=None, disable_ctx=False, backend=None,
-                 device_arrays=False):
+                 device_arrays=False) -> None:
         if not isinstance(kernel, str) or kernel.lower() not in SUPPORTED_DRIZZLE_KERNELS:
             raise ValueError(
                 f"Kernel '{kernel}' is not supported; choose one of {SUPPORTED_DRIZZLE_KERNELS}."
@@ -243,7 +258,7 @@ class Drizzle:
                 w2d2[m] = xp.where(w2 != 0, base2[m].astype(np.float64) * w2, 0.0)
         acc["w2d2"], acc["base2"] = w2d2, base2
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every image added, keeping the memory of the output sums.
 
         Afterwards the object is as if newly made with the same settings
@@ -269,32 +284,32 @@ class Drizzle:
 
     # -- properties -----------------------------------------------------
     @property
-    def kernel(self):
+    def kernel(self) -> str:
         """Resampling kernel."""
         return self._kernel
 
     @property
-    def fillval(self):
+    def fillval(self) -> float | None:
         """Fill value of ``out_img`` pixels without weight (None: keep the supplied pixels)."""
         return self._fillval
 
     @property
-    def fillval2(self):
+    def fillval2(self) -> float | None:
         """Fill value of ``out_img2`` pixels without weight."""
         return self._fillval2
 
     @property
-    def ctx_id(self):
+    def ctx_id(self) -> int:
         """Context ID (0-based) of the next image to be added."""
         return self._ctx_id
 
     @property
-    def total_exptime(self):
+    def total_exptime(self) -> float:
         """Total exposure time of all added images."""
         return self._texptime
 
     @property
-    def backend(self):
+    def backend(self) -> Backend:
         """The backend object doing the work."""
         return self._backend
 
@@ -316,13 +331,13 @@ class Drizzle:
         return out
 
     @property
-    def out_img(self):
+    def out_img(self) -> np.ndarray | None:
         """Output image (ny, nx) float32: weighted mean of the contributions."""
         acc = self._acc
         return self._out(lambda: self._mean(acc["sums"], None, acc["base"], self._fillval))
 
     @property
-    def out_wht(self):
+    def out_wht(self) -> np.ndarray | None:
         """Output weight (ny, nx) float32."""
         def make():
             out = self._backend.xp.empty(self._out_shape, np.float32)
@@ -332,12 +347,12 @@ class Drizzle:
         return self._out(make)
 
     @property
-    def out_ctx(self):
+    def out_ctx(self) -> np.ndarray | None:
         """Context (np, ny, nx) int32: bit k of plane p set where image 32p+k contributed."""
         return self._out(lambda: None if self._acc["ctx"] is None else self._acc["ctx"].copy())
 
     @property
-    def out_img2(self):
+    def out_img2(self) -> list[np.ndarray] | None:
         """List of (ny, nx) float32 images co-added with squared weights, or None."""
 
         def make():
@@ -350,14 +365,15 @@ class Drizzle:
         return self._out(make)
 
     @property
-    def out_dq(self):
+    def out_dq(self) -> np.ndarray | None:
         """OR of the DQ of contributing input pixels (ny, nx) uint32, or None."""
         return self._out(lambda: None if self._acc["dq"] is None else self._acc["dq"].copy())
 
     # -- adding images ---------------------------------------------------
     def add_image(self, data, exptime, pixmap, data2=None, dq=None, scale=_DEPRECATED_ARG,
                   iscale=1.0, pixel_scale_ratio=1.0, weight_map=None, wht_scale=1.0, pixfrac=1.0,
-                  in_units="cps", xmin=None, xmax=None, ymin=None, ymax=None):
+                  in_units="cps", xmin=None, xmax=None, ymin=None,
+                  ymax=None) -> tuple[int, int]:
         """Resample ``data`` through ``pixmap`` and add it to the output.
 
         Parameters

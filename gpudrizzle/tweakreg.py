@@ -722,7 +722,7 @@ def _update_headers(images, reference, task):
 # the task
 
 
-def run(configobj):
+def run(configobj) -> TweakRegResult:
     """Run TweakReg with a complete parameter set.
 
     Parameters
@@ -741,7 +741,7 @@ def run(configobj):
 
 
 def TweakReg(files=None, editpars=False, configobj=None, imagefindcfg=None,
-             refimagefindcfg=None, **input_dict):
+             refimagefindcfg=None, **input_dict) -> TweakRegResult:
     """Align images with drizzlepac 3.11 TweakReg's parameters (see the module docstring).
 
     Parameters

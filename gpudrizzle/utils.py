@@ -1,5 +1,7 @@
 """Pixel maps, context decoding and pixel-scale helpers (drizzle 3.0 signatures)."""
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -18,7 +20,7 @@ _DEG2RAD = math.pi / 180.0
 
 
 def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="interpolated",
-                stepsize=None, tolerance=1e-4, backend=None, device_array=False):
+                stepsize=None, tolerance=1e-4, backend=None, device_array=False) -> np.ndarray:
     """Map every pixel centre of the "from" image to the "to" image's pixels.
 
     drizzle 3.0's signature and result, computed by :mod:`gpudrizzle.pixmap`:
@@ -65,12 +67,29 @@ def calc_pixmap(wcs_from, wcs_to, shape=None, disable_bbox="to", *, method="inte
     gpudrizzle.pixmap.PixmapAccuracyWarning
         When interpolation cannot meet ``tolerance`` and the map was
         evaluated exactly instead.
+
+    Examples
+    --------
+    A WCS mapped onto itself gives every pixel its own position:
+
+    >>> import numpy as np
+    >>> from astropy.wcs import WCS
+    >>> from gpudrizzle.utils import calc_pixmap
+    >>> w = WCS(naxis=2)
+    >>> w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    >>> w.wcs.crval, w.wcs.crpix, w.wcs.cdelt = [10, 20], [3, 2], [-1e-5, 1e-5]
+    >>> pixmap = calc_pixmap(w, w, shape=(4, 5), backend="numpy")
+    >>> pixmap.shape
+    (4, 5, 2)
+    >>> y, x = np.indices((4, 5))
+    >>> bool(np.allclose(pixmap, np.dstack([x, y]), atol=1e-6))
+    True
     """
     return compute_pixmap(wcs_from, wcs_to, shape, disable_bbox, method=method, stepsize=stepsize,
                           tolerance=tolerance, backend=backend, device_array=device_array).pixmap
 
 
-def decode_context(context, x, y):
+def decode_context(context, x, y) -> list[np.ndarray]:
     """Indices (0-based) of the input images that contributed to output pixels (x, y).
 
     Parameters
@@ -85,6 +104,19 @@ def decode_context(context, x, y):
     -------
     list of numpy.ndarray
         One array of image indices per (x, y) pair.
+
+    Examples
+    --------
+    Images 0 and 2 contributed to pixel (1, 0), image 33 (bit 1 of the
+    second plane) to pixel (0, 1):
+
+    >>> import numpy as np
+    >>> from gpudrizzle.utils import decode_context
+    >>> ctx = np.zeros((2, 2, 2), dtype=np.int32)
+    >>> ctx[0, 0, 1] = 0b101
+    >>> ctx[1, 1, 0] = 0b10
+    >>> decode_context(ctx, [1, 0, 0], [0, 1, 0])
+    [array([0, 2]), array([33]), array([], dtype=int64)]
     """
     if not is_device_array(context):
         context = np.asarray(context)
@@ -131,12 +163,12 @@ def _pixel_scale(wcs, refpix):
     return math.sqrt(area)
 
 
-def estimate_pixel_scale_ratio(wcs_from, wcs_to, refpix_from=None, refpix_to=None):
+def estimate_pixel_scale_ratio(wcs_from, wcs_to, refpix_from=None, refpix_to=None) -> float:
     """Pixel size of ``wcs_to`` over that of ``wcs_from`` near the reference pixels."""
     return _pixel_scale(wcs_to, refpix_to) / _pixel_scale(wcs_from, refpix_from)
 
 
-def pixel_scale_ratio_from_pixmap(pixmap):
+def pixel_scale_ratio_from_pixmap(pixmap) -> float:
     """Output/input pixel size from a pixel map: 1 / sqrt(|det J|), median over the map.
 
     Parameters
@@ -146,6 +178,16 @@ def pixel_scale_ratio_from_pixmap(pixmap):
     Returns
     -------
     float
+
+    Examples
+    --------
+    A map that halves the distances makes output pixels twice as large:
+
+    >>> import numpy as np
+    >>> from gpudrizzle.utils import pixel_scale_ratio_from_pixmap
+    >>> y, x = np.indices((8, 8), dtype=np.float64)
+    >>> pixel_scale_ratio_from_pixmap(np.dstack([x / 2, y / 2]))
+    2.0
     """
     ny, nx = pixmap.shape[:2]
     if nx < 2 or ny < 2:

@@ -6,6 +6,8 @@ first backend that works here and logs the choice (a fall back to the slow
 cannot run raises RuntimeError with the reason.
 """
 
+from __future__ import annotations
+
 import functools
 import logging
 import os
@@ -45,7 +47,7 @@ def _cached(name):
     return _make(name)
 
 
-def get_backend(backend=None):
+def get_backend(backend=None) -> Backend:
     """Return a backend object.
 
     Parameters
@@ -60,6 +62,13 @@ def get_backend(backend=None):
         For an unknown name.
     RuntimeError
         When the named backend cannot run here (the message says why).
+
+    Examples
+    --------
+    >>> from gpudrizzle.backends import get_backend
+    >>> b = get_backend("numpy")
+    >>> b.name, get_backend(b) is b
+    ('numpy', True)
     """
     if isinstance(backend, Backend):
         return backend
@@ -96,7 +105,7 @@ def _warn_numpy(reasons):
                 "shows the backends of this machine", reasons)
 
 
-def backend_status():
+def backend_status() -> dict[str, str | None]:
     """Return {name: None if usable else the reason} for every backend."""
     status = {}
     for name in BACKENDS:
@@ -108,13 +117,13 @@ def backend_status():
     return status
 
 
-def is_device_array(a):
+def is_device_array(a) -> bool:
     """True for a CuPy array (device memory: no implicit conversion to numpy)."""
     cupy = sys.modules.get("cupy")  # never imported here: an array of it implies it is loaded
     return cupy is not None and isinstance(a, cupy.ndarray)
 
 
-def host_array(a):
+def host_array(a) -> np.ndarray:
     """``a`` as a numpy array: CuPy arrays are copied from the device, others as ``numpy.asarray``."""
     if is_device_array(a):
         return sys.modules["cupy"].asnumpy(a)
