@@ -73,7 +73,8 @@ def derivative(image, *, backend=None, device_array=False):
 
 def driz_cr(sci, blot, dq=None, *, gain=1.0, rdnoise=0.0, sky=0.0, conversion=1.0,
             driz_cr_snr="3.5 3.0", driz_cr_scale="1.2 0.7", driz_cr_grow=1, driz_cr_ctegrow=0,
-            cte_dir=None, crbit=4096, driz_cr_corr=False, backend=None, device_array=False):
+            cte_dir=None, crbit=4096, driz_cr_corr=False, backend=None,
+            device_array=False) -> CRResult:
     """Find cosmic rays in one chip by comparison with the blotted median image.
 
     Parameters

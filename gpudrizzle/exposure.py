@@ -654,7 +654,7 @@ def _check_flags(exposure, bits, resetbits):
                     c.label.replace("[SCI,", "[DQ,"), bits)
 
 
-def load_exposure(filename, params=None, *, ivm_file=None, check_flags=True, **kwargs):
+def load_exposure(filename, params=None, *, ivm_file=None, check_flags=True, **kwargs) -> Exposure:
     """Read one input file into an :class:`Exposure`.
 
     Parameters
@@ -849,7 +849,7 @@ def _read(hdul, filename, params, ivm_file):
                     None if ivm_file is None else os.fspath(ivm_file), _cards(primary))
 
 
-def load_exposures(input_list, params=None, **kwargs):
+def load_exposures(input_list, params=None, **kwargs) -> list[Exposure]:
     """Read every file of an :class:`gpudrizzle.inputs.InputList`.
 
     Parameters

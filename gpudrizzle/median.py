@@ -216,7 +216,7 @@ def _host_buffer(images, rows, dtype=None):
     return np.empty((rows, disk[0].shape[1]), dtype or disk[0].dtype)
 
 
-def weight_thresholds(single_wht, combine_maskpt=0.3, *, rows=None, backend=None):
+def weight_thresholds(single_wht, combine_maskpt=0.3, *, rows=None, backend=None) -> list[float]:
     """Per-image weight limits below which AstroDrizzle's median step masks a pixel.
 
     ``combine_maskpt`` times the mean of the weights >= 1e-8 (float32), the

@@ -217,6 +217,20 @@ def _chip_facts(item):
     return (item.wcs, item.idcscale, item.v2v3ref, item.idctheta, item.pa_v3, item.parity)
 
 
+def _read_in_memory(items, params):
+    """``items`` with in-memory inputs (HDUList, NDData/CCDData, ``(array, wcs, exptime)``,
+    dict) read as :class:`gpudrizzle.exposure.Exposure`, as AstroDrizzle reads them."""
+    from .exposure import Exposure, is_in_memory, to_exposure
+
+    if is_in_memory(items):
+        items = [items]
+    if isinstance(items, WCS) or not isinstance(items, (list, tuple)):
+        return items
+    return [to_exposure(it, params, name=f"input{i + 1}")
+            if is_in_memory(it) and not isinstance(it, Exposure) else it
+            for i, it in enumerate(items)]
+
+
 def _flatten(items):
     if isinstance(items, WCS) or hasattr(items, "chips") or hasattr(items, "sci"):
         items = [items]
@@ -337,7 +351,7 @@ def _check_hemisphere(chips, corners, center):
         "less than 90 degrees; drizzle inputs this far apart separately")
 
 
-def default_frame(chips, coeffs=True):
+def default_frame(chips, coeffs=True) -> WCS:
     """AstroDrizzle's default output WCS for a set of chips (rules 1-5 of the module docstring).
 
     Parameters
@@ -584,13 +598,15 @@ def load_refimage(refimage):
         raise ValueError(f"reference image {name}{where} has no extension with a celestial WCS")
 
 
-def output_frame(chips, params=None, step="final", **kwargs):
+def output_frame(chips, params=None, step="final", **kwargs) -> WCS:
     """The output WCS of a drizzle step, as AstroDrizzle builds it.
 
     Parameters
     ----------
-    chips : sequence of Exposure, Chip or astropy.wcs.WCS
-        Input chips in order (the first sets the default orientation).
+    chips : sequence of Exposure, Chip or astropy.wcs.WCS, or in-memory inputs
+        Input chips in order (the first sets the default orientation); HDULists,
+        NDData/CCDData, ``(array, wcs, exptime)`` and dicts are read as
+        AstroDrizzle reads them (:func:`gpudrizzle.exposure.to_exposure`).
     params : gpudrizzle.params.Parameters, optional
         Resolved parameters; ``coeffs`` and the custom-frame parameters of
         ``step`` are used (overrides apply only when ``final_wcs`` /
@@ -609,7 +625,7 @@ def output_frame(chips, params=None, step="final", **kwargs):
     if kwargs or not isinstance(params, Parameters):
         params = resolve_parameters(kwargs, base=params)
     pars = custom_wcs_parameters(params, step)
-    chips = _flatten(chips)
+    chips = _flatten(_read_in_memory(chips, params))
     if pars["refimage"] not in ("", None):
         base = load_refimage(pars["refimage"])
         return merge_overrides(base, pars)

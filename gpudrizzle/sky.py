@@ -247,7 +247,7 @@ def _check_memory(b, chips, masks):
 
 def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="localmin",
                 skystat="median", skylower=None, skyupper=None, skyclip=5, skylsigma=4.0,
-                skyusigma=4.0, skywidth=0.1, backend=None, wcs=None):
+                skyusigma=4.0, skywidth=0.1, backend=None, wcs=None) -> SkyResult:
     """Sky values (MDRIZSKY) of the chips of a set of exposures.
 
     Parameters

@@ -36,7 +36,7 @@ def _check_memory(b, what, sci):
                f"{what} of shape {tuple(sci.shape)}")
 
 
-def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False):
+def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False) -> tuple:
     """The static mask of one chip on its own.
 
     Parameters
@@ -80,7 +80,8 @@ def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False):
     return (mask if device_array else b.to_host(mask)), threshold
 
 
-def create_static_masks(chips, signatures, *, static_sig=4.0, backend=None, device_array=False):
+def create_static_masks(chips, signatures, *, static_sig=4.0, backend=None,
+                        device_array=False) -> dict:
     """AND-accumulated static masks, one per chip signature.
 
     Parameters
