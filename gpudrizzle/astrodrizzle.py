@@ -339,6 +339,14 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     return keep + transient + max(phase_sep, phase_final)
 
 
+def scratch_on_disk(params, backend):
+    """True when a run's per-exposure images wait in scratch files instead of memory, so
+    that its memory does not grow with the number of exposures: the separate drizzle
+    images (for the median) and the cosmic-ray masks (for the final drizzle).  That is
+    intermediates not in memory (``in_memory=False``) on a host backend."""
+    return not params["in_memory"] and backend.xp is np
+
+
 def _gib(n):
     return f"{n / 2 ** 30:.2f} GiB"
 
@@ -801,10 +809,8 @@ class _Run:
         return 0.0
 
     def _scratch_on_disk(self):
-        """True when per-exposure images wait in scratch files instead of memory, so that
-        memory does not grow with the number of exposures: intermediates not in memory
-        (``in_memory=False``) on a host backend."""
-        return not self.p["in_memory"] and self.xp is np
+        """True when per-exposure images wait in scratch files (:func:`scratch_on_disk`)."""
+        return scratch_on_disk(self.p, self.b)
 
     def _singles_on_disk(self):
         """True when the singles wait for the median in a scratch file (and there is a median)."""

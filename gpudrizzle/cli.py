@@ -413,7 +413,7 @@ def _announce_backend(args, name):
 
 def _dry_run(args, params):
     """What ``run`` would do: the output frame, the plan of steps, the memory estimate."""
-    from .astrodrizzle import estimate_memory
+    from .astrodrizzle import estimate_memory, scratch_on_disk
     from .backends import get_backend
     from .exposure import load_exposures
     from .inputs import expand_input
@@ -453,9 +453,7 @@ def _dry_run(args, params):
         print(f"  {line}")
     backend = get_backend(params["backend"])
     sep, final = frames.get("driz_sep"), frames.get("final")
-    # as the run does: on a host backend with in_memory=False the singles (for the median)
-    # and the CR masks wait on disk
-    on_disk = not params["in_memory"] and backend.xp.__name__ == "numpy"
+    on_disk = scratch_on_disk(params, backend)
     need = estimate_memory([c.shape for c in chips], len(exposures),
                            None if sep is None else sep.array_shape,
                            None if final is None else final.array_shape, steps, len(chips),
