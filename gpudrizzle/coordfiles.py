@@ -336,6 +336,23 @@ def usage_error(args, message):
                             else f"error: {message}")
 
 
+def add_pixel_options(parser):
+    """The options of a sub-command that reads pixel positions and writes a table:
+    ``--x --y --coordfile --colnames --separator --precision --output``."""
+    parser.add_argument("--x", type=float, nargs="+", help="1-based x position(s)")
+    parser.add_argument("--y", type=float, nargs="+", help="1-based y position(s)")
+    parser.add_argument("--coordfile", help="text file or FITS table of x, y positions")
+    parser.add_argument("--colnames", help="x and y columns, e.g. 'c3,c4' (default 'c1,c2')")
+    parser.add_argument("--separator", help="column delimiter of a text coordfile")
+    add_output_options(parser)
+
+
+def add_output_options(parser):
+    """``--precision`` and ``--output`` of the coordinate sub-commands."""
+    parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
+    parser.add_argument("--output", help="file to write the results to")
+
+
 def cli_positions(args, a, b, file_option="--coordfile"):
     """Options ``--<a>`` and ``--<b>`` (lists) as scalars or lists, checked against the file.
 

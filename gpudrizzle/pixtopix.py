@@ -145,13 +145,7 @@ def add_arguments(parser):
                         metavar="forward|backward",
                         help="forward: inimage to outimage; backward: the reverse (only the "
                              "first letter is read: f, back, ...) (default: forward)")
-    parser.add_argument("--x", type=float, nargs="+", help="1-based x position(s)")
-    parser.add_argument("--y", type=float, nargs="+", help="1-based y position(s)")
-    parser.add_argument("--coordfile", help="text file or FITS table of x, y positions")
-    parser.add_argument("--colnames", help="x and y columns, e.g. 'c3,c4' (default 'c1,c2')")
-    parser.add_argument("--separator", help="column delimiter of a text coordfile")
-    parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
-    parser.add_argument("--output", help="file to write the results to")
+    cf.add_pixel_options(parser)
     return parser
 
 

@@ -91,15 +91,9 @@ def xy2rd(input, x=None, y=None, coords=None, coordfile=None, colnames=None, sep
 def add_arguments(parser):
     """Options of ``gpudrizzle pixtosky`` on an argparse parser."""
     parser.add_argument("input", help="image and extension, e.g. 'f_flt.fits[sci,1]'")
-    parser.add_argument("--x", type=float, nargs="+", help="1-based x position(s)")
-    parser.add_argument("--y", type=float, nargs="+", help="1-based y position(s)")
-    parser.add_argument("--coordfile", help="text file or FITS table of x, y positions")
-    parser.add_argument("--colnames", help="x and y columns, e.g. 'c3,c4' (default 'c1,c2')")
-    parser.add_argument("--separator", help="column delimiter of a text coordfile")
+    cf.add_pixel_options(parser)
     parser.add_argument("--hms", action=argparse.BooleanOptionalAction, default=True,
                         help="sexagesimal output (default yes; --no-hms for degrees)")
-    parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
-    parser.add_argument("--output", help="file to write the results to")
     return parser
 
 

@@ -101,8 +101,7 @@ def add_arguments(parser):
                              "values as they are: --dec -64:52:41.8 -0:30:00)")
     parser.add_argument("--coordfile", help="text file or FITS table of sky positions")
     parser.add_argument("--colnames", help="RA and Dec columns, e.g. 'c3,c4' (default 'c1,c2')")
-    parser.add_argument("--precision", type=int, default=6, help="decimals (default 6)")
-    parser.add_argument("--output", help="file to write the results to")
+    cf.add_output_options(parser)
     return parser
 
 
