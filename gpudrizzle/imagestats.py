@@ -45,8 +45,16 @@ STAT_FIELDS = ("npix", "min", "max", "mean", "stddev", "mode", "median", "midpt"
 
 _F32 = np.float32
 _MIN_WIDTH = 10.0 * float(np.finfo(np.float32).eps)
-_CHUNK = 4096  # values per work item (one thread block) of the moments and histogram kernels
-_HIST_CELLS = 1 << 22  # at most about this many per-chunk histogram cells
+# Values per work item (one thread block) of the moments and histogram kernels.  The
+# moments' sums depend on it (the same on every backend); 16384 values (64 per thread of a
+# 256-thread block) spread the cost of a chunk's combination tree over enough values that
+# a pass runs near the memory speed on a host.
+_CHUNK = 16384
+# At most about this many per-chunk histogram cells.  Histogram counts and picked values do
+# not depend on the chunks, so a host backend (a few threads) takes long chunks: fewer
+# per-chunk tables to clear and add up; a device keeps enough blocks to fill it.
+_HIST_CELLS = 1 << 22
+_HIST_CELLS_HOST = 1 << 20
 
 
 class ImageStatsResult(NamedTuple):
@@ -56,7 +64,7 @@ class ImageStatsResult(NamedTuple):
     min: float
     max: float
     mean: float
-    stddev: Optional[float]  # None unless needed (stddev, mode, midpt or nclip > 0)
+    stddev: Optional[float]  # None unless asked for, or needed (mode, midpt)
     mode: Optional[float]
     median: Optional[float]
     midpt: Optional[float]
@@ -112,16 +120,18 @@ def _histogram(b, x, nbins, width, zero):
         edge = _F32(edge * _F32(1.0 - np.finfo(np.float32).eps))
     hi = min(hi, edge)
     n = int(x.size)
-    chunk = _hist_chunk(n, nbins)
+    chunk = _hist_chunk(b, n, nbins)
     hist = b.xp.empty((-(-n // chunk), nbins), np.uint32)
     b.histogram(x=x, n=n, chunk=chunk, lo=float(lo), hi=float(hi), include_top=int(include_top),
                 f=float(f), nbins=nbins, hist=hist)
     return b.to_host(hist.sum(axis=0, dtype=np.uint64)).astype(np.uint32)  # added up on the device
 
 
-def _hist_chunk(n, nbins):
-    """Values per work item of the histogram kernels: bounds the per-chunk table."""
-    return max(_CHUNK, nbins, -(-n * nbins // _HIST_CELLS))
+def _hist_chunk(b, n, nbins):
+    """Values per work item of the histogram kernels on backend ``b``: bounds the
+    per-chunk table (the counts do not depend on it)."""
+    cells = _HIST_CELLS_HOST if b.xp is np else _HIST_CELLS
+    return max(_CHUNK, nbins, -(-n * nbins // cells))
 
 
 def _median_within(b, x, lo, hi):
@@ -136,7 +146,7 @@ def _median_within(b, x, lo, hi):
     nbins = 4096
     f = _F32(nbins - 1) / _F32(hi - lo)  # f * (v - lo) stays below nbins for v <= hi
     size = int(x.size)
-    geometry = dict(x=x, n=size, chunk=_hist_chunk(size, nbins), lo=float(lo), hi=float(hi),
+    geometry = dict(x=x, n=size, chunk=_hist_chunk(b, size, nbins), lo=float(lo), hi=float(hi),
                     include_top=1, f=float(f), nbins=nbins)
     xp = b.xp
     table = xp.empty((-(-size // geometry["chunk"]), nbins), np.uint32)
@@ -145,14 +155,16 @@ def _median_within(b, x, lo, hi):
     counts = b.to_host(table.sum(axis=0, dtype=np.int64))
     below = np.concatenate([[0], np.cumsum(counts)])  # values in bins < i
     n = int(below[-1])
-    middle = []
+    middle, picked = [], {}
     for rank in sorted({(n - 1) // 2, n // 2}):
         i = int(np.searchsorted(below, rank, side="right")) - 1
-        offsets = xp.concatenate([xp.zeros(1, np.int64),  # where each chunk's values go
-                                  xp.cumsum(table[:-1, i], dtype=np.int64)])
-        out = xp.empty(int(counts[i]), np.float32)
-        b.pick(bin=i, offsets=offsets, out=out, **geometry)
-        middle.append(np.partition(b.to_host(out), rank - below[i])[rank - below[i]])
+        if i not in picked:  # the two middle ranks share a bin most of the time
+            offsets = xp.concatenate([xp.zeros(1, np.int64),  # where each chunk's values go
+                                      xp.cumsum(table[:-1, i], dtype=np.int64)])
+            out = xp.empty(int(counts[i]), np.float32)
+            b.pick(bin=i, offsets=offsets, out=out, **geometry)
+            picked[i] = b.to_host(out)
+        middle.append(np.partition(picked[i], rank - below[i])[rank - below[i]])
     if len(middle) == 1:
         return float(middle[0])
     return float(np.median(np.array(middle, np.float32)))  # numpy's float32 mean of the two
@@ -263,9 +275,11 @@ def image_stats(image, fields="npix,min,max,mean,stddev", *, lower=None, upper=N
         raise ValueError("the clip limits leave no data points to compute statistics")
     clipmin, clipmax = lower, upper
     x0 = _F32(float(b.to_host(x[:1])[0]))
-    with_stddev = nclip > 0 or not {"stddev", "mode", "midpt"}.isdisjoint(names)
+    # the last pass's standard deviation only when a result uses it (each is a pass more)
+    last_stddev = not {"stddev", "mode", "midpt"}.isdisjoint(names)
     for it in range(nclip + 1):
-        n, mean, stddev, vmin, vmax = _compute_mean(b, x, x0, clipmin, clipmax, with_stddev)
+        n, mean, stddev, vmin, vmax = _compute_mean(b, x, x0, clipmin, clipmax,
+                                                    it < nclip or last_stddev)
         if n <= 0:
             raise ValueError(f"no pixel within the clip limits at iteration {it}: "
                              "not enough data points to compute statistics")
