@@ -44,28 +44,99 @@ GD_DEVICE float cr_neighbour_step(float d, float b, const float* blot, gd_index 
     return (x > d || gd_isnan(x)) ? x : d;  // numpy.maximum: NaN wins
 }
 
+// The test bits of pixel p from its blot value b, its derivative D and its sci value.
+struct cr_limits {
+    float cf, g, bg, r2, s1, s2, m1, m2;
+};
+
+GD_DEVICE unsigned char cr_test_bits(float b, float D, float sci, const cr_limits& k) {
+    float in = rd_fmul(sci, k.cf);
+    float t1 = fabsf(in - b);
+    float ta = sqrtf(rd_fadd(rd_fmul(k.g, fabsf(rd_fadd(b, k.bg))), k.r2));
+    float lim1 = rd_fadd(rd_fmul(k.m1, D), rd_fmul(k.s1, ta) / k.g);
+    float lim2 = rd_fadd(rd_fmul(k.m2, D), rd_fmul(k.s2, ta) / k.g);
+    return (unsigned char)((t1 <= lim1 ? 1 : 0) | (t1 <= lim2 ? 2 : 0));
+}
+
+// One pixel, any position (neighbours off the chip count as 0).
+GD_DEVICE void cr_tests_at(const float* sci, const float* blot, gd_index nx, gd_index ny,
+                           gd_index r, gd_index c, const cr_limits& k, unsigned char* tests,
+                           float* deriv) {
+    gd_index p = r * nx + c;
+    float b = rd_fmul(blot[p], k.cf);
+    float D = 0.0f;
+    D = cr_neighbour_step(D, b, blot, p - 1, c > 0, k.cf);
+    D = cr_neighbour_step(D, b, blot, p + 1, c < nx - 1, k.cf);
+    D = cr_neighbour_step(D, b, blot, p - nx, r > 0, k.cf);
+    D = cr_neighbour_step(D, b, blot, p + nx, r < ny - 1, k.cf);
+    tests[p] = cr_test_bits(b, D, sci[p], k);
+    if (deriv) deriv[p] = D;
+}
+
+#ifndef __CUDACC__
+// Host path: the pixels with all four neighbours on the chip, a row at a time in SIMD
+// lanes, with the same operations in the same order as cr_tests_at (whose results they
+// equal bit for bit), written without branches; the chip's border pixels through
+// cr_tests_at.
+static inline float cr_step_lanes(float d, float b, float neighbour, float cf) {
+    float x = fabsf(rd_fadd(b, -rd_fmul(neighbour, cf)));
+    return ((x > d) | (x != x)) ? x : d;  // numpy.maximum: NaN wins
+}
+
+template <bool WITH_DERIV>
+static void cr_tests_inner_row(const float* GD_RESTRICT sci, const float* GD_RESTRICT blot,
+                               gd_index nx, gd_index r, const cr_limits k,
+                               unsigned char* GD_RESTRICT tests, float* GD_RESTRICT deriv) {
+    const float* row = blot + r * nx;
+    const float* up = row - nx;
+    const float* down = row + nx;
+    const float* in = sci + r * nx;
+    unsigned char* t = tests + r * nx;
+    float* dv = WITH_DERIV ? deriv + r * nx : nullptr;
+    const float cf = k.cf;
+#pragma omp simd
+    for (gd_index c = 1; c < nx - 1; ++c) {
+        float b = rd_fmul(row[c], cf);
+        float D = cr_step_lanes(0.0f, b, row[c - 1], cf);
+        D = cr_step_lanes(D, b, row[c + 1], cf);
+        D = cr_step_lanes(D, b, up[c], cf);
+        D = cr_step_lanes(D, b, down[c], cf);
+        float v = rd_fmul(in[c], cf);
+        float t1 = fabsf(v - b);
+        float ta = sqrtf(rd_fadd(rd_fmul(k.g, fabsf(rd_fadd(b, k.bg))), k.r2));
+        float lim1 = rd_fadd(rd_fmul(k.m1, D), rd_fmul(k.s1, ta) / k.g);
+        float lim2 = rd_fadd(rd_fmul(k.m2, D), rd_fmul(k.s2, ta) / k.g);
+        t[c] = (unsigned char)((int)(t1 <= lim1) | ((int)(t1 <= lim2) << 1));
+        if (WITH_DERIV) dv[c] = D;
+    }
+}
+#endif
+
 GD_KERNEL void crmask_tests(const float* sci, const float* blot, gd_index nx, gd_index ny,
                             double conversion, double gain, double rn2, double backg, double snr1,
                             double snr2, double scale1, double scale2, unsigned char* tests,
                             float* deriv) {
-    const float cf = (float)conversion, g = (float)gain, bg = (float)backg, r2 = (float)rn2;
-    const float s1 = (float)snr1, s2 = (float)snr2, m1 = (float)scale1, m2 = (float)scale2;
+    const cr_limits k = {(float)conversion, (float)gain, (float)backg, (float)rn2,
+                         (float)snr1, (float)snr2, (float)scale1, (float)scale2};
+#ifndef __CUDACC__
+#pragma omp parallel for schedule(static)
+    for (gd_index r = 0; r < ny; ++r) {
+        if (r == 0 || r == ny - 1 || nx < 3) {
+            for (gd_index c = 0; c < nx; ++c) cr_tests_at(sci, blot, nx, ny, r, c, k, tests, deriv);
+            continue;
+        }
+        cr_tests_at(sci, blot, nx, ny, r, 0, k, tests, deriv);
+        if (deriv)
+            cr_tests_inner_row<true>(sci, blot, nx, r, k, tests, deriv);
+        else
+            cr_tests_inner_row<false>(sci, blot, nx, r, k, tests, deriv);
+        cr_tests_at(sci, blot, nx, ny, r, nx - 1, k, tests, deriv);
+    }
+#else
     gd_parallel_rows(ny, nx, [=](gd_index r, gd_index c) {
-        gd_index p = r * nx + c;
-        float b = rd_fmul(blot[p], cf);
-        float D = 0.0f;
-        D = cr_neighbour_step(D, b, blot, p - 1, c > 0, cf);
-        D = cr_neighbour_step(D, b, blot, p + 1, c < nx - 1, cf);
-        D = cr_neighbour_step(D, b, blot, p - nx, r > 0, cf);
-        D = cr_neighbour_step(D, b, blot, p + nx, r < ny - 1, cf);
-        float in = rd_fmul(sci[p], cf);
-        float t1 = fabsf(in - b);
-        float ta = sqrtf(rd_fadd(rd_fmul(g, fabsf(rd_fadd(b, bg))), r2));
-        float lim1 = rd_fadd(rd_fmul(m1, D), rd_fmul(s1, ta) / g);
-        float lim2 = rd_fadd(rd_fmul(m2, D), rd_fmul(s2, ta) / g);
-        tests[p] = (unsigned char)((t1 <= lim1 ? 1 : 0) | (t1 <= lim2 ? 2 : 0));
-        if (deriv) deriv[p] = D;
+        cr_tests_at(sci, blot, nx, ny, r, c, k, tests, deriv);
     });
+#endif
 }
 
 GD_KERNEL void crmask_neighbours(const unsigned char* tests, gd_index nx, gd_index ny,
