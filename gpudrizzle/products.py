@@ -56,7 +56,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
-from . import files
+from . import files, fitswriter
 from .outframe import orientation
 
 log = logging.getLogger("gpudrizzle")
@@ -337,14 +337,7 @@ def _with_keywords(header, items):
     if not new:
         return header
     cards = list(header.cards)
-    end = len(cards)
-    while end and cards[end - 1].is_blank:
-        end -= 1
-    blanks = len(cards) - end
-    at = end
-    while at and cards[at - 1].keyword in fits.Card._commentary_keywords:
-        at -= 1
-    used = min(blanks, sum(len(str(c)) // fits.Card.length for c in new))
+    at, used = fitswriter.append_position(header, sum(len(str(c)) // fits.Card.length for c in new))
     return fits.Header(cards[:at] + new + cards[at:len(cards) - used])
 
 
@@ -374,7 +367,9 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
 
     Returns
     -------
-    astropy.io.fits.Header
+    gpudrizzle.fitswriter.SplicedHeader
+        The D### records are its block of cards (rendered once, kept as text,
+        not as astropy cards); the other keywords its astropy header.
     """
     h = _clean_template(template)
     h["DATE"] = (product_date(), "date this file was written (yyyy-mm-dd)")
@@ -400,10 +395,16 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
         if key in h:
             h[key] = "COMPLETE"
     h["NDRIZIM"] = (len(records), "Drizzle, No. images drizzled onto output")
-    h = _with_keywords(h, _driz_records(records, params, kernel, pixfrac, units, fillval,
-                                        out_scale, out_names))
-    h.add_history(f"AstroDrizzle processing performed using: {software_version()}")
-    return h
+    def items():
+        return _driz_records(records, params, kernel, pixfrac, units, fillval, out_scale,
+                             out_names)
+
+    try:
+        out = fitswriter.SplicedHeader(h, items)
+    except ValueError:  # the template has D### records (a drizzled input): update them in place
+        out = fitswriter.SplicedHeader(_with_keywords(h, items()))
+    out.header.add_history(f"AstroDrizzle processing performed using: {software_version()}")
+    return out
 
 
 def _driz_records(records, params, kernel, pixfrac, units, fillval, out_scale, out_names):
@@ -660,17 +661,26 @@ def _hdu(cls, data, header):
     return hdu
 
 
+def _spliced(primary):
+    """``primary`` as a :class:`gpudrizzle.fitswriter.SplicedHeader` (an astropy Header:
+    one without a block)."""
+    return primary if isinstance(primary, fitswriter.SplicedHeader) else fitswriter.SplicedHeader(primary)
+
+
 def final_hdulist(*, sci, wht, ctx, err, wcs, primary, records, bunit):
     """The final product in the ``build=True`` layout: PRIMARY, SCI, WHT, CTX (when
-    ``ctx`` is given), ERR, HDRTAB.
+    ``ctx`` is given), ERR, HDRTAB, as astropy HDUs (every card an astropy card).
 
     Parameters are :func:`write_final`'s; ``primary``'s cards go to the PRIMARY HDU
-    (with the combined photometric keywords).
+    (with the combined photometric keywords).  :func:`write_final` writes the same
+    bytes as this HDUList's ``writeto`` without making the D### records astropy cards.
 
     Returns
     -------
     astropy.io.fits.HDUList
     """
+    if isinstance(primary, fitswriter.SplicedHeader):
+        primary = primary.to_header()
     ctx, phot = _combine_photometry(ctx, primary, records)
     hdus = [_hdu(fits.PrimaryHDU, None, primary)]
     science = science_keywords(records, primary, phot)
@@ -685,6 +695,45 @@ def final_hdulist(*, sci, wht, ctx, err, wcs, primary, records, bunit):
     hdus.append(hdrtab(records))
     hdus[0].header["NEXTEND"] = len(hdus) - 1
     return fits.HDUList(hdus)
+
+
+def _final_parts(*, sci, wht, ctx, err, wcs, primary, records, bunit):
+    """(HDUList of :func:`final_hdulist`'s layout whose PRIMARY and SCI headers hold a marker
+    card in place of the D### records, ``{marker image: card text}``)."""
+    primary = _spliced(primary)
+    ctx, phot = _combine_photometry(ctx, primary.header, records)
+    hdus = [_hdu(fits.PrimaryHDU, None, primary.header)]
+    science = fitswriter.SplicedHeader(
+        image_header(wcs, extname="SCI", bunit=bunit,
+                     extra=science_keywords(records, primary.header, phot)),
+        *_science_records(primary))
+    hdus.append(_hdu(fits.ImageHDU, sci, science.header))
+    hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
+    if ctx is not None:
+        hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))
+    hdus.append(fits.ImageHDU(err, header=image_header(wcs, extname="ERR", bunit=bunit)))
+    hdus.append(hdrtab(records))
+    hdus[0].header["NEXTEND"] = len(hdus) - 1
+    return fits.HDUList(hdus), {**primary.splices(), **science.splices()}
+
+
+def _science_records(primary):
+    """(items, text) of the D### records :func:`science_keywords` copies from the
+    :class:`~gpudrizzle.fitswriter.SplicedHeader` ``primary``'s block: those of
+    :data:`_DRIZ_RECORD`, three-digit record numbers (the block's text when all are)."""
+    if primary.items is None:
+        return None, None
+    if all(_DRIZ_RECORD.fullmatch(key) for key, _ in primary.items()):
+        return primary.items, primary.text
+    return (lambda: ((k, v) for k, v in primary.items() if _DRIZ_RECORD.fullmatch(k))), None
+
+
+def _writer(hdul, splices):
+    """A writer for :func:`gpudrizzle.files.write_together`: ``hdul`` with its blocks of cards."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            fitswriter.write_hdulist(f, hdul, splices)
+    return write
 
 
 def _combine_photometry(ctx, primary, records):
@@ -704,6 +753,9 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
 
     Every file is written before any is published, so a failure (a full
     disk, an interruption) leaves the earlier products, if any, as they were.
+    The files are the bytes astropy writes for the same HDUs
+    (:func:`final_hdulist` with ``build=True``), the D### records written as
+    text (:mod:`gpudrizzle.fitswriter`).
 
     Parameters
     ----------
@@ -712,7 +764,7 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
     ctx : numpy.ndarray (ny, nx) or (nplanes, ny, nx) int32, or None
     wcs : astropy.wcs.WCS
         Output frame.
-    primary : astropy.io.fits.Header
+    primary : gpudrizzle.fitswriter.SplicedHeader or astropy.io.fits.Header
         From :func:`primary_header`; its photometric keywords are updated in place.
     records : sequence of ChipRecord
     bunit : str
@@ -725,22 +777,25 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
         Files written.
     """
     if "drz" in names:
-        hdul = final_hdulist(sci=sci, wht=wht, ctx=ctx, err=err, wcs=wcs, primary=primary,
-                             records=records, bunit=bunit)
-        return [write_fits(hdul, names["drz"], overwrite)]
-    ctx, phot = _combine_photometry(ctx, primary, records)
-    images = {}
+        hdul, splices = _final_parts(sci=sci, wht=wht, ctx=ctx, err=err, wcs=wcs,
+                                     primary=primary, records=records, bunit=bunit)
+        with files.writing(names["drz"], overwrite, True, "product") as tmp:
+            _writer(hdul, splices)(tmp)
+        return [os.fspath(names["drz"])]
+    primary = _spliced(primary)
+    ctx, phot = _combine_photometry(ctx, primary.header, records)
+    writers = {}
     for kind, data, unit in (("sci", sci, bunit), ("wht", wht, None), ("ctx", ctx, None),
                              ("err", err, bunit)):
         if data is None:
             continue
         h = primary.copy()
-        h["FILENAME"] = ascii_name(os.path.basename(names[kind]))
-        h["NEXTEND"] = 0
-        h.update(image_header(wcs, bunit=unit))
+        h.header["FILENAME"] = ascii_name(os.path.basename(names[kind]))
+        h.header["NEXTEND"] = 0
+        h.header.update(image_header(wcs, bunit=unit))
         if kind == "sci":
-            h = _with_keywords(h, science_keywords(records, primary, phot).items())
-        images[names[kind]] = fits.HDUList([fits.PrimaryHDU(data=data, header=h)])
-    writers = {path: (lambda tmp, hdul=hdul: hdul.writeto(tmp, overwrite=True))
-               for path, hdul in images.items()}
+            h.header = _with_keywords(h.header,
+                                      science_keywords(records, primary.header, phot).items())
+        writers[names[kind]] = _writer(fits.HDUList([fits.PrimaryHDU(data=data, header=h.header)]),
+                                       h.splices())
     return files.write_together(writers, overwrite=overwrite, kind="product")
