@@ -339,12 +339,49 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
     return keep + transient + max(phase_sep, phase_final)
 
 
-def scratch_on_disk(params, backend):
+#: With ``in_memory=False`` the per-exposure images of a run (see :func:`scratch_on_disk`)
+#: stay in memory while they take no more than this many bytes (and a quarter of the
+#: memory available); beyond, they wait in scratch files, so that the memory of a run of
+#: many exposures stays flat in their number.  Writing and reading them back costs a pass
+#: over fresh file pages, more than the drizzle of a small run's exposure.
+SCRATCH_IN_MEMORY_BYTES = 1 << 30
+
+
+def scratch_bytes(n_exposures, sep_shape, chip_shapes, steps) -> int:
+    """Bytes of the per-exposure images a run keeps between steps: the separate drizzle
+    images (SCI and WHT, float32) while the median waits for them, and every chip's
+    cosmic-ray mask (uint8) while the final drizzle waits for them.
+
+    Parameters
+    ----------
+    n_exposures : int
+    sep_shape : (ny, nx) or None
+        Frame of the separate drizzle (None when off).
+    chip_shapes : sequence of (ny, nx)
+        Every input chip.
+    steps : gpudrizzle.params.StepSwitches
+    """
+    total = 0
+    if sep_shape is not None and steps.driz_separate and steps.median:
+        total += 8 * int(sep_shape[0]) * int(sep_shape[1]) * int(n_exposures)
+    if steps.driz_cr:
+        total += sum(int(ny) * int(nx) for ny, nx in chip_shapes)
+    return total
+
+
+def scratch_on_disk(params, backend, scratch_size=None) -> bool:
     """True when a run's per-exposure images wait in scratch files instead of memory, so
     that its memory does not grow with the number of exposures: the separate drizzle
     images (for the median) and the cosmic-ray masks (for the final drizzle).  That is
-    intermediates not in memory (``in_memory=False``) on a host backend."""
-    return not params["in_memory"] and backend.xp is np
+    intermediates not in memory (``in_memory=False``) on a host backend, for images of
+    more than :data:`SCRATCH_IN_MEMORY_BYTES` (or a quarter of the memory available) in
+    all; ``scratch_size`` is their size (:func:`scratch_bytes`), None when unknown (then
+    they go to disk)."""
+    if params["in_memory"] or backend.xp is not np:
+        return False
+    if scratch_size is None:
+        return True
+    return int(scratch_size) > min(SCRATCH_IN_MEMORY_BYTES, available_bytes(backend) // 4)
 
 
 def _gib(n):
@@ -453,6 +490,7 @@ class _Run:
         self._scoped = None  # ExitStack of what holds until the run ends (the kernel threads)
         self._scratch = None  # ScratchImages of the singles, until the median is made
         self._cr_scratch = None  # ScratchImages of the CR masks, until the run ends
+        self._on_disk = True  # per-exposure images in scratch files (set once the backend is known)
         self.hdulist = None  # the final product when it is kept in memory (write_products=False)
 
     # -- entry -----------------------------------------------------------
@@ -545,6 +583,8 @@ class _Run:
         shapes = [c.chip.shape for c in self.chips]
         frames = (len(exposures), None if sep_wcs is None else sep_wcs.array_shape,
                   None if final_wcs is None else final_wcs.array_shape, steps, len(self.chips))
+        self._on_disk = scratch_on_disk(p, b, scratch_bytes(
+            len(exposures), None if sep_wcs is None else sep_wcs.array_shape, shapes, steps))
         need = estimate_memory(shapes, *frames, singles_on_disk=self._singles_on_disk(),
                                crmasks_on_disk=self._scratch_on_disk())
         have = available_bytes(b)
@@ -809,8 +849,9 @@ class _Run:
         return 0.0
 
     def _scratch_on_disk(self):
-        """True when per-exposure images wait in scratch files (:func:`scratch_on_disk`)."""
-        return scratch_on_disk(self.p, self.b)
+        """True when per-exposure images wait in scratch files (:func:`scratch_on_disk`,
+        decided once the backend is known)."""
+        return self._on_disk
 
     def _singles_on_disk(self):
         """True when the singles wait for the median in a scratch file (and there is a median)."""

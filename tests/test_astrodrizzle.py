@@ -436,6 +436,7 @@ def test_singles_on_disk_equal_in_memory(tmp_path, monkeypatch, backend):
     monkeypatch.setattr(astrodrizzle, "create_median", spy)
     monkeypatch.setattr(astrodrizzle._Run, "_final_drizzle", final_spy)
     monkeypatch.setattr(median_mod, "_HOST_MAX_BAND_BYTES", 4096)  # many bands from disk
+    monkeypatch.setattr(astrodrizzle, "SCRATCH_IN_MEMORY_BYTES", 0)  # small images to disk too
     res = {}
     for mem in (True, False):
         os.mkdir(tmp_path / f"m{int(mem)}")
@@ -453,7 +454,66 @@ def test_singles_on_disk_equal_in_memory(tmp_path, monkeypatch, backend):
     assert os.listdir(tmp_path / "m0") == os.listdir(tmp_path / "m1") == ["final_drz.fits"]
 
 
+def test_scratch_on_disk_follows_the_size_of_the_images(monkeypatch):
+    """in_memory=False sends the per-exposure images to disk only beyond the budget (and a
+    quarter of the memory available), or when their size is not known."""
+    from types import SimpleNamespace
+
+    host = astrodrizzle.get_backend("numpy")
+    p = {"in_memory": False}
+    monkeypatch.setattr(astrodrizzle, "SCRATCH_IN_MEMORY_BYTES", 1000)
+    monkeypatch.setattr(astrodrizzle, "available_bytes", lambda b: 10 ** 9)
+    assert not astrodrizzle.scratch_on_disk(p, host, 1000)
+    assert astrodrizzle.scratch_on_disk(p, host, 1001)
+    assert astrodrizzle.scratch_on_disk(p, host, None)
+    assert not astrodrizzle.scratch_on_disk({"in_memory": True}, host, 10 ** 12)
+    monkeypatch.setattr(astrodrizzle, "available_bytes", lambda b: 2000)
+    assert astrodrizzle.scratch_on_disk(p, host, 501)
+    assert not astrodrizzle.scratch_on_disk(p, host, 500)
+    steps = SimpleNamespace(driz_separate=True, median=True, driz_cr=True)
+    # 3 singles of SCI + WHT (8 B a pixel) and two chips' CR masks (1 B)
+    assert astrodrizzle.scratch_bytes(3, (10, 20), [(4, 5), (6, 7)], steps) == 3 * 8 * 200 + 62
+    steps.median = False
+    assert astrodrizzle.scratch_bytes(3, (10, 20), [(4, 5), (6, 7)], steps) == 62
+    steps.driz_cr = False
+    assert astrodrizzle.scratch_bytes(3, None, [(4, 5)], steps) == 0
+
+
+def test_small_run_keeps_its_singles_in_memory(tmp_path, monkeypatch):
+    """in_memory=False with images well within the budget: no scratch file, the products
+    of the run that writes them to disk (byte for byte)."""
+    files = [t.path for t in _write_set(tmp_path, n=2)]
+    seen = []
+    real = astrodrizzle.create_median
+
+    def spy(sci, wht, **kwargs):
+        seen.append(sorted({type(a).__name__ for a in list(sci) + list(wht)}))
+        seen.append([f for f in os.listdir(tmp_path / "out") if f.endswith(".tmp")])
+        return real(sci, wht, **kwargs)
+
+    monkeypatch.setattr(astrodrizzle, "create_median", spy)
+    os.mkdir(tmp_path / "out")
+    res = {}
+    for budget in (astrodrizzle.SCRATCH_IN_MEMORY_BYTES, 0):
+        monkeypatch.setattr(astrodrizzle, "SCRATCH_IN_MEMORY_BYTES", budget)
+        res[budget] = astrodrizzle.AstroDrizzle(files, output=f"{tmp_path}/out/f{budget}",
+                                                in_memory=False, build=True, clean=True,
+                                                backend="cpu", runfile="")
+    assert seen[0] == ["ndarray"] and seen[1] == []
+    assert seen[2] == ["DiskImage"] and len(seen[3]) == 1
+    products = [r.products[0] for r in res.values()]
+    with open(products[0], "rb") as f1, open(products[1], "rb") as f2:
+        a, b = f1.read(), f2.read()
+    # the headers name their own file; the pixels are the same
+    assert len(a) == len(b)
+    from astropy.io import fits
+    with fits.open(products[0]) as h1, fits.open(products[1]) as h2:
+        for name in ("SCI", "WHT", "CTX"):
+            np.testing.assert_array_equal(h1[name].data, h2[name].data)
+
+
 def test_scratch_removed_after_median_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(astrodrizzle, "SCRATCH_IN_MEMORY_BYTES", 0)  # scratch files
     files = [t.path for t in _write_set(tmp_path, n=2)]
     seen = []
 
@@ -469,9 +529,15 @@ def test_scratch_removed_after_median_failure(tmp_path, monkeypatch):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
-def test_full_disk_while_keeping_crmasks(tmp_path, monkeypatch):
-    """A full disk while the CR masks go to their scratch file names them and what to do; no
-    scratch file or product is left."""
+@pytest.mark.parametrize("purpose, message", [
+    ("cosmic-ray", r"x_crmasks \(the cosmic-ray masks, kept on disk for the final drizzle; "
+                   r"in_memory=True keeps them in memory instead\)"),
+    ("separate drizzle", r"x_singles \(the separate drizzle images, kept on disk for the median; "
+                         r"in_memory=True keeps them in memory instead\)")])
+def test_full_disk_while_keeping_scratch_images(tmp_path, monkeypatch, purpose, message):
+    """A full disk while the CR masks or the separate drizzle images go to their scratch
+    file names the file, them and what to do; no scratch file or product is left."""
+    monkeypatch.setattr(astrodrizzle, "SCRATCH_IN_MEMORY_BYTES", 0)  # scratch files
     files = [t.path for t in _write_set(tmp_path, n=2)]
     from gpudrizzle.median import ScratchImages
 
@@ -490,18 +556,18 @@ def test_full_disk_while_keeping_crmasks(tmp_path, monkeypatch):
             return getattr(self.f, name)
 
     def append(self, array):
-        if "cosmic-ray" in self.purpose and not isinstance(self._file, FullDisk):
+        if purpose in self.purpose and not isinstance(self._file, FullDisk):
             self._file = FullDisk(self._file)
         return real(self, array)
 
     monkeypatch.setattr(ScratchImages, "append", append)
-    _assert_fails(files, OSError, r"the cosmic-ray masks, kept on disk for the final drizzle; "
-                  r"in_memory=True keeps them in memory instead", output=f"{tmp_path}/x",
-                  in_memory=False, clean=True)
+    _assert_fails(files, OSError, "No space left on device while writing .*" + message,
+                  output=f"{tmp_path}/x", in_memory=False, clean=True)
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp") or f.startswith("x_")]
 
 
 def test_scratch_removed_after_separate_drizzle_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(astrodrizzle, "SCRATCH_IN_MEMORY_BYTES", 0)  # scratch files
     files = [t.path for t in _write_set(tmp_path, n=2)]
     from gpudrizzle.median import ScratchImages
 
