@@ -491,6 +491,7 @@ class _Run:
         self._scratch = None  # ScratchImages of the singles, until the median is made
         self._cr_scratch = None  # ScratchImages of the CR masks, until the run ends
         self._on_disk = True  # per-exposure images in scratch files (set once the backend is known)
+        self._threads = 1  # host threads of the per-chip array preparation
         self.hdulist = None  # the final product when it is kept in memory (write_products=False)
 
     # -- entry -----------------------------------------------------------
@@ -650,7 +651,11 @@ class _Run:
                                   self.hdulist)
 
     def _limit_threads(self, b):
-        """The cpu backend's kernels run on ``num_cores`` threads until the run ends."""
+        """The cpu backend's kernels run on ``num_cores`` threads until the run ends; on a
+        host backend the element-wise preparation of a chip's arrays shares its rows among
+        as many threads (:func:`gpudrizzle.memory.by_rows`)."""
+        if b.xp is np:
+            self._threads = _thread_count(self.p["num_cores"])
         if not isinstance(b, CpuBackend):
             return
         n = _thread_count(self.p["num_cores"])
@@ -755,7 +760,8 @@ class _Run:
         good = chipscience.good_mask(state.chip.shape, self.xp, dq=self._chip(state, "dq"),
                                      bits=bits, resetbits=self.p["resetbits"],
                                      static=state.static,
-                                     crmask=self._crmask(state) if with_cr else None)
+                                     crmask=self._crmask(state) if with_cr else None,
+                                     threads=self._threads)
         if not bool(good.any()):
             log.warning("%s: every pixel is masked for this step; the chip adds nothing", state.name)
         return good
@@ -764,7 +770,8 @@ class _Run:
         """SCI - sky on the backend, in processing units (``proc_unit``), and its drizzle units."""
         chip = state.chip
         return chipscience.drizzle_data(self._chip(state, "sci"), state.sky, chip.units, chip.gain,
-                                        chip.is_rate, self.p["proc_unit"], self.xp)
+                                        chip.is_rate, self.p["proc_unit"], self.xp,
+                                        threads=self._threads)
 
     def _plan(self, state, wcs):
         return PixmapPlan(state.chip.wcs, wcs, state.chip.shape, backend=self.b)
@@ -905,7 +912,8 @@ class _Run:
                 pixmap = self._pixmap(plan)
                 data, units = self._drizzle_data(c)
                 weight = chipscience.step_weights(
-                    self._good(c, p["driz_sep_bits"], with_cr=False), e.exptime, self.xp)
+                    self._good(c, p["driz_sep_bits"], with_cr=False), e.exptime, self.xp,
+                    threads=self._threads)
                 ratio = pix_ratio(c.chip.wcs, self.sep_wcs)
                 scale = chipscience.weight_scale(p["driz_sep_wt_scl"])
                 d.add_image(data, e.exptime, pixmap, iscale=ratio ** 2,
@@ -1018,7 +1026,7 @@ class _Run:
         err = self._chip(c, "err")
         sci = self._chip(c, "sci") if err is None else None
         var = chipscience.variance(sci, err, chip.units, chip.gain, chip.rdnoise, to_e,
-                                   p["proc_unit"], xp)
+                                   p["proc_unit"], xp, threads=self._threads)
         kind = chipscience.final_weight_type(p["final_wht_type"], err is not None)
         if kind != p["final_wht_type"]:
             log.warning("%s has no ERR array: weighting by exposure time only", chip.label)
@@ -1027,7 +1035,7 @@ class _Run:
             kind, good, e.exptime, ratio, xp, err=err,
             ivm=self._chip(c, "ivm") if kind == "IVM" else None, shape=chip.shape,
             sky_e=c.sky * to_e, rdnoise=chip.rdnoise, darkcurrent=chip.darkcurrent,
-            wt_scl=chipscience.weight_scale(p["final_wt_scl"]))
+            wt_scl=chipscience.weight_scale(p["final_wt_scl"]), threads=self._threads)
         return weight, scale, var
 
     def _final_drizzle(self):

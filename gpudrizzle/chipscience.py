@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .bitflags import good_pixel_mask
+from .memory import by_rows
 
 __all__ = ["FinalWeights", "is_electrons", "electrons_per_unit", "to_electrons", "good_mask",
            "step_weights", "drizzle_data", "variance", "final_weight_type", "final_weights",
@@ -75,7 +76,7 @@ def weight_scale(wt_scl):
     return 1.0 if isinstance(wt_scl, str) else float(wt_scl)
 
 
-def good_mask(shape, xp, dq=None, bits=0, resetbits=0, static=None, crmask=None):
+def good_mask(shape, xp, dq=None, bits=0, resetbits=0, static=None, crmask=None, threads=1):
     """Pixels of a chip a drizzle step uses.
 
     Parameters
@@ -94,6 +95,8 @@ def good_mask(shape, xp, dq=None, bits=0, resetbits=0, static=None, crmask=None)
         Static mask: 0 marks a bad pixel.
     crmask : array (ny, nx) of uint8 (0 or 1), or None
         Cosmic-ray mask: 0 marks a cosmic ray.
+    threads : int
+        Host threads sharing the rows (:func:`gpudrizzle.memory.by_rows`).
 
     Returns
     -------
@@ -101,18 +104,28 @@ def good_mask(shape, xp, dq=None, bits=0, resetbits=0, static=None, crmask=None)
         True on good pixels; a new array (``dq``, ``static`` and ``crmask``
         are not changed).
     """
-    good = good_pixel_mask(dq, bits, xp, reset=resetbits or 0) if dq is not None else None
-    if good is None:
-        good = xp.ones(shape, bool)
+    good = xp.empty(tuple(shape), bool) if dq is not None else xp.ones(tuple(shape), bool)
     # static and CR masks hold 0 or 1 (uint8): read as bool without a copy
-    if static is not None:
-        xp.logical_and(good, static.view(bool), out=good)
-    if crmask is not None:
-        xp.logical_and(good, crmask.view(bool), out=good)
+    masks = [m.view(bool) for m in (static, crmask) if m is not None]
+
+    def rows(r):
+        if dq is not None:
+            ok = good_pixel_mask(dq[r], bits, xp, reset=resetbits or 0)
+            if not masks:
+                good[r] = ok
+                return
+            xp.logical_and(ok, masks[0][r], out=good[r])
+            rest = masks[1:]
+        else:
+            rest = masks
+        for m in rest:
+            xp.logical_and(good[r], m[r], out=good[r])
+
+    by_rows(xp, threads, good.shape[0] if good.ndim else 0, rows)
     return good
 
 
-def step_weights(good, scale, xp):
+def step_weights(good, scale, xp, threads=1):
     """``scale`` on good pixels, else 0.
 
     Parameters
@@ -120,15 +133,21 @@ def step_weights(good, scale, xp):
     good : array (ny, nx) of bool
     scale : float
     xp : module
+    threads : int
+        Host threads sharing the rows (:func:`gpudrizzle.memory.by_rows`).
 
     Returns
     -------
     array (ny, nx) of float32
     """
-    return xp.multiply(good, np.float32(scale), dtype=np.float32)
+    out = xp.empty(good.shape, np.float32)
+    f = np.float32(scale)
+    by_rows(xp, threads, good.shape[0] if good.ndim else 0,
+            lambda r: xp.multiply(good[r], f, out=out[r], dtype=np.float32))
+    return out
 
 
-def drizzle_data(sci, sky, units, gain, is_rate, proc_unit, xp):
+def drizzle_data(sci, sky, units, gain, is_rate, proc_unit, xp, threads=1):
     """The data a drizzle step resamples: SCI - sky, in processing units.
 
     Parameters
@@ -146,6 +165,8 @@ def drizzle_data(sci, sky, units, gain, is_rate, proc_unit, xp):
     proc_unit : str
         ``"native"`` or ``"electrons"`` (data not in electrons are multiplied by ``gain``).
     xp : module
+    threads : int
+        Host threads sharing the rows (:func:`gpudrizzle.memory.by_rows`).
 
     Returns
     -------
@@ -154,13 +175,20 @@ def drizzle_data(sci, sky, units, gain, is_rate, proc_unit, xp):
     in_units : str
         ``"cps"`` for rate data, else ``"counts"`` (the drizzle's ``in_units``).
     """
-    data = xp.subtract(sci, np.float32(sky), dtype=np.float32)
-    if proc_unit == "electrons" and not is_electrons(units):
-        data *= np.float32(gain)
+    data = xp.empty(sci.shape, np.float32)
+    g = np.float32(gain) if proc_unit == "electrons" and not is_electrons(units) else None
+    s = np.float32(sky)
+
+    def rows(r):
+        xp.subtract(sci[r], s, out=data[r], dtype=np.float32)
+        if g is not None:
+            data[r] *= g
+
+    by_rows(xp, threads, sci.shape[0] if sci.ndim else 0, rows)
     return data, ("cps" if is_rate else "counts")
 
 
-def variance(sci, err, units, gain, rdnoise, to_e, proc_unit, xp):
+def variance(sci, err, units, gain, rdnoise, to_e, proc_unit, xp, threads=1):
     """Variance of a chip's pixels, in processing units squared.
 
     Parameters
@@ -180,6 +208,8 @@ def variance(sci, err, units, gain, rdnoise, to_e, proc_unit, xp):
     proc_unit : str
         ``"native"`` or ``"electrons"``.
     xp : module
+    threads : int
+        Host threads sharing the rows (:func:`gpudrizzle.memory.by_rows`).
 
     Returns
     -------
@@ -187,13 +217,22 @@ def variance(sci, err, units, gain, rdnoise, to_e, proc_unit, xp):
         ERR**2, or (max(SCI, 0) * to_e + rdnoise**2) / to_e**2; times
         ``gain**2`` with ``proc_unit="electrons"`` for data not in electrons.
     """
-    if err is not None:
-        var = xp.square(err, dtype=np.float32)
-    else:
+    electrons = proc_unit == "electrons" and not is_electrons(units)
+    if err is None:
         var = (xp.maximum(sci, 0) * np.float32(to_e) + np.float32(rdnoise ** 2)) \
             / np.float32(to_e ** 2)
-    if proc_unit == "electrons" and not is_electrons(units):
-        var *= np.float32(gain ** 2)
+        if electrons:
+            var *= np.float32(gain ** 2)
+        return var
+    var = xp.empty(err.shape, np.float32)
+    g2 = np.float32(gain ** 2) if electrons else None
+
+    def rows(r):
+        xp.square(err[r], out=var[r], dtype=np.float32)
+        if g2 is not None:
+            var[r] *= g2
+
+    by_rows(xp, threads, err.shape[0] if err.ndim else 0, rows)
     return var
 
 
@@ -209,7 +248,7 @@ def final_weight_type(final_wht_type, has_err):
 
 
 def final_weights(kind, good, exptime, ratio, xp, err=None, ivm=None, shape=None, sky_e=0.0,
-                  rdnoise=0.0, darkcurrent=None, wt_scl=1.0):
+                  rdnoise=0.0, darkcurrent=None, wt_scl=1.0, threads=1):
     """Weight map and weight scale of a chip for the final drizzle.
 
     Parameters
@@ -238,6 +277,8 @@ def final_weights(kind, good, exptime, ratio, xp, err=None, ivm=None, shape=None
         Dark current, e- per pixel (uniform IVM map); None means 0.
     wt_scl : float
         Weight scale of ``"EXP"`` (:func:`weight_scale` of ``final_wt_scl``).
+    threads : int
+        Host threads sharing the rows of ``"EXP"`` (:func:`gpudrizzle.memory.by_rows`).
 
     Returns
     -------
@@ -248,7 +289,7 @@ def final_weights(kind, good, exptime, ratio, xp, err=None, ivm=None, shape=None
         EXPTIME**2 / ratio**4.
     """
     if kind == "EXP":
-        return FinalWeights(step_weights(good, exptime, xp), wt_scl)
+        return FinalWeights(step_weights(good, exptime, xp, threads), wt_scl)
     if kind == "ERR":
         ok = xp.isfinite(err) & (err > 0)
         w = xp.where(ok, (np.float32(exptime) / xp.where(ok, err, 1)) ** 2, 0).astype(np.float32)

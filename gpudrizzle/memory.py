@@ -1,13 +1,16 @@
-"""How much memory a step may use on a backend, how to copy rows onto it, and reuse of host memory."""
+"""How much memory a step may use on a backend, how to copy rows onto it, reuse of host
+memory, and host array work split by rows over threads."""
 
+import concurrent.futures
 import contextlib
 import ctypes
 import os
+import threading
 
 import numpy as np
 
 __all__ = ["available_bytes", "cgroup_memory_available", "check_fits",
-           "conversion_bytes", "copy_rows", "reuse_freed_host_memory"]
+           "conversion_bytes", "copy_rows", "reuse_freed_host_memory", "by_rows"]
 
 _FALLBACK_BYTES = 2 << 30
 # glibc mallopt parameters and defaults
@@ -152,6 +155,61 @@ def conversion_bytes(backend, a, dtype):
     ready = (isinstance(a, backend.xp.ndarray) and a.dtype == dtype and a.flags.c_contiguous
              and (backend.xp is not np or a.dtype.isnative))
     return 0 if ready else int(np.prod(np.shape(a), dtype=np.float64)) * dtype.itemsize
+
+
+#: Fewest rows a thread of :func:`by_rows` takes (smaller blocks are not worth a thread).
+MIN_ROWS_PER_THREAD = 64
+_POOLS = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(n):
+    with _POOLS_LOCK:
+        if n not in _POOLS:
+            _POOLS[n] = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="gpudrizzle-rows")
+        return _POOLS[n]
+
+
+def by_rows(xp, threads, nrows, body):
+    """Run ``body(rows)`` over blocks of rows, on several threads at once for numpy arrays.
+
+    numpy's element-wise loops release the GIL, so an element-wise step on
+    a chip written as ``body`` (reading and writing only rows ``rows`` of
+    its arrays) runs on ``threads`` cores; the results are those of one call
+    over all rows.
+
+    Parameters
+    ----------
+    xp : module
+        Array module of the arrays (``numpy`` or ``cupy``); anything but
+        numpy gets one call with ``slice(None)``.
+    threads : int or None
+        Threads to use (None or below 2: one call).
+    nrows : int
+        Rows of the arrays (first axis).
+    body : callable
+        ``body(rows)`` with ``rows`` a ``slice`` of the first axis.
+
+    Raises
+    ------
+    Exception
+        The first exception a block raised, once every block has ended.
+    """
+    threads = int(threads or 1)
+    nrows = int(nrows)
+    k = min(threads, nrows // MIN_ROWS_PER_THREAD)
+    if xp is not np or k < 2:
+        body(slice(None))
+        return
+    edges = [nrows * i // k for i in range(k + 1)]
+    blocks = [slice(a, b) for a, b in zip(edges, edges[1:])]
+    pending = [_pool(k - 1).submit(body, rows) for rows in blocks[1:]]
+    try:
+        body(blocks[0])  # the caller's thread takes the first block
+    finally:
+        concurrent.futures.wait(pending)
+    for f in pending:
+        f.result()
 
 
 def copy_rows(backend, dst, src):

@@ -150,3 +150,37 @@ def test_product_bunit():
     assert cs.product_bunit("COUNTS/S", "native", "counts") == "COUNTS"
     assert cs.product_bunit("COUNTS", "electrons", "cps") == "ELECTRONS/S"
     assert cs.product_bunit("electrons/s", "native", "counts") == "ELECTRONS"
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_chip_preparation_on_threads_equals_one_call(rng, threads):
+    """Rows shared among threads give the arrays of one call, bit for bit (big-endian
+    inputs, masks, gain), and leave the inputs as they were."""
+    shape = (int(rng.integers(130, 400)), int(rng.integers(3, 60)))
+    sci = rng.normal(100, 30, shape).astype(">f4")
+    err = np.abs(rng.normal(5, 2, shape)).astype(">f4")
+    dq = rng.choice(np.array([0, 4, 8, 16], ">u2"), shape)
+    static = (rng.random(shape) > 0.1).astype(np.uint8)
+    cr = (rng.random(shape) > 0.05).astype(np.uint8)
+    before = [a.copy() for a in (sci, err, dq, static, cr)]
+    for masks in ({}, {"static": static}, {"static": static, "crmask": cr}, {"crmask": cr}):
+        for d in (dq, None):
+            one = cs.good_mask(shape, np, dq=d, bits=4, resetbits=8, **masks)
+            many = cs.good_mask(shape, np, dq=d, bits=4, resetbits=8, threads=threads, **masks)
+            np.testing.assert_array_equal(many, one)
+            assert many.dtype == bool and 0 < many.sum() < many.size or d is None and not masks
+    good = cs.good_mask(shape, np, dq=dq, bits=4, static=static)
+    np.testing.assert_array_equal(cs.step_weights(good, 400.0, np, threads=threads),
+                                  cs.step_weights(good, 400.0, np))
+    for proc in ("native", "electrons"):
+        a, ua = cs.drizzle_data(sci, 12.5, "COUNTS", 2.1, False, proc, np)
+        b, ub = cs.drizzle_data(sci, 12.5, "COUNTS", 2.1, False, proc, np, threads=threads)
+        assert ua == ub and b.dtype == np.float32
+        np.testing.assert_array_equal(b.view(np.uint32), a.view(np.uint32))
+        np.testing.assert_array_equal(b, (sci.astype(np.float32) - np.float32(12.5))
+                                      * (np.float32(2.1) if proc == "electrons" else 1))
+        va = cs.variance(None, err, "COUNTS", 2.1, 4.0, 2.1, proc, np)
+        vb = cs.variance(None, err, "COUNTS", 2.1, 4.0, 2.1, proc, np, threads=threads)
+        np.testing.assert_array_equal(vb.view(np.uint32), va.view(np.uint32))
+    for a, b in zip(before, (sci, err, dq, static, cr)):
+        np.testing.assert_array_equal(a, b)

@@ -74,3 +74,31 @@ def test_estimate_keeps_static_masks_per_signature_and_crmasks_on_disk_out():
                           crmasks_on_disk=True, **kw)
     planes = 4200 * 4200 * 4 * ((1400 - 1) // 32 - (40 - 1) // 32)
     assert on_disk - few == planes
+
+
+def test_by_rows_covers_every_row_once_and_raises_a_block_failure(rng):
+    from gpudrizzle.memory import MIN_ROWS_PER_THREAD, by_rows
+
+    n = int(rng.integers(3 * MIN_ROWS_PER_THREAD, 10 * MIN_ROWS_PER_THREAD))
+    seen = np.zeros(n, np.int64)
+    blocks = []
+
+    def body(rows):
+        blocks.append(rows)
+        seen[rows] += 1
+
+    by_rows(np, 3, n, body)
+    assert len(blocks) == 3 and (seen == 1).all()
+    # one call: one thread, few rows, or another array module
+    for threads, rows, xp in ((1, n, np), (None, n, np), (4, 2 * MIN_ROWS_PER_THREAD - 1, np),
+                              (4, n, object())):
+        blocks.clear()
+        by_rows(xp, threads, rows, body)
+        assert blocks == [slice(None)]
+
+    def failing(rows):
+        if rows.start:
+            raise ZeroDivisionError("planted")
+
+    with pytest.raises(ZeroDivisionError, match="planted"):
+        by_rows(np, 2, n, failing)
