@@ -66,6 +66,7 @@ import mmap
 import numbers
 import os
 import warnings
+import zlib
 from dataclasses import dataclass, field, replace as _replace
 from functools import cached_property
 from typing import Any, Optional
@@ -80,7 +81,8 @@ from .inputs import open_fits, rootname_of
 from .params import Parameters, resolve_parameters
 
 __all__ = ["Chip", "Exposure", "Detector", "DETECTORS", "load_exposure", "load_exposures",
-           "HST_DETECTORS", "PARITY", "MASK_FLAG", "to_exposure", "in_memory_items", "is_in_memory"]
+           "HST_DETECTORS", "PARITY", "MASK_FLAG", "to_exposure", "in_memory_items", "is_in_memory",
+           "PackedCards", "card_text"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -189,14 +191,60 @@ PARITY = {k: d.parity for k, d in DETECTORS.items()}
 FILTER_KEYWORDS = {d.instrument: d.filter_keywords for d in DETECTORS.values()}
 
 
+class PackedCards:
+    """A header's cards (80 characters a card, no END) kept compressed.
+
+    A run of many exposures keeps every input header for the product's
+    HDRTAB; their text compresses about fivefold (blank-padded cards).
+    ``str()`` gives the text back; ``len()`` is its length in characters.
+
+    Parameters
+    ----------
+    text : str
+    """
+
+    __slots__ = ("_packed", "_length")
+
+    def __init__(self, text):
+        self._packed = zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+        self._length = len(text)
+
+    def __str__(self):
+        return zlib.decompress(self._packed).decode("utf-8", "surrogatepass")
+
+    def __len__(self):
+        return self._length
+
+    def __eq__(self, other):
+        if isinstance(other, PackedCards):
+            return self._packed == other._packed or str(self) == str(other)
+        return isinstance(other, str) and str(self) == other
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"PackedCards({self._length // 80} cards)"
+
+
 def _cards(header):
-    """A header's cards as one string (80 characters a card, no END, no padding)."""
-    return header.tostring(padding=False, endcard=False)
+    """A header's cards as :class:`PackedCards` (80 characters a card, no END, no padding)."""
+    return PackedCards(header.tostring(padding=False, endcard=False))
+
+
+def _pack(cards):
+    """``cards`` (str, PackedCards or None) as PackedCards or None."""
+    return cards if cards is None or isinstance(cards, PackedCards) else PackedCards(str(cards))
+
+
+def card_text(cards):
+    """The text of header cards kept by :class:`Chip` / :class:`Exposure` (str, PackedCards),
+    None stays None."""
+    return None if cards is None else str(cards)
 
 
 def _parse_cards(cards):
     """:func:`_cards` back into an astropy Header (None stays None)."""
-    return None if cards is None else fits.Header.fromstring(cards)
+    return None if cards is None else fits.Header.fromstring(str(cards))
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,10 +289,11 @@ class Chip:
         PA_V3 of the exposure (degrees).
     parity : tuple
         2x2 detector parity matrix.
-    header_cards : str or None
-        The science header's cards (80 characters each, no END): a run of
-        many exposures keeps text, not astropy Header objects, which take
-        several times more memory.
+    header_cards : PackedCards or None
+        The science header's cards (80 characters each, no END), compressed
+        (:class:`PackedCards`; a str given here is packed; ``str()`` or
+        :func:`card_text` gives the text): a run of many exposures keeps
+        them, not astropy Header objects, which take tens of times more memory.
     header : astropy.io.fits.Header or None
         A copy of the science header, parsed from ``header_cards`` at each access.
     """
@@ -268,7 +317,10 @@ class Chip:
     idctheta: Optional[float] = None
     pa_v3: Optional[float] = None
     parity: tuple = _DEFAULT_PARITY
-    header_cards: Optional[str] = field(default=None, repr=False)
+    header_cards: Optional[Any] = field(default=None, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "header_cards", _pack(self.header_cards))
 
     @property
     def header(self):
@@ -300,7 +352,7 @@ class Exposure:
         EXPSTART/EXPEND (MJD).
     ivm_file : str or None
         IVM file the ``ivm`` arrays came from.
-    primary_cards : str or None
+    primary_cards : PackedCards or None
         The primary header's cards (see :attr:`Chip.header_cards`).
     primary_header : astropy.io.fits.Header or None
         A copy of the primary header, parsed at each access (empty for
@@ -318,7 +370,10 @@ class Exposure:
     expstart: Optional[float] = None
     expend: Optional[float] = None
     ivm_file: Optional[str] = None
-    primary_cards: Optional[str] = field(default=None, repr=False)
+    primary_cards: Optional[Any] = field(default=None, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "primary_cards", _pack(self.primary_cards))
 
     @property
     def primary_header(self):

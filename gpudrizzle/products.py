@@ -163,12 +163,12 @@ class ChipRecord(NamedTuple):
     idcscale : float or None
     crval : tuple of float
     orientat : float
-    primary, science : str or None
+    primary, science : str, gpudrizzle.exposure.PackedCards or None
         The cards of the exposure's primary header and of the chip's SCI
         header (:attr:`gpudrizzle.exposure.Chip.header_cards`), for the
         photometric keywords and HDRTAB; None or '' for in-memory exposures.
-        Text, parsed one record at a time, so that the records of many
-        exposures stay small.
+        Text (compressed), parsed one record at a time, so that the records
+        of many exposures stay small.
     """
 
     data: str
@@ -466,8 +466,8 @@ def _parsed_headers(records):
     last = (None, None)
     for r in records:
         if r.primary is not last[0]:
-            last = (r.primary, fits.Header.fromstring(r.primary) if r.primary else None)
-        yield r, last[1], fits.Header.fromstring(r.science) if r.science else None
+            last = (r.primary, fits.Header.fromstring(str(r.primary)) if r.primary else None)
+        yield r, last[1], fits.Header.fromstring(str(r.science)) if r.science else None
 
 
 def photometry(records):

@@ -245,3 +245,23 @@ def test_many_chips_written_without_a_card_per_record(tmp_path, rng):
     cards = 2 * 17 * 1400  # the D### records of the PRIMARY and SCI headers
     # astropy holds ~430 B a card (20 MB here); the text takes 80 B a card once
     assert peak < cards * 200, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_packed_cards_keep_the_text(rng):
+    """Header text kept compressed by exposures gives back the same text and header."""
+    from gpudrizzle.exposure import PackedCards, card_text, Exposure, Chip
+
+    h = _template(rng, "history+blanks")
+    h["NOTE"] = "".join(chr(c) for c in rng.integers(32, 127, 60))
+    text = h.tostring(padding=False, endcard=False)
+    packed = PackedCards(text)
+    assert str(packed) == text and len(packed) == len(text) and packed == text
+    assert len(packed._packed) < len(text) / 2
+    assert card_text(packed) == text and card_text(None) is None
+    chip = Chip(np.zeros((2, 2), np.float32), None, None, None, 1, "x[SCI,1]", 1.0, 0.0, "", False,
+                header_cards=text)
+    e = Exposure((chip,), 1.0, primary_cards=text)
+    assert isinstance(e.primary_cards, PackedCards) and isinstance(chip.header_cards, PackedCards)
+    assert [c.image for c in e.primary_header.cards] == [c.image for c in h.cards]
+    assert [c.image for c in chip.header.cards] == [c.image for c in h.cards]
+    assert Exposure((chip,), 1.0).primary_cards is None
