@@ -77,7 +77,6 @@ from . import chipscience, files, products
 from .progress import StepProgress, format_timings
 from .backends import get_backend
 from .backends.cpu import CpuBackend, default_threads
-from .bitflags import good_pixel_mask
 from .blot import blot_image
 from .config import build_configobj
 from .crmask import driz_cr
@@ -748,13 +747,6 @@ class _Run:
         list of them never holds every chip on a device at once."""
         return self._chip(state, key) if self.resident else getattr(state.chip, key)
 
-    def _good_dq(self, state, bits):
-        """Backend bool mask of a chip's pixels whose DQ flags are all in ``bits``, or None."""
-        dq = self._chip(state, "dq")
-        if dq is None:
-            return None
-        return good_pixel_mask(dq, bits, self.xp, reset=self.p["resetbits"] or 0)
-
     def _good(self, state, bits, with_cr):
         """Bool mask of a chip's good pixels for a drizzle step (:func:`chipscience.good_mask`)."""
         good = chipscience.good_mask(state.chip.shape, self.xp, dq=self._chip(state, "dq"),
@@ -826,10 +818,14 @@ class _Run:
         p = self.p
         masks, conv = [], []
         for c in chips:
-            m = self._good_dq(c, p["sky_bits"])
-            if p["use_static"] and c.static is not None:
-                static = c.static.view(bool)
-                m = static if m is None else self.xp.logical_and(m, static, out=m)
+            static = c.static if p["use_static"] and c.static is not None else None
+            dq = self._chip(c, "dq")
+            if dq is None:
+                m = None if static is None else static.view(bool)
+            else:
+                m = chipscience.good_mask(c.chip.shape, self.xp, dq=dq, bits=p["sky_bits"],
+                                          resetbits=p["resetbits"], static=static,
+                                          threads=self._threads)
             masks.append(m)
             scale = c.chip.idcscale or pixel_scale(c.chip.wcs)
             conv.append(brightness_factor(scale, exptime=c.exposure.exptime, count_rate=c.chip.is_rate))

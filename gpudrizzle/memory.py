@@ -166,7 +166,8 @@ _POOLS_LOCK = threading.Lock()
 def _pool(n):
     with _POOLS_LOCK:
         if n not in _POOLS:
-            _POOLS[n] = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="gpudrizzle-rows")
+            _POOLS[n] = concurrent.futures.ThreadPoolExecutor(
+                n, thread_name_prefix="gpudrizzle-rows")
         return _POOLS[n]
 
 

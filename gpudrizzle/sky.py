@@ -343,13 +343,16 @@ def compute_sky(chips, exposures, *, brightness=None, masks=None, skymethod="loc
 
     def statistic(c, m, inside=None):
         """(value, npix) of a chip's usable pixels (within ``inside``); (None, 0) if none."""
-        data = b.asarray(c, np.float32)
         sel = None if m is None else b.asarray(m, bool)
         if inside is not None:
             inside = b.asarray(inside, bool)
             sel = inside if sel is None else (sel & inside)
-        if sel is not None:
-            data = data[sel]
+        if sel is not None and b.xp is np and isinstance(c, np.ndarray):
+            data = b.asarray(c[sel], np.float32)  # the selected values only are converted
+        else:
+            data = b.asarray(c, np.float32)
+            if sel is not None:
+                data = data[sel]
         if not data.size:
             return None, 0
         try:

@@ -65,7 +65,7 @@ def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False) -
     _check_memory(b, "chip_static_mask: 'sci'", img)
     xp = b.xp
     data = b.asarray(img, np.float32)
-    mask = xp.ones(data.shape, dtype=np.uint8)
+    mask = None
     threshold = None
     big = float(np.finfo(np.float32).max)
     try:
@@ -76,7 +76,11 @@ def chip_static_mask(sci, *, static_sig=4.0, backend=None, device_array=False) -
         stats = image_stats(data, "mode", lower=finite.min, upper=finite.max, nclip=3, backend=b)
         if stats.histogram.size >= 2:
             threshold = stats.mode - sig * stats.stddev
-            mask = (~(data < _float32_above(threshold))).astype(np.uint8)
+            # good = not below (NaN is good); bool holds 0 / 1: its bytes are the uint8 mask
+            below = xp.less(data, _float32_above(threshold))
+            mask = xp.logical_not(below, out=below).view(np.uint8)
+    if mask is None:
+        mask = xp.ones(data.shape, dtype=np.uint8)
     return (mask if device_array else b.to_host(mask)), threshold
 
 
