@@ -489,7 +489,7 @@ class _Run:
         self._scoped = None  # ExitStack of what holds until the run ends (the kernel threads)
         self._scratch = None  # ScratchImages of the singles, until the median is made
         self._cr_scratch = None  # ScratchImages of the CR masks, until the run ends
-        self._on_disk = True  # per-exposure images in scratch files (set once the backend is known)
+        self._on_disk = True  # per-exposure images in scratch files (decided with the backend)
         self._threads = 1  # host threads of the per-chip array preparation
         self.hdulist = None  # the final product when it is kept in memory (write_products=False)
 
