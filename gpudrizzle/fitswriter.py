@@ -51,15 +51,15 @@ def card_images(items):
 
     Returns
     -------
-    str
-        ASCII text, ``80 * k`` characters (a long string value takes CONTINUE cards).
+    bytes
+        ASCII, ``80 * k`` bytes (a long string value takes CONTINUE cards).
     """
-    parts = []
+    out = io.BytesIO()  # not a list of strings: tens of thousands of objects
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VerifyWarning)
         for key, value in items:
-            parts.append(_card(key, value).image)
-    return "".join(parts)
+            out.write(_card(key, value).image.encode("ascii"))
+    return out.getvalue()
 
 
 def append_position(header, n):
@@ -103,8 +103,17 @@ class SplicedHeader:
         ``items()`` gives the block's (keyword, value or (value, comment))
         pairs, each time anew; none of their keywords may be in ``header``.
         None: no block.
-    text : str, optional
+    text : bytes, optional
         ``card_images(items())`` when already rendered (a block shared by two headers).
+
+    Attributes
+    ----------
+    header : astropy.io.fits.Header
+    items : callable or None
+    marker : astropy.io.fits.Card or None
+        The card holding the block's place (None without a block).
+    text : bytes
+        The block's card images (ASCII, ``80 * k`` bytes).
 
     Raises
     ------
@@ -116,7 +125,7 @@ class SplicedHeader:
         self.header = header
         self.items = items
         self.marker = None
-        self.text = ""
+        self.text = b""
         if items is None:
             return
         self.text = card_images(items()) if text is None else text
@@ -163,6 +172,27 @@ class SplicedHeader:
         return own - (self.marker is not None) + len(self.text) // CARD
 
 
+def _header_pieces(header, splices):
+    """``header``'s bytes in the file as a list of pieces (the blocks not copied)."""
+    text = header.tostring(sep="", endcard=True, padding=False)
+    cuts = []
+    for marker, block in (splices or {}).items():
+        at = text.find(marker)
+        if at < 0:
+            continue
+        if at % CARD or text.find(marker, at + CARD) >= 0:
+            raise ValueError("the marker card of a block of cards is not one card of the header")
+        cuts.append((at, block))
+    pieces, start, size = [], 0, 0
+    for at, block in sorted(cuts, key=lambda c: c[0]):
+        pieces += [text[start:at].encode("ascii"), block]
+        start = at + CARD
+    pieces.append(text[start:].encode("ascii"))
+    size = sum(len(p) for p in pieces)
+    pieces.append(b" " * (-size % BLOCK))
+    return pieces
+
+
 def header_bytes(header, splices=None):
     """``header`` as it is written in a file: card images, END, blank-padded to 2880 bytes.
 
@@ -170,8 +200,8 @@ def header_bytes(header, splices=None):
     ----------
     header : astropy.io.fits.Header
     splices : dict, optional
-        Marker card image -> text put in its place (:meth:`SplicedHeader.splices`);
-        markers not in ``header`` are passed over.
+        Marker card image (str) -> card images (bytes) put in its place
+        (:meth:`SplicedHeader.splices`); markers not in ``header`` are passed over.
 
     Returns
     -------
@@ -183,16 +213,7 @@ def header_bytes(header, splices=None):
     ValueError
         A marker is in ``header`` more than once or not at a card boundary.
     """
-    text = header.tostring(sep="", endcard=True, padding=False)
-    for marker, block in (splices or {}).items():
-        at = text.find(marker)
-        if at < 0:
-            continue
-        if at % CARD or text.find(marker, at + CARD) >= 0:
-            raise ValueError("the marker card of a block of cards is not one card of the header")
-        text = text[:at] + block + text[at + CARD:]
-    text += " " * (-len(text) % BLOCK)
-    return text.encode("ascii")
+    return b"".join(_header_pieces(header, splices))
 
 
 def _image_data(fileobj, data):
@@ -210,12 +231,13 @@ def _image_data(fileobj, data):
     fileobj.write(b"\0" * (-a.nbytes % BLOCK))
 
 
-def _extension_bytes(hdu):
-    """An extension HDU (a table) exactly as astropy writes it after a primary HDU."""
+def _extension(fileobj, hdu):
+    """Write an extension HDU (a table) exactly as astropy writes it after a primary HDU."""
     buf = io.BytesIO()
     empty = fits.PrimaryHDU()
     fits.HDUList([empty, hdu]).writeto(buf)
-    return buf.getvalue()[len(empty.header.tostring()):]
+    with buf.getbuffer() as view:
+        fileobj.write(view[len(empty.header.tostring()):])
 
 
 def write_hdulist(fileobj, hdul, splices=None):
@@ -231,7 +253,7 @@ def write_hdulist(fileobj, hdul, splices=None):
     hdul : astropy.io.fits.HDUList
         Primary first; image data float or signed integers of 2 or more bytes.
     splices : dict, optional
-        Marker card image -> block text, for every :class:`SplicedHeader` whose
+        Marker card image -> block (card images, bytes), for every :class:`SplicedHeader` whose
         header is in ``hdul``.
 
     Raises
@@ -250,10 +272,11 @@ def write_hdulist(fileobj, hdul, splices=None):
             hdu.update_header()
             text = hdu.header.tostring(sep="", endcard=True, padding=False)
             found.update(m for m in splices if m in text)
-            fileobj.write(header_bytes(hdu.header, splices))
+            for piece in _header_pieces(hdu.header, splices):
+                fileobj.write(piece)
             _image_data(fileobj, hdu.data)
         else:
-            fileobj.write(_extension_bytes(hdu))
+            _extension(fileobj, hdu)
     if found != set(splices):
         raise ValueError(f"{len(set(splices) - found)} block(s) of cards have no marker card in "
                          "the HDUList")
