@@ -16,7 +16,8 @@ reported.  ``--scratch-in-memory BYTES`` sets
 :data:`gpudrizzle.astrodrizzle.SCRATCH_IN_MEMORY_BYTES` in the child: how many
 bytes of per-exposure images (separate drizzle images, cosmic-ray masks) a run
 keeps in memory before it puts them in scratch files; 0 puts them in files
-whatever their size, the mode whose memory does not grow with N.  ``scaling`` runs a mosaic of independent cells on a
+whatever their size, the mode whose memory does not grow with N.  ``scaling``
+runs a mosaic of independent cells on a
 ``LocalCluster`` of 1 and then 2 single-threaded worker processes and
 reports cells per second (cluster start-up excluded).
 """
@@ -64,8 +65,8 @@ def memory(ns, chip_shape=(64, 128), scratch_in_memory=None):
             plan = mosaic.plan(files, os.path.join(tmp, "m"), tile=4096)
             name = next(iter(mosaic.load_plan(plan)["cells"]))
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", _CHILD, plan, name,
-                                  "default" if scratch_in_memory is None else str(scratch_in_memory)], check=True,
+            budget = "default" if scratch_in_memory is None else str(scratch_in_memory)
+            out = subprocess.run([sys.executable, "-c", _CHILD, plan, name, budget], check=True,
                                  capture_output=True, text=True).stdout.split()
             wall = time.perf_counter() - t
             rss_mib = int(out[-2]) / 1024.0

@@ -664,7 +664,9 @@ def _hdu(cls, data, header):
 def _spliced(primary):
     """``primary`` as a :class:`gpudrizzle.fitswriter.SplicedHeader` (an astropy Header:
     one without a block)."""
-    return primary if isinstance(primary, fitswriter.SplicedHeader) else fitswriter.SplicedHeader(primary)
+    if isinstance(primary, fitswriter.SplicedHeader):
+        return primary
+    return fitswriter.SplicedHeader(primary)
 
 
 def final_hdulist(*, sci, wht, ctx, err, wcs, primary, records, bunit):
