@@ -108,6 +108,58 @@ GD_DEVICE double blot_sample(const blot_args& a, gd_index i, gd_index j) {
     return v;
 }
 
+#if !defined(__CUDACC__) && defined(__SSE2__)
+// Host path in SIMD lanes, bit for bit the same as the scalar code: every
+// lane does the scalar code's operations in its order (this build has no
+// fused multiply-add).  A pixel's x and y tap weights are formed together,
+// one in each lane of a pair; a window on the source sums two of its rows at
+// a time, one in each lane.  Windows reaching past the source keep the
+// scalar edge rules, with the same weights.
+#include <emmintrin.h>
+#define BLOT_LANES 1
+typedef double blot_d2 __attribute__((vector_size(16)));  // one SSE register, as __m128d
+
+// wx[c] + wx[c + 1] p[c + 1] ... added to acc lane by lane for the columns
+// c .. c + 3 of rows p (lane 0) and q (lane 1); wxx[c] holds wx[c] twice.
+static inline __m128d blot_cols4(__m128d acc, const float* p, const float* q, const __m128d* wxx) {
+    __m128 a = _mm_loadu_ps(p), b = _mm_loadu_ps(q);
+    __m128 lo = _mm_unpacklo_ps(a, b), hi = _mm_unpackhi_ps(a, b);  // (p0 q0 p1 q1), (p2 q2 p3 q3)
+    acc = _mm_add_pd(acc, _mm_mul_pd(wxx[0], _mm_cvtps_pd(lo)));
+    acc = _mm_add_pd(acc, _mm_mul_pd(wxx[1], _mm_cvtps_pd(_mm_movehl_ps(lo, lo))));
+    acc = _mm_add_pd(acc, _mm_mul_pd(wxx[2], _mm_cvtps_pd(hi)));
+    return _mm_add_pd(acc, _mm_mul_pd(wxx[3], _mm_cvtps_pd(_mm_movehl_ps(hi, hi))));
+}
+
+// The same for the two columns c, c + 1.
+static inline __m128d blot_cols2(__m128d acc, const float* p, const float* q, const __m128d* wxx) {
+    __m128 a = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)p));
+    __m128 b = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)q));
+    __m128 lo = _mm_unpacklo_ps(a, b);  // (p0 q0 p1 q1)
+    acc = _mm_add_pd(acc, _mm_mul_pd(wxx[0], _mm_cvtps_pd(lo)));
+    return _mm_add_pd(acc, _mm_mul_pd(wxx[1], _mm_cvtps_pd(_mm_movehl_ps(lo, lo))));
+}
+
+// sum_r wy[r] sum_c wx[c] p[r * nx + c] over a W x W window (W even) lying on
+// the source, p its first sample: blot_window's interior sum.
+template <int W>
+static inline double blot_window_lanes(const float* p, gd_index nx, const double* wx,
+                                       const double* wy) {
+    __m128d wxx[W];
+    for (int c = 0; c < W; ++c) wxx[c] = _mm_set1_pd(wx[c]);
+    double sum = 0.0;
+    for (int r = 0; r < W; r += 2, p += 2 * nx) {
+        __m128d acc = _mm_setzero_pd();
+        int c = 0;
+        for (; c + 4 <= W; c += 4) acc = blot_cols4(acc, p + c, p + nx + c, wxx + c);
+        if (c < W) acc = blot_cols2(acc, p + c, p + nx + c, wxx + c);
+        blot_d2 m = (blot_d2)_mm_mul_pd(_mm_loadu_pd(wy + r), acc);  // wy[r] s[r], wy[r+1] s[r+1]
+        sum += m[0];
+        sum += m[1];
+    }
+    return sum;
+}
+#endif
+
 // sum_r wy[r] sum_c wx[c] sample(i0 + c, j0 + r) over a W x W window.
 template <int W, int EDGE>
 GD_DEVICE double blot_window(const blot_args& a, gd_index i0, gd_index j0, const double* wx,
@@ -115,6 +167,9 @@ GD_DEVICE double blot_window(const blot_args& a, gd_index i0, gd_index j0, const
     double sum = 0.0;
     if (i0 >= 0 && j0 >= 0 && i0 + W <= a.in_nx && j0 + W <= a.in_ny) {
         const float* p = a.data + j0 * a.in_nx + i0;
+#ifdef BLOT_LANES
+        if constexpr (W % 2 == 0) return blot_window_lanes<W>(p, a.in_nx, wx, wy);
+#endif
         for (int r = 0; r < W; ++r, p += a.in_nx) {
             double s = 0.0;
             for (int c = 0; c < W; ++c) s += wx[c] * (double)p[c];
@@ -131,21 +186,23 @@ GD_DEVICE double blot_window(const blot_args& a, gd_index i0, gd_index j0, const
 }
 
 // Everett tap weights for fraction s in [0, 1) between taps W/2-1 and W/2:
-// cubic (W = 4) or quintic (W = 6) central-difference interpolation.
-template <int W>
-GD_DEVICE void blot_everett(double s, double* w) {
+// cubic (W = 4) or quintic (W = 6) central-difference interpolation.  T is
+// double, or on the host a pair of doubles (the x and y fractions in two
+// SIMD lanes, each lane doing these operations in this order).
+template <int W, class T>
+GD_DEVICE void blot_everett(T s, T* w) {
     // products with the reciprocals: a division by a constant costs as much
     // as the rest of the weights together
     const double sixth = 1.0 / 6.0, twentieth = 1.0 / 20.0;
-    double t = 1.0 - s;
-    double cs = s * (s * s - 1.0) * sixth, ct = t * (t * t - 1.0) * sixth;
+    T t = 1.0 - s;
+    T cs = s * (s * s - 1.0) * sixth, ct = t * (t * t - 1.0) * sixth;
     if (W == 4) {
         w[0] = ct;
         w[1] = t - 2.0 * ct + cs;
         w[2] = s + ct - 2.0 * cs;
         w[3] = cs;
     } else {
-        double qs = cs * (s * s - 4.0) * twentieth, qt = ct * (t * t - 4.0) * twentieth;
+        T qs = cs * (s * s - 4.0) * twentieth, qt = ct * (t * t - 4.0) * twentieth;
         w[0] = qt;
         w[1] = ct - 4.0 * qt + qs;
         w[2] = t - 2.0 * ct + 6.0 * qt + cs - 4.0 * qs;
@@ -204,18 +261,41 @@ GD_DEVICE double blot_value(const blot_args& a, double x, double y) {
     if (INTERP == I_POLY3 || INTERP == I_POLY5) {
         const int W = INTERP == I_POLY3 ? 4 : 6;
         double wx[W], wy[W];
+#ifdef BLOT_LANES
+        blot_d2 w[W], sxy = {x - fx, y - fy};
+        blot_everett<W>(sxy, w);
+        for (int c = 0; c < W; ++c) {
+            wx[c] = w[c][0];
+            wy[c] = w[c][1];
+        }
+#else
         blot_everett<W>(x - fx, wx);
         blot_everett<W>(y - fy, wy);
+#endif
         return blot_window<W, EDGE_REFLECT>(a, ix - (W / 2 - 1), iy - (W / 2 - 1), wx, wy);
     }
     if (INTERP == I_LANCZOS3 || INTERP == I_LANCZOS5) {
         const int N = INTERP == I_LANCZOS3 ? 3 : 5;
         double wx[2 * N], wy[2 * N];
         gd_index i0 = ix - N + 1, j0 = iy - N + 1;
+#ifdef BLOT_LANES
+        // both distances in lanes: |dist| / 0.003 truncated (below 2^31 here)
+        const __m128d sign = _mm_set1_pd(-0.0), step = _mm_set1_pd(0.003);
+        __m128d xy = _mm_set_pd(y, x);
+        for (int c = 0; c < 2 * N; ++c) {
+            __m128d tap = _mm_set_pd((double)(j0 + c), (double)(i0 + c));
+            __m128d q = _mm_div_pd(_mm_andnot_pd(sign, _mm_sub_pd(xy, tap)), step);
+            __m128i idx = _mm_cvttpd_epi32(q);
+            gd_index kx = _mm_cvtsi128_si32(idx), ky = _mm_cvtsi128_si32(_mm_srli_si128(idx, 4));
+            wx[c] = kx < a.nlut ? a.lut[kx] : 0.0;
+            wy[c] = ky < a.nlut ? a.lut[ky] : 0.0;
+        }
+#else
         for (int c = 0; c < 2 * N; ++c) {
             wx[c] = blot_lanczos_weight(a, x - (double)(i0 + c));
             wy[c] = blot_lanczos_weight(a, y - (double)(j0 + c));
         }
+#endif
         return blot_window<2 * N, EDGE_DROP>(a, i0, j0, wx, wy);
     }
     // sinc
