@@ -108,6 +108,28 @@ GD_DEVICE double blot_sample(const blot_args& a, gd_index i, gd_index j) {
     return v;
 }
 
+// sum_r wy[r] sum_c wx[c] sample(i0 + c, j0 + r) over a W x W window.
+template <int W, int EDGE>
+GD_DEVICE double blot_window(const blot_args& a, gd_index i0, gd_index j0, const double* wx,
+                             const double* wy) {
+    double sum = 0.0;
+    if (i0 >= 0 && j0 >= 0 && i0 + W <= a.in_nx && j0 + W <= a.in_ny) {
+        const float* p = a.data + j0 * a.in_nx + i0;
+        for (int r = 0; r < W; ++r, p += a.in_nx) {
+            double s = 0.0;
+            for (int c = 0; c < W; ++c) s += wx[c] * (double)p[c];
+            sum += wy[r] * s;
+        }
+        return sum;
+    }
+    for (int r = 0; r < W; ++r) {
+        double s = 0.0;
+        for (int c = 0; c < W; ++c) s += wx[c] * blot_sample<EDGE>(a, i0 + c, j0 + r);
+        sum += wy[r] * s;
+    }
+    return sum;
+}
+
 #if !defined(__CUDACC__) && defined(__SSE2__)
 // Host path in SIMD lanes, bit for bit the same as the scalar code: every
 // lane does the scalar code's operations in its order (this build has no
@@ -140,50 +162,40 @@ static inline __m128d blot_cols2(__m128d acc, const float* p, const float* q, co
 }
 
 // sum_r wy[r] sum_c wx[c] p[r * nx + c] over a W x W window (W even) lying on
-// the source, p its first sample: blot_window's interior sum.
+// the source, p its first sample, w[c] = (wx[c], wy[c]): blot_window's sum.
 template <int W>
-static inline double blot_window_lanes(const float* p, gd_index nx, const double* wx,
-                                       const double* wy) {
+static inline double blot_window_lanes(const float* p, gd_index nx, const blot_d2* w) {
     __m128d wxx[W];
-    for (int c = 0; c < W; ++c) wxx[c] = _mm_set1_pd(wx[c]);
+    for (int c = 0; c < W; ++c) wxx[c] = _mm_unpacklo_pd(w[c], w[c]);
     double sum = 0.0;
     for (int r = 0; r < W; r += 2, p += 2 * nx) {
         __m128d acc = _mm_setzero_pd();
         int c = 0;
         for (; c + 4 <= W; c += 4) acc = blot_cols4(acc, p + c, p + nx + c, wxx + c);
         if (c < W) acc = blot_cols2(acc, p + c, p + nx + c, wxx + c);
-        blot_d2 m = (blot_d2)_mm_mul_pd(_mm_loadu_pd(wy + r), acc);  // wy[r] s[r], wy[r+1] s[r+1]
+        blot_d2 m = (blot_d2)_mm_mul_pd(_mm_unpackhi_pd(w[r], w[r + 1]), acc);  // wy[r] s[r], wy[r+1] s[r+1]
         sum += m[0];
         sum += m[1];
     }
     return sum;
 }
-#endif
 
-// sum_r wy[r] sum_c wx[c] sample(i0 + c, j0 + r) over a W x W window.
+// The W x W window at (i0, j0) with weight pairs w: in lanes when it lies on
+// the source, else through blot_window's edge rule EDGE.
 template <int W, int EDGE>
-GD_DEVICE double blot_window(const blot_args& a, gd_index i0, gd_index j0, const double* wx,
-                             const double* wy) {
-    double sum = 0.0;
+static inline double blot_window_pairs(const blot_args& a, gd_index i0, gd_index j0,
+                                       const blot_d2* w) {
     if (i0 >= 0 && j0 >= 0 && i0 + W <= a.in_nx && j0 + W <= a.in_ny) {
-        const float* p = a.data + j0 * a.in_nx + i0;
-#ifdef BLOT_LANES
-        if constexpr (W % 2 == 0) return blot_window_lanes<W>(p, a.in_nx, wx, wy);
-#endif
-        for (int r = 0; r < W; ++r, p += a.in_nx) {
-            double s = 0.0;
-            for (int c = 0; c < W; ++c) s += wx[c] * (double)p[c];
-            sum += wy[r] * s;
-        }
-        return sum;
+        return blot_window_lanes<W>(a.data + j0 * a.in_nx + i0, a.in_nx, w);
     }
-    for (int r = 0; r < W; ++r) {
-        double s = 0.0;
-        for (int c = 0; c < W; ++c) s += wx[c] * blot_sample<EDGE>(a, i0 + c, j0 + r);
-        sum += wy[r] * s;
+    double wx[W], wy[W];
+    for (int c = 0; c < W; ++c) {
+        wx[c] = w[c][0];
+        wy[c] = w[c][1];
     }
-    return sum;
+    return blot_window<W, EDGE>(a, i0, j0, wx, wy);
 }
+#endif
 
 // Everett tap weights for fraction s in [0, 1) between taps W/2-1 and W/2:
 // cubic (W = 4) or quintic (W = 6) central-difference interpolation.  T is
@@ -254,32 +266,34 @@ GD_DEVICE double blot_value(const blot_args& a, double x, double y) {
         return (double)a.data[j * a.in_nx + i];
     }
     if (INTERP == I_LINEAR) {
+#ifdef BLOT_LANES
+        blot_d2 sxy = {x - fx, y - fy}, w[2] = {1.0 - sxy, sxy};
+        return blot_window_pairs<2, EDGE_CLAMP>(a, ix, iy, w);
+#else
         double sx = x - fx, sy = y - fy;
         double wx[2] = {1.0 - sx, sx}, wy[2] = {1.0 - sy, sy};
         return blot_window<2, EDGE_CLAMP>(a, ix, iy, wx, wy);
+#endif
     }
     if (INTERP == I_POLY3 || INTERP == I_POLY5) {
         const int W = INTERP == I_POLY3 ? 4 : 6;
-        double wx[W], wy[W];
 #ifdef BLOT_LANES
         blot_d2 w[W], sxy = {x - fx, y - fy};
         blot_everett<W>(sxy, w);
-        for (int c = 0; c < W; ++c) {
-            wx[c] = w[c][0];
-            wy[c] = w[c][1];
-        }
+        return blot_window_pairs<W, EDGE_REFLECT>(a, ix - (W / 2 - 1), iy - (W / 2 - 1), w);
 #else
+        double wx[W], wy[W];
         blot_everett<W>(x - fx, wx);
         blot_everett<W>(y - fy, wy);
-#endif
         return blot_window<W, EDGE_REFLECT>(a, ix - (W / 2 - 1), iy - (W / 2 - 1), wx, wy);
+#endif
     }
     if (INTERP == I_LANCZOS3 || INTERP == I_LANCZOS5) {
         const int N = INTERP == I_LANCZOS3 ? 3 : 5;
-        double wx[2 * N], wy[2 * N];
         gd_index i0 = ix - N + 1, j0 = iy - N + 1;
 #ifdef BLOT_LANES
         // both distances in lanes: |dist| / 0.003 truncated (below 2^31 here)
+        blot_d2 w[2 * N];
         const __m128d sign = _mm_set1_pd(-0.0), step = _mm_set1_pd(0.003);
         __m128d xy = _mm_set_pd(y, x);
         for (int c = 0; c < 2 * N; ++c) {
@@ -287,16 +301,17 @@ GD_DEVICE double blot_value(const blot_args& a, double x, double y) {
             __m128d q = _mm_div_pd(_mm_andnot_pd(sign, _mm_sub_pd(xy, tap)), step);
             __m128i idx = _mm_cvttpd_epi32(q);
             gd_index kx = _mm_cvtsi128_si32(idx), ky = _mm_cvtsi128_si32(_mm_srli_si128(idx, 4));
-            wx[c] = kx < a.nlut ? a.lut[kx] : 0.0;
-            wy[c] = ky < a.nlut ? a.lut[ky] : 0.0;
+            w[c] = _mm_set_pd(ky < a.nlut ? a.lut[ky] : 0.0, kx < a.nlut ? a.lut[kx] : 0.0);
         }
+        return blot_window_pairs<2 * N, EDGE_DROP>(a, i0, j0, w);
 #else
+        double wx[2 * N], wy[2 * N];
         for (int c = 0; c < 2 * N; ++c) {
             wx[c] = blot_lanczos_weight(a, x - (double)(i0 + c));
             wy[c] = blot_lanczos_weight(a, y - (double)(j0 + c));
         }
-#endif
         return blot_window<2 * N, EDGE_DROP>(a, i0, j0, wx, wy);
+#endif
     }
     // sinc
     gd_index nx = (gd_index)(x + 0.5), ny = (gd_index)(y + 0.5);
