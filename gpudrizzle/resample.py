@@ -27,7 +27,7 @@ from . import argcheck
 from .backends import Backend, get_backend, host_array, is_device_array
 from .cpu_fallback.drizzle import lanczos_table
 from .kernels import DRIZZLE_KERNELS
-from .memory import check_fits
+from .memory import by_rows, check_fits
 from .utils import pixel_scale_ratio_from_pixmap
 
 __all__ = ["Drizzle", "SUPPORTED_DRIZZLE_KERNELS", "CTX_PLANE_BITS"]
@@ -46,6 +46,19 @@ class _Deprecated:
 
 
 _DEPRECATED_ARG = _Deprecated()
+
+
+def _zero(xp, a, threads):
+    """Set every element of backend array ``a`` to 0 by blocks of its first axis, on
+    ``threads`` host threads for numpy arrays (one ``fill`` on a device)."""
+    if xp is not np:
+        a.fill(0)
+        return
+
+    def body(rows):
+        a[rows] = 0  # numpy assigns a scalar without holding the GIL
+
+    by_rows(xp, threads, a.shape[0], body)
 
 
 def _parse_fillval(fillval, have_array):
@@ -258,7 +271,7 @@ class Drizzle:
                 w2d2[m] = xp.where(w2 != 0, base2[m].astype(np.float64) * w2, 0.0)
         acc["w2d2"], acc["base2"] = w2d2, base2
 
-    def reset(self) -> None:
+    def reset(self, threads: int | None = None) -> None:
         """Forget every image added, keeping the memory of the output sums.
 
         Afterwards the object is as if newly made with the same settings
@@ -267,7 +280,15 @@ class Drizzle:
         without the operating system clearing) another output frame; for
         drizzling images one after another onto separate products of one
         shape.
+
+        Parameters
+        ----------
+        threads : int or None
+            Host threads clearing the sums, by blocks of rows, on host
+            backends (None or 1: one; device backends clear on the device).
         """
+        if threads is not None:
+            threads = argcheck.integer("threads", threads, minimum=1)
         self._texptime = 0.0
         self._ncoadds = 0
         self._ctx_id = self._begin_ctx_id
@@ -276,9 +297,13 @@ class Drizzle:
         if acc is None:
             return
         acc["base"] = None
-        for key in ("sums", "ctx", "dq", "w2d2"):
+        xp = self._backend.xp
+        for key in ("sums", "dq"):  # (ny, nx, ...): by output rows
             if acc[key] is not None:
-                acc[key].fill(0)
+                _zero(xp, acc[key], threads)
+        for key in ("ctx", "w2d2"):  # (n, ny, nx): each plane by its rows
+            for plane in () if acc[key] is None else acc[key]:
+                _zero(xp, plane, threads)
         if acc["w2d2"] is not None:
             acc["base2"] = [None] * acc["w2d2"].shape[0]
 
@@ -330,21 +355,67 @@ class Drizzle:
                            math.nan if fill is None else fill, out)
         return out
 
+    def _into(self, name, out):
+        """``out`` checked as a destination of the (ny, nx) float32 output ``name``, or a new array."""
+        xp = self._backend.xp
+        if out is None:
+            return xp.empty(self._out_shape, np.float32)
+        if not isinstance(out, xp.ndarray):
+            raise TypeError(f"'out' for {name} must be a {xp.__name__} array; got {type(out)}")
+        if tuple(out.shape) != tuple(self._out_shape) or out.dtype != np.float32:
+            raise ValueError(f"'out' for {name} must be a float32 array of shape "
+                             f"{tuple(self._out_shape)}; got {out.dtype} {tuple(out.shape)}")
+        if not out.flags.c_contiguous or (xp is np and not out.flags.writeable):
+            raise ValueError(f"'out' for {name} must be a writable C-contiguous array")
+        return out
+
     @property
     def out_img(self) -> np.ndarray | None:
         """Output image (ny, nx) float32: weighted mean of the contributions."""
-        acc = self._acc
-        return self._out(lambda: self._mean(acc["sums"], None, acc["base"], self._fillval))
+        return self.get_out_img()
 
     @property
     def out_wht(self) -> np.ndarray | None:
         """Output weight (ny, nx) float32."""
-        def make():
-            out = self._backend.xp.empty(self._out_shape, np.float32)
-            self._backend.weight(self._acc["sums"], out)
-            return out
+        return self.get_out_wht()
 
-        return self._out(make)
+    def get_out_img(self, out=None):
+        """:attr:`out_img`, written into ``out`` when given.
+
+        Parameters
+        ----------
+        out : backend array (ny, nx) float32 or None
+            C-contiguous, writable destination on the backend (a numpy array
+            on host backends), e.g. the previous product's array to reuse
+            its pages; None: a new array.
+
+        Returns
+        -------
+        array (ny, nx) float32 or None
+            ``out`` (or the new array; on the host unless ``device_arrays``);
+            None before any output frame exists.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For an ``out`` not a backend array, of another shape or dtype,
+            not C-contiguous or read-only.
+        """
+        if self._acc is None:
+            return None
+        acc = self._acc
+        dst = self._into("out_img", out)
+        self._backend.mean(acc["sums"], None, None if self._fillval is not None else acc["base"],
+                           math.nan if self._fillval is None else self._fillval, dst)
+        return dst if out is not None else self._out(lambda: dst)
+
+    def get_out_wht(self, out=None):
+        """:attr:`out_wht`, written into ``out`` when given (as :meth:`get_out_img`)."""
+        if self._acc is None:
+            return None
+        dst = self._into("out_wht", out)
+        self._backend.weight(self._acc["sums"], dst)
+        return dst if out is not None else self._out(lambda: dst)
 
     @property
     def out_ctx(self) -> np.ndarray | None:
