@@ -901,8 +901,9 @@ class _Run:
             self._scratch = ScratchImages(f"{self.out.rootname}_singles")
         d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
                     out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
+        reuse = None  # on disk, the products' arrays serve every exposure in turn
         for i, e in enumerate(self.exposures):
-            d.reset()  # one set of output sums for every exposure
+            d.reset(threads=self._threads)  # one set of output sums for every exposure
             for c in (s for s in self.chips if s.index == i):
                 plan = self._plan(c, self.sep_wcs)
                 pixmap = self._pixmap(plan)
@@ -918,11 +919,14 @@ class _Run:
                 if (self.steps.blot or self.reuse_sep_plan) and not self._scratch_on_disk():
                     c.sep_plan = plan  # (on disk: memory flat in N, so made again when needed)
                 del pixmap, data, weight
-            sci, wht = d.out_img, d.out_wht
+            sci, wht = d.get_out_img(None if reuse is None else reuse[0]), \
+                d.get_out_wht(None if reuse is None else reuse[1])
             if ("single_sci", i) in self.inter_names:
                 self._write_intermediate(("single_sci", i), sci, self.sep_wcs, bunit="ELECTRONS/S")
                 self._write_intermediate(("single_wht", i), wht, self.sep_wcs)
             if self._scratch is not None:
+                if self.xp is np and ("single_sci", i) not in self.inter_names:
+                    reuse = (sci, wht)  # once in the file (and in no background write): free
                 sci, wht = self._scratch.append(sci), self._scratch.append(wht)
             singles_sci.append(sci)
             singles_wht.append(wht)
