@@ -339,10 +339,11 @@ def estimate_memory(chip_shapes, n_exposures, sep_shape, final_shape, steps, n_c
 
 
 #: With ``in_memory=False`` the per-exposure images of a run (see :func:`scratch_on_disk`)
-#: stay in memory while they take no more than this many bytes (and a quarter of the
-#: memory available); beyond, they wait in scratch files, so that the memory of a run of
-#: many exposures stays flat in their number.  Writing and reading them back costs a pass
-#: over fresh file pages, more than the drizzle of a small run's exposure.
+#: stay in memory while they take no more than this many bytes, a quarter of the memory
+#: available, and the memory the rest of the run needs; beyond, they wait in scratch
+#: files, so that the memory of a run of many exposures stays flat in their number.
+#: Writing and reading them back costs a pass over fresh file pages, more than the
+#: drizzle of a small run's exposure.
 SCRATCH_IN_MEMORY_BYTES = 1 << 30
 
 
@@ -368,19 +369,51 @@ def scratch_bytes(n_exposures, sep_shape, chip_shapes, steps) -> int:
     return total
 
 
-def scratch_on_disk(params, backend, scratch_size=None) -> bool:
+def scratch_on_disk(params, backend, scratch_size=None, run_bytes=None) -> bool:
     """True when a run's per-exposure images wait in scratch files instead of memory, so
     that its memory does not grow with the number of exposures: the separate drizzle
-    images (for the median) and the cosmic-ray masks (for the final drizzle).  That is
-    intermediates not in memory (``in_memory=False``) on a host backend, for images of
-    more than :data:`SCRATCH_IN_MEMORY_BYTES` (or a quarter of the memory available) in
-    all; ``scratch_size`` is their size (:func:`scratch_bytes`), None when unknown (then
-    they go to disk)."""
+    images (for the median) and the cosmic-ray masks (for the final drizzle).
+
+    That is intermediates not in memory (``in_memory=False``) on a host backend, for
+    images of more than :data:`SCRATCH_IN_MEMORY_BYTES`, a quarter of the memory
+    available, or ``run_bytes``, in all.  ``scratch_size`` is their size
+    (:func:`scratch_bytes`), None when unknown (then they go to disk); ``run_bytes`` the
+    rest of the run's peak memory (:func:`estimate_memory` with them on disk), so that
+    keeping them at most doubles a run's memory, which then stays bounded by the size of
+    its frames and chips whatever the number of exposures (a mosaic cell of hundreds).
+    """
     if params["in_memory"] or backend.xp is not np:
         return False
     if scratch_size is None:
         return True
-    return int(scratch_size) > min(SCRATCH_IN_MEMORY_BYTES, available_bytes(backend) // 4)
+    budget = min(SCRATCH_IN_MEMORY_BYTES, available_bytes(backend) // 4)
+    if run_bytes is not None:
+        budget = min(budget, int(run_bytes))
+    return int(scratch_size) > budget
+
+
+def memory_plan(params, backend, chip_shapes, n_exposures, sep_shape, final_shape, steps,
+                n_chips_final):
+    """Where a run keeps its per-exposure images, and its peak memory.
+
+    Parameters are those of :func:`estimate_memory` (``params``: the run's parameters,
+    ``backend`` its backend).
+
+    Returns
+    -------
+    on_disk : bool
+        :func:`scratch_on_disk` for this run.
+    need : int
+        :func:`estimate_memory` bytes with the images where they will be.
+    """
+    frames = (n_exposures, sep_shape, final_shape, steps, n_chips_final)
+    run_bytes = estimate_memory(chip_shapes, *frames, singles_on_disk=True,
+                                crmasks_on_disk=True)
+    scratch = scratch_bytes(n_exposures, sep_shape, chip_shapes, steps)
+    on_disk = scratch_on_disk(params, backend, scratch, run_bytes)
+    need = estimate_memory(chip_shapes, *frames, singles_on_disk=on_disk and bool(steps.median),
+                           crmasks_on_disk=on_disk)
+    return on_disk, need
 
 
 def _gib(n):
@@ -583,10 +616,7 @@ class _Run:
         shapes = [c.chip.shape for c in self.chips]
         frames = (len(exposures), None if sep_wcs is None else sep_wcs.array_shape,
                   None if final_wcs is None else final_wcs.array_shape, steps, len(self.chips))
-        self._on_disk = scratch_on_disk(p, b, scratch_bytes(
-            len(exposures), None if sep_wcs is None else sep_wcs.array_shape, shapes, steps))
-        need = estimate_memory(shapes, *frames, singles_on_disk=self._singles_on_disk(),
-                               crmasks_on_disk=self._scratch_on_disk())
+        self._on_disk, need = memory_plan(p, b, shapes, *frames)
         have = available_bytes(b)
         # on a device every chip's arrays are uploaded once and kept, when they fit
         self.resident = False

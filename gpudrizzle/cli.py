@@ -413,7 +413,7 @@ def _announce_backend(args, name):
 
 def _dry_run(args, params):
     """What ``run`` would do: the output frame, the plan of steps, the memory estimate."""
-    from .astrodrizzle import estimate_memory, scratch_on_disk
+    from .astrodrizzle import memory_plan
     from .backends import get_backend
     from .exposure import load_exposures
     from .inputs import expand_input
@@ -453,12 +453,9 @@ def _dry_run(args, params):
         print(f"  {line}")
     backend = get_backend(params["backend"])
     sep, final = frames.get("driz_sep"), frames.get("final")
-    on_disk = scratch_on_disk(params, backend)
-    need = estimate_memory([c.shape for c in chips], len(exposures),
-                           None if sep is None else sep.array_shape,
-                           None if final is None else final.array_shape, steps, len(chips),
-                           singles_on_disk=on_disk and bool(steps.median),
-                           crmasks_on_disk=on_disk)
+    _, need = memory_plan(params, backend, [c.shape for c in chips], len(exposures),
+                          None if sep is None else sep.array_shape,
+                          None if final is None else final.array_shape, steps, len(chips))
     have = available_bytes(backend)
     print(f"memory estimate: {need / 2 ** 30:.2f} GiB on the {backend.name} backend "
           f"({have / 2 ** 30:.2f} GiB available){'' if need <= have else ' - does not fit'}")

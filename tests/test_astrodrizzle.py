@@ -477,6 +477,36 @@ def test_scratch_on_disk_follows_the_size_of_the_images(monkeypatch):
     assert astrodrizzle.scratch_bytes(3, (10, 20), [(4, 5), (6, 7)], steps) == 62
     steps.driz_cr = False
     assert astrodrizzle.scratch_bytes(3, None, [(4, 5)], steps) == 0
+    # nor more than the rest of the run needs
+    assert astrodrizzle.scratch_on_disk(p, host, 400, run_bytes=399)
+    assert not astrodrizzle.scratch_on_disk(p, host, 400, run_bytes=400)
+
+
+def test_memory_plan_keeps_the_memory_of_many_exposures_flat(monkeypatch):
+    """A run of many small exposures into one frame (a mosaic cell) sends its per-exposure
+    images to disk: its peak estimate does not grow with their number; a few large
+    exposures keep them in memory, within twice the rest of the run."""
+    from types import SimpleNamespace
+
+    host = astrodrizzle.get_backend("numpy")
+    monkeypatch.setattr(astrodrizzle, "available_bytes", lambda b: 64 << 30)
+    p = {"in_memory": False}
+    steps = SimpleNamespace(driz_separate=True, median=True, driz_cr=True, driz_combine=True)
+    needs = []
+    for n in (20, 700):
+        chips = [(64, 128)] * (2 * n)
+        # (one context plane: without context, as mosaic cells run)
+        on_disk, need = astrodrizzle.memory_plan(p, host, chips, n, (200, 300), (200, 300),
+                                                 steps, 1)
+        assert on_disk
+        needs.append(need)
+    assert needs[1] == needs[0]
+    chips = [(2048, 4096)] * 8
+    on_disk, need = astrodrizzle.memory_plan(p, host, chips, 4, (4300, 4300), (4300, 4300),
+                                             steps, 8)
+    own = astrodrizzle.estimate_memory(chips, 4, (4300, 4300), (4300, 4300), steps, 8,
+                                       singles_on_disk=True, crmasks_on_disk=True)
+    assert not on_disk and own < need <= 2 * own
 
 
 def test_small_run_keeps_its_singles_in_memory(tmp_path, monkeypatch):
