@@ -4,7 +4,6 @@ Usage::
 
     python benchmarks/bench_mosaic.py memory [N ...]      # default N: 20 100 700
     python benchmarks/bench_mosaic.py memory --chip 256x512 20 100 300
-    python benchmarks/bench_mosaic.py memory --scratch-in-memory 0 20 100 700
     python benchmarks/bench_mosaic.py scaling [CELLS]      # default 16 cells, 1 and 2 workers
 
 ``memory`` writes N small synthetic exposures (two chips of 64x128 pixels, or
@@ -12,12 +11,7 @@ Usage::
 that cell's job
 (:func:`gpudrizzle.mosaic.run_cell`, every step) in a fresh child process,
 whose peak RSS (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``) is
-reported.  ``--scratch-in-memory BYTES`` sets
-:data:`gpudrizzle.astrodrizzle.SCRATCH_IN_MEMORY_BYTES` in the child: how many
-bytes of per-exposure images (separate drizzle images, cosmic-ray masks) a run
-keeps in memory before it puts them in scratch files; 0 puts them in files
-whatever their size, the mode whose memory does not grow with N.  ``scaling``
-runs a mosaic of independent cells on a
+reported.  ``scaling`` runs a mosaic of independent cells on a
 ``LocalCluster`` of 1 and then 2 single-threaded worker processes and
 reports cells per second (cluster start-up excluded).
 """
@@ -32,10 +26,7 @@ import time
 
 _CHILD = """
 import sys, resource
-from gpudrizzle import astrodrizzle
 from gpudrizzle.mosaic import run_cell
-if sys.argv[3] != "default":
-    astrodrizzle.SCRATCH_IN_MEMORY_BYTES = int(sys.argv[3])
 r = run_cell(sys.argv[1], sys.argv[2], {}, False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, r["seconds"])
 """
@@ -53,7 +44,7 @@ def _write(directory, n, spread=3.0, seed=1, chip_shape=(64, 128)):
     return sorted(glob.glob(os.path.join(directory, "*_flt.fits")))
 
 
-def memory(ns, chip_shape=(64, 128), scratch_in_memory=None):
+def memory(ns, chip_shape=(64, 128)):
     from gpudrizzle import mosaic
 
     rows = []
@@ -65,8 +56,7 @@ def memory(ns, chip_shape=(64, 128), scratch_in_memory=None):
             plan = mosaic.plan(files, os.path.join(tmp, "m"), tile=4096)
             name = next(iter(mosaic.load_plan(plan)["cells"]))
             t = time.perf_counter()
-            budget = "default" if scratch_in_memory is None else str(scratch_in_memory)
-            out = subprocess.run([sys.executable, "-c", _CHILD, plan, name, budget], check=True,
+            out = subprocess.run([sys.executable, "-c", _CHILD, plan, name], check=True,
                                  capture_output=True, text=True).stdout.split()
             wall = time.perf_counter() - t
             rss_mib = int(out[-2]) / 1024.0
@@ -117,14 +107,10 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "memory"
     if what == "memory":
         args = sys.argv[2:]
-        chip, scratch = (64, 128), None
-        while args[:1] in (["--chip"], ["--scratch-in-memory"]):
-            if args[0] == "--chip":
-                chip = tuple(int(v) for v in args[1].lower().split("x"))
-            else:
-                scratch = int(args[1])
-            args = args[2:]
-        memory([int(a) for a in args] or [20, 100, 700], chip, scratch)
+        chip = (64, 128)
+        if args[:1] == ["--chip"]:
+            chip, args = tuple(int(v) for v in args[1].lower().split("x")), args[2:]
+        memory([int(a) for a in args] or [20, 100, 700], chip)
     elif what == "scaling":
         scaling(int(sys.argv[2]) if len(sys.argv) > 2 else 16)
     else:
