@@ -376,7 +376,7 @@ def scratch_on_disk(params, backend, scratch_size=None, run_bytes=None) -> bool:
 
     That is intermediates not in memory (``in_memory=False``) on a host backend, for
     images of more than :data:`SCRATCH_IN_MEMORY_BYTES`, a quarter of the memory
-    available, or ``run_bytes``, in all.  ``scratch_size`` is their size
+    available, ``run_bytes``, or what the run leaves of the memory available, in all.  ``scratch_size`` is their size
     (:func:`scratch_bytes`), None when unknown (then they go to disk); ``run_bytes`` the
     rest of the run's peak memory (:func:`estimate_memory` with them on disk), so that
     keeping them at most doubles a run's memory, which then stays bounded by the size of
@@ -386,9 +386,10 @@ def scratch_on_disk(params, backend, scratch_size=None, run_bytes=None) -> bool:
         return False
     if scratch_size is None:
         return True
-    budget = min(SCRATCH_IN_MEMORY_BYTES, available_bytes(backend) // 4)
-    if run_bytes is not None:
-        budget = min(budget, int(run_bytes))
+    have = available_bytes(backend)
+    budget = min(SCRATCH_IN_MEMORY_BYTES, have // 4)
+    if run_bytes is not None:  # and the run must still fit with them
+        budget = min(budget, int(run_bytes), have - int(run_bytes))
     return int(scratch_size) > budget
 
 
@@ -931,7 +932,10 @@ class _Run:
             self._scratch = ScratchImages(f"{self.out.rootname}_singles")
         d = Drizzle(kernel=p["driz_sep_kernel"], fillval=p["driz_sep_fillval"],
                     out_shape=shape, disable_ctx=True, backend=self.b, device_arrays=True)
-        reuse = None  # on disk, the products' arrays serve every exposure in turn
+        # singles on disk and in no background write: one pair of product arrays serves
+        # every exposure in turn
+        reuse_ok = self._scratch is not None and self.xp is np and not self.inter_names
+        reuse = None
         for i, e in enumerate(self.exposures):
             d.reset(threads=self._threads)  # one set of output sums for every exposure
             for c in (s for s in self.chips if s.index == i):
@@ -955,8 +959,8 @@ class _Run:
                 self._write_intermediate(("single_sci", i), sci, self.sep_wcs, bunit="ELECTRONS/S")
                 self._write_intermediate(("single_wht", i), wht, self.sep_wcs)
             if self._scratch is not None:
-                if self.xp is np and ("single_sci", i) not in self.inter_names:
-                    reuse = (sci, wht)  # once in the file (and in no background write): free
+                if reuse_ok:
+                    reuse = (sci, wht)  # free once in the file
                 sci, wht = self._scratch.append(sci), self._scratch.append(wht)
             singles_sci.append(sci)
             singles_wht.append(wht)

@@ -82,7 +82,7 @@ from .params import Parameters, resolve_parameters
 
 __all__ = ["Chip", "Exposure", "Detector", "DETECTORS", "load_exposure", "load_exposures",
            "HST_DETECTORS", "PARITY", "MASK_FLAG", "to_exposure", "in_memory_items", "is_in_memory",
-           "PackedCards", "card_text"]
+           "PackedCards"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -236,12 +236,6 @@ def _pack(cards):
     return cards if cards is None or isinstance(cards, PackedCards) else PackedCards(str(cards))
 
 
-def card_text(cards):
-    """The text of header cards kept by :class:`Chip` / :class:`Exposure` (str, PackedCards),
-    None stays None."""
-    return None if cards is None else str(cards)
-
-
 def _parse_cards(cards):
     """:func:`_cards` back into an astropy Header (None stays None)."""
     return None if cards is None else fits.Header.fromstring(str(cards))
@@ -291,8 +285,8 @@ class Chip:
         2x2 detector parity matrix.
     header_cards : PackedCards or None
         The science header's cards (80 characters each, no END), compressed
-        (:class:`PackedCards`; a str given here is packed; ``str()`` or
-        :func:`card_text` gives the text): a run of many exposures keeps
+        (:class:`PackedCards`; a str given here is packed; ``str()`` gives
+        the text): a run of many exposures keeps
         them, not astropy Header objects, which take tens of times more memory.
     header : astropy.io.fits.Header or None
         A copy of the science header, parsed from ``header_cards`` at each access.

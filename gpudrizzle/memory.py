@@ -163,6 +163,17 @@ _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 
 
+def _forget_pools():
+    """In a forked child, which has none of its parent's threads: new pools, a new lock."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 def _pool(n):
     with _POOLS_LOCK:
         if n not in _POOLS:

@@ -105,6 +105,8 @@ PHOTOMETRY_KEYWORDS = {
 
 # A D### drizzle-parameter record keyword (D001VER, D001DATA, ...).
 _DRIZ_RECORD = re.compile(r"D\d{3}[A-Z]{3,4}")
+# ... and any record number (HIERARCH D1000VER and beyond)
+_DRIZ_KEYWORD = re.compile(r"D\d{3,}[A-Z]{3,4}")
 
 # Keywords never copied into HDRTAB: commentary cards and the inputs' checksums (drizzlepac's
 # HDRTAB keeps even the HDU layout keywords, SIMPLE, BITPIX, NAXIS*, XTENSION, ...).
@@ -399,10 +401,11 @@ def primary_header(template, *, filename, rootname, records, params, kernel, pix
         return _driz_records(records, params, kernel, pixfrac, units, fillval, out_scale,
                              out_names)
 
-    try:
-        out = fitswriter.SplicedHeader(h, items)
-    except ValueError:  # the template has D### records (a drizzled input): update them in place
+    if any(_DRIZ_KEYWORD.fullmatch(key) for key in h):
+        # the template has D### records (a drizzled input): they are updated in place
         out = fitswriter.SplicedHeader(_with_keywords(h, items()))
+    else:
+        out = fitswriter.SplicedHeader(h, items)
     out.header.add_history(f"AstroDrizzle processing performed using: {software_version()}")
     return out
 
@@ -674,34 +677,25 @@ def final_hdulist(*, sci, wht, ctx, err, wcs, primary, records, bunit):
     ``ctx`` is given), ERR, HDRTAB, as astropy HDUs (every card an astropy card).
 
     Parameters are :func:`write_final`'s; ``primary``'s cards go to the PRIMARY HDU
-    (with the combined photometric keywords).  :func:`write_final` writes the same
+    (its photometric keywords updated in place to the combined values).
+    :func:`write_final` writes the same
     bytes as this HDUList's ``writeto`` without making the D### records astropy cards.
 
     Returns
     -------
     astropy.io.fits.HDUList
     """
-    if isinstance(primary, fitswriter.SplicedHeader):
-        primary = primary.to_header()
-    ctx, phot = _combine_photometry(ctx, primary, records)
-    hdus = [_hdu(fits.PrimaryHDU, None, primary)]
-    science = science_keywords(records, primary, phot)
-    del primary
-    hdus.append(_hdu(fits.ImageHDU, sci, image_header(wcs, extname="SCI", bunit=bunit,
-                                                      extra=science)))
-    del science
-    hdus.append(fits.ImageHDU(wht, header=image_header(wcs, extname="WHT")))
-    if ctx is not None:
-        hdus.append(fits.ImageHDU(ctx, header=image_header(wcs, extname="CTX")))
-    hdus.append(fits.ImageHDU(err, header=image_header(wcs, extname="ERR", bunit=bunit)))
-    hdus.append(hdrtab(records))
-    hdus[0].header["NEXTEND"] = len(hdus) - 1
-    return fits.HDUList(hdus)
+    hdul, headers = _final_parts(sci=sci, wht=wht, ctx=ctx, err=err, wcs=wcs,
+                                 primary=primary, records=records, bunit=bunit)
+    for k, spliced in enumerate(headers):
+        hdul[k] = _hdu(type(hdul[k]), hdul[k].data, spliced.to_header())
+    return hdul
 
 
 def _final_parts(*, sci, wht, ctx, err, wcs, primary, records, bunit):
-    """(HDUList of :func:`final_hdulist`'s layout whose PRIMARY and SCI headers hold a marker
-    card in place of the D### records, ``{marker image: card text}``)."""
+    """(HDUList of the ``build=True`` layout whose PRIMARY and SCI headers hold a marker
+    card in place of the D### records, their two
+    :class:`~gpudrizzle.fitswriter.SplicedHeader`)."""
     primary = _spliced(primary)
     ctx, phot = _combine_photometry(ctx, primary.header, records)
     hdus = [_hdu(fits.PrimaryHDU, None, primary.header)]
@@ -716,7 +710,7 @@ def _final_parts(*, sci, wht, ctx, err, wcs, primary, records, bunit):
     hdus.append(fits.ImageHDU(err, header=image_header(wcs, extname="ERR", bunit=bunit)))
     hdus.append(hdrtab(records))
     hdus[0].header["NEXTEND"] = len(hdus) - 1
-    return fits.HDUList(hdus), {**primary.splices(), **science.splices()}
+    return fits.HDUList(hdus), (primary, science)
 
 
 def _science_records(primary):
@@ -779,10 +773,10 @@ def write_final(names, *, sci, wht, ctx, err, wcs, primary, records, bunit, over
         Files written.
     """
     if "drz" in names:
-        hdul, splices = _final_parts(sci=sci, wht=wht, ctx=ctx, err=err, wcs=wcs,
-                                     primary=primary, records=records, bunit=bunit)
+        hdul, (head, science) = _final_parts(sci=sci, wht=wht, ctx=ctx, err=err, wcs=wcs,
+                                             primary=primary, records=records, bunit=bunit)
         with files.writing(names["drz"], overwrite, True, "product") as tmp:
-            _writer(hdul, splices)(tmp)
+            _writer(hdul, {**head.splices(), **science.splices()})(tmp)
         return [os.fspath(names["drz"])]
     primary = _spliced(primary)
     ctx, phot = _combine_photometry(ctx, primary.header, records)

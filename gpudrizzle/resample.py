@@ -349,8 +349,8 @@ class Drizzle:
             return [self._backend.to_host(a) for a in arr]
         return self._backend.to_host(arr)
 
-    def _mean(self, sums, w2d2, base, fill):
-        out = self._backend.xp.empty(self._out_shape, np.float32)
+    def _mean(self, sums, w2d2, base, fill, out=None):
+        out = self._backend.xp.empty(self._out_shape, np.float32) if out is None else out
         self._backend.mean(sums, w2d2, None if fill is not None else base,
                            math.nan if fill is None else fill, out)
         return out
@@ -403,10 +403,8 @@ class Drizzle:
         """
         if self._acc is None:
             return None
-        acc = self._acc
-        dst = self._into("out_img", out)
-        self._backend.mean(acc["sums"], None, None if self._fillval is not None else acc["base"],
-                           math.nan if self._fillval is None else self._fillval, dst)
+        dst = self._mean(self._acc["sums"], None, self._acc["base"], self._fillval,
+                         self._into("out_img", out))
         return dst if out is not None else self._out(lambda: dst)
 
     def get_out_wht(self, out=None):

@@ -480,6 +480,9 @@ def test_scratch_on_disk_follows_the_size_of_the_images(monkeypatch):
     # nor more than the rest of the run needs
     assert astrodrizzle.scratch_on_disk(p, host, 400, run_bytes=399)
     assert not astrodrizzle.scratch_on_disk(p, host, 400, run_bytes=400)
+    # and the run must still fit with them in memory
+    assert astrodrizzle.scratch_on_disk(p, host, 400, run_bytes=1601)
+    assert not astrodrizzle.scratch_on_disk(p, host, 400, run_bytes=1600)
 
 
 def test_memory_plan_keeps_the_memory_of_many_exposures_flat(monkeypatch):
@@ -510,8 +513,8 @@ def test_memory_plan_keeps_the_memory_of_many_exposures_flat(monkeypatch):
 
 
 def test_small_run_keeps_its_singles_in_memory(tmp_path, monkeypatch):
-    """in_memory=False with images well within the budget: no scratch file, the products
-    of the run that writes them to disk (byte for byte)."""
+    """in_memory=False with images well within the budget: no scratch file, the pixels of
+    the run that writes them to disk, in a file of the same length."""
     files = [t.path for t in _write_set(tmp_path, n=2)]
     seen = []
     real = astrodrizzle.create_median

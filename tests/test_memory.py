@@ -102,3 +102,32 @@ def test_by_rows_covers_every_row_once_and_raises_a_block_failure(rng):
 
     with pytest.raises(ZeroDivisionError, match="planted"):
         by_rows(np, 2, n, failing)
+
+
+def _rows_in_child(n, queue):
+    from gpudrizzle.memory import by_rows
+
+    seen = np.zeros(n, np.int64)
+    by_rows(np, 2, n, lambda rows: seen.__setitem__(rows, seen[rows] + 1))
+    queue.put(int(seen.sum()))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_by_rows_works_in_a_forked_child():
+    """A child forked after the parent made its thread pool makes its own (a pool's threads
+    do not survive a fork): no hang, every row once."""
+    import multiprocessing
+
+    from gpudrizzle.memory import MIN_ROWS_PER_THREAD, by_rows
+
+    n = 4 * MIN_ROWS_PER_THREAD
+    by_rows(np, 2, n, lambda rows: None)  # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_rows_in_child, args=(n, queue))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("by_rows hung in a forked child")
+    assert child.exitcode == 0 and queue.get(timeout=5) == n

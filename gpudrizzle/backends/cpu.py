@@ -30,7 +30,10 @@ __all__ = ["CpuBackend", "BuildFailed", "build_library", "cache_dir", "cgroup_cp
 
 log = logging.getLogger("gpudrizzle")
 
-DEFAULT_FLAGS = ("-O3", "-fno-math-errno", "-std=c++17", "-fopenmp", "-fPIC", "-shared", "-x", "c++")
+# -ffp-contract=off: no fused multiply-add even where $GPUDRIZZLE_CXXFLAGS enables an
+# instruction set that has one, so that the values are those of the CUDA build (fmad=false)
+DEFAULT_FLAGS = ("-O3", "-fno-math-errno", "-ffp-contract=off", "-std=c++17", "-fopenmp",
+                 "-fPIC", "-shared", "-x", "c++")
 _CTYPES = {
     np.dtype("float32"): ctypes.c_float,
     np.dtype("float64"): ctypes.c_double,

@@ -55,7 +55,7 @@ OPTIONS = ("-std=c++17", "-default-device", "--ftz=false", "--prec-div=true",
            "--prec-sqrt=true")
 
 #: Per source: whether NVRTC may contract a * b + c into one fused
-#: multiply-add, and why.  The host build (g++ -O3 for x86-64, no -march)
+#: multiply-add, and why.  The host build (g++ -O3 -ffp-contract=off)
 #: never contracts, so fmad=true gives results that differ from it in the
 #: last bit; every source here makes decisions on its values, so none does.
 FMAD = {
