@@ -1,5 +1,7 @@
 """Inputs shared by the benchmarks: the REFERENCE.md setup (1 degree rotation, 0.98 scale)."""
 
+import time
+
 import numpy as np
 
 
@@ -16,3 +18,15 @@ def rotated_pixmap(n, angle_deg=1.0, scale=0.98):
 def image(n, seed=0):
     """A positive float32 image (n, n)."""
     return (1.0 + np.random.default_rng(seed).random((n, n))).astype(np.float32)
+
+
+def best(fn, repeat):
+    """Best wall time of ``repeat`` calls of ``fn`` after one warm-up call (compilation,
+    page faults of the inputs)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)

@@ -17,26 +17,15 @@ other backends must then match to 1e-5.  ``--json`` also writes the times.
 
 import argparse
 import json
-import time
 import warnings
 
 import numpy as np
 
-from common import image, rotated_pixmap
+from common import best, image, rotated_pixmap
 from gpudrizzle import Drizzle, blot_image, get_backend
 
 DRIZZLE_KERNELS = ("square", "turbo", "point", "gaussian", "lanczos2", "lanczos3")
 BLOT_INTERPS = ("nearest", "linear", "poly3", "poly5", "lanczos3", "lanczos5")
-
-
-def best(fn, repeat):
-    fn()  # warm up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

@@ -48,7 +48,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import image, rotated_pixmap  # noqa: E402
+from common import best, image, rotated_pixmap  # noqa: E402
 from gpudrizzle import Drizzle, blot_image, get_backend  # noqa: E402
 from gpudrizzle.backends import cpu as cpu_backend  # noqa: E402
 
@@ -248,16 +248,6 @@ def floors(m, nbytes, fresh, ops):
     bw = nbytes / m[f"triad_{t}"] + fresh / m[f"first_touch_{t}"]
     vec, sca = ops / m[f"vector_add_{t}"], ops / m[f"scalar_add_{t}"]
     return bw, vec, sca, max(bw, vec)
-
-
-def best(fn, repeat):
-    fn()  # warm up: compilation, page faults of the inputs
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def measure_kernels(n, repeat, threads):
