@@ -306,12 +306,13 @@ def _add_mosaic_parser(commands, common):
     mos.add_argument("inputs", nargs="+", metavar="INPUT",
                      help="input exposures (names, wildcards, @list, _asn.fits)")
     mos.add_argument("--outdir", required=True, metavar="DIR", help="the mosaic's directory")
-    mos.add_argument("--grid", choices=("tiles", "hap"), default="tiles",
-                     help="tiles of the inputs' default frame, or HAP sky cells (default: tiles)")
-    mos.add_argument("--tile", type=int, default=2048, metavar="N",
-                     help="tile core size in pixels (default: 2048)")
-    mos.add_argument("--border", type=int, default=0, metavar="N",
-                     help="overlap pixels around each tile (default: 0)")
+    mos.add_argument("--grid", choices=("tiles", "hap"),
+                     help="tiles of the inputs' default frame, or HAP sky cells (default: tiles, "
+                          "or the kept plan's)")
+    mos.add_argument("--tile", type=int, metavar="N",
+                     help="tile core size in pixels (default: 2048, or the kept plan's)")
+    mos.add_argument("--border", type=int, metavar="N",
+                     help="overlap pixels around each tile (default: 0, or the kept plan's)")
     mos.add_argument("--scheduler", metavar="ADDRESS|local|local-cuda",
                      help="dask scheduler address, 'local' for a local cluster, or "
                           "'local-cuda' for one worker per GPU (dask-cuda) (default: the "
@@ -321,7 +322,8 @@ def _add_mosaic_parser(commands, common):
     mos.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
                      help="threads of each local worker (default: 1)")
     mos.add_argument("--replan", action="store_true",
-                     help="plan again even if <outdir>/mosaic_plan.json exists")
+                     help="plan again even if <outdir>/mosaic_plan.json exists (without it, a "
+                          "kept plan must be of the same inputs and grid options)")
     from .mosaic import CELL_PARAMETERS
 
     _add_parameter_options(mos, exclude=CELL_PARAMETERS)
@@ -595,16 +597,23 @@ def _command_mosaic(args):
         if value is not None and value < 1:
             raise CommandLineError(f"gpudrizzle mosaic: error: --{name.replace('_', '-')} must "
                                    f"be >= 1; got {value}")
-    if args.border < 0:
+    if args.border is not None and args.border < 0:
         raise CommandLineError(f"gpudrizzle mosaic: error: --border must be >= 0; got "
                                f"{args.border}")
     plan_path = os.path.join(args.outdir, mosaic.PLAN_NAME)
+    inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
     if args.replan or not os.path.exists(plan_path):
-        inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
-        plan_path = mosaic.plan(inputs, args.outdir, grid=args.grid, tile=args.tile,
-                                border=args.border)
+        plan_path = mosaic.plan(inputs, args.outdir, grid=args.grid or "tiles",
+                                tile=2048 if args.tile is None else args.tile,
+                                border=args.border or 0)
         _say(args, f"plan: {plan_path}")
     else:
+        differs = mosaic.plan_mismatch(plan_path, inputs, grid=args.grid, tile=args.tile,
+                                       border=args.border)
+        if differs:
+            raise CommandLineError(f"gpudrizzle mosaic: error: the plan {plan_path} differs "
+                                   f"from this command: {differs}; give --replan to plan "
+                                   "again (or the plan's inputs and options)")
         _say(args, f"plan: {plan_path} (kept; --replan plans again)")
 
     def progress(outcome):

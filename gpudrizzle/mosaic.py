@@ -47,7 +47,7 @@ from . import files
 from .inputs import check_file, expand_input
 from .skycells import SkyCell, assign, chip_wcs, exposure_footprints, tile_grid
 
-__all__ = ["plan", "load_plan", "run_cell", "run", "MosaicResult", "CellOutcome",
+__all__ = ["plan", "load_plan", "plan_mismatch", "run_cell", "run", "MosaicResult", "CellOutcome",
            "PLAN_NAME", "MANIFEST_NAME", "CELL_PARAMETERS"]
 
 log = logging.getLogger("gpudrizzle")
@@ -128,6 +128,9 @@ def plan(inputs, outdir, *, grid="tiles", tile=2048, border=0, frame=None, scale
         raise ValueError(f"'grid' must be 'tiles' or 'hap'; got {grid!r}")
     names = [os.path.abspath(f) for f in expand_input(inputs).files]
     footprints = {f: exposure_footprints(f) for f in names}
+    # the options a rerun is checked against (plan_mismatch)
+    options = {"tile": int(tile), "border": int(border)} if grid == "tiles" and frame is None \
+        else {}
     if grid == "hap":
         from .hapcells import hap_cells
 
@@ -153,6 +156,7 @@ def plan(inputs, outdir, *, grid="tiles", tile=2048, border=0, frame=None, scale
     os.makedirs(outdir, exist_ok=True)
     doc = {"version": _PLAN_VERSION, "grid": grid, "inputs": names, "unassigned": unassigned,
            "cells": [_cell_record(c, members[c.name]) for c in cells if c.name in members]}
+    doc.update(options)
     path = os.path.join(outdir, PLAN_NAME)
     files.write_text(path, json.dumps(doc, indent=1) + "\n", kind="mosaic plan")
     log.info("mosaic plan %s: %d cells, %d inputs", path, len(doc["cells"]), len(names))
@@ -220,6 +224,37 @@ def load_plan(plan_path) -> dict:
     doc["cells"] = cells
     doc["outdir"] = os.path.dirname(os.path.abspath(plan_path))
     return doc
+
+
+def plan_mismatch(plan_path, inputs, *, grid=None, tile=None, border=None):
+    """How an existing plan differs from the inputs and grid options of a new call, or None.
+
+    Parameters
+    ----------
+    plan_path : str
+    inputs : str or list of str
+        As :func:`plan`'s.
+    grid, tile, border : optional
+        As :func:`plan`'s; None: not compared.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"1 input not in the plan (.../j9m0004aq_flt.fits)"``.
+    """
+    doc = load_plan(plan_path)
+    names = {os.path.abspath(f) for f in expand_input(inputs).files}
+    planned = set(doc.get("inputs") or [])
+    reasons = []
+    for what, extra in (("not in the plan", sorted(names - planned)),
+                        ("in the plan, not given", sorted(planned - names))):
+        if extra:
+            reasons.append(f"{len(extra)} input(s) {what} ({', '.join(extra[:3])}"
+                           f"{' ...' if len(extra) > 3 else ''})")
+    for key, value in (("grid", grid), ("tile", tile), ("border", border)):
+        if value is not None and key in doc and doc[key] != value:
+            reasons.append(f"{key} {doc[key]!r} in the plan, {value!r} given")
+    return "; ".join(reasons) or None
 
 
 # ---------------------------------------------------------------------------

@@ -337,6 +337,39 @@ def test_cli_mosaic(field, tmp_path, capsys):
     assert main(["mosaic", str(data / "*_flt.fits"), "--outdir", out, "--tile", "0"]) == 2
 
 
+def test_cli_kept_plan_must_match_the_command(field, tmp_path, capsys):
+    """A rerun keeps an existing plan only for the same inputs and grid options: an added
+    exposure or another tile size is an error naming the difference (exit 2), not a mosaic
+    that silently leaves the new input out; --replan plans again."""
+    from gpudrizzle.cli import main
+
+    root, files = field
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in files[:3]:
+        shutil.copy(f, data)
+    out = str(tmp_path / "m")
+    plan_path = mosaic.plan(sorted(glob.glob(str(data / "*_flt.fits"))), out, tile=TILE,
+                            border=BORDER)
+    before = open(plan_path, "rb").read()
+    new = shutil.copy(files[3], data)
+    pattern = str(data / "*_flt.fits")
+    assert main(["mosaic", pattern, "--outdir", out]) == 2
+    err = capsys.readouterr().err
+    assert "1 input(s) not in the plan" in err and os.path.basename(new) in err
+    assert "--replan" in err
+    os.remove(new)
+    assert main(["mosaic", pattern, "--outdir", out, "--tile", str(TILE + 1)]) == 2
+    assert f"tile {TILE} in the plan, {TILE + 1} given" in capsys.readouterr().err
+    assert main(["mosaic", pattern, "--outdir", out, "--grid", "hap"]) == 2
+    assert "grid 'tiles' in the plan, 'hap' given" in capsys.readouterr().err
+    assert open(plan_path, "rb").read() == before
+    assert mosaic.plan_mismatch(plan_path, pattern, tile=TILE, border=BORDER) is None
+    shutil.copy(files[3], data)
+    doc = json.load(open(mosaic.plan(pattern, out, tile=TILE, border=BORDER)))
+    assert len(doc["inputs"]) == 4 and doc["tile"] == TILE and doc["border"] == BORDER
+
+
 def test_local_cuda_needs_dask_cuda(serial, monkeypatch):
     """scheduler='local-cuda' (one worker per GPU) says what to install where dask-cuda is
     missing, before any cell runs."""
