@@ -97,13 +97,15 @@ def _default_text(value):
 
 
 def _add_parameter_options(parser, table=PARAMETERS, sections=SECTIONS, prefix="",
-                           titles=None, exclude=("input",)):
+                           titles=None, exclude=("input",), defaults=None):
     """One option per parameter of ``table`` (except ``input``), grouped by .cfg section.
 
     ``prefix`` goes before option names and destinations (``--ref-threshold``,
-    dest ``ref_threshold``); ``titles`` maps sections to group titles.  The
-    parameter's own spelling (``--final_pixfrac``, as drizzlepac writes it) is
-    accepted too, without a line of its own in ``--help``.
+    dest ``ref_threshold``); ``titles`` maps sections to group titles;
+    ``defaults`` the defaults ``--help`` shows where the command has its own
+    (a mosaic's cells).  The parameter's own spelling (``--final_pixfrac``, as
+    drizzlepac writes it) is accepted too, without a line of its own in
+    ``--help``.
     """
     groups = {}
     for section in sections:
@@ -115,7 +117,8 @@ def _add_parameter_options(parser, table=PARAMETERS, sections=SECTIONS, prefix="
     for name, par in table.items():
         if name in exclude or par.cli_option is None:
             continue
-        default = "" if "(default:" in par.help else f" (default: {_default_text(par.default)})"
+        shown = (defaults or {}).get(name, par.default)
+        default = "" if "(default:" in par.help else f" (default: {_default_text(shown)})"
         help_text = f"{par.help}{default}".replace("%", "%%")
         option = "--" + (prefix + name).replace("_", "-")
         kwargs = {"dest": prefix + name, "default": argparse.SUPPRESS, "help": help_text}
@@ -324,9 +327,9 @@ def _add_mosaic_parser(commands, common):
     mos.add_argument("--replan", action="store_true",
                      help="plan again even if <outdir>/mosaic_plan.json exists (without it, a "
                           "kept plan must be of the same inputs and grid options)")
-    from .mosaic import CELL_PARAMETERS
+    from .mosaic import CELL_DEFAULTS, CELL_PARAMETERS
 
-    _add_parameter_options(mos, exclude=CELL_PARAMETERS)
+    _add_parameter_options(mos, exclude=CELL_PARAMETERS, defaults=CELL_DEFAULTS)
     mos.set_defaults(handler=_command_mosaic)
 
 
@@ -455,12 +458,15 @@ def _dry_run(args, params):
         print(f"  {line}")
     backend = get_backend(params["backend"])
     sep, final = frames.get("driz_sep"), frames.get("final")
-    _, need = memory_plan(params, backend, [c.shape for c in chips], len(exposures),
-                          None if sep is None else sep.array_shape,
-                          None if final is None else final.array_shape, steps, len(chips))
+    on_disk, need = memory_plan(params, backend, [c.shape for c in chips], len(exposures),
+                                None if sep is None else sep.array_shape,
+                                None if final is None else final.array_shape, steps,
+                                len(chips))
     have = available_bytes(backend)
     print(f"memory estimate: {need / 2 ** 30:.2f} GiB on the {backend.name} backend "
-          f"({have / 2 ** 30:.2f} GiB available){'' if need <= have else ' - does not fit'}")
+          f"({have / 2 ** 30:.2f} GiB available){'' if need <= have else ' - does not fit'}; "
+          "the separate drizzle images and cosmic-ray masks wait "
+          f"{'in scratch files beside the products' if on_disk else 'in memory'}")
     print("dry run: nothing was written")
     return 0
 

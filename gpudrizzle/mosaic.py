@@ -48,7 +48,7 @@ from .inputs import check_file, expand_input
 from .skycells import SkyCell, assign, chip_wcs, exposure_footprints, tile_grid
 
 __all__ = ["plan", "load_plan", "plan_mismatch", "run_cell", "run", "MosaicResult", "CellOutcome",
-           "PLAN_NAME", "MANIFEST_NAME", "CELL_PARAMETERS"]
+           "PLAN_NAME", "MANIFEST_NAME", "CELL_PARAMETERS", "CELL_DEFAULTS"]
 
 log = logging.getLogger("gpudrizzle")
 
@@ -66,7 +66,7 @@ _NOT_DIGESTED = CELL_PARAMETERS + ("num_cores", "verbose", "editpars", "mdriztab
 # context=False: a context image holds one bit per input chip, ceil(chips / 32) int32
 # planes of the cell (700 two-chip exposures: 44 planes), the one product whose memory
 # grows with the number of exposures; give context=True to have it.
-_CELL_DEFAULTS = {"build": True, "clean": True, "context": False}
+CELL_DEFAULTS = {"build": True, "clean": True, "context": False}
 
 
 # ---------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def _canonical(value):
 
 def _cell_call(cell, members, cell_dir, params, num_cores):
     """The AstroDrizzle keywords of a cell job."""
-    call = dict(_CELL_DEFAULTS)
+    call = dict(CELL_DEFAULTS)
     call.update(params or {})
     for key in CELL_PARAMETERS:
         if key in call:

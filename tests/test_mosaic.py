@@ -370,6 +370,17 @@ def test_cli_kept_plan_must_match_the_command(field, tmp_path, capsys):
     assert len(doc["inputs"]) == 4 and doc["tile"] == TILE and doc["border"] == BORDER
 
 
+def test_cli_help_gives_the_cells_defaults(capsys):
+    """mosaic --help shows the defaults a cell job runs with, not AstroDrizzle's."""
+    from gpudrizzle.cli import main
+
+    assert main(["mosaic", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name, value in mosaic.CELL_DEFAULTS.items():
+        start = text.index(f"--{name} [yes|no]")
+        assert f"(default: {'yes' if value else 'no'})" in text[start:start + 200]
+
+
 def test_local_cuda_needs_dask_cuda(serial, monkeypatch):
     """scheduler='local-cuda' (one worker per GPU) says what to install where dask-cuda is
     missing, before any cell runs."""
