@@ -324,6 +324,9 @@ def _add_mosaic_parser(commands, common):
                      help="worker processes of the local cluster (default: cores / threads)")
     mos.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
                      help="threads of each local worker (default: 1)")
+    mos.add_argument("--paste", action="store_true",
+                     help="then paste the cells' cores into one image per frame "
+                          "(<outdir>/mosaic_drz.fits for tiles), without resampling again")
     mos.add_argument("--replan", action="store_true",
                      help="plan again even if <outdir>/mosaic_plan.json exists (without it, a "
                           "kept plan must be of the same inputs and grid options)")
@@ -631,7 +634,16 @@ def _command_mosaic(args):
     _say(args, result.summary())
     for c in result.failed:
         print(f"gpudrizzle mosaic: cell {c.cell} failed: {c.error}", file=sys.stderr)
-    return 1 if result.failed else 0
+    if result.failed:
+        if args.paste:
+            print("gpudrizzle mosaic: nothing pasted: cells failed", file=sys.stderr)
+        return 1
+    if args.paste:
+        from .paste import paste_cells
+
+        for path in paste_cells(plan_path, overwrite=True):
+            _say(args, f"pasted: {path}")
+    return 0
 
 
 def _command_demo(args):

@@ -324,16 +324,19 @@ def test_cli_mosaic(field, tmp_path, capsys):
     mine = [shutil.copy(f, data) for f in files]
     out = str(tmp_path / "cli")
     argv = ["mosaic", str(data / "*_flt.fits"), "--outdir", out, "--tile", str(TILE),
-            "--border", str(BORDER)]
+            "--border", str(BORDER), "--paste"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     n = len(json.load(open(os.path.join(out, "mosaic_plan.json")))["cells"])
     assert text.count(": done (") == n and f"cells: {n}; done {n}, skipped 0, failed 0" in text
+    pasted = os.path.join(out, "mosaic_drz.fits")
+    assert f"pasted: {pasted}" in text and fits.getval(pasted, "NCELLS") == n
     with open(mine[1], "wb") as f:
         f.write(b"SIMPLE  =                    T")
     assert main(argv + ["--final-fillval", "0"]) == 1
     captured = capsys.readouterr()
     assert "failed" in captured.out and os.path.basename(mine[1]) in captured.err
+    assert "nothing pasted: cells failed" in captured.err
     assert main(["mosaic", str(data / "*_flt.fits"), "--outdir", out, "--tile", "0"]) == 2
 
 
@@ -389,3 +392,71 @@ def test_local_cuda_needs_dask_cuda(serial, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask_cuda", None)  # import dask_cuda raises ImportError
     with pytest.raises(ImportError, match="pip install dask-cuda"):
         mosaic.run(serial[0], scheduler="local-cuda")
+
+
+# ---------------------------------------------------------------------------
+# pasting the cores
+
+
+def test_paste_copies_every_core_bit_for_bit(serial, tmp_path):
+    """The pasted image holds each cell's core exactly (SCI, WHT, ERR), NaN / 0 where no core
+    lies, on the frame's WCS; its pixels agree with one AstroDrizzle run over the whole frame
+    except where that run's static mask (an AND over all its exposures) differs."""
+    from astropy.wcs import WCS
+
+    from gpudrizzle.astrodrizzle import AstroDrizzle
+    from gpudrizzle.paste import paste_cells
+
+    plan_path, _, _ = serial
+    doc = mosaic.load_plan(plan_path)
+    target = os.path.join(doc["outdir"], "mosaic_drz.fits")
+    with open(target, "wb") as f:  # poisoned: replaced whole
+        f.write(b"not a FITS file")
+    with pytest.raises(FileExistsError, match="pasted image"):
+        paste_cells(plan_path)
+    assert paste_cells(plan_path, overwrite=True, band_rows=37) == [target]
+    covered = None
+    with fits.open(target) as pasted:
+        assert pasted[0].header["NCELLS"] == len(doc["cells"])
+        frame = WCS(pasted["SCI"].header)
+        for ext in ("SCI", "WHT", "ERR"):
+            image = pasted[ext].data
+            covered = np.zeros(image.shape, bool)
+            for name, (cell, _) in doc["cells"].items():
+                x0, y0, x1, y1 = cell.core
+                # where the cell's core pixel (x0, y0) lies in the pasted frame
+                ra, dec = cell.wcs.wcs_pix2world([x0], [y0], 0)
+                px, py = frame.wcs_world2pix(ra, dec, 0)
+                u, v = int(round(px[0])), int(round(py[0]))
+                assert abs(px[0] - u) < 1e-6 and abs(py[0] - v) < 1e-6
+                with fits.open(os.path.join(doc["outdir"], name, f"{name}_drz.fits")) as cp:
+                    core = cp[ext].data[y0:y1, x0:x1]
+                np.testing.assert_array_equal(image[v:v + y1 - y0, u:u + x1 - x0], core)
+                covered[v:v + y1 - y0, u:u + x1 - x0] = True
+            outside = image[~covered]
+            assert (outside == 0).all() if ext == "WHT" else np.isnan(outside).all()
+        sci, wht = pasted["SCI"].data, pasted["WHT"].data
+        frame.pixel_shape = sci.shape[::-1]
+    full = AstroDrizzle(sorted({m for _, ms in doc["cells"].values() for m in ms}),
+                        output=str(tmp_path / "full"), build=True, context=False, clean=True,
+                        final_refimage=frame, driz_sep_refimage=frame, runfile="",
+                        backend="cpu").products[0]
+    with fits.open(full) as h:
+        fsci, fwht = h["SCI"].data, h["WHT"].data
+    both = covered & (wht > 0) & (fwht > 0)
+    same = np.abs(sci - fsci) <= 1e-5 * np.nanmax(np.abs(fsci))
+    # data where the full run has data, the same values nearly everywhere
+    assert both.sum() >= 0.999 * (fwht > 0).sum() > 0
+    assert same[both].mean() > 0.999
+
+
+def test_paste_refuses_unfinished_cells(field, tmp_path):
+    """A cell without its product is named; nothing is written."""
+    from gpudrizzle.paste import paste_cells
+
+    plan_path = _copy_plan(field, "unfinished")
+    with pytest.raises(ValueError, match=r"cell\(s\) have no finished product \(tile-"):
+        paste_cells(plan_path)
+    with pytest.raises(ValueError, match="band_rows"):
+        paste_cells(plan_path, band_rows=0)
+    assert not glob.glob(os.path.join(os.path.dirname(plan_path), "*_drz.fits*"))
