@@ -460,3 +460,30 @@ def test_paste_refuses_unfinished_cells(field, tmp_path):
     with pytest.raises(ValueError, match="band_rows"):
         paste_cells(plan_path, band_rows=0)
     assert not glob.glob(os.path.join(os.path.dirname(plan_path), "*_drz.fits*"))
+
+
+def test_paste_groups_hap_cells_by_projection_cell_and_layer():
+    """Sky cells of one HAP projection cell and layer go into one image; their cores abut
+    without gap or overlap in it; another projection cell or layer is another image."""
+    from gpudrizzle.hapcells import skycell
+    from gpudrizzle.paste import _groups, _pieces
+
+    cells = [skycell(1234, x, y) for x, y in ((5, 7), (6, 7), (5, 8))]
+    cells += [skycell(1234, 5, 7, scale=0.12), skycell(1235, 5, 7)]
+    doc = {"outdir": "/nowhere", "cells": {c.name + c.layer: (c, []) for c in cells}}
+    groups = _groups(doc)
+    assert sorted(groups) == ["skycell-p1234_0p04", "skycell-p1234_0p12", "skycell-p1235_0p04"]
+    ref, members = groups["skycell-p1234_0p04"]
+    pieces, (x0, y0, nx, ny) = _pieces(ref, members)
+    spans = {(p.x0 + p.dx, p.y0 + p.dy, p.x1 + p.dx, p.y1 + p.dy) for p in pieces}
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1), (cx0, cy0, cx1, cy1) = \
+        [(p.x0 + p.dx, p.y0 + p.dy, p.x1 + p.dx, p.y1 + p.dy) for p in pieces]
+    assert len(spans) == 3 and (ax0, ay0) == (0, 0)
+    assert bx0 == ax1 and by0 == ay0 and cy0 == ay1 and cx0 == ax0  # neighbours abut
+    assert nx == bx1 and ny == cy1
+    # the pasted frame's pixel of a core corner is that sky position in the cell
+    ra, dec = members[1][0].wcs.wcs_pix2world([pieces[1].x0], [pieces[1].y0], 0)
+    w = ref.wcs.deepcopy()
+    w.wcs.crpix = ref.wcs.wcs.crpix - [x0, y0]
+    px, py = w.wcs_world2pix(ra, dec, 0)
+    assert abs(px[0] - bx0) < 1e-6 and abs(py[0] - by0) < 1e-6
