@@ -487,3 +487,29 @@ def test_paste_groups_hap_cells_by_projection_cell_and_layer():
     w.wcs.crpix = ref.wcs.wcs.crpix - [x0, y0]
     px, py = w.wcs_world2pix(ra, dec, 0)
     assert abs(px[0] - bx0) < 1e-6 and abs(py[0] - by0) < 1e-6
+
+
+def test_paste_full_disk_leaves_nothing(serial, monkeypatch):
+    """A disk that fills while the image is written: an OSError naming the image, no
+    temporary file left, an earlier image left as it was."""
+    import errno
+
+    from gpudrizzle.paste import paste_cells
+
+    plan_path, _, _ = serial
+    target = paste_cells(plan_path, overwrite=True)[0]
+    before = open(target, "rb").read()
+    calls = []
+
+    def full(self, data):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    real = fits.StreamingHDU.write
+    monkeypatch.setattr(fits.StreamingHDU, "write", full)
+    with pytest.raises(OSError, match="No space left on device while writing .*mosaic_drz"):
+        paste_cells(plan_path, overwrite=True, band_rows=50)
+    assert open(target, "rb").read() == before
+    assert _temporaries(plan_path) == []
