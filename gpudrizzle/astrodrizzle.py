@@ -376,9 +376,9 @@ def scratch_on_disk(params, backend, scratch_size=None, run_bytes=None) -> bool:
 
     That is intermediates not in memory (``in_memory=False``) on a host backend, for
     images of more than :data:`SCRATCH_IN_MEMORY_BYTES`, a quarter of the memory
-    available, ``run_bytes``, or what the run leaves of the memory available, in all.  ``scratch_size`` is their size
-    (:func:`scratch_bytes`), None when unknown (then they go to disk); ``run_bytes`` the
-    rest of the run's peak memory (:func:`estimate_memory` with them on disk), so that
+    available, ``run_bytes``, or what the run leaves of the memory available, in all.
+    ``scratch_size`` is their size (:func:`scratch_bytes`), None when unknown (then they
+    go to disk); ``run_bytes`` the rest of the run's peak memory (:func:`estimate_memory` with them on disk), so that
     keeping them at most doubles a run's memory, which then stays bounded by the size of
     its frames and chips whatever the number of exposures (a mosaic cell of hundreds).
     """
@@ -523,7 +523,8 @@ class _Run:
         self._scoped = None  # ExitStack of what holds until the run ends (the kernel threads)
         self._scratch = None  # ScratchImages of the singles, until the median is made
         self._cr_scratch = None  # ScratchImages of the CR masks, until the run ends
-        self._on_disk = True  # per-exposure images in scratch files (decided with the backend)
+        # per-exposure images in scratch files (:func:`memory_plan`, once the backend is known)
+        self._on_disk = True
         self._threads = 1  # host threads of the per-chip array preparation
         self.hdulist = None  # the final product when it is kept in memory (write_products=False)
 
@@ -882,20 +883,15 @@ class _Run:
         log.warning("%s: skyuser keyword %s not found; sky taken as 0", c.name, key)
         return 0.0
 
-    def _scratch_on_disk(self):
-        """True when per-exposure images wait in scratch files (:func:`scratch_on_disk`,
-        decided once the backend is known)."""
-        return self._on_disk
-
     def _singles_on_disk(self):
         """True when the singles wait for the median in a scratch file (and there is a median)."""
-        return self._scratch_on_disk() and bool(self.steps.median)
+        return self._on_disk and bool(self.steps.median)
 
     def _keep_crmask(self, c, mask):
         """Keep a chip's CR mask (uint8, 1 good) for the final drizzle: in a scratch file when
-        :meth:`_scratch_on_disk`, else as it is."""
+        :attr:`_on_disk`, else as it is."""
         c.cr_pixels = int(self.xp.count_nonzero(mask == 0))
-        if not self._scratch_on_disk():
+        if not self._on_disk:
             c.crmask = mask
             return
         if self._cr_scratch is None:
@@ -950,7 +946,7 @@ class _Run:
                 d.add_image(data, e.exptime, pixmap, iscale=ratio ** 2,
                             pixel_scale_ratio=ratio, weight_map=weight, wht_scale=scale,
                             pixfrac=p["driz_sep_pixfrac"], in_units=units)
-                if (self.steps.blot or self.reuse_sep_plan) and not self._scratch_on_disk():
+                if (self.steps.blot or self.reuse_sep_plan) and not self._on_disk:
                     c.sep_plan = plan  # (on disk: memory flat in N, so made again when needed)
                 del pixmap, data, weight
             sci, wht = d.get_out_img(None if reuse is None else reuse[0]), \
