@@ -101,19 +101,32 @@ def _check_done(doc, cells):
                          "mosaic (it redoes failed cells) before pasting")
 
 
-def _write_band(stream, pieces, ext, fill, v0, v1, nx):
-    """Rows [v0, v1) of extension ``ext`` of the pasted image into ``stream``."""
-    band = np.full((v1 - v0, nx), fill, dtype=">f4")
-    for p in pieces:
-        r0, r1 = max(p.y0 + p.dy, v0), min(p.y1 + p.dy, v1)
-        if r0 >= r1:
-            continue
-        with fits.open(p.product, memmap=True) as hdul:
-            if ext not in hdul:
-                raise ValueError(f"{p.product}: no {ext} extension to paste")
-            data = hdul[ext].section[r0 - p.dy:r1 - p.dy, p.x0:p.x1]
-        band[r0 - v0:r1 - v0, p.x0 + p.dx:p.x1 + p.dx] = data
-    stream.write(band)
+def _write_extension(stream, pieces, ext, fill, shape, band_rows):
+    """Extension ``ext`` of the pasted image (``shape`` (ny, nx)) into ``stream``, a band of
+    ``band_rows`` rows at a time.  Each product is opened once, when its first rows are
+    needed, and closed after its last."""
+    ny, nx = shape
+    opened = {}  # product -> its HDUList, while its rows are being pasted
+    try:
+        for v0 in range(0, ny, band_rows):
+            v1 = min(v0 + band_rows, ny)
+            band = np.full((v1 - v0, nx), fill, dtype=">f4")
+            for p in pieces:
+                r0, r1 = max(p.y0 + p.dy, v0), min(p.y1 + p.dy, v1)
+                if r0 >= r1:
+                    continue
+                if p.product not in opened:
+                    opened[p.product] = fits.open(p.product, memmap=True)
+                    if ext not in opened[p.product]:
+                        raise ValueError(f"{p.product}: no {ext} extension to paste")
+                data = opened[p.product][ext].section[r0 - p.dy:r1 - p.dy, p.x0:p.x1]
+                band[r0 - v0:r1 - v0, p.x0 + p.dx:p.x1 + p.dx] = data
+                if r1 == p.y1 + p.dy:
+                    opened.pop(p.product).close()
+            stream.write(band)
+    finally:
+        for hdul in opened.values():
+            hdul.close()
 
 
 def paste_cells(plan_path, *, overwrite=False, band_rows=512) -> list[str]:
@@ -180,8 +193,6 @@ def paste_cells(plan_path, *, overwrite=False, band_rows=512) -> list[str]:
                 h.insert(4, ("NAXIS2", ny))
                 h.insert(5, ("PCOUNT", 0))
                 h.insert(6, ("GCOUNT", 1))
-                stream = fits.StreamingHDU(tmp, h)
-                for v0 in range(0, ny, band_rows):
-                    _write_band(stream, pieces, ext, fill, v0, min(v0 + band_rows, ny), nx)
-                stream.close()
+                with fits.StreamingHDU(tmp, h) as stream:
+                    _write_extension(stream, pieces, ext, fill, (ny, nx), band_rows)
     return list(paths.values())
