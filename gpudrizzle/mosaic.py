@@ -183,6 +183,19 @@ def _cell_from_record(rec, where):
     return cell, members
 
 
+def _read_plan(plan_path):
+    """The plan file's JSON, checked to be a plan of this version (cells as records)."""
+    check_file(plan_path, "mosaic plan")
+    with open(plan_path, encoding="utf-8") as f:
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{plan_path}: not a mosaic plan (bad JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("version") != _PLAN_VERSION:
+        raise ValueError(f"{plan_path}: not a mosaic plan of version {_PLAN_VERSION}")
+    return doc
+
+
 def load_plan(plan_path) -> dict:
     """Read a plan file.
 
@@ -205,14 +218,7 @@ def load_plan(plan_path) -> dict:
         Not a plan, a bad cell record, two cells of one name, or no cell.
     """
     plan_path = os.fspath(plan_path)
-    check_file(plan_path, "mosaic plan")
-    with open(plan_path, encoding="utf-8") as f:
-        try:
-            doc = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{plan_path}: not a mosaic plan (bad JSON: {exc})") from None
-    if not isinstance(doc, dict) or doc.get("version") != _PLAN_VERSION:
-        raise ValueError(f"{plan_path}: not a mosaic plan of version {_PLAN_VERSION}")
+    doc = _read_plan(plan_path)
     cells = {}
     for rec in doc.get("cells") or []:
         cell, members = _cell_from_record(rec, plan_path)
@@ -242,7 +248,7 @@ def plan_mismatch(plan_path, inputs, *, grid=None, tile=None, border=None):
     str or None
         E.g. ``"1 input not in the plan (.../j9m0004aq_flt.fits)"``.
     """
-    doc = load_plan(plan_path)
+    doc = _read_plan(os.fspath(plan_path))  # the cells' frames are not needed here
     names = {os.path.abspath(f) for f in expand_input(inputs).files}
     planned = set(doc.get("inputs") or [])
     reasons = []
