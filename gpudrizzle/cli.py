@@ -611,14 +611,12 @@ def _command_mosaic(args):
                                f"{args.border}")
     plan_path = os.path.join(args.outdir, mosaic.PLAN_NAME)
     inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    given = {k: getattr(args, k) for k in ("grid", "tile", "border") if getattr(args, k) is not None}
     if args.replan or not os.path.exists(plan_path):
-        plan_path = mosaic.plan(inputs, args.outdir, grid=args.grid or "tiles",
-                                tile=2048 if args.tile is None else args.tile,
-                                border=args.border or 0)
+        plan_path = mosaic.plan(inputs, args.outdir, **given)  # mosaic.plan's defaults otherwise
         _say(args, f"plan: {plan_path}")
     else:
-        differs = mosaic.plan_mismatch(plan_path, inputs, grid=args.grid, tile=args.tile,
-                                       border=args.border)
+        differs = mosaic.plan_mismatch(plan_path, inputs, **given)
         if differs:
             raise CommandLineError(f"gpudrizzle mosaic: error: the plan {plan_path} differs "
                                    f"from this command: {differs}; give --replan to plan "
