@@ -20,6 +20,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import files
+from .inputs import open_fits
 from .mosaic import MANIFEST_NAME, load_plan
 from .products import check_targets, image_header
 
@@ -116,7 +117,7 @@ def _write_extension(stream, pieces, ext, fill, shape, band_rows):
                 if r0 >= r1:
                     continue
                 if p.product not in opened:
-                    opened[p.product] = fits.open(p.product, memmap=True)
+                    opened[p.product] = open_fits(p.product, "cell product")
                     if ext not in opened[p.product]:
                         raise ValueError(f"{p.product}: no {ext} extension to paste")
                 data = opened[p.product][ext].section[r0 - p.dy:r1 - p.dy, p.x0:p.x1]
@@ -161,7 +162,9 @@ def paste_cells(plan_path, *, overwrite=False, band_rows=512) -> list[str]:
     FileExistsError
         A pasted image exists and ``overwrite`` is False.
     OSError
-        The image cannot be written (the temporary file is removed).
+        A cell product that cannot be read (truncated, not FITS: the message
+        names it), or the image cannot be written; the temporary file is
+        removed and an earlier image is left as it was.
     """
     if not (isinstance(band_rows, (int, np.integer)) and band_rows >= 1):
         raise ValueError(f"'band_rows' must be a positive integer; got {band_rows!r}")
@@ -176,7 +179,7 @@ def paste_cells(plan_path, *, overwrite=False, band_rows=512) -> list[str]:
         wcs = ref.wcs.deepcopy()
         wcs.wcs.crpix = np.asarray(ref.wcs.wcs.crpix) - [bx0, by0]
         wcs.pixel_shape = (nx, ny)
-        with fits.open(pieces[0].product) as first:
+        with open_fits(pieces[0].product, "cell product") as first:
             bunit = first["SCI"].header.get("BUNIT") if "SCI" in first else None
         primary = fits.Header()
         primary["NCELLS"] = (len(cells), "sky cells whose cores are pasted here")

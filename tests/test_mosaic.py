@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -513,3 +514,21 @@ def test_paste_full_disk_leaves_nothing(serial, monkeypatch):
         paste_cells(plan_path, overwrite=True, band_rows=50)
     assert open(target, "rb").read() == before
     assert _temporaries(plan_path) == []
+
+
+def test_paste_truncated_cell_product_is_named(serial, tmp_path):
+    """A cell product cut short: an OSError naming it, no image and no temporary file."""
+    from gpudrizzle.paste import paste_cells
+
+    plan_path, _, _ = serial
+    copy = tmp_path / "copy"
+    shutil.copytree(os.path.dirname(plan_path), copy)
+    for old in glob.glob(str(copy / "*_drz.fits")):
+        os.remove(old)
+    name = sorted(mosaic.load_plan(str(copy / "mosaic_plan.json"))["cells"])[1]
+    product = copy / name / f"{name}_drz.fits"
+    data = product.read_bytes()
+    product.write_bytes(data[:len(data) // 2])
+    with pytest.raises(OSError, match=rf"cell product {re.escape(str(product))}\S* is truncated"):
+        paste_cells(str(copy / "mosaic_plan.json"))
+    assert not glob.glob(str(copy / "*_drz.fits*")) and _temporaries(str(copy / "x")) == []
