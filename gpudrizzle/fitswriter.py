@@ -25,7 +25,7 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
 __all__ = ["CARD", "BLOCK", "card_images", "append_position", "SplicedHeader", "header_bytes",
-           "write_hdulist"]
+           "plain_image", "write_hdulist"]
 
 #: Length of a card and of a FITS block (bytes).
 CARD = 80
@@ -216,12 +216,19 @@ def header_bytes(header, splices=None):
     return b"".join(_header_pieces(header, splices))
 
 
+def plain_image(dtype):
+    """True when image data of ``dtype`` are stored as they are, without BZERO/BSCALE
+    (floats, signed integers of 2 or more bytes, unsigned bytes): the ones written here."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or (dtype.kind == "i" and dtype.itemsize > 1) or dtype == np.uint8
+
+
 def _image_data(fileobj, data):
     """Write ``data`` (any shape) big-endian, a slice at a time, zero-padded to 2880 bytes."""
     if data is None:
         return
     a = np.asarray(data)
-    if a.dtype.kind not in "fi" or (a.dtype.kind == "i" and a.dtype.itemsize == 1):
+    if not plain_image(a.dtype):
         raise ValueError(f"image data of type {a.dtype} need scaling keywords; not written here")
     big = a.dtype.newbyteorder(">")
     flat = a.reshape(-1)
@@ -251,7 +258,7 @@ def write_hdulist(fileobj, hdul, splices=None):
     ----------
     fileobj : binary file object
     hdul : astropy.io.fits.HDUList
-        Primary first; image data float or signed integers of 2 or more bytes.
+        Primary first; image data of a :func:`plain_image` type.
     splices : dict, optional
         Marker card image -> block (card images, bytes), for every :class:`SplicedHeader` whose
         header is in ``hdul``.

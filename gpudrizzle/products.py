@@ -651,9 +651,15 @@ def hdrtab(records):
 
 
 def write_image(path, data, header, overwrite, durable=True, kind="product"):
-    """One image as the primary HDU of ``path`` (atomically; see :func:`write_fits`)."""
-    return write_fits(fits.HDUList([fits.PrimaryHDU(data=data, header=header)]), path, overwrite,
-                      durable, kind)
+    """One image as the primary HDU of ``path`` (atomically; see :func:`write_fits`): the
+    bytes astropy writes, through :class:`gpudrizzle.files.DirectFile` for the image types
+    :func:`gpudrizzle.fitswriter.plain_image` writes."""
+    hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
+    if data is not None and not fitswriter.plain_image(data.dtype):
+        return write_fits(hdul, path, overwrite, durable, kind)
+    with files.writing(path, overwrite, durable, kind) as tmp:
+        _writer(hdul, None)(tmp)
+    return os.fspath(path)
 
 
 def _hdu(cls, data, header):
@@ -727,7 +733,7 @@ def _science_records(primary):
 def _writer(hdul, splices):
     """A writer for :func:`gpudrizzle.files.write_together`: ``hdul`` with its blocks of cards."""
     def write(tmp):
-        with open(tmp, "wb") as f:
+        with files.DirectFile(tmp) as f:
             fitswriter.write_hdulist(f, hdul, splices)
     return write
 

@@ -1,0 +1,166 @@
+"""files.DirectFile: large files written past the page cache, the same bytes whatever the path.
+
+Each test writes fresh random bytes in pieces of random sizes (so the chunk boundaries fall
+anywhere) and compares the file with the bytes, with O_DIRECT where this file system has it,
+without it, and through every fallback.
+"""
+
+import errno
+import os
+
+import numpy as np
+import pytest
+
+from gpudrizzle import files
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 16 KiB so that a file of a few hundred KiB crosses many of them."""
+    monkeypatch.setattr(files, "DIRECT_CHUNK", 4 * files.DIRECT_ALIGN)
+    return files.DIRECT_CHUNK
+
+
+def _pieces(rng, total):
+    """``total`` random bytes cut into pieces of random sizes (some empty, some > a chunk)."""
+    data = rng.integers(0, 256, total, dtype=np.uint8).tobytes()
+    cuts = np.sort(rng.integers(0, total + 1, 40))
+    edges = [0, *cuts.tolist(), total]
+    return data, [data[a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _write(path, pieces):
+    path.write_bytes(b"")  # DirectFile writes an existing file, as files.Temporary makes it
+    with files.DirectFile(str(path)) as f:
+        for p in pieces:
+            assert f.write(p) == memoryview(p).nbytes
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("extra", [0, 1, files.DIRECT_ALIGN - 1, files.DIRECT_ALIGN, 12345])
+def test_bytes_are_the_bytes_written(tmp_path, rng, small_chunks, extra):
+    total = 7 * small_chunks + extra
+    data, pieces = _pieces(rng, total)
+    assert _write(tmp_path / "a.bin", pieces) == data
+
+
+def test_numpy_views_and_empty_file(tmp_path, rng, small_chunks):
+    a = rng.random((123, 77)).astype(">f4")
+    assert _write(tmp_path / "a.bin", [a.data, memoryview(a.tobytes())]) == a.tobytes() * 2
+    assert _write(tmp_path / "b.bin", []) == b""
+
+
+def test_without_o_direct(tmp_path, rng, small_chunks, monkeypatch):
+    """A system without O_DIRECT (macOS, Windows): the ordinary way, the same bytes."""
+    monkeypatch.delattr(os, "O_DIRECT", raising=False)
+    data, pieces = _pieces(rng, 5 * small_chunks + 999)
+    assert _write(tmp_path / "a.bin", pieces) == data
+
+
+def test_file_system_refusing_o_direct_at_open(tmp_path, rng, small_chunks, monkeypatch):
+    """EINVAL for O_DIRECT at open (tmpfs): the ordinary way."""
+    if not hasattr(os, "O_DIRECT"):
+        pytest.skip("this system has no O_DIRECT")
+    real_open, flags_seen = os.open, []
+
+    def no_direct(path, flags, *args):
+        flags_seen.append(flags)
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_direct)
+    data, pieces = _pieces(rng, 3 * small_chunks + 17)
+    assert _write(tmp_path / "a.bin", pieces) == data
+    assert [bool(f & os.O_DIRECT) for f in flags_seen] == [True, False]
+
+
+def test_file_system_refusing_an_aligned_write(tmp_path, rng, small_chunks, monkeypatch):
+    """EINVAL at the first direct write: O_DIRECT is switched off and the chunk written again."""
+    if not hasattr(os, "O_DIRECT"):
+        pytest.skip("this system has no O_DIRECT")
+    import fcntl
+
+    real_write, calls = os.write, []
+
+    def refuse_direct(fd, data):
+        direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+        calls.append(direct)
+        if direct:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", refuse_direct)
+    data, pieces = _pieces(rng, 6 * small_chunks + 4321)
+    assert _write(tmp_path / "a.bin", pieces) == data
+    assert calls[0] is True and not any(calls[1:])
+
+
+def test_direct_writes_whole_aligned_chunks(tmp_path, rng, small_chunks, monkeypatch):
+    """Where O_DIRECT is used, every direct write is a whole chunk from an aligned buffer;
+    only the tail goes the ordinary way."""
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.close(os.open(str(probe), os.O_WRONLY | os.O_DIRECT))
+    except (AttributeError, OSError):
+        pytest.skip("no O_DIRECT on this file system")
+    import ctypes
+    import fcntl
+
+    real_write, seen = os.write, []
+
+    def record(fd, data):
+        view = memoryview(data)
+        address = ctypes.addressof(ctypes.c_char.from_buffer(view)) if len(view) else 0
+        seen.append((bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT), len(view), address))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", record)
+    data, pieces = _pieces(rng, 5 * small_chunks + 1000)
+    assert _write(tmp_path / "a.bin", pieces) == data
+    direct = [(n, a) for d, n, a in seen if d]
+    assert len(direct) == 5 and all(n == small_chunks and a % files.DIRECT_ALIGN == 0
+                                    for n, a in direct)
+    assert [(d, n) for d, n, _ in seen[5:]] == [(False, 1000)]
+
+
+def test_full_disk_through_writing(tmp_path, rng, small_chunks, monkeypatch):
+    """ENOSPC in the middle: 'No space left on device while writing <path>', no temporary
+    file, the earlier file as it was, nothing written after the failure."""
+    target = tmp_path / "x.fits"
+    target.write_bytes(b"before")
+    real_write, calls = os.write, []
+
+    def full(fd, data):
+        calls.append(len(data))
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    _, pieces = _pieces(rng, 6 * small_chunks)
+    with pytest.raises(OSError, match=f"No space left on device while writing {target}"):
+        with files.writing(str(target)) as tmp:
+            with files.DirectFile(tmp) as f:
+                for p in pieces:
+                    f.write(p)
+    assert len(calls) == 3
+    assert target.read_bytes() == b"before" and os.listdir(tmp_path) == ["x.fits"]
+
+
+def test_closed_file_refuses_writes_and_closes_once(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"")
+    f = files.DirectFile(str(path))
+    f.write(b"abc")
+    f.close()
+    f.close()
+    with pytest.raises(ValueError, match="closed file"):
+        f.write(b"x")
+    assert path.read_bytes() == b"abc"
+
+
+def test_missing_file_is_an_error_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        files.DirectFile(str(tmp_path / "nothere" / "a.bin"))
