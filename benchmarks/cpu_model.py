@@ -9,7 +9,9 @@ ctypes: streaming read, write, copy and triad bandwidth (bytes read plus
 written, arrays of 256 MB, beyond the caches), the first touch of fresh
 zeroed memory (``np.zeros`` then a write: page faults), and peak
 double-precision rates of scalar and vector (the widest vector the flags
-allow) add and mul+add chains, on one thread and on all threads.
+allow) add and mul+add chains, on one thread and on all threads; and the
+writing of a new file through the page cache and past it (``DirectFile``:
+wall and CPU time).
 
 Then, for every drizzle kernel and blot interpolant at ``--size``^2 (the
 setup of ``compare_drizzle.py``: 1 degree rotation, 0.98 scale, one
@@ -111,6 +113,28 @@ def measure_machine(lib, threads, nbytes=256 * 2 ** 20, reps=3):
                 name = ("vector" if vec else "scalar") + ("_muladd" if fma else "_add")
                 m[f"{name}_{tag}"] = t * iters * nacc * (1 + fma) * (lanes if vec else 1) / s
         m["vector_doubles"] = lanes
+    return m
+
+
+def measure_files(nbytes):
+    """Writing a new file of ``nbytes`` through the page cache and through
+    :class:`gpudrizzle.files.DirectFile` (past it): {name: bytes per second} of wall and CPU
+    (all threads of the process) time."""
+    from gpudrizzle import files
+
+    payload = memoryview(np.ones(nbytes // 8).view(np.uint8))
+    m = {}
+    with tempfile.TemporaryDirectory(dir=os.getcwd()) as tmp:
+        for name, opener in (("buffered", lambda p: open(p, "wb")), ("direct", files.DirectFile)):
+            path = os.path.join(tmp, f"{name}.bin")
+            Path(path).write_bytes(b"")
+            wall, cpu = time.perf_counter(), time.process_time()
+            with opener(path) as f:
+                for k in range(0, len(payload), 1 << 22):  # as the writers' 4 MiB slices
+                    f.write(payload[k:k + (1 << 22)])
+            m[f"file_{name}_wall"] = nbytes / (time.perf_counter() - wall)
+            m[f"file_{name}_cpu"] = nbytes / max(time.process_time() - cpu, 1e-9)
+            os.remove(path)
     return m
 
 
@@ -224,7 +248,8 @@ BLOT_BYTES = (24, 4)
 #     W4; SCI - sky R4 W4; pixel map W16 (60 ops); drizzle R12 + pixmap R32 + acc R16 W16 +
 #     variance sums R8 W8 + context R4 W4 -> 143 B per chip pixel; per output pixel:
 #     out_img/out_wht R32 W8, variance mean R24 W4, context copy R4 W4, sqrt R4 W4, fill R8
-#     W4, count R4, FITS byte swap and write of 4 arrays R16 W32 -> 160 B (fresh 44)
+#     W4, count R4, FITS byte swap of 4 arrays into the buffer the disk reads (DirectFile)
+#     R16 W32 -> 160 B (fresh 44)
 def step_model(n_exp, sep_kernel_ops, blot_interp_ops, final_kernel_ops):
     """{step: (bytes per chip pixel, fresh bytes per chip pixel, bytes per output pixel,
     fresh bytes per output pixel, operations per chip pixel, operations per output pixel)},
@@ -335,7 +360,10 @@ def machine_line(m):
             f"{m[f'scalar_add_{t}'] / g:.1f}, scalar mul+add {m['scalar_muladd_1t'] / g:.1f} / "
             f"{m[f'scalar_muladd_{t}'] / g:.1f}, vector add {m['vector_add_1t'] / g:.1f} / "
             f"{m[f'vector_add_{t}'] / g:.1f}, vector mul+add {m['vector_muladd_1t'] / g:.1f} / "
-            f"{m[f'vector_muladd_{t}'] / g:.1f}")
+            f"{m[f'vector_muladd_{t}'] / g:.1f}; a new file written through the page cache "
+            f"{m['file_buffered_wall'] / g:.2f} (CPU {m['file_buffered_cpu'] / g:.2f}), "
+            f"past it (DirectFile) {m['file_direct_wall'] / g:.2f} (CPU "
+            f"{m['file_direct_cpu'] / g:.2f})")
     return line
 
 
@@ -357,6 +385,7 @@ def main(argv=None):
 
     lib, command = build_probes()
     m = measure_machine(lib, threads, args.probe_mb * 2 ** 20)
+    m.update(measure_files(args.probe_mb * 2 ** 20))
     print(f"Probes built with: {command}")
     print(machine_line(m))
     result = {"machine": m, "probe_command": command, "threads": threads,
