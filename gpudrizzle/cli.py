@@ -820,7 +820,8 @@ def main(argv=None):
     Returns
     -------
     int
-        0 success, 1 failure, 2 usage error, 130 (SIGINT) or 143 (SIGTERM) interrupted.
+        0 success, 1 failure, 2 usage error, 130 (SIGINT) or 143 (SIGTERM) interrupted,
+        141 when the reader of its output went away.
     """
     parser = build_parser()
     try:
@@ -846,6 +847,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"gpudrizzle {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output went away (``| head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141  # 128 + SIGPIPE: what a shell reports for a program a closed pipe stopped
     except Exception as exc:  # every failure is reported as one line (--debug: traceback)
         if args.debug:
             traceback.print_exc()

@@ -384,9 +384,10 @@ class DirectFile:
     cached pages first.  On a machine whose fresh memory is slow to touch (a
     virtual machine) that copy costs more CPU time than computing a product;
     the file's own pages are never read back by the run that writes it.
-    The last partial chunk is written normally.  Where the system or the
-    file system has no ``O_DIRECT`` (tmpfs, macOS, Windows) or refuses an
-    aligned write, the file is written the ordinary way; the bytes are the
+    The last partial chunk (a whole file under :data:`DIRECT_CHUNK`) is
+    written normally.  Where the system has no ``O_DIRECT`` (macOS, Windows)
+    or the file system refuses it (EINVAL at open, as tmpfs before Linux 6.6,
+    or at a write), the file is written the ordinary way; the bytes are the
     same either way.
 
     Parameters

@@ -224,6 +224,17 @@ def test_info_lists_backends():
         assert info["cuda_device"] is None and "cuda" in proc.stdout and "unavailable" in proc.stdout
 
 
+def test_closed_output_pipe_stops_quietly():
+    """``gpudrizzle info | head -0``: the reader is gone before the first line; exit 141
+    (128 + SIGPIPE, as a shell reports it) with nothing on stderr, not an error message."""
+    proc = subprocess.Popen([sys.executable, "-m", "gpudrizzle.cli", "info"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has imported anything, let alone printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err
+    assert err.decode() == ""
+
+
 def test_preview_command(demo, tmp_path):
     pytest.importorskip("matplotlib", reason="the picture checks need the plot extra (matplotlib)")
     from PIL import Image
