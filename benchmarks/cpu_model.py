@@ -118,8 +118,9 @@ def measure_machine(lib, threads, nbytes=256 * 2 ** 20, reps=3):
 
 def measure_files(nbytes):
     """Writing a new file of ``nbytes`` through the page cache and through
-    :class:`gpudrizzle.files.DirectFile` (past it): {name: bytes per second} of wall and CPU
-    (all threads of the process) time."""
+    :class:`gpudrizzle.files.DirectFile` (past it), without fsync, as a run writes its
+    intermediates: {name: bytes per second} of wall and CPU (all threads of the process)
+    time."""
     from gpudrizzle import files
 
     payload = memoryview(np.ones(nbytes // 8).view(np.uint8))
@@ -128,6 +129,8 @@ def measure_files(nbytes):
         for name, opener in (("buffered", lambda p: open(p, "wb")), ("direct", files.DirectFile)):
             path = os.path.join(tmp, f"{name}.bin")
             Path(path).write_bytes(b"")
+            if hasattr(os, "sync"):
+                os.sync()  # the other file's dirty pages are not flushed during this one
             wall, cpu = time.perf_counter(), time.process_time()
             with opener(path) as f:
                 for k in range(0, len(payload), 1 << 22):  # as the writers' 4 MiB slices
@@ -248,8 +251,8 @@ BLOT_BYTES = (24, 4)
 #     W4; SCI - sky R4 W4; pixel map W16 (60 ops); drizzle R12 + pixmap R32 + acc R16 W16 +
 #     variance sums R8 W8 + context R4 W4 -> 143 B per chip pixel; per output pixel:
 #     out_img/out_wht R32 W8, variance mean R24 W4, context copy R4 W4, sqrt R4 W4, fill R8
-#     W4, count R4, FITS byte swap of 4 arrays into the buffer the disk reads (DirectFile)
-#     R16 W32 -> 160 B (fresh 44)
+#     W4, count R4, FITS byte swap of 4 arrays into 4 MiB slices, copied into the buffer the
+#     disk reads (DirectFile) R16 W32 -> 160 B (fresh 44)
 def step_model(n_exp, sep_kernel_ops, blot_interp_ops, final_kernel_ops):
     """{step: (bytes per chip pixel, fresh bytes per chip pixel, bytes per output pixel,
     fresh bytes per output pixel, operations per chip pixel, operations per output pixel)},

@@ -367,7 +367,9 @@ def _take_stage():
     free = getattr(_stages, "free", None)
     _stages.free = None
     if free is None or len(free) != DIRECT_CHUNK:
-        free = mmap.mmap(-1, DIRECT_CHUNK)  # page-aligned
+        # page-aligned; private, so that a forked child writes its own copy
+        private = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+        free = mmap.mmap(-1, DIRECT_CHUNK, **({"flags": private} if private else {}))
     return free
 
 
@@ -388,7 +390,8 @@ class DirectFile:
     written normally.  Where the system has no ``O_DIRECT`` (macOS, Windows)
     or the file system refuses it (EINVAL at open, as tmpfs before Linux 6.6,
     or at a write), the file is written the ordinary way; the bytes are the
-    same either way.
+    same either way.  After a failed write the file is incomplete: every
+    later write, and closing with ``flush``, raises the failure again.
 
     Parameters
     ----------
@@ -403,29 +406,32 @@ class DirectFile:
 
     def __init__(self, path):
         self.name = os.fspath(path)
-        flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        direct = getattr(os, "O_DIRECT", 0)
-        self._fd, self._direct = None, False
-        if direct:
-            try:
-                self._fd, self._direct = os.open(self.name, flags | direct), True
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:  # EINVAL: no O_DIRECT on this file system
-                    raise
-        if self._fd is None:
-            self._fd = os.open(self.name, flags | getattr(os, "O_BINARY", 0))
+        self._fd, self._failed, self._written = None, None, 0
         self._stage = _take_stage()
         self._view = memoryview(self._stage)
-        self._chunk = len(self._stage)
-        self._fill = 0
+        self._chunk, self._fill = len(self._stage), 0
+        flags = os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC
+        self._direct = hasattr(os, "O_DIRECT")
+        try:
+            if self._direct:
+                try:
+                    self._fd = os.open(self.name, flags | os.O_DIRECT)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:  # EINVAL: no O_DIRECT on this file system
+                        raise
+                    self._direct = False
+            if self._fd is None:
+                self._fd = os.open(self.name, flags)
+        except BaseException:
+            self._release()
+            raise
 
     def writable(self):
         return True
 
     def write(self, data):
         """Append ``data`` (bytes-like, contiguous); returns its length in bytes."""
-        if self._fd is None:
-            raise ValueError("write to a closed file")
+        self._check()
         src = memoryview(data).cast("B")
         n, done = len(src), 0
         while done < n:
@@ -434,51 +440,84 @@ class DirectFile:
             self._fill += k
             done += k
             if self._fill == self._chunk:
-                self._drain(self._chunk)
+                self._drain()
         return n
 
-    def _drain(self, length):
-        """Write the first ``length`` bytes of the buffer (whole chunks: directly if possible)."""
+    def _check(self):
+        if self._fd is None:
+            raise ValueError(f"write to a closed file ({self.name})")
+        if self._failed is not None:
+            raise OSError(self._failed.errno, f"an earlier write to {self.name} failed "
+                                              f"({self._failed.strerror or self._failed}); "
+                                              "the file is incomplete")
+
+    def _drain(self):
+        """Write the buffer's ``_fill`` bytes (whole chunks: directly if possible)."""
         at = 0
-        while at < length:
-            try:
-                at += os.write(self._fd, self._view[at:length])
-            except OSError as exc:
-                if not (self._direct and exc.errno == errno.EINVAL):
-                    raise
-                self._buffered()  # O_DIRECT accepted at open, refused here: the ordinary way
+        try:
+            while at < self._fill:
+                try:
+                    k = os.write(self._fd, self._view[at:self._fill])
+                except OSError as exc:
+                    if not (self._direct and exc.errno == errno.EINVAL):
+                        raise
+                    self._buffered()  # O_DIRECT accepted at open, refused here
+                    continue
+                at += k
+                self._written += k
+        except BaseException as exc:
+            self._failed = exc if isinstance(exc, OSError) else OSError(errno.EINTR, str(exc))
+            raise
         self._fill = 0
 
     def _buffered(self):
-        """Go on without O_DIRECT (the tail of a file, or a file system that refuses it)."""
-        if self._direct:
+        """Go on without O_DIRECT (the tail of a file, or a file system that refuses it):
+        cleared on the open file, or else the file opened again without it."""
+        if not self._direct:
+            return
+        self._direct = False
+        try:
             import fcntl
             fcntl.fcntl(self._fd, fcntl.F_SETFL,
                         fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-            self._direct = False
+        except OSError:
+            fd = os.open(self.name, os.O_WRONLY | os.O_CLOEXEC)
+            os.close(self._fd)
+            self._fd = fd
+            os.lseek(fd, self._written, os.SEEK_SET)
 
     def close(self, flush=True):
         """Write what is left (unless ``flush`` is False: after a failure) and close the
         file; again: nothing."""
-        fd = self._fd
-        if fd is None:
+        if self._fd is None:
             return
         try:
-            if self._fill and flush:
-                self._buffered()
-                self._drain(self._fill)
+            if flush:
+                self._check()
+                if self._fill:
+                    self._buffered()
+                    self._drain()
         finally:
-            self._fd = None
+            self._release()
+
+    def _release(self):
+        fd, self._fd = self._fd, None
+        if self._stage is not None:
             self._view.release()
             _give_stage(self._stage)
+            self._stage = None
+        if fd is not None:
             os.close(fd)
+
+    def __del__(self):  # never closed (an error before the with block): no descriptor kept
+        if getattr(self, "_stage", None) is not None:
+            self._release()
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
         self.close(flush=exc_type is None)
-
 
 @contextmanager
 def writing(path, overwrite=True, durable=True, kind="file"):

@@ -655,7 +655,9 @@ def write_image(path, data, header, overwrite, durable=True, kind="product"):
     bytes astropy writes, through :class:`gpudrizzle.files.DirectFile` for the image types
     :func:`gpudrizzle.fitswriter.plain_image` writes."""
     hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
-    if data is not None and not fitswriter.plain_image(data.dtype):
+    stored = hdul[0].data  # as astropy took it (a list becomes an array)
+    if isinstance(data, np.ma.MaskedArray) or (stored is not None
+                                               and not fitswriter.plain_image(stored.dtype)):
         return write_fits(hdul, path, overwrite, durable, kind)
     with files.writing(path, overwrite, durable, kind) as tmp:
         _writer(hdul, None)(tmp)

@@ -10,8 +10,9 @@ import os
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
-from gpudrizzle import files
+from gpudrizzle import files, products
 
 
 @pytest.fixture
@@ -162,5 +163,97 @@ def test_closed_file_refuses_writes_and_closes_once(tmp_path):
 
 
 def test_missing_file_is_an_error_naming_it(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        files.DirectFile(str(tmp_path / "nothere" / "a.bin"))
+    path = str(tmp_path / "nothere" / "a.bin")
+    with pytest.raises(FileNotFoundError, match="nothere"):
+        files.DirectFile(path)
+
+
+def test_a_failed_write_is_not_followed_by_more(tmp_path, rng, small_chunks, monkeypatch):
+    """After a short write and then ENOSPC, a caller that goes on gets the failure again
+    from every write and from close, and nothing more reaches the file."""
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"")
+    real_write, calls = os.write, []
+
+    def short_then_full(fd, data):
+        calls.append(len(data))
+        if len(calls) == 2:
+            return real_write(fd, memoryview(data)[:files.DIRECT_ALIGN])  # a short write
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", short_then_full)
+    data, _ = _pieces(rng, 3 * small_chunks)
+    f = files.DirectFile(str(path))
+    with pytest.raises(OSError, match="No space left"):
+        f.write(data)
+    with pytest.raises(OSError, match="earlier write .* failed .*incomplete") as info:
+        f.write(b"more")
+    assert info.value.errno == errno.ENOSPC
+    with pytest.raises(OSError, match="incomplete"):
+        f.close()
+    f.close()  # closed now: nothing
+    assert len(calls) == 3
+    assert path.read_bytes() == data[:small_chunks + files.DIRECT_ALIGN]
+
+
+def test_forked_children_write_their_own_bytes(tmp_path, small_chunks):
+    """The staging buffer a thread keeps between files is private: children forked after
+    the parent wrote a file fill it at the same time, each file gets its own bytes."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this system")
+    _write(tmp_path / "parent.bin", [b"p" * 1000])  # the parent's thread now keeps a buffer
+    half = small_chunks // 2
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    children = []
+    for value in (1, 2, 3):
+        pid = os.fork()
+        if pid == 0:  # child: half a chunk, wait until every child has its half, the rest
+            status = 1
+            try:
+                path = tmp_path / f"child{value}.bin"
+                path.write_bytes(b"")
+                with files.DirectFile(str(path)) as f:
+                    f.write(bytes([value]) * half)
+                    os.write(ready_w, b"x")
+                    os.read(go_r, 1)
+                    f.write(bytes([value]) * (3 * small_chunks - half))
+                status = 0
+            finally:
+                os._exit(status)
+        children.append(pid)
+    for _ in children:
+        os.read(ready_r, 1)
+    os.write(go_w, b"xxx")
+    assert all(os.waitpid(pid, 0)[1] == 0 for pid in children)
+    for value in (1, 2, 3):
+        got = (tmp_path / f"child{value}.bin").read_bytes()
+        assert got == bytes([value]) * (3 * small_chunks), f"child {value}: {set(got)}"
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8", "i2", "i4", "u1", ">f4", "u2", "i1"])
+def test_write_image_bytes_are_astropys(tmp_path, rng, dtype):
+    """Pipeline images through DirectFile (with real 8 MiB chunks: more than one) are the
+    bytes astropy writes; types that need BZERO (u2, i1) go through astropy itself."""
+    data = (rng.random((1100, 1031)) * 100).astype(dtype)  # 4.5 MB as f4, 9 MB as f8
+    header = fits.Header([("BUNIT", "ELECTRONS/S"), ("HISTORY", "made for a test")])
+    ours, theirs = tmp_path / "ours.fits", tmp_path / "theirs.fits"
+    products.write_image(str(ours), data, header, True, durable=False)
+    fits.HDUList([fits.PrimaryHDU(data=data, header=header)]).writeto(theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
+def test_write_image_takes_what_astropy_takes(tmp_path):
+    """A list is written as astropy writes it; a masked array is refused as astropy
+    refuses it (its mask would be lost), and leaves no file."""
+    header = fits.Header()
+    ours, theirs = tmp_path / "ours.fits", tmp_path / "theirs.fits"
+    products.write_image(str(ours), [[1.0, 2.0], [3.0, 4.5]], header, True, durable=False)
+    fits.HDUList([fits.PrimaryHDU(data=[[1.0, 2.0], [3.0, 4.5]], header=header)]).writeto(theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+    masked = np.ma.array(np.ones((3, 3), np.float32), mask=np.eye(3, dtype=bool))
+    with pytest.raises(NotImplementedError):
+        products.write_image(str(tmp_path / "m.fits"), masked, header, True, durable=False)
+    assert sorted(os.listdir(tmp_path)) == ["ours.fits", "theirs.fits"]
