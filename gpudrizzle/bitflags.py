@@ -31,7 +31,6 @@ import numbers
 import warnings
 
 import numpy as np
-from astropy.nddata import bitmask
 
 __all__ = ["ALL_FLAGS", "interpret_bit_flags", "good_pixel_mask"]
 
@@ -77,6 +76,9 @@ def interpret_bit_flags(value, name="bits"):
     if _is_integer(value):
         return int(value)
     if isinstance(value, str):
+        digits = value.strip()
+        if digits.isascii() and digits.isdigit():  # one number: what astropy makes of it
+            return int(digits)
         if "|" in value:
             raise ValueError(f"'{name}': join bit flags with ',' or '+'; got {value!r}")
     elif isinstance(value, (list, tuple)):
@@ -87,6 +89,8 @@ def interpret_bit_flags(value, name="bits"):
         value = [int(v) for v in value]
     else:
         raise ValueError(f"'{name}' must be bit flags ({_FORMS}); got {value!r}")
+    from astropy.nddata import bitmask  # here, not at import: astropy.nddata takes 60 ms
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
