@@ -46,7 +46,7 @@ def test_moments_kernel_matches_reference(kernel_backend, rng, chunk):
 @pytest.mark.parametrize("include_top", [0, 1])
 def test_histogram_kernel_matches_reference(kernel_backend, rng, include_top):
     """Chunked histograms: kernel against the numpy reference and numpy.bincount."""
-    n, chunk, nbins = int(rng.integers(1, 5000)), int(rng.integers(1, 700)), int(rng.integers(1, 90))
+    n, chunk, nbins = int(rng.integers(2, 5000)), int(rng.integers(1, 700)), int(rng.integers(1, 90))
     x = rng.normal(0.0, 1.0, n).astype(np.float32)
     x[rng.random(n) < 0.05] = np.nan
     lo, hi = np.float32(-2.0), np.float32(2.0)
