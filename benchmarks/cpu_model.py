@@ -251,8 +251,8 @@ BLOT_BYTES = (24, 4)
 #     W4; SCI - sky R4 W4; pixel map W16 (60 ops); drizzle R12 + pixmap R32 + acc R16 W16 +
 #     variance sums R8 W8 + context R4 W4 -> 143 B per chip pixel; per output pixel:
 #     out_img/out_wht R32 W8, variance mean R24 W4, context copy R4 W4, sqrt R4 W4, fill R8
-#     W4, count R4, FITS byte swap of 4 arrays into 4 MiB slices, copied into the buffer the
-#     disk reads (DirectFile) R16 W32 -> 160 B (fresh 44)
+#     W4, count R4, FITS byte swap of 4 arrays into 4 MiB slices R16 W16, copied into the
+#     buffer the disk reads (DirectFile) R16 W16 -> 176 B (fresh 44)
 def step_model(n_exp, sep_kernel_ops, blot_interp_ops, final_kernel_ops):
     """{step: (bytes per chip pixel, fresh bytes per chip pixel, bytes per output pixel,
     fresh bytes per output pixel, operations per chip pixel, operations per output pixel)},
@@ -265,7 +265,7 @@ def step_model(n_exp, sep_kernel_ops, blot_interp_ops, final_kernel_ops):
         "median": (0, 0, 12 * E + 4, 4, 0, 10 * E + 30),
         "blot": (48, 4, 0, 0, 60 + 1 + blot_interp_ops, 0),
         "driz_cr": (46, 0, 0, 0, 56, 0),
-        "final drizzle": (143, 0, 160, 44, 60 + 7 + final_kernel_ops, 0),
+        "final drizzle": (143, 0, 176, 44, 60 + 7 + final_kernel_ops, 0),
     }
 
 

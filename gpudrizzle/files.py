@@ -19,7 +19,9 @@ file and a failure leaves the target as it was:
   directory are fsync'ed) before they are published;
 * files get the mode ``0o666 & ~umask``, as any program's new files do;
 * a full disk is reported as ``No space left on device while writing
-  <path>`` (:class:`OSError` with errno ENOSPC), whatever library wrote.
+  <path>`` (:class:`OSError` with errno ENOSPC), whatever library wrote;
+* image files go past the page cache (:class:`DirectFile`: ``O_DIRECT``
+  where the file system has it), the same bytes as an ordinary write.
 
 :class:`LogFile` keeps a run's log the same way: written into a temporary
 file during the run, published at the end even when the run fails.  A log
@@ -41,8 +43,8 @@ import sys
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Temporary", "DirectFile", "writing", "write_together", "write_text", "move", "check_target",
-           "check_updatable", "patch_writer", "remove_stale",
+__all__ = ["Temporary", "DirectFile", "writing", "write_together", "write_text", "move",
+           "check_target", "check_updatable", "patch_writer", "remove_stale",
            "remove_live_temporaries", "no_space_error", "LogFile", "Interrupted",
            "handle_signals"]
 
@@ -350,7 +352,6 @@ def _fsync(path, directory=False):
         os.close(fd)
 
 
-
 # ---------------------------------------------------------------------------
 # large files written past the page cache
 
@@ -518,6 +519,7 @@ class DirectFile:
 
     def __exit__(self, exc_type, exc, tb):
         self.close(flush=exc_type is None)
+
 
 @contextmanager
 def writing(path, overwrite=True, durable=True, kind="file"):
