@@ -126,20 +126,29 @@ def test_direct_writes_whole_aligned_chunks(tmp_path, rng, small_chunks, monkeyp
     assert [(d, n) for d, n, _ in seen[5:]] == [(False, 1000)]
 
 
+def _disk_full_at(monkeypatch, call, short_at=None):
+    """os.write that fails with ENOSPC at its ``call``-th call (1-based) and writes only
+    DIRECT_ALIGN bytes at its ``short_at``-th; returns the list of the lengths asked."""
+    real_write, calls = os.write, []
+
+    def write(fd, data):
+        calls.append(len(data))
+        if len(calls) == short_at:
+            return real_write(fd, memoryview(data)[:files.DIRECT_ALIGN])
+        if len(calls) == call:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    return calls
+
+
 def test_full_disk_through_writing(tmp_path, rng, small_chunks, monkeypatch):
     """ENOSPC in the middle: 'No space left on device while writing <path>', no temporary
     file, the earlier file as it was, nothing written after the failure."""
     target = tmp_path / "x.fits"
     target.write_bytes(b"before")
-    real_write, calls = os.write, []
-
-    def full(fd, data):
-        calls.append(len(data))
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", full)
+    calls = _disk_full_at(monkeypatch, 3)
     _, pieces = _pieces(rng, 6 * small_chunks)
     with pytest.raises(OSError, match=f"No space left on device while writing {target}"):
         with files.writing(str(target)) as tmp:
@@ -173,17 +182,7 @@ def test_a_failed_write_is_not_followed_by_more(tmp_path, rng, small_chunks, mon
     from every write and from close, and nothing more reaches the file."""
     path = tmp_path / "a.bin"
     path.write_bytes(b"")
-    real_write, calls = os.write, []
-
-    def short_then_full(fd, data):
-        calls.append(len(data))
-        if len(calls) == 2:
-            return real_write(fd, memoryview(data)[:files.DIRECT_ALIGN])  # a short write
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", short_then_full)
+    calls = _disk_full_at(monkeypatch, 3, short_at=2)
     data, _ = _pieces(rng, 3 * small_chunks)
     f = files.DirectFile(str(path))
     with pytest.raises(OSError, match="No space left"):
