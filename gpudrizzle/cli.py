@@ -428,23 +428,27 @@ def _dry_run(args, params):
     from .memory import available_bytes
     from .outframe import orientation, output_frame, pixel_scale
     from .params import step_switches
+    from .products import check_targets, check_writable, product_names
 
     inputs = expand_input(params["input"], params["output"])
     exposures = load_exposures(inputs, params)
     chips = [c for e in exposures for c in e.chips]
     steps = step_switches(params, len(exposures))
     print(f"inputs: {len(exposures)} exposure(s), {len(chips)} chip(s)")
-    if steps.driz_combine:
-        from .products import check_targets, product_names
-
-        names = list(product_names(inputs.output, params["build"]).values())
+    names = list(product_names(inputs.output, params["build"]).values()) \
+        if steps.driz_combine else []
+    if names:
         print(f"product{'s' if len(names) > 1 else ''}: {', '.join(names)}")
-        try:
-            check_targets(names, params["overwrite"])
-        except OSError as exc:
-            print(f"the run would stop here: {exc}")
     else:
         print("product: none (driz_combine=no)")
+    stop = None  # why the run would stop, if it would: the run's own checks
+    try:
+        check_targets(names, params["overwrite"])
+        if params["write_products"]:
+            check_writable(os.path.dirname(inputs.output.rootname) or ".")
+    except OSError as exc:
+        stop = str(exc)
+        print(f"the run would stop here: {stop}")
     frames = {}
     for step, on, label in (("driz_sep", steps.driz_separate, "separate drizzle frame"),
                             ("final", steps.driz_combine, "final frame")):
@@ -470,6 +474,9 @@ def _dry_run(args, params):
           f"({have / 2 ** 30:.2f} GiB available){'' if need <= have else ' - does not fit'}; "
           "the separate drizzle images and cosmic-ray masks wait "
           f"{'in scratch files beside the products' if on_disk else 'in memory'}")
+    if stop is not None:  # exit status 1, as the run itself would give
+        print(f"dry run: nothing was written; the run would stop: {stop}")
+        return 1
     print("dry run: nothing was written")
     return 0
 

@@ -254,7 +254,7 @@ def check_writable(directory):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"output directory does not exist: {directory}")
     try:
-        probe = files.Temporary(os.path.join(directory, "gpudrizzle-probe"), "product")
+        probe = files.Temporary(os.path.join(directory, "gpudrizzle-probe"), "test file")
     except OSError as exc:
         raise PermissionError(f"cannot write products into {os.path.abspath(directory)}: "
                               f"{exc.strerror or exc}") from None

@@ -519,11 +519,22 @@ def test_dry_run_names_the_products_and_an_existing_one(demo, tmp_path):
         in proc.stdout and "would stop" not in proc.stdout
     (tmp_path / "dry_drz.fits").write_bytes(b"")
     proc = gpudrizzle("run", *inputs, "-n", "--output", "dry", "--build", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "product: dry_drz.fits" in proc.stdout
+    assert proc.returncode == 1, proc.stderr  # as the run itself would end
+    assert "product: dry_drz.fits" in proc.stdout and "memory estimate:" in proc.stdout
     stop = next(x for x in proc.stdout.splitlines() if x.startswith("the run would stop here:"))
     assert "dry_drz.fits" in stop and "overwrite" in stop
+    last = proc.stdout.splitlines()[-1]
+    assert last.startswith("dry run: nothing was written; the run would stop:") and "overwrite" in last
     assert [p.name for p in tmp_path.iterdir()] == ["dry_drz.fits"]
+    # an output directory that does not exist: named, exit status 1, nothing made
+    proc = gpudrizzle("run", *inputs, "-n", "--output", tmp_path / "missing" / "dry", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "does not exist" in proc.stdout.splitlines()[-1] and "missing" in proc.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["dry_drz.fits"]
+    # a directory that may not be written (even by root): the run's own check
+    proc = gpudrizzle("run", *inputs, "-n", "--output", "/proc/self/dry", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot write products into /proc/self" in proc.stdout.splitlines()[-1]
 
 
 def test_help_defaults_once_and_group_titles():
