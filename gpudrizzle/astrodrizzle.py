@@ -517,7 +517,7 @@ class _Run:
         self.intermediates = []
         self.progress = progress
         self.timings = {}
-        self._map_buffers = {}  # chip shape -> the one pixel map buffer of that shape
+        self._map_buffers = {}  # chip shape -> (plan, its pixel map): the one map buffer
         self._writer, self._writes = None, []  # background writes of intermediates: (path, future)
         self._current = None  # [step, done, total, start] of the step running
         self._scoped = None  # ExitStack of what holds until the run ends (the kernel threads)
@@ -801,10 +801,13 @@ class _Run:
         return PixmapPlan(state.chip.wcs, wcs, state.chip.shape, backend=self.b)
 
     def _pixmap(self, plan):
-        """Build a chip's pixel map into the map buffer of its shape (one live map per shape)."""
-        buf = self._map_buffers.get(plan.shape)
-        pixmap = plan.build(out=buf).pixmap
-        self._map_buffers[plan.shape] = pixmap
+        """A chip's pixel map, built into the map buffer of its shape (one live map per
+        shape) unless the buffer holds this plan's map already."""
+        held = self._map_buffers.get(plan.shape)
+        if held is not None and held[0] is plan:
+            return held[1]
+        pixmap = plan.build(out=None if held is None else held[1]).pixmap
+        self._map_buffers[plan.shape] = (plan, pixmap)
         return pixmap
 
     # -- steps -----------------------------------------------------------
@@ -990,7 +993,9 @@ class _Run:
 
     def _blot_and_cr(self, median, do_cr):
         p, xp = self.p, self.xp
-        for c in self.chips:
+        # last chip first: its separate drizzle map is still in the map buffer, and the
+        # final drizzle, first chip first, then finds the first chip's map there
+        for c in reversed(self.chips):
             chip, e = c.chip, c.exposure
             ratio = pix_ratio(chip.wcs, self.sep_wcs)
             iscale = chipscience.blot_scale(e.exptime, ratio, chip.units, chip.gain, chip.is_rate,

@@ -618,3 +618,38 @@ def test_scratch_removed_after_separate_drizzle_failure(tmp_path, monkeypatch):
                   clean=True)
     assert len(calls) == 3 and all(len(c) == 1 for c in calls)
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_pixel_map_of_a_chip_is_reused_between_steps(tmp_path, monkeypatch):
+    """With the separate and final frames the same, the map buffer serves the last chip's
+    blot and the first chip's final drizzle without a new build (3 n - 2 builds for n
+    chips); the products equal those of a run that builds every map."""
+    from gpudrizzle.pixmap import PixmapPlan
+
+    truth = _write_set(tmp_path, n=2)
+    files = [t.path for t in truth]
+    builds = []
+    real_build = PixmapPlan.build
+
+    def build(self, *args, **kwargs):
+        builds.append(self)
+        return real_build(self, *args, **kwargs)
+
+    monkeypatch.setattr(PixmapPlan, "build", build)
+    kw = dict(backend="cpu", build=True, runfile="")
+    astrodrizzle.AstroDrizzle(files, output=str(tmp_path / "shared"), **kw)
+    n_chips = 4
+    assert len(builds) == 3 * n_chips - 2
+
+    def always_build(self, plan):  # the map buffer forgets what it holds
+        self._map_buffers.clear()
+        return real_pixmap(self, plan)
+
+    real_pixmap = astrodrizzle._Run._pixmap
+    monkeypatch.setattr(astrodrizzle._Run, "_pixmap", always_build)
+    builds.clear()
+    astrodrizzle.AstroDrizzle(files, output=str(tmp_path / "each"), **kw)
+    assert len(builds) == 3 * n_chips
+    with fits.open(tmp_path / "shared_drz.fits") as a, fits.open(tmp_path / "each_drz.fits") as b:
+        for name in ("SCI", "WHT", "CTX", "ERR"):
+            assert np.array_equal(a[name].data, b[name].data, equal_nan=True), name
