@@ -254,6 +254,7 @@ class Drizzle:
                 ctx = b.asarray(init["ctx"], np.int32)
         dq = None if init["dq"] is None else b.asarray(init["dq"], np.uint32)
         self._acc = dict(sums=acc, base=base, ctx=ctx, dq=dq, w2d2=None, base2=None)
+        self._acc_clear = all(v is None for v in init.values())  # every sum still 0
         if init["img2"] is not None:
             self._allocate2(len(init["img2"]), init["img2"])
 
@@ -294,7 +295,7 @@ class Drizzle:
         self._ctx_id = self._begin_ctx_id
         self._init = dict(img=None, wht=None, ctx=None, dq=None, img2=None)
         acc = self._acc
-        if acc is None:
+        if acc is None or self._acc_clear:  # nothing added since the sums were made 0
             return
         acc["base"] = None
         xp = self._backend.xp
@@ -306,6 +307,7 @@ class Drizzle:
                 _zero(xp, plane, threads)
         if acc["w2d2"] is not None:
             acc["base2"] = [None] * acc["w2d2"].shape[0]
+        self._acc_clear = True
 
     # -- properties -----------------------------------------------------
     @property
@@ -603,6 +605,7 @@ class Drizzle:
         lut = None
         if kernel.startswith("lanczos"):
             lut = b.asarray(lanczos_table(int(kernel[-1])), np.float64)
+        self._acc_clear = False
         b.drizzle(
             kernel,
             data=b.asarray(data, np.float32),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gpudrizzle import Drizzle
+from gpudrizzle import Drizzle, resample
 
 
 def _identity_pixmap(ny, nx, shift=0.3):
@@ -31,6 +31,34 @@ def test_reset_on_threads_equals_a_fresh_object(rng, backend):
     for name in ("out_img", "out_wht", "out_ctx"):
         assert np.array_equal(getattr(d, name), getattr(fresh, name), equal_nan=True), name
     assert d.ctx_id == fresh.ctx_id == 1 and d.total_exptime == fresh.total_exptime
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_reset_clears_only_sums_that_were_written(rng, backend, monkeypatch):
+    """Sums just made (or just cleared) are not cleared again; after an image, or with
+    initial arrays given, they are; the results are those of a fresh object either way."""
+    cleared = []
+    real_zero = resample._zero
+    monkeypatch.setattr(resample, "_zero", lambda xp, a, threads: (cleared.append(a.shape),
+                                                                  real_zero(xp, a, threads)))
+    shape = (80, 60)
+    d = Drizzle(out_shape=shape, backend=backend)
+    d.reset()
+    assert cleared == []
+    _drizzled(rng, d, shape)
+    d.reset()
+    assert cleared and not d._acc["sums"].any() and not d._acc["ctx"].any()
+    n = len(cleared)
+    d.reset()
+    assert len(cleared) == n
+    seed = int(rng.integers(1 << 30))
+    _drizzled(np.random.default_rng(seed), d, shape)
+    fresh = Drizzle(out_shape=shape, backend=backend)
+    _drizzled(np.random.default_rng(seed), fresh, shape)
+    assert d.out_img.tobytes() == fresh.out_img.tobytes()
+    start = Drizzle(out_img=fresh.out_img, out_wht=fresh.out_wht, exptime=2.0, backend=backend)
+    start.reset()  # the sums hold the given images
+    assert len(cleared) > n and not start._acc["sums"].any()
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
