@@ -30,6 +30,7 @@ of the run.
 """
 
 import atexit
+import ctypes
 import errno
 import logging
 import mmap
@@ -363,6 +364,26 @@ DIRECT_CHUNK = 1 << 23
 
 _stages = threading.local()  # per thread: a free staging buffer, reused file after file
 
+#: File systems on a local disk (``statfs`` magic numbers: ext2/3/4, XFS, Btrfs, F2FS, and
+#: overlayfs, which passes direct writes to the disk file system under a container) where
+#: :class:`DirectFile` writes with ``O_DIRECT``.  Elsewhere it writes the ordinary way: on
+#: a network file system (NFS, Lustre, GPFS, ...) direct writes skip the client's
+#: write-behind and each becomes a request the writer waits for.
+LOCAL_DISK_FILE_SYSTEMS = frozenset({0xEF53, 0x58465342, 0x9123683E, 0xF2F52010, 0x794C7630})
+
+
+def file_system_type(path):
+    """The ``statfs`` magic number of the file system holding ``path``, or None where it is
+    not known (no ``statfs``: not Linux; or the call failed)."""
+    try:
+        statfs = ctypes.CDLL(None, use_errno=True).statfs
+    except (OSError, AttributeError):
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statfs (120 bytes here), f_type first
+    if statfs(os.fsencode(path), buf) != 0:
+        return None
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
 
 def _take_stage():
     free = getattr(_stages, "free", None)
@@ -388,10 +409,10 @@ class DirectFile:
     virtual machine) that copy costs more CPU time than computing a product;
     the file's own pages are never read back by the run that writes it.
     The last partial chunk (a whole file under :data:`DIRECT_CHUNK`) is
-    written normally.  Where the system has no ``O_DIRECT`` (macOS, Windows)
-    or the file system refuses it (EINVAL at open, as tmpfs before Linux 6.6,
-    or at a write), the file is written the ordinary way; the bytes are the
-    same either way.  After a failed write the file is incomplete: every
+    written normally.  Where the system has no ``O_DIRECT`` (macOS, Windows),
+    the file is not on a local disk (:data:`LOCAL_DISK_FILE_SYSTEMS`) or the
+    file system refuses it (EINVAL at open or at a write), the file is
+    written the ordinary way; the bytes are the same either way.  After a failed write the file is incomplete: every
     later write, and closing with ``flush``, raises the failure again.
 
     Parameters
@@ -412,7 +433,8 @@ class DirectFile:
         self._view = memoryview(self._stage)
         self._chunk, self._fill = len(self._stage), 0
         flags = os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC
-        self._direct = hasattr(os, "O_DIRECT")
+        self._direct = (hasattr(os, "O_DIRECT")
+                        and file_system_type(self.name) in LOCAL_DISK_FILE_SYSTEMS)
         try:
             if self._direct:
                 try:

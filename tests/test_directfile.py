@@ -7,6 +7,7 @@ without it, and through every fallback.
 
 import errno
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -20,6 +21,12 @@ def small_chunks(monkeypatch):
     """Chunks of 16 KiB so that a file of a few hundred KiB crosses many of them."""
     monkeypatch.setattr(files, "DIRECT_CHUNK", 4 * files.DIRECT_ALIGN)
     return files.DIRECT_CHUNK
+
+
+@pytest.fixture
+def local_disk(monkeypatch):
+    """Whatever holds tmp_path counts as a local disk (ext4), so that O_DIRECT is tried."""
+    monkeypatch.setattr(files, "file_system_type", lambda path: 0xEF53)
 
 
 def _pieces(rng, total):
@@ -58,7 +65,36 @@ def test_without_o_direct(tmp_path, rng, small_chunks, monkeypatch):
     assert _write(tmp_path / "a.bin", pieces) == data
 
 
-def test_file_system_refusing_o_direct_at_open(tmp_path, rng, small_chunks, monkeypatch):
+def test_file_system_type_is_the_statfs_magic_number(tmp_path):
+    """The number stat(1) prints for the file system of tmp_path (Linux)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("stat") is None or sys.platform != "linux":
+        pytest.skip("needs Linux and stat(1)")
+    out = subprocess.run(["stat", "-f", "-c", "%t", str(tmp_path)], capture_output=True,
+                         text=True, check=True).stdout
+    assert files.file_system_type(str(tmp_path)) == int(out, 16)
+    assert files.file_system_type(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.parametrize("magic", [0x6969, 0x0BD00BD0, 0x47504653, 0x01021994, None])
+def test_off_a_local_disk_the_ordinary_way(tmp_path, rng, small_chunks, monkeypatch, magic):
+    """NFS, Lustre, GPFS, tmpfs or an unknown file system: no O_DIRECT, the same bytes."""
+    monkeypatch.setattr(files, "file_system_type", lambda path: magic)
+    real_open, flags_seen = os.open, []
+
+    def record(path, flags, *args):
+        flags_seen.append(flags)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", record)
+    data, pieces = _pieces(rng, 3 * small_chunks + 77)
+    assert _write(tmp_path / "a.bin", pieces) == data
+    assert len(flags_seen) == 1 and not flags_seen[0] & getattr(os, "O_DIRECT", 0)
+
+
+def test_file_system_refusing_o_direct_at_open(tmp_path, rng, small_chunks, monkeypatch, local_disk):
     """EINVAL for O_DIRECT at open (tmpfs): the ordinary way."""
     if not hasattr(os, "O_DIRECT"):
         pytest.skip("this system has no O_DIRECT")
@@ -76,7 +112,7 @@ def test_file_system_refusing_o_direct_at_open(tmp_path, rng, small_chunks, monk
     assert [bool(f & os.O_DIRECT) for f in flags_seen] == [True, False]
 
 
-def test_file_system_refusing_an_aligned_write(tmp_path, rng, small_chunks, monkeypatch):
+def test_file_system_refusing_an_aligned_write(tmp_path, rng, small_chunks, monkeypatch, local_disk):
     """EINVAL at the first direct write: O_DIRECT is switched off and the chunk written again."""
     if not hasattr(os, "O_DIRECT"):
         pytest.skip("this system has no O_DIRECT")
@@ -97,7 +133,7 @@ def test_file_system_refusing_an_aligned_write(tmp_path, rng, small_chunks, monk
     assert calls[0] is True and not any(calls[1:])
 
 
-def test_direct_writes_whole_aligned_chunks(tmp_path, rng, small_chunks, monkeypatch):
+def test_direct_writes_whole_aligned_chunks(tmp_path, rng, small_chunks, monkeypatch, local_disk):
     """Where O_DIRECT is used, every direct write is a whole chunk from an aligned buffer;
     only the tail goes the ordinary way."""
     probe = tmp_path / "probe"
