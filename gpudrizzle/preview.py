@@ -5,7 +5,8 @@ limits, asinh stretch) and the weight map, both on RA/Dec axes with colour
 bars, the SCI image with a north-east compass and a scale bar in arcsec;
 then for every input chip its SCI image with the pixels flagged as cosmic
 rays by driz_cr drawn in red and the pixels flagged bad in the chip's DQ
-drawn in blue (those are not counted as cosmic rays).  The inputs and their
+drawn in blue (a cosmic-ray flag there is counted apart, "+N on DQ-bad px",
+so that the two counts add up to the run's).  The inputs and their
 cosmic-ray masks are found from the product itself: the primary header's
 ``D###DATA`` keywords name every input chip, and the CR masks are the
 ``<rootname>_sci<chip>_crmask.fits`` files AstroDrizzle writes next to the
@@ -85,12 +86,16 @@ class InputChip(NamedTuple):
     dq_bad : numpy.ndarray (ny, nx) bool or None
         True where the chip's DQ holds a flag that was not accepted
         (``final_bits``), ``crbit`` aside; None without a DQ extension.
+    cr_on_dq_bad : int
+        Pixels driz_cr flagged that are DQ-bad (in its mask, and in the run's count of
+        cosmic-ray pixels, but not in ``cr``).
     """
 
     label: str
     sci: np.ndarray
     cr: object
     dq_bad: object = None
+    cr_on_dq_bad: int = 0
 
 
 class ProductImages(NamedTuple):
@@ -211,13 +216,14 @@ def _input_chips(primary, directory, input_dirs, accepted):
             bad = _dq_bad(dq, accepted) if dq is not None and dq.shape == sci.shape else None
         root = os.path.basename(rootname_of(name))
         mask_path = os.path.join(directory, f"{root}_sci{chip}_crmask.fits")
-        cr = None
+        cr, on_bad = None, 0
         if os.path.exists(mask_path):
             with open_fits(mask_path, "cosmic-ray mask", memmap=False) as hdul:
                 cr = np.asarray(hdul[0].data) == 0  # AstroDrizzle's CR masks: 0 = cosmic ray
             if bad is not None and cr.shape == bad.shape:
+                on_bad = int(np.count_nonzero(cr & bad))
                 cr &= ~bad
-        chips.append(InputChip(f"{os.path.basename(name)}[sci,{chip}]", sci, cr, bad))
+        chips.append(InputChip(f"{os.path.basename(name)}[sci,{chip}]", sci, cr, bad, on_bad))
     return chips
 
 
@@ -580,7 +586,7 @@ def write_preview(images, output, title=None):
 
     if images.inputs:
         fig.text(0.5, layout.legend_y, "inputs: red = cosmic rays flagged by driz_cr,  "
-                 "blue = flagged bad in DQ (not counted as cosmic rays)",
+                 "blue = flagged bad in DQ (cosmic rays there counted apart: +N)",
                  ha="center", va="center", fontsize=9)
     for chip, rect in zip(images.inputs, layout.chips):
         ax = fig.add_axes(rect)
@@ -591,11 +597,10 @@ def write_preview(images, output, title=None):
         if chip.cr is None:
             label = f"{chip.label} (no CR mask)"
         else:
-            cr = chip.cr
-            if chip.dq_bad is not None and chip.dq_bad.shape == cr.shape:
-                cr = cr & ~chip.dq_bad
-            overlay[_shrink(cr, np.any)] = _RED
-            label = f"{chip.label}: {int(cr.sum())} CR px"
+            overlay[_shrink(chip.cr, np.any)] = _RED
+            label = f"{chip.label}: {int(chip.cr.sum())} CR px"
+            if chip.cr_on_dq_bad:  # so that the two add up to the run's count
+                label += f" (+{chip.cr_on_dq_bad} on DQ-bad px)"
         _show(ax, data, label, norm=_normalize(data))
         ax.title.set_fontsize(8)
         ax.imshow(overlay, origin="lower", interpolation="nearest")

@@ -40,6 +40,7 @@ def test_cosmic_rays_are_counted_apart_from_dq_flags(product):
         np.testing.assert_array_equal(chip.dq_bad, (dq & ~4096) != 0)  # final_bits = 0
         assert chip.dq_bad[:, 40].all() and chip.dq_bad.sum() == dq.shape[0]
         np.testing.assert_array_equal(chip.cr, (mask == 0) & (dq & ~4096 == 0))
+        assert chip.cr_on_dq_bad == np.count_nonzero((mask == 0) & (dq & ~4096 != 0))
     assert sum(int(c.cr.sum()) for c in images.inputs) > 0
 
 
