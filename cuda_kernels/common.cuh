@@ -11,6 +11,8 @@
 #ifdef __CUDACC__
 #define GD_KERNEL extern "C" __global__
 #define GD_DEVICE __device__ __forceinline__
+#define GD_INLINE __device__ __forceinline__
+#define GD_LAMBDA_INLINE
 #define GD_RESTRICT __restrict__
 #else
 #include <math.h>
@@ -21,6 +23,8 @@
 #endif
 #define GD_KERNEL extern "C"
 #define GD_DEVICE static inline
+#define GD_INLINE static inline __attribute__((always_inline))
+#define GD_LAMBDA_INLINE __attribute__((always_inline))
 #define GD_RESTRICT __restrict__
 #endif
 

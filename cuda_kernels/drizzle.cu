@@ -177,6 +177,58 @@ GD_DEVICE double pixel_overlap(const quad_edge*, const edge_span* s, double, dou
 }
 #endif
 
+// Overlaps of a drop with the four output pixels around the grid point (X, Y)
+// = (ilo + 0.5, jlo + 0.5), for a drop whose corners (x, y) lie within those
+// pixels and whose quadrilateral clearly surrounds the point (else false, and
+// the caller takes the general path).  With u = x - X, v = y - Y and integrals
+// along the edges in polygon order (du signed), a pixel's overlap is the
+// integral of clip(v - its bottom, 0, 1) over its column; there v lies in
+// [-1, 1], so an upper pixel gets the integral of max(v, 0) and a lower one
+// that of v less it (du integrates to 0 over the part of a closed polygon left
+// of u = 0).  With A, P the integrals of v and max(v, 0) over the whole edges
+// and A_left, P_left over their parts at u < 0:
+//   over[0] lower left  = A_left - P_left     over[1] upper left  = P_left
+//   over[2] lower right = (A - A_left) - (P - P_left)
+//   over[3] upper right = P - P_left
+// Every overlap is clearly positive then: no pixel gets a rounding residue
+// where drizzle 3.0's exact clipping gives none.
+GD_INLINE bool quad_overlaps_2x2(const double* x, const double* y, double X, double Y,
+                                 double* over) {
+    double u[4], v[4];
+    for (int c = 0; c < 4; ++c) {
+        u[c] = x[c] - X;
+        v[c] = y[c] - Y;
+    }
+    int pos = 0, neg = 0;  // the point on the same side of every edge, not within 1e-12
+    for (int c = 0; c < 4; ++c) {
+        double cross = u[c] * v[(c + 1) & 3] - v[c] * u[(c + 1) & 3];
+        pos += cross > 1e-12;
+        neg += cross < -1e-12;
+    }
+    if (pos != 4 && neg != 4) return false;
+    double area = 0.0, above = 0.0, area_l = 0.0, above_l = 0.0;
+    for (int c = 0; c < 4; ++c) {
+        double u1 = u[c], v1 = v[c], u2 = u[(c + 1) & 3], v2 = v[(c + 1) & 3], du = u2 - u1;
+        area += du * (0.5 * (v1 + v2));
+        above += du * positive_mean(v1, v2);
+        if (!(u1 < 0.0 || u2 < 0.0)) continue;  // no part left of u = 0
+        double w = du, va = v1, vb = v2;
+        if (u1 >= 0.0 || u2 >= 0.0) {  // crosses u = 0: the part on the left only
+            double vc = v1 + (v2 - v1) * (-u1 / du);
+            w = u1 < 0.0 ? -u1 : u2;
+            va = u1 < 0.0 ? v1 : vc;
+            vb = u1 < 0.0 ? vc : v2;
+        }
+        area_l += w * (0.5 * (va + vb));
+        above_l += w * positive_mean(va, vb);
+    }
+    over[0] = area_l - above_l;
+    over[1] = above_l;
+    over[2] = (area - area_l) - (above - above_l);
+    over[3] = above - above_l;
+    return true;
+}
+
 // Interpolate the pixel map in the cell whose lower-left node is p00, at
 // fractions (u, v) of the cell.
 GD_DEVICE void cell_point(const double* p00, gd_index nx, double u, double v, double* ox,
@@ -192,7 +244,7 @@ GD_DEVICE void cell_point(const double* p00, gd_index nx, double u, double v, do
 // in the pixel map, extrapolated past the borders.  Returns false if any is
 // not finite.  Away from the borders and for h <= 1 every corner lies in one of the
 // four cells around (i, j), so the cell lookup is skipped.
-GD_DEVICE bool square_corners(const drizzle_args& a, gd_index i, gd_index j, double* x,
+GD_INLINE bool square_corners(const drizzle_args& a, gd_index i, gd_index j, double* x,
                               double* y) {
     double h = 0.5 * a.pixfrac, g = 1.0 - h;
     if (h <= 1.0 && i >= 1 && j >= 1 && i + 1 < a.in_nx && j + 1 < a.in_ny) {
@@ -236,7 +288,7 @@ GD_DEVICE bool pixel_is_data(const drizzle_args& a, gd_index k, double d) {
 
 // Drop input pixel (i, j); returns whether it reached any output pixel.
 template <int KIND, bool A>
-GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
+GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     gd_index k = j * a.in_nx + i;
     double d = (double)a.data[k] * a.iscale;
     // no data: weight 0 (the drop still counts as a hit)
@@ -255,6 +307,12 @@ GD_DEVICE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         double ymax = gd_max(gd_max(y[0], y[1]), gd_max(y[2], y[3]));
         if (!out_range(xmin, xmax, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(ymin, ymax, a.out_ny, &jlo, &jhi)) return false;
+        double gx = ilo + 0.5, gy = jlo + 0.5, over4[4];
+        if (ihi == ilo + 1 && jhi == jlo + 1 && xmin >= gx - 1.0 && xmax <= gx + 1.0 &&
+            ymin >= gy - 1.0 && ymax <= gy + 1.0 && quad_overlaps_2x2(x, y, gx, gy, over4)) {
+            for (int q = 0; q < 4; ++q) deposit<A>(a, k, ilo + q / 2, jlo + q % 2, over4[q] * w, d);
+            return true;
+        }
         quad_edge e[4];
         for (int c = 0; c < 4; ++c) e[c] = make_edge(x[c], y[c], x[(c + 1) & 3], y[(c + 1) & 3]);
         // overlap with output pixel (ii, jj)
@@ -374,7 +432,7 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     double extrap = KIND == K_SQUARE ? 0.5 * pixfrac : 0.0;
     gd_scatter_geom g = {pixmap, in_nx, in_ny, xmin, xmax, ymin, ymax,
                          reach_in, extrap, drop_reach<KIND>(a), line_miss};
-    gd_scatter(g, [=](gd_index i, gd_index j, auto atomic) {
+    gd_scatter(g, [=](gd_index i, gd_index j, auto atomic) GD_LAMBDA_INLINE {
         return drop<KIND, decltype(atomic)::value>(a, i, j);
     });
 }
