@@ -4,8 +4,9 @@
 //   * by the host C++ compiler with OpenMP: the same per-pixel bodies run
 //     over a conflict-free tile schedule, with atomics only where two tiles
 //     processed at the same time could touch the same output pixel.
-// Kernel code uses only what is defined here: GD_KERNEL, GD_DEVICE,
-// gd_add/gd_or, gd_scatter and the small math helpers.
+// Kernel code uses only what is defined here: GD_KERNEL, GD_DEVICE (GD_INLINE
+// where the host compiler must inline too, GD_LAMBDA_INLINE for a scatter
+// body), gd_add/gd_or, gd_scatter and the small math helpers.
 #pragma once
 
 #ifdef __CUDACC__
