@@ -239,6 +239,15 @@ GD_DEVICE void cell_point(const double* p00, gd_index nx, double u, double v, do
     *oy = w00 * p00[1] + w10 * p00[3] + w01 * p01[1] + w11 * p01[3];
 }
 
+// cell_point at the centre of the cell, u = v = 0.5: the weights are 0.25,
+// exact powers of two, so 0.25 * (((p00 + p10) + p01) + p11) is bit for bit
+// what cell_point's weighted sum in that order gives.
+GD_DEVICE void cell_mean(const double* p00, gd_index nx, double* ox, double* oy) {
+    const double* p01 = p00 + 2 * nx;
+    *ox = 0.25 * (((p00[0] + p00[2]) + p01[0]) + p01[2]);
+    *oy = 0.25 * (((p00[1] + p00[3]) + p01[1]) + p01[3]);
+}
+
 // Output positions of the corners (i-h, j+h), (i+h, j+h), (i+h, j-h),
 // (i-h, j-h) of the drop of input pixel (i, j), h = pixfrac / 2: bilinear
 // in the pixel map, extrapolated past the borders.  Returns false if any is
@@ -250,10 +259,17 @@ GD_INLINE bool square_corners(const drizzle_args& a, gd_index i, gd_index j, dou
     if (h <= 1.0 && i >= 1 && j >= 1 && i + 1 < a.in_nx && j + 1 < a.in_ny) {
         const double* c = a.pixmap + 2 * (j * a.in_nx + i);
         const double* b = c - 2 * a.in_nx;
-        cell_point(c - 2, a.in_nx, g, h, &x[0], &y[0]);
-        cell_point(c, a.in_nx, h, h, &x[1], &y[1]);
-        cell_point(b, a.in_nx, h, g, &x[2], &y[2]);
-        cell_point(b - 2, a.in_nx, g, g, &x[3], &y[3]);
+        if (h == 0.5) {  // pixfrac 1: every weight is 0.25, so the same sums at a quarter
+            cell_mean(c - 2, a.in_nx, &x[0], &y[0]);
+            cell_mean(c, a.in_nx, &x[1], &y[1]);
+            cell_mean(b, a.in_nx, &x[2], &y[2]);
+            cell_mean(b - 2, a.in_nx, &x[3], &y[3]);
+        } else {
+            cell_point(c - 2, a.in_nx, g, h, &x[0], &y[0]);
+            cell_point(c, a.in_nx, h, h, &x[1], &y[1]);
+            cell_point(b, a.in_nx, h, g, &x[2], &y[2]);
+            cell_point(b - 2, a.in_nx, g, g, &x[3], &y[3]);
+        }
     } else {
         const double cx[4] = {i - h, i + h, i + h, i - h};
         const double cy[4] = {j + h, j + h, j - h, j - h};
