@@ -259,12 +259,15 @@ GD_INLINE bool square_corners(const drizzle_args& a, gd_index i, gd_index j, dou
     if (h <= 1.0 && i >= 1 && j >= 1 && i + 1 < a.in_nx && j + 1 < a.in_ny) {
         const double* c = a.pixmap + 2 * (j * a.in_nx + i);
         const double* b = c - 2 * a.in_nx;
+#ifndef __CUDACC__  // (on CUDA the second branch would take 40 more registers)
         if (h == 0.5) {  // pixfrac 1: every weight is 0.25, so the same sums at a quarter
             cell_mean(c - 2, a.in_nx, &x[0], &y[0]);
             cell_mean(c, a.in_nx, &x[1], &y[1]);
             cell_mean(b, a.in_nx, &x[2], &y[2]);
             cell_mean(b - 2, a.in_nx, &x[3], &y[3]);
-        } else {
+        } else
+#endif
+        {
             cell_point(c - 2, a.in_nx, g, h, &x[0], &y[0]);
             cell_point(c, a.in_nx, h, h, &x[1], &y[1]);
             cell_point(b, a.in_nx, h, g, &x[2], &y[2]);
