@@ -150,7 +150,9 @@ def drop_geometry(pixmap, ratio, step=8):
     ranges of the rounded hull of its corners (pixfrac 1: the mean of the 4
     map nodes around each corner); turbo, gaussian: rounded ox +- pfo;
     lanczos: floor(ox - pfo) + 1 .. floor(ox + pfo); point: 1.  Ranges are
-    clipped to the output (assumed the input's size).
+    clipped to the output (assumed the input's size).  Also ``square_four``,
+    the fraction of square drops whose hull spans 2 x 2 pixels (the kernel's
+    four-pixel case), and ``square_rest``, the means over the other drops.
     """
     n = pixmap.shape[0]
     lim = n - 1.0
@@ -179,14 +181,22 @@ def drop_geometry(pixmap, ratio, step=8):
     cx = count(rnd(xs.min(0)), rnd(xs.max(0)))
     cy = count(rnd(ys.min(0)), rnd(ys.max(0)))
     out["square"] = (cy.mean(), cx.mean(), (cx * cy).mean())
+    four = (cx == 2) & (cy == 2)  # the four-pixel case (its point test aside)
+    rest = ~four
+    out["square_four"] = float(four.mean())
+    out["square_rest"] = tuple(float(v[rest].mean()) if rest.any() else 0.0
+                               for v in (cy, cx, cx * cy))
     return out
 
 
 # Operations per drop, from cuda_kernels/drizzle.cu (interior drops, pixfrac 1), with
 # r, c, p the mean rows, columns and pixels it visits (drop_geometry):
 #   common: data test and weight 6; deposit 7 per pixel reached (+3 per data2 plane)
-#   square: corners 4 x 14 + finite tests 16, jacobian 12, hull min/max 12, two clipped
-#           rounded ranges 38, edges 16 -> 156; per column 4 edge spans x 20 + 2 -> 82;
+#   square: corners 4 x 8 (pixfrac 1: cell means) + finite tests 16, jacobian 12, hull
+#           min/max 12, two clipped rounded ranges 38 -> 116; the four-pixel case:
+#           tests 8, offsets 8, 4 point-side tests x 7, 4 edges x 22 (trapezoid, area
+#           above, the part left of the point), 2 crossings x 8, combination 6 -> 154,
+#           + 4 deposits; other drops: edges 16; per column 4 edge spans x 20 + 2 -> 82;
 #           per pixel 2 edge areas x 18 + 2 early exits + 2 -> 41, + deposit
 #   turbo:  ranges 42 (+6); per row dy 5; per pixel dx 5, 2 tests, 3 products + deposit
 #   point:  NaN tests 2, two roundings 16, 4 range tests (+6) + deposit
@@ -195,7 +205,9 @@ def drop_geometry(pixmap, ratio, step=8):
 def drizzle_ops(kernel, geom, ndata2=0):
     r, c, p = geom[kernel]
     dep = 7 + 3 * ndata2
-    return {"square": 156 + 82 * c + (41 + dep) * p,
+    four, (_, c_rest, p_rest) = geom["square_four"], geom["square_rest"]
+    square = 116 + four * (154 + 4 * dep) + (1 - four) * (16 + 82 * c_rest + (41 + dep) * p_rest)
+    return {"square": square,
             "turbo": 48 + 5 * r + (10 + dep) * p,
             "point": 30 + dep,
             "gaussian": 48 + r + (27 + dep) * p,
@@ -401,7 +413,8 @@ def main(argv=None):
     print(f"\nKernels at {n}x{n} (1 deg rotation, 0.98 scale; one add_image into a fresh "
           f"output; blot into a new array), {threads} thread(s), best of {args.repeat}; "
           "mean output pixels per drop: "
-          + ", ".join(f"{k} {geom[k][2]:.2f}" for k in DRIZZLE_KERNELS))
+          + ", ".join(f"{k} {geom[k][2]:.2f}" for k in DRIZZLE_KERNELS)
+          + f"; square drops in the four-pixel case: {geom['square_four']:.1%}")
     print(HEADER)
     per_px, fresh_px = drizzle_bytes(threads > 1)
     for k in DRIZZLE_KERNELS:
