@@ -185,7 +185,8 @@ def build_parser():
                       help="where the data and products go (default: ./gpudrizzle-demo)")
     demo.add_argument("--backend", default=None, metavar="{auto,cuda,cpu,numpy}",
                       help=PARAMETERS["backend"].help)
-    _add_output_options(demo)
+    _add_output_options(demo, picture="the quick-look picture (default: <outdir>/demo_drz.png; "
+                                      "skipped with a note without gpudrizzle[plot])")
     demo.set_defaults(handler=_command_demo)
 
     preview = commands.add_parser("preview", parents=[common],
@@ -336,9 +337,8 @@ def _add_mosaic_parser(commands, common):
     mos.set_defaults(handler=_command_mosaic)
 
 
-def _add_output_options(parser):
-    parser.add_argument("--preview", metavar="OUT.png",
-                        help="also write a quick-look picture (needs gpudrizzle[plot])")
+def _add_output_options(parser, picture="also write a quick-look picture (needs gpudrizzle[plot])"):
+    parser.add_argument("--preview", metavar="OUT.png", help=picture)
     parser.add_argument("--report", metavar="OUT.json",
                         help="JSON run report (default: <product>_report.json)")
 
