@@ -806,7 +806,9 @@ class _Run:
         held = self._map_buffers.get(plan.shape)
         if held is not None and held[0] is plan:
             return held[1]
-        pixmap = plan.build(out=None if held is None else held[1]).pixmap
+        buf = None if held is None else held[1]
+        self._map_buffers[plan.shape] = (None, buf)  # a build that fails names no plan
+        pixmap = plan.build(out=buf).pixmap
         self._map_buffers[plan.shape] = (plan, pixmap)
         return pixmap
 

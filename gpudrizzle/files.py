@@ -374,12 +374,15 @@ LOCAL_DISK_FILE_SYSTEMS = frozenset({0xEF53, 0x58465342, 0x9123683E, 0xF2F52010,
 
 def file_system_type(path):
     """The ``statfs`` magic number of the file system holding ``path``, or None where it is
-    not known (no ``statfs``: not Linux; or the call failed)."""
+    not known (not Linux, whose ``struct statfs`` starts with ``f_type``; or the call
+    failed)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         statfs = ctypes.CDLL(None, use_errno=True).statfs
     except (OSError, AttributeError):
         return None
-    buf = ctypes.create_string_buffer(256)  # struct statfs (120 bytes here), f_type first
+    buf = ctypes.create_string_buffer(4096)  # struct statfs: 120 bytes on 64-bit Linux
     if statfs(os.fsencode(path), buf) != 0:
         return None
     return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
