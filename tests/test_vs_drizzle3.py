@@ -51,17 +51,26 @@ def test_matches_drizzle3(backend, kernel, kind, rng):
     in_units = str(rng.choice(["cps", "counts"]))
     ours = Drizzle(kernel=kernel, out_shape=OUT_SHAPE, backend=backend)
     theirs = drizzle_resample.Drizzle(kernel=kernel, out_shape=OUT_SHAPE)
+    plain = Drizzle(kernel=kernel, out_shape=OUT_SHAPE, backend="numpy")  # float64 reference
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for image in _images(rng, kind):
             r1 = ours.add_image(**image, pixfrac=pixfrac, in_units=in_units)
             theirs.add_image(**image, pixfrac=pixfrac, in_units=in_units)
+            plain.add_image(**image, pixfrac=pixfrac, in_units=in_units)
             assert r1 == (0, 0)  # every input pixel lands on the output
     wht, ref_wht = ours.out_wht, theirs.out_wht
     scale = np.abs(ref_wht).max()
     np.testing.assert_allclose(wht, ref_wht, rtol=1e-5, atol=1e-6 * scale)
-    good = np.abs(ref_wht) > (0.1 if kernel.startswith("lanczos") else 1e-3) * scale
+    # lanczos: drizzle 3.0's float32 running mean passes through small partial weights
+    # where the lobes cancel and loses digits there, also at pixels whose final weight is
+    # not small (12% at |WHT| = 0.11 max for one seed); there the float64 reference
+    # stands in for it
+    good = np.abs(ref_wht) > (0.25 if kernel.startswith("lanczos") else 1e-3) * scale
     assert good.sum() > 500
+    covered = np.abs(ref_wht) > 1e-3 * scale
+    np.testing.assert_allclose(ours.out_img[covered], plain.out_img[covered], rtol=1e-6,
+                               atol=1e-6 * float(np.abs(plain.out_img[covered]).max()))
     # float32 sums: the rounding scale is the image's (a lanczos pixel near 0 is a difference
     # of values ~100), so the absolute tolerance follows the largest value
     img_scale = float(np.abs(theirs.out_img[good]).max())
