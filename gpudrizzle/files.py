@@ -20,8 +20,8 @@ file and a failure leaves the target as it was:
 * files get the mode ``0o666 & ~umask``, as any program's new files do;
 * a full disk is reported as ``No space left on device while writing
   <path>`` (:class:`OSError` with errno ENOSPC), whatever library wrote;
-* image files go past the page cache (:class:`DirectFile`: ``O_DIRECT``
-  where the file system has it), the same bytes as an ordinary write.
+* image files on a local disk go past the page cache (:class:`DirectFile`:
+  ``O_DIRECT``), the same bytes as an ordinary write.
 
 :class:`LogFile` keeps a run's log the same way: written into a temporary
 file during the run, published at the end even when the run fails.  A log
@@ -415,8 +415,9 @@ class DirectFile:
     written normally.  Where the system has no ``O_DIRECT`` (macOS, Windows),
     the file is not on a local disk (:data:`LOCAL_DISK_FILE_SYSTEMS`) or the
     file system refuses it (EINVAL at open or at a write), the file is
-    written the ordinary way; the bytes are the same either way.  After a failed write the file is incomplete: every
-    later write, and closing with ``flush``, raises the failure again.
+    written the ordinary way; the bytes are the same either way.  After a
+    failed write the file is incomplete: every later write, and closing with
+    ``flush``, raises the failure again.
 
     Parameters
     ----------

@@ -524,7 +524,8 @@ def test_dry_run_names_the_products_and_an_existing_one(demo, tmp_path):
     stop = next(x for x in proc.stdout.splitlines() if x.startswith("the run would stop here:"))
     assert "dry_drz.fits" in stop and "overwrite" in stop
     last = proc.stdout.splitlines()[-1]
-    assert last.startswith("dry run: nothing was written; the run would stop:") and "overwrite" in last
+    assert last.startswith("dry run: nothing was written; the run would stop:")
+    assert "overwrite" in last
     assert [p.name for p in tmp_path.iterdir()] == ["dry_drz.fits"]
     # an output directory that does not exist: named, exit status 1, nothing made
     proc = gpudrizzle("run", *inputs, "-n", "--output", tmp_path / "missing" / "dry", cwd=tmp_path)

@@ -94,7 +94,8 @@ def test_off_a_local_disk_the_ordinary_way(tmp_path, rng, small_chunks, monkeypa
     assert len(flags_seen) == 1 and not flags_seen[0] & getattr(os, "O_DIRECT", 0)
 
 
-def test_file_system_refusing_o_direct_at_open(tmp_path, rng, small_chunks, monkeypatch, local_disk):
+def test_file_system_refusing_o_direct_at_open(tmp_path, rng, small_chunks, monkeypatch,
+                                               local_disk):
     """EINVAL for O_DIRECT at open (tmpfs): the ordinary way."""
     if not hasattr(os, "O_DIRECT"):
         pytest.skip("this system has no O_DIRECT")
@@ -112,7 +113,8 @@ def test_file_system_refusing_o_direct_at_open(tmp_path, rng, small_chunks, monk
     assert [bool(f & os.O_DIRECT) for f in flags_seen] == [True, False]
 
 
-def test_file_system_refusing_an_aligned_write(tmp_path, rng, small_chunks, monkeypatch, local_disk):
+def test_file_system_refusing_an_aligned_write(tmp_path, rng, small_chunks, monkeypatch,
+                                               local_disk):
     """EINVAL at the first direct write: O_DIRECT is switched off and the chunk written again."""
     if not hasattr(os, "O_DIRECT"):
         pytest.skip("this system has no O_DIRECT")
