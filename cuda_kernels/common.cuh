@@ -19,6 +19,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <vector>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -212,6 +215,29 @@ static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index
     // comparisons written so that NaN positions are ignored
     for (gd_index j = ay0; j <= ay1; ++j) {
         const double* row = g.pixmap + 2 * (j * g.in_nx);
+#ifdef __SSE2__
+        // (x, y) pairs two at a time: minpd / maxpd return the second operand, the
+        // running bound, where the node is NaN
+        __m128d lo0 = _mm_set_pd(b.ylo, b.xlo), hi0 = _mm_set_pd(b.yhi, b.xhi);
+        __m128d lo1 = lo0, hi1 = hi0;
+        gd_index i = ax0;
+        for (; i < ax1; i += 2) {
+            __m128d p0 = _mm_loadu_pd(row + 2 * i), p1 = _mm_loadu_pd(row + 2 * i + 2);
+            lo0 = _mm_min_pd(p0, lo0);
+            hi0 = _mm_max_pd(p0, hi0);
+            lo1 = _mm_min_pd(p1, lo1);
+            hi1 = _mm_max_pd(p1, hi1);
+        }
+        if (i == ax1) {
+            __m128d p0 = _mm_loadu_pd(row + 2 * i);
+            lo0 = _mm_min_pd(p0, lo0);
+            hi0 = _mm_max_pd(p0, hi0);
+        }
+        double lo[2], hi[2];
+        _mm_storeu_pd(lo, _mm_min_pd(lo1, lo0));
+        _mm_storeu_pd(hi, _mm_max_pd(hi1, hi0));
+        b.xlo = lo[0], b.ylo = lo[1], b.xhi = hi[0], b.yhi = hi[1];
+#else
         for (gd_index i = ax0; i <= ax1; ++i) {
             double x = row[2 * i], y = row[2 * i + 1];
             b.xlo = x < b.xlo ? x : b.xlo;
@@ -219,6 +245,7 @@ static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index
             b.ylo = y < b.ylo ? y : b.ylo;
             b.yhi = y > b.yhi ? y : b.yhi;
         }
+#endif
         if (!border) continue;
         for (gd_index i = ax0; i <= ax1; ++i) {
             const double* p = row + 2 * i;
@@ -237,21 +264,20 @@ static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index
     return b;
 }
 
-template <bool A, class Body>
+template <bool A, class RowBody>
 static void gd_run_tile(const gd_scatter_geom& g, gd_index tx0, gd_index tx1, gd_index ty0,
-                        gd_index ty1, const Body& body) {
-    Body own = body;  // private copy, as in gd_parallel_for
+                        gd_index ty1, const RowBody& body) {
+    RowBody own = body;  // private copy, as in gd_parallel_for
     for (gd_index j = ty0; j <= ty1; ++j) {
-        int miss = 0;
-        for (gd_index i = tx0; i <= tx1; ++i) {
-            if (!own(i, j, gd_atomic<A>())) ++miss;
-        }
+        int miss = own(tx0, tx1, j, gd_atomic<A>());
         if (miss) gd_count(&g.line_miss[j - g.y0], miss);
     }
 }
 
-template <class Body>
-static void gd_scatter(const gd_scatter_geom& g, Body body) {
+// The tile schedule with a row body: body(i0, i1, j, atomic) drops input pixels i0..i1
+// of row j and returns how many of them hit nothing.
+template <class RowBody>
+static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
     gd_index w = g.x1 - g.x0 + 1, h = g.y1 - g.y0 + 1;
     if (w <= 0 || h <= 0) return;
     int nthreads = 1;
@@ -306,6 +332,17 @@ static void gd_scatter(const gd_scatter_geom& g, Body body) {
             }
         }
     }
+}
+
+// The tile schedule with a pixel body: body(i, j, atomic) drops input pixel (i, j) and
+// returns whether it reached any output pixel.
+template <class Body>
+static void gd_scatter(const gd_scatter_geom& g, Body body) {
+    gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic) GD_LAMBDA_INLINE {
+        int miss = 0;
+        for (gd_index i = i0; i <= i1; ++i) miss += !body(i, j, atomic);
+        return miss;
+    });
 }
 #endif
 

@@ -58,10 +58,8 @@ GD_DEVICE void kernel_constants(drizzle_args& a) {
 // As in drizzle 3.0, a weight that is zero in single precision adds nothing
 // (a lanczos tail of 1e-66 sets no context bit).
 template <bool A>
-GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index jj, double dow,
-                       double d) {
+GD_DEVICE void deposit_at(const drizzle_args& a, gd_index k, gd_index o, double dow, double d) {
     if ((float)dow == 0.0f) return;
-    gd_index o = jj * a.out_nx + ii;
     gd_add<A>(&a.acc[2 * o], dow * d);
     gd_add<A>(&a.acc[2 * o + 1], dow);
     if (a.ndata2) {
@@ -73,6 +71,13 @@ GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index 
     }
     if (a.dq) gd_or<A>(&a.out_dq[o], a.dq[k]);
     if (a.ctx && dow > 0.0) gd_or<A>(&a.ctx[o], (int)(1u << a.ctx_bit));
+}
+
+// The same at output pixel (ii, jj).
+template <bool A>
+GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index jj, double dow,
+                       double d) {
+    deposit_at<A>(a, k, jj * a.out_nx + ii, dow, d);
 }
 
 // Output index range [lo, hi] of a footprint [vlo, vhi] rounded to pixels and
@@ -305,13 +310,18 @@ GD_DEVICE bool pixel_is_data(const drizzle_args& a, gd_index k, double d) {
     return true;
 }
 
+// The weight of input pixel k with value d; no data: weight 0 (the drop still counts
+// as a hit).
+GD_DEVICE double drop_weight(const drizzle_args& a, gd_index k, double d) {
+    return pixel_is_data(a, k, d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
+}
+
 // Drop input pixel (i, j); returns whether it reached any output pixel.
 template <int KIND, bool A>
 GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     gd_index k = j * a.in_nx + i;
     double d = (double)a.data[k] * a.iscale;
-    // no data: weight 0 (the drop still counts as a hit)
-    double w = pixel_is_data(a, k, d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
+    double w = drop_weight(a, k, d);
     bool hit = false;
     gd_index ilo, ihi, jlo, jhi;
     if (KIND == K_SQUARE) {
@@ -353,19 +363,6 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     double ox = p[0], oy = p[1];
     if (gd_isnan(ox) || gd_isnan(oy)) return false;
     if (KIND == K_POINT) {
-#ifndef __CUDACC__
-        // Host: start loading the output sums and context of the drop 32 pixels further
-        // along the row, so that this drop's read-modify-write finds them in the cache (a
-        // point drop does too little work to hide the memory latency otherwise).
-        if (k + 32 < a.in_nx * a.in_ny) {
-            double px = p[64], py = p[65];
-            if (px >= 0.0 && py >= 0.0 && px < a.out_nx && py < a.out_ny) {
-                gd_index o2 = (gd_index)(py + 0.5) * a.out_nx + (gd_index)(px + 0.5);
-                __builtin_prefetch(&a.acc[2 * o2], 1);
-                if (a.ctx) __builtin_prefetch(&a.ctx[o2], 1);
-            }
-        }
-#endif
         double ri = gd_round(ox), rj = gd_round(oy);
         if (!(ri >= 0.0 && ri < a.out_nx && rj >= 0.0 && rj < a.out_ny)) return false;
         deposit<A>(a, k, (gd_index)ri, (gd_index)rj, w, d);
@@ -430,6 +427,148 @@ GD_DEVICE double drop_reach(const drizzle_args& a) {
     return (KIND == K_SQUARE || KIND == K_POINT ? 0.0 : a.pfo) + 1.0;
 }
 
+#ifndef __CUDACC__
+// gd_round(v) as an index, without branches: -1 for NaN and for v < -0.5, and at
+// least n for v >= n - 0.5.
+GD_DEVICE gd_index round_index(double v, gd_index n) {
+    double c = gd_min(gd_max(v, -1.0), (double)n);  // NaN: -1
+    gd_index t = (gd_index)c;
+    double r = c - (double)t;
+    return t + (r >= 0.5) - (r <= -0.5);
+}
+
+// Host: point drops of input pixels i0..i1 of row j (drop<K_POINT> for each), in runs
+// of 64: first every output index, starting the loads of those output sums and
+// context words, then the deposits, which find them in the cache (a point drop does
+// too little work to hide the memory latency otherwise).  PLAIN (no data2, no DQ): the
+// deposit has no branches (a zero-weight drop adds zeros).  Returns the misses.
+template <bool A, bool PLAIN>
+GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j) {
+    const int RUN = 64;
+    gd_index o[RUN];
+    int miss = 0;
+    const int bit = a.ctx ? (int)(1u << a.ctx_bit) : 0;
+    for (gd_index s = i0; s <= i1; s += RUN) {
+        int m = i1 - s + 1 < RUN ? (int)(i1 - s + 1) : RUN;
+        gd_index k0 = j * a.in_nx + s;
+        const double* p = a.pixmap + 2 * k0;
+        for (int t = 0; t < m; ++t) {
+            gd_index ii = round_index(p[2 * t], a.out_nx);
+            gd_index jj = round_index(p[2 * t + 1], a.out_ny);
+            bool in = ii >= 0 && ii < a.out_nx && jj >= 0 && jj < a.out_ny;
+            o[t] = in ? jj * a.out_nx + ii : -1;
+            if (in) {
+                __builtin_prefetch(&a.acc[2 * o[t]], 1);
+                if (a.ctx) __builtin_prefetch(&a.ctx[o[t]], 1);
+            }
+        }
+        for (int t = 0; t < m; ++t) {
+            gd_index k = k0 + t, q = o[t];
+            if (q < 0) {
+                ++miss;
+                continue;
+            }
+            double d = (double)a.data[k] * a.iscale;
+            if (!PLAIN) {
+                deposit_at<A>(a, k, q, drop_weight(a, k, d), d);
+                continue;
+            }
+            double w = a.wht_scale;
+            bool ok = gd_isfinite(d);
+            if (a.weight) {
+                double wk = a.weight[k];
+                ok = ok && gd_isfinite(wk);
+                w *= wk;
+            }
+            bool dep = ok && (float)w != 0.0f;  // deposit_at's test
+            gd_add<A>(&a.acc[2 * q], dep ? w * d : 0.0);
+            gd_add<A>(&a.acc[2 * q + 1], dep ? w : 0.0);
+            if (a.ctx) gd_or<A>(&a.ctx[q], dep && w > 0.0 ? bit : 0);
+        }
+    }
+    return miss;
+}
+
+#ifdef __SSE2__
+// round_index of both lanes, as doubles: -1 for NaN and below -0.5, at least n (the
+// lane's limit) from n - 0.5.
+static inline __m128d round_index2(__m128d v, __m128d n) {
+    const __m128d half = _mm_set1_pd(0.5), one = _mm_set1_pd(1.0);
+    __m128d c = _mm_min_pd(_mm_max_pd(v, _mm_set1_pd(-1.0)), n);  // maxpd: NaN gives -1
+    __m128d t = _mm_cvtepi32_pd(_mm_cvttpd_epi32(c));              // |c| < 2^31
+    __m128d r = _mm_sub_pd(c, t);
+    t = _mm_add_pd(t, _mm_and_pd(_mm_cmpge_pd(r, half), one));
+    return _mm_sub_pd(t, _mm_and_pd(_mm_cmple_pd(r, _mm_set1_pd(-0.5)), one));
+}
+
+// Host: turbo drops of input pixels i0..i1 of row j (drop<K_TURBO> for each) for drops
+// at most one output pixel wide (pfo <= 0.5), no data2 or DQ, and an output below 2^31
+// pixels a side.  Such a drop covers one or two columns of one or two output rows: x
+// and y are worked out side by side in the two lanes of a vector, the four overlaps
+// without loops (zeros where a column or row is not covered, so every step is the one
+// drop<K_TURBO> takes), and they are deposited without branches.  Returns the misses.
+template <bool A>
+GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j) {
+    int miss = 0;
+    const int bit = a.ctx ? (int)(1u << a.ctx_bit) : 0;
+    const __m128d pfo = _mm_set1_pd(a.pfo), half = _mm_set1_pd(0.5), one = _mm_set1_pd(1.0);
+    const __m128d zero = _mm_setzero_pd(), n = _mm_set_pd((double)a.out_ny, (double)a.out_nx);
+    const __m128d last = _mm_sub_pd(n, one);
+    for (gd_index i = i0; i <= i1; ++i) {
+        gd_index k = j * a.in_nx + i;
+        __m128d op = _mm_loadu_pd(a.pixmap + 2 * k);  // (ox, oy)
+        __m128d lo = _mm_sub_pd(op, pfo), hi = _mm_add_pd(op, pfo);
+        // out_range's [ilo, ihi] and [jlo, jhi]
+        __m128d l = _mm_max_pd(round_index2(lo, n), zero);
+        __m128d h = _mm_min_pd(round_index2(hi, n), last);
+        if (_mm_movemask_pd(_mm_cmpunord_pd(op, op)) || _mm_movemask_pd(_mm_cmpgt_pd(l, h))) {
+            ++miss;
+            continue;
+        }
+        if (_mm_movemask_pd(_mm_cmpgt_pd(h, _mm_add_pd(l, one)))) {  // by rounding, pfo = 0.5
+            miss += !drop<K_TURBO, A>(a, i, j);
+            continue;
+        }
+        double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
+        // overlaps with the first and the second column (x lane) and row (y lane)
+        __m128d l1 = _mm_add_pd(l, one);
+        __m128d e0 = _mm_sub_pd(_mm_min_pd(hi, _mm_add_pd(l, half)),
+                                _mm_max_pd(lo, _mm_sub_pd(l, half)));
+        __m128d e1 = _mm_sub_pd(_mm_min_pd(hi, _mm_add_pd(l1, half)),
+                                _mm_max_pd(lo, _mm_sub_pd(l1, half)));
+        e0 = _mm_and_pd(e0, _mm_cmpgt_pd(e0, zero));
+        e1 = _mm_and_pd(e1, _mm_and_pd(_mm_cmpgt_pd(e1, zero), _mm_cmple_pd(l1, h)));
+        __m128d dx = _mm_unpacklo_pd(e0, e1), dy = _mm_unpackhi_pd(e0, e1);  // (first, second)
+        __m128d hit = _mm_and_pd(_mm_cmpgt_pd(dx, zero), _mm_cmpgt_pd(dy, zero));
+        miss += _mm_movemask_pd(_mm_or_pd(hit, _mm_shuffle_pd(hit, hit, 1))) == 0;
+        gd_index ilo = (gd_index)_mm_cvtsd_f64(l);
+        gd_index jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
+        gd_index di = _mm_movemask_pd(_mm_cmplt_pd(l, h)), dj = di >> 1 ? a.out_nx : 0;
+        di &= 1;
+        gd_index o = jlo * a.out_nx + ilo;
+        __m128d sw = _mm_set1_pd(a.kfac * w), dd = _mm_set1_pd(d);
+        for (int r = 0; r < 2; ++r) {  // the pixels (first, second column) of row r
+            __m128d dyr = r ? _mm_unpackhi_pd(dy, dy) : _mm_unpacklo_pd(dy, dy);
+            __m128d dow = _mm_mul_pd(_mm_mul_pd(dx, dyr), sw);
+            __m128 f = _mm_cmpneq_ps(_mm_cvtpd_ps(dow), _mm_setzero_ps());  // deposit_at's test
+            __m128d dep = _mm_castps_pd(_mm_unpacklo_ps(f, f));
+            double pd[2], pw[2];
+            _mm_storeu_pd(pd, _mm_and_pd(_mm_mul_pd(dow, dd), dep));
+            _mm_storeu_pd(pw, _mm_and_pd(dow, dep));
+            int pos = _mm_movemask_pd(_mm_and_pd(dep, _mm_cmpgt_pd(dow, zero)));
+            for (int c = 0; c < 2; ++c) {
+                gd_index q = o + c * di + r * dj;
+                gd_add<A>(&a.acc[2 * q], pd[c]);
+                gd_add<A>(&a.acc[2 * q + 1], pw[c]);
+                if (a.ctx) gd_or<A>(&a.ctx[q], (pos >> c) & 1 ? bit : 0);
+            }
+        }
+    }
+    return miss;
+}
+#endif
+#endif
+
 #define DRIZZLE_PARAMS                                                                      \
     const float* data, const float* weight, const double* pixmap, const float* data2,       \
         int ndata2, const unsigned int* dq, gd_index in_nx, gd_index in_ny, gd_index xmin,  \
@@ -451,6 +590,32 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     double extrap = KIND == K_SQUARE ? 0.5 * pixfrac : 0.0;
     gd_scatter_geom g = {pixmap, in_nx, in_ny, xmin, xmax, ymin, ymax,
                          reach_in, extrap, drop_reach<KIND>(a), line_miss};
+#ifndef __CUDACC__
+    if (KIND == K_POINT) {
+        if (ndata2 || dq) {
+            gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic)
+                                   GD_LAMBDA_INLINE {
+                return point_row<decltype(atomic)::value, false>(a, i0, i1, j);
+            });
+        } else {
+            gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic)
+                                   GD_LAMBDA_INLINE {
+                return point_row<decltype(atomic)::value, true>(a, i0, i1, j);
+            });
+        }
+        return;
+    }
+#ifdef __SSE2__
+    if (KIND == K_TURBO && a.pfo <= 0.5 && !ndata2 && !dq && out_nx < 2147483647 &&
+        out_ny < 2147483647) {
+        gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic)
+                               GD_LAMBDA_INLINE {
+            return turbo_row<decltype(atomic)::value>(a, i0, i1, j);
+        });
+        return;
+    }
+#endif
+#endif
     gd_scatter(g, [=](gd_index i, gd_index j, auto atomic) GD_LAMBDA_INLINE {
         return drop<KIND, decltype(atomic)::value>(a, i, j);
     });
