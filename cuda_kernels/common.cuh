@@ -34,10 +34,22 @@
 
 typedef long long gd_index;
 
-// A tag type telling an output update whether it must be atomic.
+#ifdef __CUDACC__
+#define GD_MEMBER __device__ __forceinline__
+#else
+#define GD_MEMBER inline
+#endif
+
+// What a scatter body may write, passed to it by gd_scatter: value tells whether
+// output updates must be atomic; admits(ilo, ihi, jlo, jhi) whether a drop may write
+// output pixels [ilo, ihi] x [jlo, jhi] now, and if not, defer(k) sets input pixel k
+// aside to be dropped later (the host schedule's guard, below; on CUDA every drop is
+// admitted).
 template <bool A>
 struct gd_atomic {
     static constexpr bool value = A;
+    GD_MEMBER bool admits(gd_index, gd_index, gd_index, gd_index) const { return true; }
+    GD_MEMBER void defer(gd_index) const {}
 };
 
 #ifdef __CUDACC__
@@ -192,11 +204,26 @@ __device__ void gd_scatter(const gd_scatter_geom& g, Body body) {
 // Host schedule.  The input box is cut into square tiles coloured like a 2x2
 // checkerboard; tiles of one colour are at least one tile apart, so their
 // output footprints normally do not overlap and they can run in parallel
-// with plain adds.  Each tile's footprint is bounded from the pixel map (with
-// a margin for the drop size and for extrapolation at the borders) and if
-// any two tiles of a colour do overlap, that colour runs with atomics.
+// with plain adds.  Each tile's footprint is estimated from the pixel map
+// nodes on its rim (with a margin for the drop size and for extrapolation at
+// the borders), and if any two tiles of a colour overlap, that colour runs
+// with atomics.  Otherwise each drop is checked against its tile's footprint
+// before it writes (gd_guard): one that would write outside (possible where
+// the map folds or bulges within a tile) is set aside and dropped after all
+// tiles, alone.  So the map is read once, by the drops.
 struct gd_box {
     double xlo, xhi, ylo, yhi;
+};
+
+template <bool A>
+struct gd_guard {
+    static constexpr bool value = A;
+    gd_box box;                       // output pixels this tile's drops may write
+    std::vector<gd_index>* deferred;  // where drops outside go; null: no limit
+    bool admits(gd_index ilo, gd_index ihi, gd_index jlo, gd_index jhi) const {
+        return !deferred || (ilo >= box.xlo && ihi <= box.xhi && jlo >= box.ylo && jhi <= box.yhi);
+    }
+    void defer(gd_index k) const { deferred->push_back(k); }
 };
 
 GD_DEVICE bool gd_box_overlap(const gd_box& a, const gd_box& b) {
@@ -212,50 +239,29 @@ static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index
                   (ax0 == 0 || ay0 == 0 || ax1 == g.in_nx - 1 || ay1 == g.in_ny - 1);
     gd_box b = {INFINITY, -INFINITY, INFINITY, -INFINITY};
     double step = 0.0;
-    // comparisons written so that NaN positions are ignored
-    for (gd_index j = ay0; j <= ay1; ++j) {
-        const double* row = g.pixmap + 2 * (j * g.in_nx);
-#ifdef __SSE2__
-        // (x, y) pairs two at a time: minpd / maxpd return the second operand, the
-        // running bound, where the node is NaN
-        __m128d lo0 = _mm_set_pd(b.ylo, b.xlo), hi0 = _mm_set_pd(b.yhi, b.xhi);
-        __m128d lo1 = lo0, hi1 = hi0;
-        gd_index i = ax0;
-        for (; i < ax1; i += 2) {
-            __m128d p0 = _mm_loadu_pd(row + 2 * i), p1 = _mm_loadu_pd(row + 2 * i + 2);
-            lo0 = _mm_min_pd(p0, lo0);
-            hi0 = _mm_max_pd(p0, hi0);
-            lo1 = _mm_min_pd(p1, lo1);
-            hi1 = _mm_max_pd(p1, hi1);
-        }
-        if (i == ax1) {
-            __m128d p0 = _mm_loadu_pd(row + 2 * i);
-            lo0 = _mm_min_pd(p0, lo0);
-            hi0 = _mm_max_pd(p0, hi0);
-        }
-        double lo[2], hi[2];
-        _mm_storeu_pd(lo, _mm_min_pd(lo1, lo0));
-        _mm_storeu_pd(hi, _mm_max_pd(hi1, hi0));
-        b.xlo = lo[0], b.ylo = lo[1], b.xhi = hi[0], b.yhi = hi[1];
-#else
-        for (gd_index i = ax0; i <= ax1; ++i) {
-            double x = row[2 * i], y = row[2 * i + 1];
-            b.xlo = x < b.xlo ? x : b.xlo;
-            b.xhi = x > b.xhi ? x : b.xhi;
-            b.ylo = y < b.ylo ? y : b.ylo;
-            b.yhi = y > b.yhi ? y : b.yhi;
-        }
-#endif
-        if (!border) continue;
-        for (gd_index i = ax0; i <= ax1; ++i) {
-            const double* p = row + 2 * i;
-            double d[4] = {0.0, 0.0, 0.0, 0.0};
-            if (i < ax1) d[0] = fabs(p[2] - p[0]), d[1] = fabs(p[3] - p[1]);
-            if (j < ay1) d[2] = fabs(p[2 * g.in_nx] - p[0]), d[3] = fabs(p[2 * g.in_nx + 1] - p[1]);
-            for (int k = 0; k < 4; ++k) step = d[k] > step ? d[k] : step;
-        }
+    // the rim's nodes; comparisons written so that NaN positions are ignored
+    auto node = [&](gd_index i, gd_index j) {
+        const double* p = g.pixmap + 2 * (j * g.in_nx + i);
+        double x = p[0], y = p[1];
+        b.xlo = x < b.xlo ? x : b.xlo;
+        b.xhi = x > b.xhi ? x : b.xhi;
+        b.ylo = y < b.ylo ? y : b.ylo;
+        b.yhi = y > b.yhi ? y : b.yhi;
+        if (!border) return;
+        double d[4] = {0.0, 0.0, 0.0, 0.0};
+        if (i < ax1) d[0] = fabs(p[2] - p[0]), d[1] = fabs(p[3] - p[1]);
+        if (j < ay1) d[2] = fabs(p[2 * g.in_nx] - p[0]), d[3] = fabs(p[2 * g.in_nx + 1] - p[1]);
+        for (int k = 0; k < 4; ++k) step = d[k] > step ? d[k] : step;
+    };
+    for (gd_index i = ax0; i <= ax1; ++i) {
+        node(i, ay0);
+        node(i, ay1);
     }
-    if (b.xlo > b.xhi) return b;  // no finite node: the tile deposits nothing
+    for (gd_index j = ay0 + 1; j < ay1; ++j) {
+        node(ax0, j);
+        node(ax1, j);
+    }
+    if (b.xlo > b.xhi) return b;  // no finite node on the rim: every drop is set aside
     double h = g.extrap, m = (2.0 * h + 2.0 * (1.0 + h) * (1.0 + h)) * step + g.reach_out + 2.0;
     b.xlo -= m;
     b.xhi += m;
@@ -266,16 +272,17 @@ static gd_box gd_tile_footprint(const gd_scatter_geom& g, gd_index tx0, gd_index
 
 template <bool A, class RowBody>
 static void gd_run_tile(const gd_scatter_geom& g, gd_index tx0, gd_index tx1, gd_index ty0,
-                        gd_index ty1, const RowBody& body) {
+                        gd_index ty1, const RowBody& body, const gd_guard<A>& guard) {
     RowBody own = body;  // private copy, as in gd_parallel_for
     for (gd_index j = ty0; j <= ty1; ++j) {
-        int miss = own(tx0, tx1, j, gd_atomic<A>());
+        int miss = own(tx0, tx1, j, guard);
         if (miss) gd_count(&g.line_miss[j - g.y0], miss);
     }
 }
 
-// The tile schedule with a row body: body(i0, i1, j, atomic) drops input pixels i0..i1
-// of row j and returns how many of them hit nothing.
+// The tile schedule with a row body: body(i0, i1, j, guard) drops input pixels i0..i1
+// of row j and returns how many of them hit nothing (a deferred drop counts when it
+// is dropped).
 template <class RowBody>
 static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
     gd_index w = g.x1 - g.x0 + 1, h = g.y1 - g.y0 + 1;
@@ -288,11 +295,13 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
     gd_index T = (gd_index)sqrt((double)w * (double)h / (16.0 * nthreads));
     T = T < 32 ? 32 : (T > 256 ? 256 : T);
     gd_index ntx = (w + T - 1) / T, nty = (h + T - 1) / T, ntiles = ntx * nty;
+    const gd_box all = {-INFINITY, INFINITY, -INFINITY, INFINITY};
     if (nthreads == 1 || ntiles < 4) {
-        gd_run_tile<false>(g, g.x0, g.x1, g.y0, g.y1, body);
+        gd_run_tile(g, g.x0, g.x1, g.y0, g.y1, body, gd_guard<false>{all, nullptr});
         return;
     }
     std::vector<gd_box> boxes(ntiles);
+    std::vector<std::vector<gd_index>> deferred(ntiles);
     // inclusive input box of tile t
     auto tile = [&](gd_index t, gd_index* x0, gd_index* x1, gd_index* y0, gd_index* y1) {
         *x0 = g.x0 + (t % ntx) * T;
@@ -326,21 +335,31 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
             gd_index x0, x1, y0, y1;
             tile(tiles[k], &x0, &x1, &y0, &y1);
             if (conflict) {
-                gd_run_tile<true>(g, x0, x1, y0, y1, body);
+                gd_run_tile(g, x0, x1, y0, y1, body, gd_guard<true>{all, nullptr});
             } else {
-                gd_run_tile<false>(g, x0, x1, y0, y1, body);
+                gd_guard<false> guard = {boxes[tiles[k]], &deferred[tiles[k]]};
+                gd_run_tile(g, x0, x1, y0, y1, body, guard);
             }
+        }
+    }
+    RowBody own = body;
+    for (gd_index t = 0; t < ntiles; ++t) {  // the drops set aside, in order
+        for (gd_index k : deferred[t]) {
+            gd_index j = k / g.in_nx, i = k % g.in_nx;
+            int miss = own(i, i, j, gd_guard<false>{all, nullptr});
+            if (miss) gd_count(&g.line_miss[j - g.y0], miss);
         }
     }
 }
 
-// The tile schedule with a pixel body: body(i, j, atomic) drops input pixel (i, j) and
+// The tile schedule with a pixel body: body(i, j, guard) drops input pixel (i, j) and
 // returns whether it reached any output pixel.
 template <class Body>
 static void gd_scatter(const gd_scatter_geom& g, Body body) {
-    gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic) GD_LAMBDA_INLINE {
+    gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)
+                           GD_LAMBDA_INLINE {
         int miss = 0;
-        for (gd_index i = i0; i <= i1; ++i) miss += !body(i, j, atomic);
+        for (gd_index i = i0; i <= i1; ++i) miss += !body(i, j, guard);
         return miss;
     });
 }

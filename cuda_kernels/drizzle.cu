@@ -316,9 +316,11 @@ GD_DEVICE double drop_weight(const drizzle_args& a, gd_index k, double d) {
     return pixel_is_data(a, k, d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
 }
 
-// Drop input pixel (i, j); returns whether it reached any output pixel.
-template <int KIND, bool A>
-GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
+// Drop input pixel (i, j); returns whether it reached any output pixel (true also
+// where the guard (gd_atomic, gd_guard) sets it aside: it counts when dropped).
+template <int KIND, class G>
+GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j, const G& guard) {
+    constexpr bool A = G::value;
     gd_index k = j * a.in_nx + i;
     double d = (double)a.data[k] * a.iscale;
     double w = drop_weight(a, k, d);
@@ -336,6 +338,7 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         double ymax = gd_max(gd_max(y[0], y[1]), gd_max(y[2], y[3]));
         if (!out_range(xmin, xmax, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(ymin, ymax, a.out_ny, &jlo, &jhi)) return false;
+        if (!guard.admits(ilo, ihi, jlo, jhi)) return guard.defer(k), true;
         double gx = ilo + 0.5, gy = jlo + 0.5, over4[4];
         if (ihi == ilo + 1 && jhi == jlo + 1 && xmin >= gx - 1.0 && xmax <= gx + 1.0 &&
             ymin >= gy - 1.0 && ymax <= gy + 1.0 && quad_overlaps_2x2(x, y, gx, gy, over4)) {
@@ -365,6 +368,8 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     if (KIND == K_POINT) {
         double ri = gd_round(ox), rj = gd_round(oy);
         if (!(ri >= 0.0 && ri < a.out_nx && rj >= 0.0 && rj < a.out_ny)) return false;
+        if (!guard.admits((gd_index)ri, (gd_index)ri, (gd_index)rj, (gd_index)rj))
+            return guard.defer(k), true;
         deposit<A>(a, k, (gd_index)ri, (gd_index)rj, w, d);
         return true;
     }
@@ -372,6 +377,7 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         double pfo = a.pfo, xlo = ox - pfo, xhi = ox + pfo, ylo = oy - pfo, yhi = oy + pfo;
         if (!out_range(xlo, xhi, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(ylo, yhi, a.out_ny, &jlo, &jhi)) return false;
+        if (!guard.admits(ilo, ihi, jlo, jhi)) return guard.defer(k), true;
         double sw = a.kfac * w;
         for (gd_index jj = jlo; jj <= jhi; ++jj) {
             double dy = gd_min(yhi, jj + 0.5) - gd_max(ylo, jj - 0.5);
@@ -390,6 +396,7 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
         double pfo = a.pfo, efac = a.kfac, es = a.knorm;
         if (!out_range(ox - pfo, ox + pfo, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(oy - pfo, oy + pfo, a.out_ny, &jlo, &jhi)) return false;
+        if (!guard.admits(ilo, ihi, jlo, jhi)) return guard.defer(k), true;
         for (gd_index jj = jlo; jj <= jhi; ++jj) {
             double dy = oy - jj;
             for (gd_index ii = ilo; ii <= ihi; ++ii) {
@@ -404,6 +411,8 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j) {
     double l = gd_max(gd_floor(ox - pfo) + 1.0, 0.0), hx = gd_min(gd_floor(ox + pfo), a.out_nx - 1.0);
     double b = gd_max(gd_floor(oy - pfo) + 1.0, 0.0), hy = gd_min(gd_floor(oy + pfo), a.out_ny - 1.0);
     if (!(l <= hx && b <= hy)) return false;
+    if (!guard.admits((gd_index)l, (gd_index)hx, (gd_index)b, (gd_index)hy))
+        return guard.defer(k), true;
     for (gd_index jj = (gd_index)b; jj <= (gd_index)hy; ++jj) {
         bool in_y;
         double ly = lanczos_value(a, oy - jj, sdp, &in_y);
@@ -442,8 +451,10 @@ GD_DEVICE gd_index round_index(double v, gd_index n) {
 // context words, then the deposits, which find them in the cache (a point drop does
 // too little work to hide the memory latency otherwise).  PLAIN (no data2, no DQ): the
 // deposit has no branches (a zero-weight drop adds zeros).  Returns the misses.
-template <bool A, bool PLAIN>
-GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j) {
+template <bool PLAIN, class G>
+GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j,
+                        const G& guard) {
+    constexpr bool A = G::value;
     const int RUN = 64;
     gd_index o[RUN];
     int miss = 0;
@@ -457,7 +468,10 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             gd_index jj = round_index(p[2 * t + 1], a.out_ny);
             bool in = ii >= 0 && ii < a.out_nx && jj >= 0 && jj < a.out_ny;
             o[t] = in ? jj * a.out_nx + ii : -1;
-            if (in) {
+            if (in && !guard.admits(ii, ii, jj, jj)) {
+                guard.defer(k0 + t);
+                o[t] = -2;
+            } else if (in) {
                 __builtin_prefetch(&a.acc[2 * o[t]], 1);
                 if (a.ctx) __builtin_prefetch(&a.ctx[o[t]], 1);
             }
@@ -465,7 +479,7 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
         for (int t = 0; t < m; ++t) {
             gd_index k = k0 + t, q = o[t];
             if (q < 0) {
-                ++miss;
+                miss += q == -1;  // -2: deferred
                 continue;
             }
             double d = (double)a.data[k] * a.iscale;
@@ -507,8 +521,10 @@ static inline __m128d round_index2(__m128d v, __m128d n) {
 // and y are worked out side by side in the two lanes of a vector, the four overlaps
 // without loops (zeros where a column or row is not covered, so every step is the one
 // drop<K_TURBO> takes), and they are deposited without branches.  Returns the misses.
-template <bool A>
-GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j) {
+template <class G>
+GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j,
+                        const G& guard) {
+    constexpr bool A = G::value;
     int miss = 0;
     const int bit = a.ctx ? (int)(1u << a.ctx_bit) : 0;
     const __m128d pfo = _mm_set1_pd(a.pfo), half = _mm_set1_pd(0.5), one = _mm_set1_pd(1.0);
@@ -526,7 +542,15 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             continue;
         }
         if (_mm_movemask_pd(_mm_cmpgt_pd(h, _mm_add_pd(l, one)))) {  // by rounding, pfo = 0.5
-            miss += !drop<K_TURBO, A>(a, i, j);
+            miss += !drop<K_TURBO>(a, i, j, guard);
+            continue;
+        }
+        gd_index ilo = (gd_index)_mm_cvtsd_f64(l);
+        gd_index jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
+        gd_index di = _mm_movemask_pd(_mm_cmplt_pd(l, h)), dj = di >> 1 ? a.out_nx : 0;
+        di &= 1;
+        if (!guard.admits(ilo, ilo + di, jlo, jlo + (dj != 0))) {
+            guard.defer(k);
             continue;
         }
         double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
@@ -541,10 +565,6 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
         __m128d dx = _mm_unpacklo_pd(e0, e1), dy = _mm_unpackhi_pd(e0, e1);  // (first, second)
         __m128d hit = _mm_and_pd(_mm_cmpgt_pd(dx, zero), _mm_cmpgt_pd(dy, zero));
         miss += _mm_movemask_pd(_mm_or_pd(hit, _mm_shuffle_pd(hit, hit, 1))) == 0;
-        gd_index ilo = (gd_index)_mm_cvtsd_f64(l);
-        gd_index jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
-        gd_index di = _mm_movemask_pd(_mm_cmplt_pd(l, h)), dj = di >> 1 ? a.out_nx : 0;
-        di &= 1;
         gd_index o = jlo * a.out_nx + ilo;
         __m128d sw = _mm_set1_pd(a.kfac * w), dd = _mm_set1_pd(d);
         for (int r = 0; r < 2; ++r) {  // the pixels (first, second column) of row r
@@ -593,14 +613,14 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
 #ifndef __CUDACC__
     if (KIND == K_POINT) {
         if (ndata2 || dq) {
-            gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic)
+            gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)
                                    GD_LAMBDA_INLINE {
-                return point_row<decltype(atomic)::value, false>(a, i0, i1, j);
+                return point_row<false>(a, i0, i1, j, guard);
             });
         } else {
-            gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic)
+            gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)
                                    GD_LAMBDA_INLINE {
-                return point_row<decltype(atomic)::value, true>(a, i0, i1, j);
+                return point_row<true>(a, i0, i1, j, guard);
             });
         }
         return;
@@ -608,16 +628,14 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
 #ifdef __SSE2__
     if (KIND == K_TURBO && a.pfo <= 0.5 && !ndata2 && !dq && out_nx < 2147483647 &&
         out_ny < 2147483647) {
-        gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, auto atomic)
-                               GD_LAMBDA_INLINE {
-            return turbo_row<decltype(atomic)::value>(a, i0, i1, j);
-        });
+        gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)
+                               GD_LAMBDA_INLINE { return turbo_row(a, i0, i1, j, guard); });
         return;
     }
 #endif
 #endif
-    gd_scatter(g, [=](gd_index i, gd_index j, auto atomic) GD_LAMBDA_INLINE {
-        return drop<KIND, decltype(atomic)::value>(a, i, j);
+    gd_scatter(g, [=](gd_index i, gd_index j, const auto& guard) GD_LAMBDA_INLINE {
+        return drop<KIND>(a, i, j, guard);
     });
 }
 
