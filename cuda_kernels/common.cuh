@@ -6,7 +6,9 @@
 //     processed at the same time could touch the same output pixel.
 // Kernel code uses only what is defined here: GD_KERNEL, GD_DEVICE (GD_INLINE
 // where the host compiler must inline too, GD_LAMBDA_INLINE for a scatter
-// body), gd_add/gd_or, gd_scatter and the small math helpers.
+// body), gd_add/gd_or, gd_scatter and the small math helpers.  A scatter body
+// must ask its guard (gd_atomic / gd_guard) before every write: on the host,
+// only that keeps tiles that run at the same time apart.
 #pragma once
 
 #ifdef __CUDACC__
@@ -40,11 +42,11 @@ typedef long long gd_index;
 #define GD_MEMBER inline
 #endif
 
-// What a scatter body may write, passed to it by gd_scatter: value tells whether
-// output updates must be atomic; admits(ilo, ihi, jlo, jhi) whether a drop may write
-// output pixels [ilo, ihi] x [jlo, jhi] now, and if not, defer(k) sets input pixel k
-// aside to be dropped later (the host schedule's guard, below; on CUDA every drop is
-// admitted).
+// What a scatter body may write, passed to it by gd_scatter (on the host a
+// gd_guard, below, with the same members): value tells whether output updates
+// must be atomic; admits(ilo, ihi, jlo, jhi) whether a drop may write output
+// pixels [ilo, ihi] x [jlo, jhi] now, and if not, defer(k) sets input pixel k
+// aside to be dropped later.  On CUDA every drop is admitted.
 template <bool A>
 struct gd_atomic {
     static constexpr bool value = A;

@@ -569,7 +569,9 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
         __m128d sw = _mm_set1_pd(a.kfac * w), dd = _mm_set1_pd(d);
         for (int r = 0; r < 2; ++r) {  // the pixels (first, second column) of row r
             __m128d dyr = r ? _mm_unpackhi_pd(dy, dy) : _mm_unpacklo_pd(dy, dy);
-            __m128d dow = _mm_mul_pd(_mm_mul_pd(dx, dyr), sw);
+            // exactly 0 where not covered, also where sw is infinite (pixfrac 0)
+            __m128d cover = _mm_and_pd(_mm_cmpgt_pd(dx, zero), _mm_cmpgt_pd(dyr, zero));
+            __m128d dow = _mm_and_pd(_mm_mul_pd(_mm_mul_pd(dx, dyr), sw), cover);
             __m128 f = _mm_cmpneq_ps(_mm_cvtpd_ps(dow), _mm_setzero_ps());  // deposit_at's test
             __m128d dep = _mm_castps_pd(_mm_unpacklo_ps(f, f));
             double pd[2], pw[2];
