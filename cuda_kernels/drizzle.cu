@@ -520,7 +520,8 @@ static inline __m128d round_index2(__m128d v, __m128d n) {
 // pixels a side.  Such a drop covers one or two columns of one or two output rows: x
 // and y are worked out side by side in the two lanes of a vector, the four overlaps
 // without loops (zeros where a column or row is not covered, so every step is the one
-// drop<K_TURBO> takes), and they are deposited without branches.  Returns the misses.
+// drop<K_TURBO> takes), and they are deposited without branches; the output rows of
+// the drop 32 pixels further on are prefetched (as in point_row).  Returns the misses.
 template <class G>
 GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j,
                         const G& guard) {
@@ -552,6 +553,20 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
         if (!guard.admits(ilo, ilo + di, jlo, jlo + (dj != 0))) {
             guard.defer(k);
             continue;
+        }
+        if (i + 32 <= i1) {  // start loading the two output rows of the drop 32 further on
+            const double* p2 = a.pixmap + 2 * (k + 32);
+            gd_index i2 = round_index(p2[0] - a.pfo, a.out_nx);
+            gd_index j2 = round_index(p2[1] - a.pfo, a.out_ny);
+            if (i2 >= 0 && i2 < a.out_nx && j2 >= 0 && j2 + 1 < a.out_ny) {
+                gd_index o2 = j2 * a.out_nx + i2;
+                __builtin_prefetch(&a.acc[2 * o2], 1);
+                __builtin_prefetch(&a.acc[2 * (o2 + a.out_nx)], 1);
+                if (a.ctx) {
+                    __builtin_prefetch(&a.ctx[o2], 1);
+                    __builtin_prefetch(&a.ctx[o2 + a.out_nx], 1);
+                }
+            }
         }
         double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
         // overlaps with the first and the second column (x lane) and row (y lane)
