@@ -80,6 +80,19 @@ GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index 
     deposit_at<A>(a, k, jj * a.out_nx + ii, dow, d);
 }
 
+#ifndef __CUDACC__
+// Host: deposit_at without data2 or DQ and without branches (bit: the context bit's
+// mask, or anything without context): a weight that is 0 in single precision adds
+// zeros (d may then be NaN).
+template <bool A>
+GD_INLINE void deposit_plain(const drizzle_args& a, gd_index o, double dow, double d, int bit) {
+    bool dep = (float)dow != 0.0f;
+    gd_add<A>(&a.acc[2 * o], dep ? dow * d : 0.0);
+    gd_add<A>(&a.acc[2 * o + 1], dep ? dow : 0.0);
+    if (a.ctx) gd_or<A>(&a.ctx[o], dep && dow > 0.0 ? bit : 0);
+}
+#endif
+
 // Output index range [lo, hi] of a footprint [vlo, vhi] rounded to pixels and
 // clipped to [0, n-1]; false when empty.
 GD_DEVICE bool out_range(double vlo, double vhi, gd_index n, gd_index* lo, gd_index* hi) {
@@ -342,6 +355,15 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j, const G& guar
         double gx = ilo + 0.5, gy = jlo + 0.5, over4[4];
         if (ihi == ilo + 1 && jhi == jlo + 1 && xmin >= gx - 1.0 && xmax <= gx + 1.0 &&
             ymin >= gy - 1.0 && ymax <= gy + 1.0 && quad_overlaps_2x2(x, y, gx, gy, over4)) {
+#ifndef __CUDACC__
+            if (!a.ndata2 && !a.dq) {
+                const int bit = a.ctx ? (int)(1u << a.ctx_bit) : 0;
+                gd_index o = jlo * a.out_nx + ilo;
+                for (int q = 0; q < 4; ++q)
+                    deposit_plain<A>(a, o + (q % 2) * a.out_nx + q / 2, over4[q] * w, d, bit);
+                return true;
+            }
+#endif
             for (int q = 0; q < 4; ++q) deposit<A>(a, k, ilo + q / 2, jlo + q % 2, over4[q] * w, d);
             return true;
         }
@@ -450,7 +472,7 @@ GD_DEVICE gd_index round_index(double v, gd_index n) {
 // of 64: first every output index, starting the loads of those output sums and
 // context words, then the deposits, which find them in the cache (a point drop does
 // too little work to hide the memory latency otherwise).  PLAIN (no data2, no DQ): the
-// deposit has no branches (a zero-weight drop adds zeros).  Returns the misses.
+// deposit has no branches (deposit_plain).  Returns the misses.
 template <bool PLAIN, class G>
 GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j,
                         const G& guard) {
@@ -494,10 +516,7 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
                 ok = ok && gd_isfinite(wk);
                 w *= wk;
             }
-            bool dep = ok && (float)w != 0.0f;  // deposit_at's test
-            gd_add<A>(&a.acc[2 * q], dep ? w * d : 0.0);
-            gd_add<A>(&a.acc[2 * q + 1], dep ? w : 0.0);
-            if (a.ctx) gd_or<A>(&a.ctx[q], dep && w > 0.0 ? bit : 0);
+            deposit_plain<A>(a, q, ok ? w : 0.0, d, bit);
         }
     }
     return miss;

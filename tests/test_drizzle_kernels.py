@@ -123,14 +123,15 @@ def test_large_image_uses_parallel_tiles(kernel_backend, rng):
         np.testing.assert_array_equal(got["ctx"], want["ctx"])
 
 
-@pytest.mark.parametrize("kernel", ["point", "turbo"])
+@pytest.mark.parametrize("kernel", ["point", "turbo", "square"])
 @pytest.mark.parametrize("kind", ["shift", "rotation", "scale_two", "flipped", "folded"])
 @pytest.mark.parametrize("pixfrac", [1.0, 0.55])
 def test_plain_drops_match_numpy(kernel_backend, kernel, kind, pixfrac, rng):
-    """Point and turbo drops without data2 or DQ (the host's row loops for them) over a
-    tiled image: zero, NaN and missing weights, NaN data and map positions, drops off
-    every edge, (shift, pixfrac 1) turbo drops exactly one output pixel wide, and
-    (folded: the upper half mapped onto the lower) tiles that overlap, so atomics."""
+    """Drops without data2 or DQ (the host's row loops for point and turbo, branch-free
+    deposits for those and square's four-pixel case) over a tiled image: zero, NaN and
+    missing weights, NaN data and map positions, drops off every edge, (shift, pixfrac
+    1) turbo drops exactly one output pixel wide, and (folded: the upper half mapped
+    onto the lower) tiles that overlap, so atomics."""
     shape = (260, 240)
     pixmap, scale = make_pixmap("rotation" if kind == "folded" else kind, shape, rng,
                                 centre=(110.0, 120.0))
