@@ -231,12 +231,11 @@ def blot_ops(interp):
 
 
 # Bytes per pixel (read + written; fresh = first touched, also counted in read + written).
-# drizzle, per input pixel (output of the same size): data 4 R, pixmap 16 R (again in the
-# tile footprint pass when threaded), acc (n,n,2) float64 16 R + 16 W, context 4 R + 4 W;
-# fresh: acc 16 + context 4.  blot, per output pixel: pixmap 16 R, source 4 R (each window
-# re-read from cache), out 4 W; fresh: out 4 (np.empty).
-def drizzle_bytes(threaded):
-    return 4 + 16 * (2 if threaded else 1) + 32 + 8, 20
+# drizzle, per input pixel (output of the same size): data 4 R, pixmap 16 R (the tile
+# footprints read only the tiles' rims), acc (n,n,2) float64 16 R + 16 W, context 4 R +
+# 4 W; fresh: acc 16 + context 4.  blot, per output pixel: pixmap 16 R, source 4 R (each
+# window re-read from cache), out 4 W; fresh: out 4 (np.empty).
+DRIZZLE_BYTES = (4 + 16 + 32 + 8, 20)
 
 
 BLOT_BYTES = (24, 4)
@@ -250,7 +249,7 @@ BLOT_BYTES = (24, 4)
 #   sky: DQ mask R2 W1; AND static R2 W1; SCI -> float32 R4 W4; selection R5 W4; 6 clip
 #     passes R24; median by selection R8 W8 -> 63 B; ops 4 + 6 x 5 + 4 = 38
 #   separate drizzle (turbo): pixel map built W16 (bicubic cells, 60 ops); SCI - sky R4 W4;
-#     good mask R4 W2; weights R1 W4; drizzle R8 + pixmap R32 + acc R16 W16 -> 107 B per
+#     good mask R4 W2; weights R1 W4; drizzle R8 + pixmap R16 + acc R16 W16 -> 91 B per
 #     chip pixel; per output pixel and exposure: reset W16, out_img and out_wht R32 W8 ->
 #     56 E B (fresh: acc 16 + outputs 8 E)
 #   median (minmed): singles and weights R8 E, thresholds R4 E, median W4 (fresh 4);
@@ -260,8 +259,8 @@ BLOT_BYTES = (24, 4)
 #   driz_cr: SCI -> float32 R4 W4; derivative R4 W4 (12 ops); tests R12 W1 (25 ops);
 #     neighbours R1 W1 (9); growth R9 W1 (10); count R1 -> 46 B, 56 ops
 #   final drizzle (square, variance, context): variance R4 W4; good mask R4 W2; weights R1
-#     W4; SCI - sky R4 W4; pixel map W16 (60 ops); drizzle R12 + pixmap R32 + acc R16 W16 +
-#     variance sums R8 W8 + context R4 W4 -> 143 B per chip pixel; per output pixel:
+#     W4; SCI - sky R4 W4; pixel map W16 (60 ops); drizzle R12 + pixmap R16 + acc R16 W16 +
+#     variance sums R8 W8 + context R4 W4 -> 127 B per chip pixel; per output pixel:
 #     out_img/out_wht R32 W8, variance mean R24 W4, context copy R4 W4, sqrt R4 W4, fill R8
 #     W4, count R4, FITS byte swap of 4 arrays into 4 MiB slices R16 W16, copied into the
 #     buffer the disk reads (DirectFile) R16 W16 -> 176 B (fresh 44)
@@ -273,11 +272,11 @@ def step_model(n_exp, sep_kernel_ops, blot_interp_ops, final_kernel_ops):
     return {
         "static mask": (41, 0, 0, 0, 28, 0),
         "sky": (63, 0, 0, 0, 38, 0),
-        "separate drizzle": (107, 0, 56 * E, 16 + 8 * E, 60 + 7 + sep_kernel_ops, 0),
+        "separate drizzle": (91, 0, 56 * E, 16 + 8 * E, 60 + 7 + sep_kernel_ops, 0),
         "median": (0, 0, 12 * E + 4, 4, 0, 10 * E + 30),
         "blot": (48, 4, 0, 0, 60 + 1 + blot_interp_ops, 0),
         "driz_cr": (46, 0, 0, 0, 56, 0),
-        "final drizzle": (143, 0, 176, 44, 60 + 7 + final_kernel_ops, 0),
+        "final drizzle": (127, 0, 176, 44, 60 + 7 + final_kernel_ops, 0),
     }
 
 
@@ -416,7 +415,7 @@ def main(argv=None):
           + ", ".join(f"{k} {geom[k][2]:.2f}" for k in DRIZZLE_KERNELS)
           + f"; square drops in the four-pixel case: {geom['square_four']:.1%}")
     print(HEADER)
-    per_px, fresh_px = drizzle_bytes(threads > 1)
+    per_px, fresh_px = DRIZZLE_BYTES
     for k in DRIZZLE_KERNELS:
         text, rec = row(f"drizzle {k}", per_px * npix, fresh_px * npix,
                         drizzle_ops(k, geom) * npix, m, *times[f"drizzle {k}"])
