@@ -504,19 +504,12 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
                 miss += q == -1;  // -2: deferred
                 continue;
             }
-            double d = (double)a.data[k] * a.iscale;
-            if (!PLAIN) {
-                deposit_at<A>(a, k, q, drop_weight(a, k, d), d);
-                continue;
+            double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
+            if (PLAIN) {
+                deposit_plain<A>(a, q, w, d, bit);
+            } else {
+                deposit_at<A>(a, k, q, w, d);
             }
-            double w = a.wht_scale;
-            bool ok = gd_isfinite(d);
-            if (a.weight) {
-                double wk = a.weight[k];
-                ok = ok && gd_isfinite(wk);
-                w *= wk;
-            }
-            deposit_plain<A>(a, q, ok ? w : 0.0, d, bit);
         }
     }
     return miss;
@@ -606,7 +599,8 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             // exactly 0 where not covered, also where sw is infinite (pixfrac 0)
             __m128d cover = _mm_and_pd(_mm_cmpgt_pd(dx, zero), _mm_cmpgt_pd(dyr, zero));
             __m128d dow = _mm_and_pd(_mm_mul_pd(_mm_mul_pd(dx, dyr), sw), cover);
-            __m128 f = _mm_cmpneq_ps(_mm_cvtpd_ps(dow), _mm_setzero_ps());  // deposit_at's test
+            // deposit_plain for both pixels, the weight test and masks in the lanes
+            __m128 f = _mm_cmpneq_ps(_mm_cvtpd_ps(dow), _mm_setzero_ps());
             __m128d dep = _mm_castps_pd(_mm_unpacklo_ps(f, f));
             double pd[2], pw[2];
             _mm_storeu_pd(pd, _mm_and_pd(_mm_mul_pd(dow, dd), dep));
