@@ -81,15 +81,35 @@ GD_DEVICE void deposit(const drizzle_args& a, gd_index k, gd_index ii, gd_index 
 }
 
 #ifndef __CUDACC__
-// Host: deposit_at without data2 or DQ and without branches (bit: the context bit's
-// mask, or anything without context): a weight that is 0 in single precision adds
-// zeros (d may then be NaN).
+// Host: where deposit_at's deposits go when there is no DQ and at most one data2 plane
+// (plain_deposits), read once for many deposits: stores through the output pointers may
+// alias drizzle_args's fields, which the compiler would otherwise read again after each.
+struct plain_sink {
+    double* acc;
+    double* w2d2;  // the data2 plane's sums, or null
+    int* ctx;      // or null
+    double s2;     // iscale^2
+    int bit;       // the context bit's mask
+};
+
+GD_INLINE bool plain_deposits(const drizzle_args& a) { return a.ndata2 <= 1 && !a.dq; }
+
+GD_INLINE plain_sink make_sink(const drizzle_args& a) {
+    plain_sink o = {a.acc, a.ndata2 ? a.acc_w2d2 : nullptr, a.ctx, a.iscale * a.iscale,
+                    a.ctx ? (int)(1u << a.ctx_bit) : 0};
+    return o;
+}
+
+// deposit_at into a plain_sink (d2: the input pixel's data2 value), without branches: a
+// weight that is 0 in single precision adds zeros (d, d2 may then be NaN).
 template <bool A>
-GD_INLINE void deposit_plain(const drizzle_args& a, gd_index o, double dow, double d, int bit) {
+GD_INLINE void deposit_plain(const plain_sink& out, gd_index o, double dow, double d,
+                             double d2) {
     bool dep = (float)dow != 0.0f;
-    gd_add<A>(&a.acc[2 * o], dep ? dow * d : 0.0);
-    gd_add<A>(&a.acc[2 * o + 1], dep ? dow : 0.0);
-    if (a.ctx) gd_or<A>(&a.ctx[o], dep && dow > 0.0 ? bit : 0);
+    gd_add<A>(&out.acc[2 * o], dep ? dow * d : 0.0);
+    gd_add<A>(&out.acc[2 * o + 1], dep ? dow : 0.0);
+    if (out.w2d2) gd_add<A>(&out.w2d2[o], dep ? out.s2 * dow * dow * d2 : 0.0);
+    if (out.ctx) gd_or<A>(&out.ctx[o], dep && dow > 0.0 ? out.bit : 0);
 }
 #endif
 
@@ -329,6 +349,48 @@ GD_DEVICE double drop_weight(const drizzle_args& a, gd_index k, double d) {
     return pixel_is_data(a, k, d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
 }
 
+// Deposit the square drop of input pixel k (value d) with corners (x, y) and weight w
+// (divided by the drop's area) onto output pixels [ilo, ihi] x [jlo, jhi]; four: that
+// box is 2x2 and the corners lie within it, so quad_overlaps_2x2 may take the drop.
+// Returns whether it reached any output pixel.
+template <bool A>
+GD_INLINE bool square_deposit(const drizzle_args& a, gd_index k, const double* x, const double* y,
+                              gd_index ilo, gd_index ihi, gd_index jlo, gd_index jhi, bool four,
+                              double w, double d) {
+    double over4[4];
+    if (four && quad_overlaps_2x2(x, y, ilo + 0.5, jlo + 0.5, over4)) {
+#ifndef __CUDACC__
+        if (plain_deposits(a)) {
+            plain_sink out = make_sink(a);
+            double d2 = a.ndata2 ? (double)a.data2[k] : 0.0;
+            gd_index o = jlo * a.out_nx + ilo;
+            for (int q = 0; q < 4; ++q)
+                deposit_plain<A>(out, o + (q % 2) * a.out_nx + q / 2, over4[q] * w, d, d2);
+            return true;
+        }
+#endif
+        for (int q = 0; q < 4; ++q) deposit<A>(a, k, ilo + q / 2, jlo + q % 2, over4[q] * w, d);
+        return true;
+    }
+    bool hit = false;
+    quad_edge e[4];
+    for (int c = 0; c < 4; ++c) e[c] = make_edge(x[c], y[c], x[(c + 1) & 3], y[(c + 1) & 3]);
+    // overlap with output pixel (ii, jj)
+    for (gd_index ii = ilo; ii <= ihi; ++ii) {
+        double sx = (double)ii - 0.5;
+        edge_span s[4];
+        column_spans(e, sx, s);
+        for (gd_index jj = jlo; jj <= jhi; ++jj) {
+            double over = pixel_overlap(e, s, sx, (double)jj - 0.5);
+            if (over != 0.0) {
+                hit = true;
+                deposit<A>(a, k, ii, jj, over * w, d);
+            }
+        }
+    }
+    return hit;
+}
+
 // Drop input pixel (i, j); returns whether it reached any output pixel (true also
 // where the guard (gd_atomic, gd_guard) sets it aside: it counts when dropped).
 template <int KIND, class G>
@@ -344,7 +406,6 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j, const G& guar
         if (!square_corners(a, i, j, x, y)) return false;
         double jaco = 0.5 * ((x[1] - x[3]) * (y[0] - y[2]) - (x[0] - x[2]) * (y[1] - y[3]));
         if (jaco == 0.0 || !gd_isfinite(jaco)) return false;
-        w /= jaco;
         double xmin = gd_min(gd_min(x[0], x[1]), gd_min(x[2], x[3]));
         double xmax = gd_max(gd_max(x[0], x[1]), gd_max(x[2], x[3]));
         double ymin = gd_min(gd_min(y[0], y[1]), gd_min(y[2], y[3]));
@@ -352,37 +413,10 @@ GD_INLINE bool drop(const drizzle_args& a, gd_index i, gd_index j, const G& guar
         if (!out_range(xmin, xmax, a.out_nx, &ilo, &ihi)) return false;
         if (!out_range(ymin, ymax, a.out_ny, &jlo, &jhi)) return false;
         if (!guard.admits(ilo, ihi, jlo, jhi)) return guard.defer(k), true;
-        double gx = ilo + 0.5, gy = jlo + 0.5, over4[4];
-        if (ihi == ilo + 1 && jhi == jlo + 1 && xmin >= gx - 1.0 && xmax <= gx + 1.0 &&
-            ymin >= gy - 1.0 && ymax <= gy + 1.0 && quad_overlaps_2x2(x, y, gx, gy, over4)) {
-#ifndef __CUDACC__
-            if (!a.ndata2 && !a.dq) {
-                const int bit = a.ctx ? (int)(1u << a.ctx_bit) : 0;
-                gd_index o = jlo * a.out_nx + ilo;
-                for (int q = 0; q < 4; ++q)
-                    deposit_plain<A>(a, o + (q % 2) * a.out_nx + q / 2, over4[q] * w, d, bit);
-                return true;
-            }
-#endif
-            for (int q = 0; q < 4; ++q) deposit<A>(a, k, ilo + q / 2, jlo + q % 2, over4[q] * w, d);
-            return true;
-        }
-        quad_edge e[4];
-        for (int c = 0; c < 4; ++c) e[c] = make_edge(x[c], y[c], x[(c + 1) & 3], y[(c + 1) & 3]);
-        // overlap with output pixel (ii, jj)
-        for (gd_index ii = ilo; ii <= ihi; ++ii) {
-            double sx = (double)ii - 0.5;
-            edge_span s[4];
-            column_spans(e, sx, s);
-            for (gd_index jj = jlo; jj <= jhi; ++jj) {
-                double over = pixel_overlap(e, s, sx, (double)jj - 0.5);
-                if (over != 0.0) {
-                    hit = true;
-                    deposit<A>(a, k, ii, jj, over * w, d);
-                }
-            }
-        }
-        return hit;
+        double gx = ilo + 0.5, gy = jlo + 0.5;
+        bool four = ihi == ilo + 1 && jhi == jlo + 1 && xmin >= gx - 1.0 && xmax <= gx + 1.0 &&
+                    ymin >= gy - 1.0 && ymax <= gy + 1.0;
+        return square_deposit<A>(a, k, x, y, ilo, ihi, jlo, jhi, four, w / jaco, d);
     }
     const double* p = a.pixmap + 2 * k;
     double ox = p[0], oy = p[1];
@@ -471,7 +505,7 @@ GD_DEVICE gd_index round_index(double v, gd_index n) {
 // Host: point drops of input pixels i0..i1 of row j (drop<K_POINT> for each), in runs
 // of 64: first every output index, starting the loads of those output sums and
 // context words, then the deposits, which find them in the cache (a point drop does
-// too little work to hide the memory latency otherwise).  PLAIN (no data2, no DQ): the
+// too little work to hide the memory latency otherwise).  PLAIN (plain_deposits): the
 // deposit has no branches (deposit_plain).  Returns the misses.
 template <bool PLAIN, class G>
 GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j,
@@ -480,7 +514,7 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
     const int RUN = 64;
     gd_index o[RUN];
     int miss = 0;
-    const int bit = a.ctx ? (int)(1u << a.ctx_bit) : 0;
+    const plain_sink out = make_sink(a);
     for (gd_index s = i0; s <= i1; s += RUN) {
         int m = i1 - s + 1 < RUN ? (int)(i1 - s + 1) : RUN;
         gd_index k0 = j * a.in_nx + s;
@@ -506,7 +540,7 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             }
             double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
             if (PLAIN) {
-                deposit_plain<A>(a, q, w, d, bit);
+                deposit_plain<A>(out, q, w, d, a.ndata2 ? (double)a.data2[k] : 0.0);
             } else {
                 deposit_at<A>(a, k, q, w, d);
             }
@@ -516,6 +550,14 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
 }
 
 #ifdef __SSE2__
+// Both coordinates of cell_mean at once, x and y in the two lanes: bit for bit.
+static inline __m128d cell_mean2(const double* p00, gd_index nx) {
+    const double* p01 = p00 + 2 * nx;
+    __m128d s = _mm_add_pd(_mm_loadu_pd(p00), _mm_loadu_pd(p00 + 2));
+    s = _mm_add_pd(_mm_add_pd(s, _mm_loadu_pd(p01)), _mm_loadu_pd(p01 + 2));
+    return _mm_mul_pd(_mm_set1_pd(0.25), s);
+}
+
 // round_index of both lanes, as doubles: -1 for NaN and below -0.5, at least n (the
 // lane's limit) from n - 0.5.
 static inline __m128d round_index2(__m128d v, __m128d n) {
@@ -525,6 +567,88 @@ static inline __m128d round_index2(__m128d v, __m128d n) {
     __m128d r = _mm_sub_pd(c, t);
     t = _mm_add_pd(t, _mm_and_pd(_mm_cmpge_pd(r, half), one));
     return _mm_sub_pd(t, _mm_and_pd(_mm_cmple_pd(r, _mm_set1_pd(-0.5)), one));
+}
+
+// Host: square drops of input pixels i0..i1 of row j (drop<K_SQUARE> for each) with
+// pixfrac 1, whose corners away from the borders are cell means (square_corners): the
+// drop of pixel i shares its two left corners with the right ones of pixel i - 1, so
+// each drop works out two, and its area, bounds and output box are found with x and y
+// side by side in the lanes of a vector (out_nx, out_ny < 2^31).  Returns the misses.
+template <class G>
+GD_INLINE int square_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j,
+                         const G& guard) {
+    constexpr bool A = G::value;
+    int miss = 0;
+    gd_index lo = i1 + 1, hi = i1;  // the drops [lo, hi] with cell-mean corners
+    if (j >= 1 && j + 1 < a.in_ny) {
+        lo = i0 > 1 ? i0 : 1;
+        hi = i1 < a.in_nx - 2 ? i1 : a.in_nx - 2;
+        if (lo > hi) lo = i1 + 1, hi = i1;
+    }
+    for (gd_index i = i0; i < lo; ++i) miss += !drop<K_SQUARE>(a, i, j, guard);
+    const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0), half = _mm_set1_pd(0.5);
+    const __m128d n = _mm_set_pd((double)a.out_ny, (double)a.out_nx), last = _mm_sub_pd(n, one);
+    const __m128d box_lo = _mm_set_pd(guard.box.ylo, guard.box.xlo);
+    const __m128d box_hi = _mm_set_pd(guard.box.yhi, guard.box.xhi);
+    const double *up = a.pixmap, *dn = a.pixmap;
+    __m128d c0 = zero, c3 = zero, f03 = zero;
+    if (lo <= hi) {
+        up = a.pixmap + 2 * (j * a.in_nx + lo - 1);  // cell (lo-1..lo) x (j..j+1)
+        dn = up - 2 * a.in_nx;                       // and that of rows j-1..j
+        c0 = cell_mean2(up, a.in_nx);
+        c3 = cell_mean2(dn, a.in_nx);
+        f03 = _mm_and_pd(_mm_cmpeq_pd(_mm_sub_pd(c0, c0), zero),
+                         _mm_cmpeq_pd(_mm_sub_pd(c3, c3), zero));
+    }
+    for (gd_index i = lo; i <= hi; ++i) {
+        up += 2;
+        dn += 2;
+        __m128d c1 = cell_mean2(up, a.in_nx), c2 = cell_mean2(dn, a.in_nx);
+        __m128d f12 = _mm_and_pd(_mm_cmpeq_pd(_mm_sub_pd(c1, c1), zero),
+                                 _mm_cmpeq_pd(_mm_sub_pd(c2, c2), zero));
+        __m128d p0 = c0, p3 = c3;
+        bool finite = _mm_movemask_pd(_mm_and_pd(f03, f12)) == 3;
+        c0 = c1, c3 = c2, f03 = f12;
+        // as drop<K_SQUARE> from here: the area (x1 - x3) (y0 - y2) - (x0 - x2) (y1 - y3)
+        __m128d d02 = _mm_sub_pd(p0, c2);
+        __m128d cr = _mm_mul_pd(_mm_sub_pd(c1, p3), _mm_shuffle_pd(d02, d02, 1));
+        double jaco = 0.5 * (_mm_cvtsd_f64(cr) - _mm_cvtsd_f64(_mm_unpackhi_pd(cr, cr)));
+        if (!finite || jaco == 0.0 || !gd_isfinite(jaco)) {
+            ++miss;
+            continue;
+        }
+        // bounds (xmin, ymin), (xmax, ymax) and out_range's [ilo, ihi], [jlo, jhi]
+        __m128d mn = _mm_min_pd(_mm_min_pd(p0, c1), _mm_min_pd(c2, p3));
+        __m128d mx = _mm_max_pd(_mm_max_pd(p0, c1), _mm_max_pd(c2, p3));
+        __m128d l = _mm_max_pd(round_index2(mn, n), zero);
+        __m128d h = _mm_min_pd(round_index2(mx, n), last);
+        if (_mm_movemask_pd(_mm_cmpgt_pd(l, h))) {
+            ++miss;
+            continue;
+        }
+        gd_index k = j * a.in_nx + i;
+        if (guard.deferred && _mm_movemask_pd(_mm_and_pd(_mm_cmpge_pd(l, box_lo),
+                                                         _mm_cmple_pd(h, box_hi))) != 3) {
+            guard.defer(k);
+            continue;
+        }
+        __m128d g = _mm_add_pd(l, half);
+        bool four = _mm_movemask_pd(_mm_and_pd(
+                        _mm_cmpeq_pd(h, _mm_add_pd(l, one)),
+                        _mm_and_pd(_mm_cmpge_pd(mn, _mm_sub_pd(g, one)),
+                                   _mm_cmple_pd(mx, _mm_add_pd(g, one))))) == 3;
+        double x[4], y[4];
+        _mm_storel_pd(&x[0], p0), _mm_storeh_pd(&y[0], p0);
+        _mm_storel_pd(&x[1], c1), _mm_storeh_pd(&y[1], c1);
+        _mm_storel_pd(&x[2], c2), _mm_storeh_pd(&y[2], c2);
+        _mm_storel_pd(&x[3], p3), _mm_storeh_pd(&y[3], p3);
+        double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
+        gd_index ilo = (gd_index)_mm_cvtsd_f64(l), jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
+        gd_index ihi = (gd_index)_mm_cvtsd_f64(h), jhi = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
+        miss += !square_deposit<A>(a, k, x, y, ilo, ihi, jlo, jhi, four, w / jaco, d);
+    }
+    for (gd_index i = hi + 1; i <= i1; ++i) miss += !drop<K_SQUARE>(a, i, j, guard);
+    return miss;
 }
 
 // Host: turbo drops of input pixels i0..i1 of row j (drop<K_TURBO> for each) for drops
@@ -642,7 +766,7 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
                          reach_in, extrap, drop_reach<KIND>(a), line_miss};
 #ifndef __CUDACC__
     if (KIND == K_POINT) {
-        if (ndata2 || dq) {
+        if (!plain_deposits(a)) {
             gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)
                                    GD_LAMBDA_INLINE {
                 return point_row<false>(a, i0, i1, j, guard);
@@ -656,6 +780,11 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
         return;
     }
 #ifdef __SSE2__
+    if (KIND == K_SQUARE && pixfrac == 1.0 && out_nx < 2147483647 && out_ny < 2147483647) {
+        gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)
+                               GD_LAMBDA_INLINE { return square_row(a, i0, i1, j, guard); });
+        return;
+    }
     if (KIND == K_TURBO && a.pfo <= 0.5 && !ndata2 && !dq && out_nx < 2147483647 &&
         out_ny < 2147483647) {
         gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)

@@ -126,12 +126,14 @@ def test_large_image_uses_parallel_tiles(kernel_backend, rng):
 @pytest.mark.parametrize("kernel", ["point", "turbo", "square"])
 @pytest.mark.parametrize("kind", ["shift", "rotation", "scale_two", "flipped", "folded"])
 @pytest.mark.parametrize("pixfrac", [1.0, 0.55])
-def test_plain_drops_match_numpy(kernel_backend, kernel, kind, pixfrac, rng):
-    """Drops without data2 or DQ (the host's row loops for point and turbo, branch-free
-    deposits for those and square's four-pixel case) over a tiled image: zero, NaN and
-    missing weights, NaN data and map positions, drops off every edge, (shift, pixfrac
-    1) turbo drops exactly one output pixel wide, and (folded: the upper half mapped
-    onto the lower) tiles that overlap, so atomics."""
+@pytest.mark.parametrize("n2", [0, 1])
+def test_plain_drops_match_numpy(kernel_backend, kernel, kind, pixfrac, n2, rng):
+    """Drops without DQ and with at most one data2 plane (the host's row loops for point,
+    turbo and pixfrac-1 square, branch-free deposits for point and square's four-pixel
+    case) over a tiled image: zero, NaN and missing weights, NaN data, data2 and map
+    positions, drops off every edge, (shift, pixfrac 1) turbo drops exactly one output
+    pixel wide, and (folded: the upper half mapped onto the lower) tiles that overlap,
+    so atomics."""
     shape = (260, 240)
     pixmap, scale = make_pixmap("rotation" if kind == "folded" else kind, shape, rng,
                                 centre=(110.0, 120.0))
@@ -145,21 +147,29 @@ def test_plain_drops_match_numpy(kernel_backend, kernel, kind, pixfrac, rng):
     weight = rng.uniform(0, 2, shape).astype(np.float32)
     weight[rng.random(shape) < 0.05] = 0.0
     weight[rng.random(shape) < 0.01] = np.nan
+    data2 = rng.uniform(0, 5, (n2,) + shape).astype(np.float32) if n2 else None
+    if n2:
+        data2[0][rng.random(shape) < 0.01] = np.inf
     out_shape = (230, 220)
     for w in (weight, None):
-        args = dict(data=data, weight=w, pixmap=pixmap, data2=None, ndata2=0, dq=None,
+        args = dict(data=data, weight=w, pixmap=pixmap, data2=data2, ndata2=n2, dq=None,
                     in_nx=shape[1], in_ny=shape[0], xmin=0, xmax=shape[1] - 1, ymin=0,
                     ymax=shape[0] - 1, out_nx=out_shape[1], out_ny=out_shape[0],
                     iscale=float(rng.uniform(0.5, 2)), pscale_ratio=1.0 / scale,
                     pixfrac=pixfrac, wht_scale=float(rng.uniform(0.5, 2)), ctx_bit=31,
                     lut=None, nlut=0)
-        state = dict(acc=rng.uniform(0, 1, out_shape + (2,)), acc_w2d2=None, out_dq=None,
+        state = dict(acc=rng.uniform(0, 1, out_shape + (2,)),
+                     acc_w2d2=rng.uniform(0, 1, (n2,) + out_shape) if n2 else None, out_dq=None,
                      ctx=rng.integers(0, 1 << 30, out_shape).astype(np.int32),
                      line_miss=np.zeros(shape[0], np.int32))
         got = _run(kernel_backend, kernel, args, state)
         want = _run(get_backend("numpy"), kernel, args, state)
         scale_acc = np.abs(want["acc"]).max()
         np.testing.assert_allclose(got["acc"], want["acc"], rtol=1e-11, atol=1e-11 * scale_acc)
+        if n2:
+            np.testing.assert_allclose(got["acc_w2d2"], want["acc_w2d2"], rtol=1e-11,
+                                       atol=1e-11 * np.abs(want["acc_w2d2"]).max())
+            assert not np.array_equal(want["acc_w2d2"], state["acc_w2d2"])
         np.testing.assert_array_equal(got["ctx"], want["ctx"])
         np.testing.assert_array_equal(got["line_miss"], want["line_miss"])
         assert want["line_miss"].sum() > 0 and not np.array_equal(want["acc"], state["acc"])
