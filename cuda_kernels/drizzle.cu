@@ -124,7 +124,7 @@ GD_DEVICE bool out_range(double vlo, double vhi, gd_index n, gd_index* lo, gd_in
 }
 
 // Mean of max(y, 0) along a segment where y goes linearly from p to q.
-GD_DEVICE double positive_mean(double p, double q) {
+GD_INLINE double positive_mean(double p, double q) {
     if (p >= 0.0 && q >= 0.0) return 0.5 * (p + q);
     if (p <= 0.0 && q <= 0.0) return 0.0;
     return p > 0.0 ? 0.5 * p * p / (p - q) : 0.5 * q * q / (q - p);
@@ -334,7 +334,7 @@ GD_DEVICE double lanczos_value(const drizzle_args& a, double dist, double sdp, b
 
 // Whether input pixel k with value d is data: d, its weight and its data2 values are all
 // finite (a pixel with a NaN or infinite one is no data: weight 0).
-GD_DEVICE bool pixel_is_data(const drizzle_args& a, gd_index k, double d) {
+GD_INLINE bool pixel_is_data(const drizzle_args& a, gd_index k, double d) {
     if (!gd_isfinite(d) || (a.weight && !gd_isfinite((double)a.weight[k]))) return false;
     gd_index nin = a.in_nx * a.in_ny;
     for (int m = 0; m < a.ndata2; ++m) {
@@ -345,7 +345,7 @@ GD_DEVICE bool pixel_is_data(const drizzle_args& a, gd_index k, double d) {
 
 // The weight of input pixel k with value d; no data: weight 0 (the drop still counts
 // as a hit).
-GD_DEVICE double drop_weight(const drizzle_args& a, gd_index k, double d) {
+GD_INLINE double drop_weight(const drizzle_args& a, gd_index k, double d) {
     return pixel_is_data(a, k, d) ? (a.weight ? (double)a.weight[k] : 1.0) * a.wht_scale : 0.0;
 }
 
