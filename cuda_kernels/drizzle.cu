@@ -666,7 +666,7 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
     const int bit = a.ctx ? (int)(1u << a.ctx_bit) : 0;
     const __m128d pfo = _mm_set1_pd(a.pfo), half = _mm_set1_pd(0.5), one = _mm_set1_pd(1.0);
     const __m128d zero = _mm_setzero_pd(), n = _mm_set_pd((double)a.out_ny, (double)a.out_nx);
-    const __m128d last = _mm_sub_pd(n, one);
+    const __m128d last = _mm_sub_pd(n, one), shift = _mm_sub_pd(pfo, half);
     for (gd_index i = i0; i <= i1; ++i) {
         gd_index k = j * a.in_nx + i;
         __m128d op = _mm_loadu_pd(a.pixmap + 2 * k);  // (ox, oy)
@@ -691,17 +691,19 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             continue;
         }
         if (i + 32 <= i1) {  // start loading the two output rows of the drop 32 further on
-            const double* p2 = a.pixmap + 2 * (k + 32);
-            gd_index i2 = round_index(p2[0] - a.pfo, a.out_nx);
-            gd_index j2 = round_index(p2[1] - a.pfo, a.out_ny);
-            if (i2 >= 0 && i2 < a.out_nx && j2 >= 0 && j2 + 1 < a.out_ny) {
-                gd_index o2 = j2 * a.out_nx + i2;
-                __builtin_prefetch(&a.acc[2 * o2], 1);
-                __builtin_prefetch(&a.acc[2 * (o2 + a.out_nx)], 1);
-                if (a.ctx) {
-                    __builtin_prefetch(&a.ctx[o2], 1);
-                    __builtin_prefetch(&a.ctx[o2 + a.out_nx], 1);
-                }
+            // (its lower left pixel, rounded as by truncation, exact for positive positions;
+            // the address is formed as an integer, as a NaN or far position gives one outside
+            // the arrays, where a prefetch does nothing)
+            __m128i t = _mm_cvttpd_epi32(_mm_sub_pd(_mm_loadu_pd(a.pixmap + 2 * (k + 32)), shift));
+            gd_index o2 = (gd_index)_mm_cvtsi128_si32(_mm_shuffle_epi32(t, 1)) * a.out_nx +
+                          _mm_cvtsi128_si32(t);
+            uintptr_t s1 = (uintptr_t)a.acc + (uintptr_t)(16 * o2), s2 = s1 + 16 * a.out_nx;
+            __builtin_prefetch((const void*)s1, 1);
+            __builtin_prefetch((const void*)s2, 1);
+            if (a.ctx) {
+                uintptr_t c1 = (uintptr_t)a.ctx + (uintptr_t)(4 * o2), c2 = c1 + 4 * a.out_nx;
+                __builtin_prefetch((const void*)c1, 1);
+                __builtin_prefetch((const void*)c2, 1);
             }
         }
         double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
@@ -726,14 +728,18 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             // deposit_plain for both pixels, the weight test and masks in the lanes
             __m128 f = _mm_cmpneq_ps(_mm_cvtpd_ps(dow), _mm_setzero_ps());
             __m128d dep = _mm_castps_pd(_mm_unpacklo_ps(f, f));
-            double pd[2], pw[2];
-            _mm_storeu_pd(pd, _mm_and_pd(_mm_mul_pd(dow, dd), dep));
-            _mm_storeu_pd(pw, _mm_and_pd(dow, dep));
+            __m128d vd = _mm_and_pd(_mm_mul_pd(dow, dd), dep), vw = _mm_and_pd(dow, dep);
             int pos = _mm_movemask_pd(_mm_and_pd(dep, _mm_cmpgt_pd(dow, zero)));
             for (int c = 0; c < 2; ++c) {
                 gd_index q = o + c * di + r * dj;
-                gd_add<A>(&a.acc[2 * q], pd[c]);
-                gd_add<A>(&a.acc[2 * q + 1], pw[c]);
+                // a pixel's two sums at once (not atomic): the same two additions
+                __m128d pair = c ? _mm_unpackhi_pd(vd, vw) : _mm_unpacklo_pd(vd, vw);
+                if (A) {
+                    gd_add<A>(&a.acc[2 * q], _mm_cvtsd_f64(pair));
+                    gd_add<A>(&a.acc[2 * q + 1], _mm_cvtsd_f64(_mm_unpackhi_pd(pair, pair)));
+                } else {
+                    _mm_storeu_pd(&a.acc[2 * q], _mm_add_pd(_mm_loadu_pd(&a.acc[2 * q]), pair));
+                }
                 if (a.ctx) gd_or<A>(&a.ctx[q], (pos >> c) & 1 ? bit : 0);
             }
         }
