@@ -643,8 +643,9 @@ GD_INLINE int square_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_ind
         _mm_storel_pd(&x[2], c2), _mm_storeh_pd(&y[2], c2);
         _mm_storel_pd(&x[3], p3), _mm_storeh_pd(&y[3], p3);
         double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
-        gd_index ilo = (gd_index)_mm_cvtsd_f64(l), jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
-        gd_index ihi = (gd_index)_mm_cvtsd_f64(h), jhi = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
+        gd_index ilo = (gd_index)_mm_cvtsd_f64(l), ihi = (gd_index)_mm_cvtsd_f64(h);
+        gd_index jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
+        gd_index jhi = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
         miss += !square_deposit<A>(a, k, x, y, ilo, ihi, jlo, jhi, four, w / jaco, d);
     }
     for (gd_index i = hi + 1; i <= i1; ++i) miss += !drop<K_SQUARE>(a, i, j, guard);
@@ -694,7 +695,8 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             // (its lower left pixel, rounded as by truncation, exact for positive positions;
             // the address is formed as an integer, as a NaN or far position gives one outside
             // the arrays, where a prefetch does nothing)
-            __m128i t = _mm_cvttpd_epi32(_mm_sub_pd(_mm_loadu_pd(a.pixmap + 2 * (k + 32)), shift));
+            __m128d p2 = _mm_loadu_pd(a.pixmap + 2 * (k + 32));
+            __m128i t = _mm_cvttpd_epi32(_mm_sub_pd(p2, shift));
             gd_index o2 = (gd_index)_mm_cvtsi128_si32(_mm_shuffle_epi32(t, 1)) * a.out_nx +
                           _mm_cvtsi128_si32(t);
             uintptr_t s1 = (uintptr_t)a.acc + (uintptr_t)(16 * o2), s2 = s1 + 16 * a.out_nx;
