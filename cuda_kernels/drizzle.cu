@@ -588,8 +588,6 @@ GD_INLINE int square_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_ind
     for (gd_index i = i0; i < lo; ++i) miss += !drop<K_SQUARE>(a, i, j, guard);
     const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0), half = _mm_set1_pd(0.5);
     const __m128d n = _mm_set_pd((double)a.out_ny, (double)a.out_nx), last = _mm_sub_pd(n, one);
-    const __m128d box_lo = _mm_set_pd(guard.box.ylo, guard.box.xlo);
-    const __m128d box_hi = _mm_set_pd(guard.box.yhi, guard.box.xhi);
     const double *up = a.pixmap, *dn = a.pixmap;
     __m128d c0 = zero, c3 = zero, f03 = zero;
     if (lo <= hi) {
@@ -627,8 +625,10 @@ GD_INLINE int square_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_ind
             continue;
         }
         gd_index k = j * a.in_nx + i;
-        if (guard.deferred && _mm_movemask_pd(_mm_and_pd(_mm_cmpge_pd(l, box_lo),
-                                                         _mm_cmple_pd(h, box_hi))) != 3) {
+        gd_index ilo = (gd_index)_mm_cvtsd_f64(l), ihi = (gd_index)_mm_cvtsd_f64(h);
+        gd_index jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
+        gd_index jhi = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
+        if (!guard.admits(ilo, ihi, jlo, jhi)) {
             guard.defer(k);
             continue;
         }
@@ -643,9 +643,6 @@ GD_INLINE int square_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_ind
         _mm_storel_pd(&x[2], c2), _mm_storeh_pd(&y[2], c2);
         _mm_storel_pd(&x[3], p3), _mm_storeh_pd(&y[3], p3);
         double d = (double)a.data[k] * a.iscale, w = drop_weight(a, k, d);
-        gd_index ilo = (gd_index)_mm_cvtsd_f64(l), ihi = (gd_index)_mm_cvtsd_f64(h);
-        gd_index jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
-        gd_index jhi = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
         miss += !square_deposit<A>(a, k, x, y, ilo, ihi, jlo, jhi, four, w / jaco, d);
     }
     for (gd_index i = hi + 1; i <= i1; ++i) miss += !drop<K_SQUARE>(a, i, j, guard);
