@@ -276,33 +276,59 @@ GD_DEVICE pm_vec pm_map_point(const pm_args& a, pm_vec p) {
     return pm_finish(a, cell, tx, ty, d, pm_smooth(a, cell, tx, ty));
 }
 
-// Map the pixels (x0 + c, y) for c in [c0, c1) of one row.  Without "from"
-// det2im tables every pixel of a row has the same ty, so the cell
-// polynomial is reduced to a cubic in tx once per cell.
+// Map the pixels (x0 + c, y) for c in [c0, c1) of one row; returns how many
+// came out NaN.  Without "from" det2im tables every pixel of a row has the
+// same ty, so the cell polynomial is reduced to a cubic in tx once per cell,
+// and the pixels of the run are taken cell by cell: x grows along the row, so
+// a cell ends where u reaches its upper edge (the first cell takes every u
+// below 1, the last every u from n - 1 on, as pm_cell does).  Each pixel's
+// u, tx and value are those pm_map_point computes.
+template <bool FINISH>
+GD_DEVICE int pm_map_cells(const pm_args& a, double y, gd_index x0, gd_index c0, gd_index c1,
+                           double* out) {
+    double ty;
+    gd_index row_cell = pm_cell((y - a.cy0) * a.inv_step, a.ncy, &ty) * a.ncx;
+    int nan = 0;
+    double x = (double)(x0 + c0);
+    for (gd_index col = c0; col < c1;) {
+        double tx, u = (x - a.cx0) * a.inv_step;
+        gd_index ci = pm_cell(u, a.ncx, &tx), cell = row_cell + ci;
+        double f = (double)ci, edge = ci + 1 < a.ncx ? (double)(ci + 1) : (double)gd_inff();
+        const double* c = a.cubic + PM_CUBIC_COEFFS * cell;
+        pm_vec q[4];
+        for (int n = 0; n < 4; ++n) {
+            q[n] = pm_poly(pm_coef(c, 0, n), pm_coef(c, 1, n), pm_coef(c, 2, n), pm_coef(c, 3, n),
+                           ty);
+        }
+        do {
+            tx = u - f;
+            pm_vec r = pm_poly(q[0], q[1], q[2], q[3], tx);
+            if (FINISH) r = pm_finish(a, cell, tx, ty, pm_v(x, y), r);
+            pm_store(out, r);
+            nan += gd_isnan(pm_x(r)) | gd_isnan(pm_y(r));
+            out += 2;
+            x += 1.0;
+            u = (x - a.cx0) * a.inv_step;
+        } while (++col < c1 && u < edge);
+    }
+    return nan;
+}
+
 GD_DEVICE void pm_map_run(const pm_args& a, double y, gd_index x0, gd_index c0, gd_index c1,
                           double* out, int* nan_count) {
-    gd_index last = -1;
-    pm_vec q[4];
-    for (gd_index col = c0; col < c1; ++col, out += 2) {
-        pm_vec p = pm_v((double)(x0 + col), y), r;
-        if (a.from_d2im.used) {
-            r = pm_map_point(a, p);
-        } else {
-            double tx, ty;
-            gd_index cell = pm_locate(a, p, &tx, &ty);
-            if (cell != last) {
-                const double* c = a.cubic + PM_CUBIC_COEFFS * cell;
-                for (int n = 0; n < 4; ++n) {
-                    q[n] = pm_poly(pm_coef(c, 0, n), pm_coef(c, 1, n), pm_coef(c, 2, n),
-                                   pm_coef(c, 3, n), ty);
-                }
-                last = cell;
-            }
-            r = pm_finish(a, cell, tx, ty, p, pm_poly(q[0], q[1], q[2], q[3], tx));
+    int nan = 0;
+    if (a.from_d2im.used) {
+        for (gd_index col = c0; col < c1; ++col, out += 2) {
+            pm_vec r = pm_map_point(a, pm_v((double)(x0 + col), y));
+            pm_store(out, r);
+            nan += gd_isnan(pm_x(r)) | gd_isnan(pm_y(r));
         }
-        pm_store(out, r);
-        if (nan_count && (gd_isnan(pm_x(r)) || gd_isnan(pm_y(r)))) gd_count(nan_count, 1);
+    } else if (a.use_jac || a.use_minv || a.to_d2im.used) {
+        nan = pm_map_cells<true>(a, y, x0, c0, c1, out);
+    } else {
+        nan = pm_map_cells<false>(a, y, x0, c0, c1, out);
     }
+    if (nan_count && nan) gd_count(nan_count, nan);
 }
 
 // The pixel map: out[k] = (x, y) in the "to" frame of "from" pixel k, where

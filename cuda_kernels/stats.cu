@@ -52,38 +52,62 @@ struct st_slots {
     float vmin[GD_BLOCK], vmax[GD_BLOCK];
 };
 
-// The full rows (rows values per slot) from x[0] on.
+// Rows of the chunk taken together: a band of ST_BAND rows (16 KB) is read by
+// every group of slots before the next band, so the chunk is read in order,
+// a band at a time from the L1 cache, instead of a slot group walking all its
+// rows 1 KB apart (which kept the loads waiting on memory).  Each slot still
+// adds its values row after row.
+#define ST_BAND 16
+
+// While the group of `width` slots from t works on the band that ends at row
+// r1, it asks for its share of the next band: ST_BAND * width values from
+// ST_BAND * t on.  The groups' shares cover the band, so all of it is on its
+// way before it is read.  After a chunk's last band these are the first rows
+// of the chunk after it, which the same thread mostly reads next (a prefetch
+// never faults, also past the end of the values).  Without this the first
+// band of every chunk waits on memory: the hardware does not see the pattern.
+static inline void st_prefetch_band(const float* x, gd_index r1, int t, int width) {
+    const float* next = x + r1 * GD_BLOCK + ST_BAND * t;
+    for (int k = 0; k < ST_BAND * width; k += 16) __builtin_prefetch(next + k);  // 64-byte lines
+}
+
+// The full rows (rows values per slot) from x[0] on, added to the slot states.
 static void st_rows_sse2(const float* GD_RESTRICT x, gd_index rows, float flo, float fhi,
                          float fmean, st_slots* GD_RESTRICT s) {
     const __m128 vlo = _mm_set1_ps(flo), vhi = _mm_set1_ps(fhi), nmean = _mm_set1_ps(-fmean);
     const __m128 inf = _mm_set1_ps(gd_inff()), sign = _mm_set1_ps(-0.0f);
-    for (int t = 0; t < GD_BLOCK; t += 4) {
-        __m128d s01 = _mm_setzero_pd(), s23 = s01, q01 = s01, q23 = s01;
-        __m128i cnt = _mm_setzero_si128();
-        __m128 vmin = inf, vmax = _mm_xor_ps(inf, sign);
-        const float* p = x + t;
-        for (gd_index r = 0; r < rows; ++r, p += GD_BLOCK) {
-            const __m128 v = _mm_loadu_ps(p);
-            const __m128 keep = _mm_and_ps(_mm_cmpge_ps(v, vlo), _mm_cmple_ps(v, vhi));
-            const __m128 d = _mm_add_ps(v, nmean);  // rd_fadd(v, -fmean)
-            const __m128 kv = _mm_and_ps(keep, v);
-            const __m128 kq = _mm_and_ps(keep, _mm_mul_ps(d, d));
-            s01 = _mm_add_pd(s01, _mm_cvtps_pd(kv));
-            s23 = _mm_add_pd(s23, _mm_cvtps_pd(_mm_movehl_ps(kv, kv)));
-            q01 = _mm_add_pd(q01, _mm_cvtps_pd(kq));
-            q23 = _mm_add_pd(q23, _mm_cvtps_pd(_mm_movehl_ps(kq, kq)));
-            cnt = _mm_sub_epi32(cnt, _mm_castps_si128(keep));
-            const __m128 low = _mm_or_ps(kv, _mm_andnot_ps(keep, inf));  // v, else +inf
-            vmin = _mm_min_ps(low, vmin);  // low < vmin ? low : vmin
-            vmax = _mm_max_ps(_mm_or_ps(low, _mm_andnot_ps(keep, sign)), vmax);  // v, else -inf
+    for (gd_index r0 = 0; r0 < rows; r0 += ST_BAND) {
+        const gd_index r1 = r0 + ST_BAND < rows ? r0 + ST_BAND : rows;
+        for (int t = 0; t < GD_BLOCK; t += 4) {
+            __m128d s01 = _mm_loadu_pd(s->sum + t), s23 = _mm_loadu_pd(s->sum + t + 2);
+            __m128d q01 = _mm_loadu_pd(s->sumsq + t), q23 = _mm_loadu_pd(s->sumsq + t + 2);
+            __m128i cnt = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s->count + t));
+            __m128 vmin = _mm_loadu_ps(s->vmin + t), vmax = _mm_loadu_ps(s->vmax + t);
+            st_prefetch_band(x, r1, t, 4);
+            const float* p = x + r0 * GD_BLOCK + t;
+            for (gd_index r = r0; r < r1; ++r, p += GD_BLOCK) {
+                const __m128 v = _mm_loadu_ps(p);
+                const __m128 keep = _mm_and_ps(_mm_cmpge_ps(v, vlo), _mm_cmple_ps(v, vhi));
+                const __m128 d = _mm_add_ps(v, nmean);  // rd_fadd(v, -fmean)
+                const __m128 kv = _mm_and_ps(keep, v);
+                const __m128 kq = _mm_and_ps(keep, _mm_mul_ps(d, d));
+                s01 = _mm_add_pd(s01, _mm_cvtps_pd(kv));
+                s23 = _mm_add_pd(s23, _mm_cvtps_pd(_mm_movehl_ps(kv, kv)));
+                q01 = _mm_add_pd(q01, _mm_cvtps_pd(kq));
+                q23 = _mm_add_pd(q23, _mm_cvtps_pd(_mm_movehl_ps(kq, kq)));
+                cnt = _mm_sub_epi32(cnt, _mm_castps_si128(keep));
+                const __m128 low = _mm_or_ps(kv, _mm_andnot_ps(keep, inf));  // v, else +inf
+                vmin = _mm_min_ps(low, vmin);  // low < vmin ? low : vmin
+                vmax = _mm_max_ps(_mm_or_ps(low, _mm_andnot_ps(keep, sign)), vmax);  // v, else -inf
+            }
+            _mm_storeu_pd(s->sum + t, s01);
+            _mm_storeu_pd(s->sum + t + 2, s23);
+            _mm_storeu_pd(s->sumsq + t, q01);
+            _mm_storeu_pd(s->sumsq + t + 2, q23);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(s->count + t), cnt);
+            _mm_storeu_ps(s->vmin + t, vmin);
+            _mm_storeu_ps(s->vmax + t, vmax);
         }
-        _mm_storeu_pd(s->sum + t, s01);
-        _mm_storeu_pd(s->sum + t + 2, s23);
-        _mm_storeu_pd(s->sumsq + t, q01);
-        _mm_storeu_pd(s->sumsq + t + 2, q23);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(s->count + t), cnt);
-        _mm_storeu_ps(s->vmin + t, vmin);
-        _mm_storeu_ps(s->vmax + t, vmax);
     }
 }
 
@@ -96,34 +120,39 @@ __attribute__((target("avx2"))) static void st_rows_avx2(const float* GD_RESTRIC
     const __m256 vlo = _mm256_set1_ps(flo), vhi = _mm256_set1_ps(fhi);
     const __m256 nmean = _mm256_set1_ps(-fmean);
     const __m256 inf = _mm256_set1_ps(gd_inff()), sign = _mm256_set1_ps(-0.0f);
-    for (int t = 0; t < GD_BLOCK; t += 8) {
-        __m256d s0 = _mm256_setzero_pd(), s1 = s0, q0 = s0, q1 = s0;
-        __m256i cnt = _mm256_setzero_si256();
-        __m256 vmin = inf, vmax = _mm256_xor_ps(inf, sign);
-        const float* p = x + t;
-        for (gd_index r = 0; r < rows; ++r, p += GD_BLOCK) {
-            const __m256 v = _mm256_loadu_ps(p);
-            const __m256 keep = _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ),
-                                              _mm256_cmp_ps(v, vhi, _CMP_LE_OQ));
-            const __m256 d = _mm256_add_ps(v, nmean);
-            const __m256 kv = _mm256_and_ps(keep, v);
-            const __m256 kq = _mm256_and_ps(keep, _mm256_mul_ps(d, d));
-            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(kv)));
-            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(kv, 1)));
-            q0 = _mm256_add_pd(q0, _mm256_cvtps_pd(_mm256_castps256_ps128(kq)));
-            q1 = _mm256_add_pd(q1, _mm256_cvtps_pd(_mm256_extractf128_ps(kq, 1)));
-            cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(keep));
-            const __m256 low = _mm256_or_ps(kv, _mm256_andnot_ps(keep, inf));
-            vmin = _mm256_min_ps(low, vmin);
-            vmax = _mm256_max_ps(_mm256_or_ps(low, _mm256_andnot_ps(keep, sign)), vmax);
+    for (gd_index r0 = 0; r0 < rows; r0 += ST_BAND) {
+        const gd_index r1 = r0 + ST_BAND < rows ? r0 + ST_BAND : rows;
+        for (int t = 0; t < GD_BLOCK; t += 8) {
+            __m256d s0 = _mm256_loadu_pd(s->sum + t), s1 = _mm256_loadu_pd(s->sum + t + 4);
+            __m256d q0 = _mm256_loadu_pd(s->sumsq + t), q1 = _mm256_loadu_pd(s->sumsq + t + 4);
+            __m256i cnt = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s->count + t));
+            __m256 vmin = _mm256_loadu_ps(s->vmin + t), vmax = _mm256_loadu_ps(s->vmax + t);
+            const float* p = x + r0 * GD_BLOCK + t;
+            st_prefetch_band(x, r1, t, 8);
+            for (gd_index r = r0; r < r1; ++r, p += GD_BLOCK) {
+                const __m256 v = _mm256_loadu_ps(p);
+                const __m256 keep = _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ),
+                                                  _mm256_cmp_ps(v, vhi, _CMP_LE_OQ));
+                const __m256 d = _mm256_add_ps(v, nmean);
+                const __m256 kv = _mm256_and_ps(keep, v);
+                const __m256 kq = _mm256_and_ps(keep, _mm256_mul_ps(d, d));
+                s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(kv)));
+                s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(kv, 1)));
+                q0 = _mm256_add_pd(q0, _mm256_cvtps_pd(_mm256_castps256_ps128(kq)));
+                q1 = _mm256_add_pd(q1, _mm256_cvtps_pd(_mm256_extractf128_ps(kq, 1)));
+                cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(keep));
+                const __m256 low = _mm256_or_ps(kv, _mm256_andnot_ps(keep, inf));
+                vmin = _mm256_min_ps(low, vmin);
+                vmax = _mm256_max_ps(_mm256_or_ps(low, _mm256_andnot_ps(keep, sign)), vmax);
+            }
+            _mm256_storeu_pd(s->sum + t, s0);
+            _mm256_storeu_pd(s->sum + t + 4, s1);
+            _mm256_storeu_pd(s->sumsq + t, q0);
+            _mm256_storeu_pd(s->sumsq + t + 4, q1);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(s->count + t), cnt);
+            _mm256_storeu_ps(s->vmin + t, vmin);
+            _mm256_storeu_ps(s->vmax + t, vmax);
         }
-        _mm256_storeu_pd(s->sum + t, s0);
-        _mm256_storeu_pd(s->sum + t + 4, s1);
-        _mm256_storeu_pd(s->sumsq + t, q0);
-        _mm256_storeu_pd(s->sumsq + t + 4, q1);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(s->count + t), cnt);
-        _mm256_storeu_ps(s->vmin + t, vmin);
-        _mm256_storeu_ps(s->vmax + t, vmax);
     }
 }
 #endif
@@ -131,6 +160,12 @@ __attribute__((target("avx2"))) static void st_rows_avx2(const float* GD_RESTRIC
 static st_moments st_moments_chunk(const float* GD_RESTRICT x, gd_index begin, gd_index end,
                                    float flo, float fhi, float fmean, bool avx2) {
     st_slots s;
+    for (int t = 0; t < GD_BLOCK; ++t) {
+        s.sum[t] = s.sumsq[t] = 0.0;
+        s.count[t] = 0;
+        s.vmin[t] = gd_inff();
+        s.vmax[t] = -gd_inff();
+    }
     const gd_index rows = (end - begin) / GD_BLOCK;  // rows every slot has
 #ifdef ST_AVX2_MOMENTS
     if (avx2)

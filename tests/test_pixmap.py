@@ -17,7 +17,6 @@ from astropy.io import fits
 from astropy.wcs import WCS, DistortionLookupTable, FITSFixedWarning
 
 from gpudrizzle import calc_pixmap, get_backend
-from gpudrizzle.cpu_fallback import pixmap as ref_pixmap
 from gpudrizzle.distortion import LookupTable, split_wcs
 from gpudrizzle.kernels import PIXMAP_TABLE_SLOTS
 from gpudrizzle.pixmap import (
@@ -229,26 +228,35 @@ def test_interp_kernel_matches_reference_on_points(kernel_backend, rng, kinds):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("kinds", [(), KINDS], ids=["smooth", "all-tables"])
+@pytest.mark.parametrize("kinds", [(), ("to_cpdis",), KINDS], ids=["smooth", "to_cpdis", "all-tables"])
 def test_interp_kernel_matches_reference_on_a_block(kernel_backend, rng, kinds):
     ref = get_backend("numpy")
     args, (w, h) = random_kernel_args(ref, rng, kinds)
-    nx, ny = int(rng.integers(5, 40)), int(rng.integers(5, 40))
+    # rows longer than a work item's run of pixels, crossing several cells
+    nx, ny = int(rng.integers(5, 200)), int(rng.integers(5, 40))
     x0, y0 = int(rng.integers(-10, 10)), int(rng.integers(-10, 10))
-    results = []
+    nan_cell = rng.integers(0, args["cubic"].shape[:2])
+    args["cubic"][tuple(nan_cell) + (int(rng.integers(0, 32)),)] = np.nan
+    yy, xx = np.mgrid[y0:y0 + ny, x0:x0 + nx]
+    points = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float64)
+    results, counts = [], []
     for b in (ref, kernel_backend):
         a = {k: (b.asarray(v, v.dtype) if isinstance(v, np.ndarray) else v) for k, v in args.items()}
-        out = b.xp.full((ny, nx, 2), np.nan)
-        b.pixmap(points=None, nx=nx, x0=x0, y0=y0, n=nx * ny, out=out, nan_count=None, **a)
-        results.append(b.to_host(out))
-    assert not np.isnan(results[1]).any()
-    np.testing.assert_allclose(results[1], results[0], rtol=1e-12, atol=1e-9)
-    # the block is what the points mode gives for the same pixels
-    yy, xx = np.mgrid[y0:y0 + ny, x0:x0 + nx]
-    out = np.full((nx * ny, 2), np.nan)
-    ref_pixmap.interpolate(points=np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float64),
-                           nx=1, x0=0, y0=0, n=nx * ny, out=out, nan_count=None, **args)
-    np.testing.assert_array_equal(out.reshape(ny, nx, 2), results[0])
+        for pts in (None, b.asarray(points, np.float64)):
+            out = b.xp.full((ny, nx, 2), -1e300)
+            count = b.xp.zeros(1, dtype=np.int32)
+            b.pixmap(points=pts, nx=nx if pts is None else 1, x0=x0 if pts is None else 0,
+                     y0=y0 if pts is None else 0, n=nx * ny, out=out, nan_count=count, **a)
+            results.append(b.to_host(out))
+            counts.append(int(b.to_host(count)[0]))
+    ref_block, ref_points, block, points_mode = results
+    assert not (block == -1e300).any()
+    np.testing.assert_allclose(block, ref_block, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(points_mode, ref_points, rtol=1e-12, atol=1e-9)
+    # the reference's block is what its points mode gives for the same pixels, bit for bit
+    np.testing.assert_array_equal(ref_block, ref_points)
+    nan_pixels = int(np.isnan(ref_block).any(axis=2).sum())
+    assert counts == [nan_pixels] * 4
 
 
 def test_cell_polynomials_reproduce_cubic_lagrange(rng):
