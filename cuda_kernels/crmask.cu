@@ -156,11 +156,39 @@ GD_KERNEL void crmask_neighbours(const unsigned char* tests, gd_index nx, gd_ind
     });
 }
 
+// What crmask_grow writes for pixel p, masked (bad) or not.
+GD_INLINE void cr_grow_write(gd_index p, bool bad, const float* sci, const float* blot, float cf,
+                             unsigned int crbit, unsigned int* dq, float* cor,
+                             unsigned int* cor_dq, unsigned char* crmask) {
+    crmask[p] = bad ? 0 : 1;
+    bool good = !bad && (!dq || (dq[p] & ~crbit) == 0u);
+    if (cor) cor[p] = (good ? rd_fmul(sci[p], cf) : rd_fmul(blot[p], cf)) / cf;
+    if (cor_dq) cor_dq[p] = good ? 0u : crbit;
+    if (dq && bad) dq[p] |= crbit;
+}
+
 GD_KERNEL void crmask_grow(const unsigned char* cr, const float* sci, const float* blot,
                            gd_index nx, gd_index ny, int grow, int ctegrow, int cte_dir,
                            double conversion, unsigned int crbit, unsigned int* dq, float* cor,
                            unsigned int* cor_dq, unsigned char* crmask) {
     const float cf = (float)conversion;
+#ifndef __CUDACC__
+    if (grow == 1 && (ctegrow <= 0 || cte_dir == 0)) {  // a pixel's own CR only: rows in SIMD lanes
+#pragma omp parallel for schedule(static)
+        for (gd_index r = 0; r < ny; ++r) {
+            const gd_index p0 = r * nx, p1 = p0 + nx;
+            if (!dq && !cor && !cor_dq) {  // the mask alone (the pipeline's case)
+#pragma omp simd
+                for (gd_index p = p0; p < p1; ++p) crmask[p] = cr[p] ? 0 : 1;
+                continue;
+            }
+            for (gd_index p = p0; p < p1; ++p) {
+                cr_grow_write(p, cr[p] != 0, sci, blot, cf, crbit, dq, cor, cor_dq, crmask);
+            }
+        }
+        return;
+    }
+#endif
     gd_parallel_rows(ny, nx, [=](gd_index r, gd_index c) {
         gd_index p = r * nx + c;
         gd_index lo = grow / 2, hi = (grow - 1) / 2;
@@ -176,10 +204,6 @@ GD_KERNEL void crmask_grow(const unsigned char* cr, const float* sci, const floa
             t1 = t1 > ny - 1 ? ny - 1 : t1;
             for (gd_index j = t0; j <= t1 && !bad; ++j) bad = cr[j * nx + c] != 0;
         }
-        crmask[p] = bad ? 0 : 1;
-        bool good = !bad && (!dq || (dq[p] & ~crbit) == 0u);
-        if (cor) cor[p] = (good ? rd_fmul(sci[p], cf) : rd_fmul(blot[p], cf)) / cf;
-        if (cor_dq) cor_dq[p] = good ? 0u : crbit;
-        if (dq && bad) dq[p] |= crbit;
+        cr_grow_write(p, bad, sci, blot, cf, crbit, dq, cor, cor_dq, crmask);
     });
 }

@@ -75,6 +75,11 @@ def test_cr_kernels_match_numpy(kernel_backend, rng, shape):
         for k in outs:
             np.testing.assert_array_equal(g[k], w[k], err_msg=k)
         assert (g["crmask"] <= 1).all() and (g["cor_dq"] % 4096 == 0).all()
+        # the mask alone, as the pipeline asks for it
+        alone = dict(dq=None, cor=None, cor_dq=None, crmask=outs["crmask"])
+        arrays = dict(cr=b["cr"], sci=None, blot=None)
+        g = _run(kernel_backend, "crmask_grow", arrays, scal, alone)
+        np.testing.assert_array_equal(g["crmask"], w["crmask"], err_msg=f"mask alone, grow {grow}")
 
 
 # -- drizzlepac 3.11 golden data ---------------------------------------------
