@@ -45,7 +45,7 @@ part() {  # part NAME LIMIT_S COMMAND...: run, log to $OUT/NAME.log, record stat
     echo "$name $rc $((SECONDS - t0))" >>"$OUT/status"
 }
 rm -f "$OUT/status"
-part info 30 "$PY" -c "import sys; from gpudrizzle.cli import main; sys.exit(main(['info']))"
+part info 120 "$PY" -c "import sys; from gpudrizzle.cli import main; sys.exit(main(['info']))"
 part pytest_gpu 180 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
 part kernels 90 "$PY" benchmarks/compare_drizzle.py --size "$SIZE" --backends cuda \
     --anchor cpu --repeat 3 --json "$OUT/kernels.json"
