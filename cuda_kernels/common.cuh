@@ -226,6 +226,10 @@ struct gd_guard {
         return !deferred || (ilo >= box.xlo && ihi <= box.xhi && jlo >= box.ylo && jhi <= box.yhi);
     }
     void defer(gd_index k) const { deferred->push_back(k); }
+    // the box admits compares with (all of the plane without a limit)
+    gd_box limits() const {
+        return deferred ? box : gd_box{-INFINITY, INFINITY, -INFINITY, INFINITY};
+    }
 };
 
 GD_DEVICE bool gd_box_overlap(const gd_box& a, const gd_box& b) {
@@ -298,12 +302,6 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
     T = T < 32 ? 32 : (T > 256 ? 256 : T);
     gd_index ntx = (w + T - 1) / T, nty = (h + T - 1) / T, ntiles = ntx * nty;
     const gd_box all = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    if (nthreads == 1 || ntiles < 4) {
-        gd_run_tile(g, g.x0, g.x1, g.y0, g.y1, body, gd_guard<false>{all, nullptr});
-        return;
-    }
-    std::vector<gd_box> boxes(ntiles);
-    std::vector<std::vector<gd_index>> deferred(ntiles);
     // inclusive input box of tile t
     auto tile = [&](gd_index t, gd_index* x0, gd_index* x1, gd_index* y0, gd_index* y1) {
         *x0 = g.x0 + (t % ntx) * T;
@@ -311,6 +309,16 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
         *x1 = *x0 + T - 1 < g.x1 ? *x0 + T - 1 : g.x1;
         *y1 = *y0 + T - 1 < g.y1 ? *y0 + T - 1 : g.y1;
     };
+    if (nthreads == 1 || ntiles < 4) {  // the tiles in turn, for their locality
+        for (gd_index t = 0; t < ntiles; ++t) {
+            gd_index x0, x1, y0, y1;
+            tile(t, &x0, &x1, &y0, &y1);
+            gd_run_tile(g, x0, x1, y0, y1, body, gd_guard<false>{all, nullptr});
+        }
+        return;
+    }
+    std::vector<gd_box> boxes(ntiles);
+    std::vector<std::vector<gd_index>> deferred(ntiles);
 #pragma omp parallel for schedule(dynamic, 4)
     for (gd_index t = 0; t < ntiles; ++t) {
         gd_index x0, x1, y0, y1;

@@ -515,16 +515,44 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
     gd_index o[RUN];
     int miss = 0;
     const plain_sink out = make_sink(a);
+#ifdef __SSE2__
+    const __m128d half = _mm_set1_pd(0.5), vlo = _mm_set1_pd(-0.5);
+    const __m128d vhi = _mm_set_pd(a.out_ny - 0.5, a.out_nx - 0.5);
+    // the guard's box as the whole pixels it admits, within [-1, n] (out_nx, out_ny < 2^31)
+    const gd_box box = guard.limits();
+    auto whole = [](double v, gd_index n, bool up) {
+        if (v != v) return up ? (int)n : -1;  // a NaN limit admits no pixel
+        v = v < -1.0 ? -1.0 : (v > (double)n ? (double)n : v);
+        return (int)(up ? ceil(v) : floor(v));
+    };
+    const __m128i blo = _mm_set_epi32(0, 0, whole(box.ylo, a.out_ny, true), whole(box.xlo, a.out_nx, true));
+    const __m128i bhi = _mm_set_epi32(0, 0, whole(box.yhi, a.out_ny, false), whole(box.xhi, a.out_nx, false));
+#endif
     for (gd_index s = i0; s <= i1; s += RUN) {
         int m = i1 - s + 1 < RUN ? (int)(i1 - s + 1) : RUN;
         gd_index k0 = j * a.in_nx + s;
         const double* p = a.pixmap + 2 * k0;
         for (int t = 0; t < m; ++t) {
+#ifdef __SSE2__
+            // x and y in the two lanes: a position rounds into the output when it lies
+            // in (-0.5, n - 0.5), and there round_index is truncation plus one from a
+            // remainder of 0.5 up; the guard's box compares as whole pixels
+            __m128d v = _mm_loadu_pd(p + 2 * t);
+            bool in = _mm_movemask_pd(_mm_and_pd(_mm_cmpgt_pd(v, vlo), _mm_cmplt_pd(v, vhi))) == 3;
+            __m128i ij = _mm_cvttpd_epi32(v);
+            __m128d up = _mm_cmpge_pd(_mm_sub_pd(v, _mm_cvtepi32_pd(ij)), half);
+            ij = _mm_sub_epi32(ij, _mm_shuffle_epi32(_mm_castpd_si128(up), _MM_SHUFFLE(3, 3, 2, 0)));
+            __m128i out_box = _mm_or_si128(_mm_cmplt_epi32(ij, blo), _mm_cmpgt_epi32(ij, bhi));
+            bool inside = (_mm_movemask_ps(_mm_castsi128_ps(out_box)) & 3) == 0;
+            gd_index ii = _mm_cvtsi128_si32(ij), jj = _mm_cvtsi128_si32(_mm_shuffle_epi32(ij, 1));
+#else
             gd_index ii = round_index(p[2 * t], a.out_nx);
             gd_index jj = round_index(p[2 * t + 1], a.out_ny);
             bool in = ii >= 0 && ii < a.out_nx && jj >= 0 && jj < a.out_ny;
+            bool inside = guard.admits(ii, ii, jj, jj);
+#endif
             o[t] = in ? jj * a.out_nx + ii : -1;
-            if (in && !guard.admits(ii, ii, jj, jj)) {
+            if (in && !inside) {
                 guard.defer(k0 + t);
                 o[t] = -2;
             } else if (in) {
@@ -770,7 +798,7 @@ GD_DEVICE void drizzle_kernel(DRIZZLE_PARAMS) {
     gd_scatter_geom g = {pixmap, in_nx, in_ny, xmin, xmax, ymin, ymax,
                          reach_in, extrap, drop_reach<KIND>(a), line_miss};
 #ifndef __CUDACC__
-    if (KIND == K_POINT) {
+    if (KIND == K_POINT && out_nx < 2147483647 && out_ny < 2147483647) {
         if (!plain_deposits(a)) {
             gd_scatter_rows(g, [=](gd_index i0, gd_index i1, gd_index j, const auto& guard)
                                    GD_LAMBDA_INLINE {

@@ -208,3 +208,38 @@ def test_drops_outside_their_tile_footprint(kernel, rng):
     np.testing.assert_allclose(got["acc"], want["acc"], rtol=1e-11, atol=1e-11)
     np.testing.assert_array_equal(got["ctx"], want["ctx"])
     np.testing.assert_array_equal(got["line_miss"], want["line_miss"])
+
+
+def test_point_drops_round_at_ties_and_edges(kernel_backend, rng):
+    """Point drops at positions that round to a border or just past it (-0.5, n - 0.5 and
+    their neighbours), at half-pixel ties, far away, infinite and NaN, one coordinate at a
+    time and both: the same output pixels as the reference's round half away from zero."""
+    out_ny, out_nx = 9, 13
+    edge = [-0.5, np.nextafter(-0.5, 1), -1e-300, 0.0, 0.5, 2.5, 3.49999999999999956,
+            out_nx - 1.5, np.nextafter(out_nx - 0.5, 0), out_nx - 0.5, out_nx + 0.5,
+            2.0 ** 31 + 0.5, -2.0 ** 31, 1e300, -np.inf, np.inf, np.nan]
+    xs = np.array(edge)
+    ys = np.array([v * (out_ny - 0.5) / (out_nx - 0.5) if v == out_nx - 0.5 else v for v in edge])
+    ys = np.concatenate([ys, [out_ny - 0.5, np.nextafter(out_ny - 0.5, 0)]])
+    # every pairing, plus positions well inside in the other coordinate
+    inner = rng.uniform(0.6, 7.4, 8)
+    px = np.concatenate([np.repeat(xs, ys.size), xs, np.full(ys.size, 4.0), inner])
+    py = np.concatenate([np.tile(ys, xs.size), np.full(xs.size, 3.0), ys, inner[::-1]])
+    shape = (3, px.size // 3 + 1)
+    pixmap = np.full(shape + (2,), np.nan)
+    pixmap.reshape(-1, 2)[:px.size] = np.stack([px, py], -1)
+    args = dict(data=rng.normal(10, 3, shape).astype(np.float32),
+                weight=rng.uniform(0.5, 2, shape).astype(np.float32), pixmap=pixmap,
+                data2=None, ndata2=0, dq=None, in_nx=shape[1], in_ny=shape[0], xmin=0,
+                xmax=shape[1] - 1, ymin=0, ymax=shape[0] - 1, out_nx=out_nx, out_ny=out_ny,
+                iscale=1.0, pscale_ratio=1.0, pixfrac=1.0, wht_scale=1.0, ctx_bit=2,
+                lut=None, nlut=0)
+    state = dict(acc=rng.uniform(0, 1, (out_ny, out_nx, 2)), acc_w2d2=None, out_dq=None,
+                 ctx=rng.integers(0, 1 << 30, (out_ny, out_nx)).astype(np.int32),
+                 line_miss=np.zeros(shape[0], np.int32))
+    got = _run(kernel_backend, "point", args, state)
+    want = _run(get_backend("numpy"), "point", args, state)
+    np.testing.assert_allclose(got["acc"], want["acc"], rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(got["ctx"], want["ctx"])
+    np.testing.assert_array_equal(got["line_miss"], want["line_miss"])
+    assert 0 < want["line_miss"].sum() < px.size
