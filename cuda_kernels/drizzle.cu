@@ -693,6 +693,8 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
     const __m128d pfo = _mm_set1_pd(a.pfo), half = _mm_set1_pd(0.5), one = _mm_set1_pd(1.0);
     const __m128d zero = _mm_setzero_pd(), n = _mm_set_pd((double)a.out_ny, (double)a.out_nx);
     const __m128d last = _mm_sub_pd(n, one), shift = _mm_sub_pd(pfo, half);
+    const gd_box box = guard.limits();
+    const __m128d blo = _mm_set_pd(box.ylo, box.xlo), bhi = _mm_set_pd(box.yhi, box.xhi);
     for (gd_index i = i0; i <= i1; ++i) {
         gd_index k = j * a.in_nx + i;
         __m128d op = _mm_loadu_pd(a.pixmap + 2 * k);  // (ox, oy)
@@ -700,7 +702,7 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
         // out_range's [ilo, ihi] and [jlo, jhi]
         __m128d l = _mm_max_pd(round_index2(lo, n), zero);
         __m128d h = _mm_min_pd(round_index2(hi, n), last);
-        if (_mm_movemask_pd(_mm_cmpunord_pd(op, op)) || _mm_movemask_pd(_mm_cmpgt_pd(l, h))) {
+        if (_mm_movemask_pd(_mm_or_pd(_mm_cmpunord_pd(op, op), _mm_cmpgt_pd(l, h)))) {
             ++miss;
             continue;
         }
@@ -712,7 +714,8 @@ GD_INLINE int turbo_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
         gd_index jlo = (gd_index)_mm_cvtsd_f64(_mm_unpackhi_pd(l, l));
         gd_index di = _mm_movemask_pd(_mm_cmplt_pd(l, h)), dj = di >> 1 ? a.out_nx : 0;
         di &= 1;
-        if (!guard.admits(ilo, ilo + di, jlo, jlo + (dj != 0))) {
+        // guard.admits(ilo, ilo + di, jlo, jlo + (dj != 0)): h is l or l + 1
+        if (_mm_movemask_pd(_mm_and_pd(_mm_cmpge_pd(l, blo), _mm_cmple_pd(h, bhi))) != 3) {
             guard.defer(k);
             continue;
         }
