@@ -299,7 +299,7 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
 #endif
     // Large tiles stream memory best; keep at least 16 tiles per thread.
     gd_index T = (gd_index)sqrt((double)w * (double)h / (16.0 * nthreads));
-    T = T < 32 ? 32 : (T > 256 ? 256 : T);
+    T = T < 32 ? 32 : (T > 512 ? 512 : T);
     gd_index ntx = (w + T - 1) / T, nty = (h + T - 1) / T, ntiles = ntx * nty;
     const gd_box all = {-INFINITY, INFINITY, -INFINITY, INFINITY};
     // inclusive input box of tile t
