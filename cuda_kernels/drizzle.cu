@@ -506,7 +506,8 @@ GD_DEVICE gd_index round_index(double v, gd_index n) {
 // of 64: first every output index, starting the loads of those output sums and
 // context words, then the deposits, which find them in the cache (a point drop does
 // too little work to hide the memory latency otherwise).  PLAIN (plain_deposits): the
-// deposit has no branches (deposit_plain).  Returns the misses.
+// deposit has no branches (deposit_plain).  Needs out_nx, out_ny < 2^31 - 1.  Returns
+// the misses.
 template <bool PLAIN, class G>
 GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_index j,
                         const G& guard) {
@@ -525,8 +526,10 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
         v = v < -1.0 ? -1.0 : (v > (double)n ? (double)n : v);
         return (int)(up ? ceil(v) : floor(v));
     };
-    const __m128i blo = _mm_set_epi32(0, 0, whole(box.ylo, a.out_ny, true), whole(box.xlo, a.out_nx, true));
-    const __m128i bhi = _mm_set_epi32(0, 0, whole(box.yhi, a.out_ny, false), whole(box.xhi, a.out_nx, false));
+    const __m128i blo = _mm_set_epi32(0, 0, whole(box.ylo, a.out_ny, true),
+                                      whole(box.xlo, a.out_nx, true));
+    const __m128i bhi = _mm_set_epi32(0, 0, whole(box.yhi, a.out_ny, false),
+                                      whole(box.xhi, a.out_nx, false));
 #endif
     for (gd_index s = i0; s <= i1; s += RUN) {
         int m = i1 - s + 1 < RUN ? (int)(i1 - s + 1) : RUN;
@@ -540,8 +543,8 @@ GD_INLINE int point_row(const drizzle_args& a, gd_index i0, gd_index i1, gd_inde
             __m128d v = _mm_loadu_pd(p + 2 * t);
             bool in = _mm_movemask_pd(_mm_and_pd(_mm_cmpgt_pd(v, vlo), _mm_cmplt_pd(v, vhi))) == 3;
             __m128i ij = _mm_cvttpd_epi32(v);
-            __m128d up = _mm_cmpge_pd(_mm_sub_pd(v, _mm_cvtepi32_pd(ij)), half);
-            ij = _mm_sub_epi32(ij, _mm_shuffle_epi32(_mm_castpd_si128(up), _MM_SHUFFLE(3, 3, 2, 0)));
+            __m128i up = _mm_castpd_si128(_mm_cmpge_pd(_mm_sub_pd(v, _mm_cvtepi32_pd(ij)), half));
+            ij = _mm_sub_epi32(ij, _mm_shuffle_epi32(up, _MM_SHUFFLE(3, 3, 2, 0)));  // -1: up
             __m128i out_box = _mm_or_si128(_mm_cmplt_epi32(ij, blo), _mm_cmpgt_epi32(ij, bhi));
             bool inside = (_mm_movemask_ps(_mm_castsi128_ps(out_box)) & 3) == 0;
             gd_index ii = _mm_cvtsi128_si32(ij), jj = _mm_cvtsi128_si32(_mm_shuffle_epi32(ij, 1));
