@@ -260,8 +260,9 @@ def add_image(kernel, *, data, weight, pixmap, data2, ndata2, dq, in_nx, in_ny, 
         i, j = i.ravel(), j.ravel()
         drops = _Drops(kernel, a, i, j)
         hit = np.zeros(i.size, bool)
-        span_x = int(np.max(drops.ihi - drops.ilo, where=drops.valid, initial=-1)) + 1
-        span_y = int(np.max(drops.jhi - drops.jlo, where=drops.valid, initial=-1)) + 1
+        with np.errstate(invalid="ignore"):  # the bounds of invalid drops may be infinite
+            span_x = int(np.max(drops.ihi - drops.ilo, where=drops.valid, initial=-1)) + 1
+            span_y = int(np.max(drops.jhi - drops.jlo, where=drops.valid, initial=-1)) + 1
         # every non-zero contribution of the chunk: input pixel, output pixel, weight
         src, out_j, out_i, dows = [], [], [], []
         for dj in range(span_y):
