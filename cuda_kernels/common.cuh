@@ -217,6 +217,9 @@ struct gd_box {
     double xlo, xhi, ylo, yhi;
 };
 
+// The box of a guard without a limit: the whole plane.
+static const gd_box gd_whole_plane = {-INFINITY, INFINITY, -INFINITY, INFINITY};
+
 template <bool A>
 struct gd_guard {
     static constexpr bool value = A;
@@ -228,7 +231,7 @@ struct gd_guard {
     void defer(gd_index k) const { deferred->push_back(k); }
     // the box admits compares with (all of the plane without a limit)
     gd_box limits() const {
-        return deferred ? box : gd_box{-INFINITY, INFINITY, -INFINITY, INFINITY};
+        return deferred ? box : gd_whole_plane;
     }
 };
 
@@ -301,7 +304,6 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
     gd_index T = (gd_index)sqrt((double)w * (double)h / (16.0 * nthreads));
     T = T < 32 ? 32 : (T > 512 ? 512 : T);
     gd_index ntx = (w + T - 1) / T, nty = (h + T - 1) / T, ntiles = ntx * nty;
-    const gd_box all = {-INFINITY, INFINITY, -INFINITY, INFINITY};
     // inclusive input box of tile t
     auto tile = [&](gd_index t, gd_index* x0, gd_index* x1, gd_index* y0, gd_index* y1) {
         *x0 = g.x0 + (t % ntx) * T;
@@ -313,7 +315,7 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
         for (gd_index t = 0; t < ntiles; ++t) {
             gd_index x0, x1, y0, y1;
             tile(t, &x0, &x1, &y0, &y1);
-            gd_run_tile(g, x0, x1, y0, y1, body, gd_guard<false>{all, nullptr});
+            gd_run_tile(g, x0, x1, y0, y1, body, gd_guard<false>{gd_whole_plane, nullptr});
         }
         return;
     }
@@ -345,7 +347,7 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
             gd_index x0, x1, y0, y1;
             tile(tiles[k], &x0, &x1, &y0, &y1);
             if (conflict) {
-                gd_run_tile(g, x0, x1, y0, y1, body, gd_guard<true>{all, nullptr});
+                gd_run_tile(g, x0, x1, y0, y1, body, gd_guard<true>{gd_whole_plane, nullptr});
             } else {
                 gd_guard<false> guard = {boxes[tiles[k]], &deferred[tiles[k]]};
                 gd_run_tile(g, x0, x1, y0, y1, body, guard);
@@ -356,7 +358,7 @@ static void gd_scatter_rows(const gd_scatter_geom& g, RowBody body) {
     for (gd_index t = 0; t < ntiles; ++t) {  // the drops set aside, in order
         for (gd_index k : deferred[t]) {
             gd_index j = k / g.in_nx, i = k % g.in_nx;
-            int miss = own(i, i, j, gd_guard<false>{all, nullptr});
+            int miss = own(i, i, j, gd_guard<false>{gd_whole_plane, nullptr});
             if (miss) gd_count(&g.line_miss[j - g.y0], miss);
         }
     }

@@ -219,8 +219,7 @@ def test_point_drops_round_at_ties_and_edges(kernel_backend, rng):
             out_nx - 1.5, np.nextafter(out_nx - 0.5, 0), out_nx - 0.5, out_nx + 0.5,
             2.0 ** 31 + 0.5, -2.0 ** 31, 1e300, -np.inf, np.inf, np.nan]
     xs = np.array(edge)
-    ys = np.array([v * (out_ny - 0.5) / (out_nx - 0.5) if v == out_nx - 0.5 else v for v in edge])
-    ys = np.concatenate([ys, [out_ny - 0.5, np.nextafter(out_ny - 0.5, 0)]])
+    ys = np.concatenate([xs, [out_ny - 0.5, np.nextafter(out_ny - 0.5, 0)]])
     # every pairing, plus positions well inside in the other coordinate
     inner = rng.uniform(0.6, 7.4, 8)
     px = np.concatenate([np.repeat(xs, ys.size), xs, np.full(ys.size, 4.0), inner])
